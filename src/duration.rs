@@ -1,0 +1,63 @@
+//! Human durations as scenario files write them: `500ms`, `5s`, `2m`, `1h`, `1.5s`.
+
+use std::time::Duration;
+
+/// Parses `<number><unit>` with unit one of `ms`, `s`, `m`, `h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let hint = "a duration is a number and a unit, e.g. `500ms`, `5s`, `2m` or `1h`";
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: {hint}"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        "" => return Err(format!("`{text}` has no unit: {hint}")),
+        other => return Err(format!("`{other}` in `{text}` is not a unit: {hint}")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range: {hint}"))
+}
+
+/// Formats a duration the way [`parse_duration`] reads it back.
+pub fn format_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms % 1000 == 0 && ms > 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_duration() {
+        assert!(parse_duration("5 sec").unwrap_err().contains("not a unit"));
+        assert!(parse_duration("5").unwrap_err().contains("no unit"));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        assert_eq!(format_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+    }
+}

@@ -1,0 +1,525 @@
+//! The plan: every case of every file, templated, defaulted and named, ready to run.
+//!
+//! Building the plan is where scenario mistakes surface (all of a file's at once), so that
+//! nothing runs when anything is wrong.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use serde_saphyr::Location;
+
+use crate::duration::parse_duration;
+use crate::scenario::matcher::Matcher;
+use crate::scenario::model::{CallbackSpec, CaseSpec, Defaults, Faults, Located, ScenarioFile};
+use crate::scenario::template::Templates;
+use crate::scenario::{ScenarioDiagnostic, SourceFile};
+
+/// How long a case may take in all when neither the file nor `--timeout` says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for expected callbacks when `within` is not given.
+pub const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
+/// How long `callback: none` listens before it is satisfied.
+pub const DEFAULT_NONE_WAIT: Duration = Duration::from_secs(1);
+
+/// Everything to run.
+#[derive(Debug)]
+pub struct Plan {
+    pub run_id: String,
+    pub suites: Vec<Suite>,
+}
+
+/// One scenario file.
+#[derive(Debug)]
+pub struct Suite {
+    pub name: Arc<str>,
+    pub file: Arc<str>,
+    pub tags: Vec<String>,
+    pub cases: Vec<Case>,
+}
+
+/// One case, ready to run: every template rendered, every default applied.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Position in the whole plan (file order).
+    pub index: usize,
+    pub name: String,
+    pub suite: Arc<str>,
+    pub file: Arc<str>,
+    pub line: u64,
+    pub tags: Vec<String>,
+    pub offer: String,
+    pub member: String,
+    pub partner: Option<String>,
+    pub mode: Mode,
+    pub event: Option<String>,
+    pub params: BTreeMap<String, String>,
+    /// The expected testing-tools flag text; `None` when the check is off.
+    pub flag: Option<String>,
+    pub faults: Faults,
+    pub timeout: Duration,
+    pub expect: CaseExpect,
+}
+
+/// Which of the Operation Tools' three modes a case drives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Create a click, then a conversion; the callback follows.
+    Generate,
+    /// Convert an existing click; the callback follows.
+    Click(String),
+    /// Only (re)send the callback of an existing conversion.
+    CallbackOnly { click: String, conversion: String },
+}
+
+/// What a case checks.
+#[derive(Debug, Clone)]
+pub struct CaseExpect {
+    pub click_status: u16,
+    pub conversion_status: u16,
+    pub callback: CallbackCheck,
+    pub callback_response: Option<ResponseCheck>,
+}
+
+/// The expectation on callbacks caught by the receiver.
+#[derive(Debug, Clone)]
+pub enum CallbackCheck {
+    /// Nothing is checked (callback-only mode without `expect.callback`).
+    Unchecked,
+    /// No callback may arrive during `wait`.
+    None { wait: Duration },
+    /// Exactly `count` callbacks within `within`, each matching `payload`.
+    Expect {
+        within: Duration,
+        count: u32,
+        payload: Vec<PayloadCheck>,
+    },
+}
+
+/// One `path: matcher` line of `expect.callback.payload`.
+#[derive(Debug, Clone)]
+pub struct PayloadCheck {
+    pub path: String,
+    pub matcher: Matcher,
+    /// `file:line:col` of the expectation.
+    pub at: String,
+}
+
+/// Expectations on the endpoint's answer reported by the callback tool.
+#[derive(Debug, Clone)]
+pub struct ResponseCheck {
+    pub status: Option<u16>,
+    pub body: Option<(Matcher, String)>,
+}
+
+/// Settings from the command line that shape the plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// True when the target is a sandbox: built-in defaults and `sandbox:` faults apply.
+    pub sandbox_target: bool,
+    /// `--var k=v`, overriding the files' `vars`.
+    pub vars: Vec<(String, String)>,
+    /// `--timeout`: the per-case timeout for cases that set none.
+    pub timeout: Option<Duration>,
+}
+
+impl Plan {
+    /// Every case in file order.
+    pub fn cases(&self) -> impl Iterator<Item = &Case> {
+        self.suites.iter().flat_map(|s| s.cases.iter())
+    }
+
+    /// How many cases there are.
+    pub fn len(&self) -> usize {
+        self.suites.iter().map(|s| s.cases.len()).sum()
+    }
+
+    /// True when no case is planned.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reads, checks and expands every file; all problems of all files come back together.
+pub fn build(paths: &[impl AsRef<Path>], options: &PlanOptions) -> Result<Plan, Vec<ScenarioDiagnostic>> {
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let templates = Templates::new();
+    let env: Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
+    let mut suites = Vec::new();
+    let mut problems = Vec::new();
+    let mut next_index = 0;
+    for path in paths {
+        let source = match SourceFile::read(path.as_ref()) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        let file = match crate::scenario::parse(&source) {
+            Ok(f) => f,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        let mut builder = SuiteBuilder {
+            source: &source,
+            options,
+            templates: &templates,
+            run_id: &run_id,
+            env: &env,
+            problems: Vec::new(),
+        };
+        let suite = builder.build(&file, next_index);
+        if builder.problems.is_empty() {
+            next_index += suite.cases.len();
+            suites.push(suite);
+        } else {
+            problems.extend(builder.problems);
+        }
+    }
+    if problems.is_empty() {
+        Ok(Plan { run_id, suites })
+    } else {
+        Err(problems)
+    }
+}
+
+struct SuiteBuilder<'a> {
+    source: &'a SourceFile,
+    options: &'a PlanOptions,
+    templates: &'a Templates,
+    run_id: &'a str,
+    env: &'a Map<String, Value>,
+    problems: Vec<ScenarioDiagnostic>,
+}
+
+impl SuiteBuilder<'_> {
+    fn error(&mut self, at: &Location, message: impl Into<String>, help: Option<String>) {
+        self.problems.push(self.source.diagnostic(Some(at), message, help));
+    }
+
+    fn build(&mut self, file: &ScenarioFile, first_index: usize) -> Suite {
+        let suite_name: Arc<str> = match &file.name {
+            Some(n) => Arc::from(n.value.as_str()),
+            None => Arc::from(
+                self.source
+                    .path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "scenarios".into()),
+            ),
+        };
+        let file_name: Arc<str> = Arc::from(self.source.display_name());
+        let vars = self.vars(file);
+        let empty = Defaults::default();
+        let defaults = file.defaults.as_ref().unwrap_or(&empty);
+        let mut cases = Vec::with_capacity(file.cases.len());
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        for (i, spec) in file.cases.iter().enumerate() {
+            let context = json!({
+                "vars": vars,
+                "env": self.env,
+                "case": {"name": spec.value.name.value, "index": i},
+                "run": {"id": self.run_id},
+            });
+            let Some(mut case) = self.case(spec, defaults, file, &context) else {
+                continue;
+            };
+            case.index = first_index + cases.len();
+            case.suite = suite_name.clone();
+            case.file = file_name.clone();
+            if let Some(first) = seen.insert(case.name.clone(), case.line) {
+                self.error(
+                    &spec.value.name.referenced,
+                    format!("case name `{}` is used twice in this file (first at line {first})", case.name),
+                    Some("case names must be unique in a file: dashboards track cases by name".into()),
+                );
+            }
+            cases.push(case);
+        }
+        Suite {
+            name: suite_name,
+            file: file_name,
+            tags: file.tags.clone(),
+            cases,
+        }
+    }
+
+    fn vars(&mut self, file: &ScenarioFile) -> Map<String, Value> {
+        let mut vars = Map::new();
+        for (key, value) in &file.vars {
+            vars.insert(key.clone(), value.value.clone());
+        }
+        for (key, value) in &self.options.vars {
+            vars.insert(key.clone(), Value::String(value.clone()));
+        }
+        vars
+    }
+
+    fn render(&mut self, value: &Located<String>, context: &Value) -> Option<String> {
+        match self.templates.render(&value.value, context) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.error(&value.referenced, e, None);
+                None
+            }
+        }
+    }
+
+    fn render_value(&mut self, value: &Located<Value>, context: &Value) -> Option<Value> {
+        fn walk(t: &Templates, v: &Value, c: &Value) -> Result<Value, String> {
+            Ok(match v {
+                Value::String(s) => Value::String(t.render(s, c)?),
+                Value::Array(items) => {
+                    Value::Array(items.iter().map(|i| walk(t, i, c)).collect::<Result<_, _>>()?)
+                }
+                Value::Object(map) => Value::Object(
+                    map.iter()
+                        .map(|(k, v)| Ok((k.clone(), walk(t, v, c)?)))
+                        .collect::<Result<_, String>>()?,
+                ),
+                other => other.clone(),
+            })
+        }
+        match walk(self.templates, &value.value, context) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error(&value.referenced, e, None);
+                None
+            }
+        }
+    }
+
+    fn at(&self, location: &Location) -> String {
+        format!("{}:{}:{}", self.source.display_name(), location.line(), location.column())
+    }
+
+    fn case(
+        &mut self,
+        spec: &Located<CaseSpec>,
+        defaults: &Defaults,
+        file: &ScenarioFile,
+        context: &Value,
+    ) -> Option<Case> {
+        let before = self.problems.len();
+        let c = &spec.value;
+        let name = self.render(&c.name, context);
+        let pick = |own: &Option<Located<String>>, default: &Option<Located<String>>| {
+            own.as_ref().or(default.as_ref()).map(|v| Located::new(v.value.clone(), v.referenced, v.defined))
+        };
+        let offer = match pick(&c.offer, &defaults.offer) {
+            Some(v) => self.render(&v, context),
+            None if self.options.sandbox_target => Some(crate::sandbox::DEMO_OFFER.to_string()),
+            None => {
+                self.error(&spec.referenced, "this case names no `offer`", Some("set `offer:` on the case or under `defaults:`".into()));
+                None
+            }
+        };
+        let member = match pick(&c.member, &defaults.member) {
+            Some(v) => self.render(&v, context),
+            None => Some(format!("pitcrew-{}", uuid::Uuid::new_v4())),
+        };
+        let partner = pick(&c.partner, &defaults.partner).and_then(|v| self.render(&v, context));
+        let event = pick(&c.event, &defaults.event).and_then(|v| self.render(&v, context));
+        let click = pick(&c.click, &defaults.click);
+        let conversion = c.conversion.as_ref().and_then(|v| self.render(v, context));
+        let mode = match (&click, conversion) {
+            (None, Some(_)) => {
+                self.error(
+                    &c.conversion.as_ref()?.referenced,
+                    "`conversion:` needs the click id it belongs to",
+                    Some("add `click: <click id>` to resend this conversion's callback".into()),
+                );
+                None
+            }
+            (Some(click), conversion) => match (self.render(click, context), conversion) {
+                (Some(id), None) if id == "generate" => Some(Mode::Generate),
+                (Some(id), Some(_)) if id == "generate" => {
+                    self.error(
+                        &c.conversion.as_ref()?.referenced,
+                        "`conversion:` cannot be combined with `click: generate`",
+                        Some("a generated click has no conversion yet: drop `conversion:`, or give the click id".into()),
+                    );
+                    None
+                }
+                (Some(id), Some(conversion)) => Some(Mode::CallbackOnly { click: id, conversion }),
+                (Some(id), None) => Some(Mode::Click(id)),
+                (None, _) => None,
+            },
+            (None, None) => Some(Mode::Generate),
+        };
+        if matches!(mode, Some(Mode::Generate | Mode::Click(_))) && event.is_none() {
+            self.error(
+                &spec.referenced,
+                "this case converts a click but names no `event`",
+                Some("set `event:` (e.g. install, signup, purchase) on the case or under `defaults:`".into()),
+            );
+        }
+        let mut params = BTreeMap::new();
+        for (key, value) in defaults.params.iter().chain(c.params.iter()) {
+            match self.render_value(value, context) {
+                Some(Value::String(s)) => {
+                    params.insert(key.clone(), s);
+                }
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => {
+                    params.insert(key.clone(), v.to_string());
+                }
+                Some(Value::Null) => {
+                    params.remove(key);
+                }
+                Some(other) => self.error(
+                    &value.referenced,
+                    format!("parameter `{key}` must be a scalar, not {}", crate::scenario::matcher::describe(&other)),
+                    None,
+                ),
+                None => {}
+            }
+        }
+        let flag_setting = c.flag.as_ref().or(defaults.flag.as_ref()).or(file.flag.as_ref());
+        let flag_default = match &mode {
+            Some(Mode::CallbackOnly { .. }) => None,
+            _ => Some(crate::TESTING_TOOLS_FLAG.to_string()),
+        };
+        let flag = match flag_setting {
+            None => flag_default,
+            Some(setting) => match self.render_value(setting, context) {
+                Some(Value::Bool(false)) => None,
+                Some(Value::Bool(true)) => Some(crate::TESTING_TOOLS_FLAG.to_string()),
+                Some(Value::String(s)) => Some(s),
+                Some(_) => {
+                    self.error(&setting.referenced, "`flag` takes false, true or the expected pubSub5 text", None);
+                    None
+                }
+                None => None,
+            },
+        };
+        let sandbox = c.sandbox.as_ref().or(defaults.sandbox.as_ref());
+        let faults = sandbox.map(|s| s.faults.clone()).unwrap_or_default();
+        if sandbox.is_some() && !self.options.sandbox_target {
+            self.error(
+                &spec.referenced,
+                "`sandbox:` faults only apply to the sandbox target",
+                Some("run with `--target sandbox` (the default), or remove `sandbox:`".into()),
+            );
+        }
+        if let Some(delay) = &faults.callback_delay
+            && let Err(e) = parse_duration(delay)
+        {
+            self.error(&spec.referenced, format!("sandbox.faults.callback_delay: {e}"), None);
+        }
+        let timeout = match pick(&c.timeout, &defaults.timeout) {
+            Some(t) => self.duration(&t),
+            None => Some(self.options.timeout.unwrap_or(DEFAULT_TIMEOUT)),
+        };
+        let expect = self.expect(c, mode.as_ref(), context);
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Case {
+            index: 0,
+            name: name?,
+            suite: Arc::from(""),
+            file: Arc::from(""),
+            line: spec.referenced.line(),
+            tags: c.tags.clone(),
+            offer: offer?,
+            member: member?,
+            partner,
+            mode: mode?,
+            event,
+            params,
+            flag,
+            faults,
+            timeout: timeout?,
+            expect: expect?,
+        })
+    }
+
+    fn duration(&mut self, text: &Located<String>) -> Option<Duration> {
+        match parse_duration(&text.value) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(&text.referenced, e, None);
+                None
+            }
+        }
+    }
+
+    fn matcher(&mut self, value: &Located<Value>, context: &Value) -> Option<Matcher> {
+        let rendered = self.render_value(value, context)?;
+        match Matcher::parse(&rendered) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.error(&value.referenced, e, None);
+                None
+            }
+        }
+    }
+
+    fn expect(&mut self, c: &CaseSpec, mode: Option<&Mode>, context: &Value) -> Option<CaseExpect> {
+        let e = &c.expect;
+        let click_status = e.click.as_ref().map(|s| s.status.value).unwrap_or(201);
+        let conversion_status = e.conversion.as_ref().map(|s| s.status.value).unwrap_or(201);
+        let callback = match (&e.callback, mode) {
+            (None, Some(Mode::CallbackOnly { .. })) => CallbackCheck::Unchecked,
+            (None, _) if (200..300).contains(&conversion_status) => CallbackCheck::Expect {
+                within: DEFAULT_WITHIN,
+                count: 1,
+                payload: Vec::new(),
+            },
+            (None, _) => CallbackCheck::None { wait: Duration::ZERO },
+            (Some(spec), _) => match &spec.value {
+                CallbackSpec::None => CallbackCheck::None { wait: DEFAULT_NONE_WAIT },
+                CallbackSpec::Some(expect) => {
+                    let within = match &expect.within {
+                        Some(w) => self.duration(w)?,
+                        None => DEFAULT_WITHIN,
+                    };
+                    let count = expect.count.as_ref().map(|c| c.value).unwrap_or(1);
+                    let mut payload = Vec::new();
+                    for (path, value) in &expect.payload {
+                        let matcher = self.matcher(value, context);
+                        if let Some(matcher) = matcher {
+                            payload.push(PayloadCheck {
+                                path: path.clone(),
+                                matcher,
+                                at: self.at(&value.referenced),
+                            });
+                        }
+                    }
+                    if count == 0 {
+                        CallbackCheck::None { wait: within }
+                    } else {
+                        CallbackCheck::Expect { within, count, payload }
+                    }
+                }
+            },
+        };
+        let callback_response = match &e.callback_response {
+            None => match mode {
+                Some(Mode::CallbackOnly { .. }) => Some(ResponseCheck { status: None, body: None }),
+                _ => None,
+            },
+            Some(r) => {
+                let body = match &r.body {
+                    Some(b) => Some((self.matcher(b, context)?, self.at(&b.referenced))),
+                    None => None,
+                };
+                Some(ResponseCheck {
+                    status: r.status.as_ref().map(|s| s.value),
+                    body,
+                })
+            }
+        };
+        Some(CaseExpect {
+            click_status,
+            conversion_status,
+            callback,
+            callback_response,
+        })
+    }
+}

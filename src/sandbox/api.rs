@@ -1,0 +1,391 @@
+//! The sandbox's HTTP API: request parsing, GoKart's answer wrapper, the tools' rules.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::SandboxState;
+use super::config::SEEDED_CLICK;
+use super::delivery::{self, Job};
+use super::payload;
+use super::store::{Click, Conversion};
+use crate::scenario::model::Faults;
+
+type Shared = Arc<SandboxState>;
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/api/v1/tools/clicks", post(create_click))
+        .route("/api/v1/tools/conversions", post(create_conversion))
+        .route("/api/v1/tools/callbacks", post(send_callback))
+        .route("/api/v1/conversions/{id}", patch(change_status))
+        .route("/api/v1/conversion-callbacks", get(callback_log))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+/// GoKart's answer wrapper.
+fn answer(status: StatusCode, title: &str, messages: Vec<String>, data: Value) -> Response {
+    let ok = status.is_success();
+    let body = json!({
+        "responseId": uuid::Uuid::new_v4().to_string(),
+        "isSuccessful": ok,
+        "responseTitle": title,
+        "responseType": if ok { "Success" } else { "Error" },
+        "messages": messages,
+        "data": data,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    let title = status.canonical_reason().unwrap_or("Error");
+    answer(status, title, vec![message.into()], Value::Null)
+}
+
+async fn require_token(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.config.token {
+        let expected = format!("ApiToken {token}");
+        let given = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong `Authorization: ApiToken <token>` header",
+            );
+        }
+    }
+    next.run(request).await
+}
+
+async fn not_found() -> Response {
+    refuse(StatusCode::NOT_FOUND, "no such endpoint in the sandbox API")
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body)
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("invalid request body: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClickRequest {
+    offer_id: String,
+    publisher_member_id: String,
+    #[serde(default)]
+    partner_id: Option<String>,
+}
+
+async fn create_click(State(state): State<Shared>, body: Bytes) -> Response {
+    let request: ClickRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let Some(offer) = state.config.offers.iter().find(|o| o.id == request.offer_id) else {
+        return refuse(StatusCode::NOT_FOUND, format!("offer `{}` not found", request.offer_id));
+    };
+    let partner_id = request.partner_id.unwrap_or_else(|| offer.partner.clone());
+    if !state.config.partners.iter().any(|p| p.id == partner_id) {
+        return refuse(StatusCode::NOT_FOUND, format!("partner `{partner_id}` not found"));
+    }
+    if request.publisher_member_id.trim().is_empty() {
+        return refuse(StatusCode::BAD_REQUEST, "publisherMemberId must not be empty");
+    }
+    let click = Click {
+        id: uuid::Uuid::new_v4().to_string(),
+        offer_id: offer.id.clone(),
+        member_id: request.publisher_member_id,
+        partner_id,
+        created_at: Utc::now(),
+    };
+    let data = json!({
+        "clickId": click.id,
+        "offerId": click.offer_id,
+        "publisherMemberId": click.member_id,
+        "partnerId": click.partner_id,
+        "createdAt": payload::rfc3339(click.created_at),
+    });
+    state.store().clicks.insert(click.id.clone(), click);
+    answer(StatusCode::CREATED, "Click created", vec![], data)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConversionRequest {
+    click_id: String,
+    event_id: String,
+    #[serde(default)]
+    params: HashMap<String, Value>,
+    /// Sandbox only: faults to inject into this conversion's callbacks.
+    #[serde(default)]
+    faults: Faults,
+}
+
+async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response {
+    let request: ConversionRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let delay = match request.faults.callback_delay.as_deref().map(crate::duration::parse_duration) {
+        Some(Err(e)) => return refuse(StatusCode::BAD_REQUEST, format!("faults.callback_delay: {e}")),
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
+    let Some(click) = state.store().clicks.get(&request.click_id).cloned() else {
+        return refuse(StatusCode::NOT_FOUND, format!("click `{}` not found", request.click_id));
+    };
+    let offer = state.config.offers.iter().find(|o| o.id == click.offer_id);
+    let Some(offer) = offer.filter(|o| o.events.iter().any(|e| e.id == request.event_id)) else {
+        let events: Vec<&str> = offer
+            .map(|o| o.events.iter().map(|e| e.id.as_str()).collect())
+            .unwrap_or_default();
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "event `{}` is not an event of offer `{}` (its events: {})",
+                request.event_id,
+                click.offer_id,
+                events.join(", ")
+            ),
+        );
+    };
+    let params = request
+        .params
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (k, text)
+        })
+        .collect();
+    let key = (click.member_id.clone(), offer.id.clone(), request.event_id.clone());
+    let mut conversion = Conversion {
+        id: uuid::Uuid::new_v4().to_string(),
+        click_id: click.id.clone(),
+        event_id: request.event_id,
+        params,
+        status: "Success".into(),
+        rejection_reason: None,
+        created_at: Utc::now(),
+        faults: request.faults,
+    };
+    {
+        let mut store = state.store();
+        // A member completes an offer event once; the seeded click may convert again and again.
+        if click.id != SEEDED_CLICK && !store.completed.insert(key) {
+            conversion.status = "Rejected".into();
+            conversion.rejection_reason =
+                Some("The member has already completed this offer event".into());
+        }
+        store.conversions.insert(conversion.id.clone(), conversion.clone());
+    }
+    let callback = automatic_callback(&state, &conversion, &click, delay).await;
+    let data = json!({
+        "conversionId": conversion.id,
+        "clickId": conversion.click_id,
+        "eventId": conversion.event_id,
+        "status": conversion.status,
+        "rejectionReason": conversion.rejection_reason,
+        "callback": callback,
+    });
+    answer(StatusCode::CREATED, "Conversion created", vec![], data)
+}
+
+/// Builds the callback job for `conversion`, or `None` when its partner skips that status.
+fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Option<Job> {
+    let partner = state.config.partners.iter().find(|p| p.id == click.partner_id);
+    if let Some(p) = partner
+        && !p.statuses.iter().any(|s| s.eq_ignore_ascii_case(&conversion.status))
+    {
+        return None;
+    }
+    let offer = state.config.offers.iter().find(|o| o.id == click.offer_id);
+    let callback_id = uuid::Uuid::new_v4().to_string();
+    Some(Job {
+        payload: payload::build(&callback_id, conversion, click, offer, partner),
+        callback_id,
+        conversion_id: conversion.id.clone(),
+        click_id: click.id.clone(),
+        endpoint: partner
+            .and_then(|p| p.callback_url.clone())
+            .unwrap_or_else(|| state.default_callback_url.clone()),
+        header: partner
+            .and_then(|p| p.auth_header.as_ref())
+            .map(|h| (h.name.clone(), h.secret.clone())),
+        max_attempts: partner.map(|p| p.max_attempts.max(1)).unwrap_or(5),
+    })
+}
+
+/// Sends the automatic callback of a new or changed conversion; returns its first outcome.
+async fn automatic_callback(
+    state: &Shared,
+    conversion: &Conversion,
+    click: &Click,
+    delay: Option<std::time::Duration>,
+) -> Value {
+    let Some(job) = job_for(state, conversion, click) else {
+        return json!({"outcome": "NotSent", "reason": format!("the partner does not call back {} conversions", conversion.status)});
+    };
+    let faults = &conversion.faults;
+    if faults.drop_callback {
+        return json!({"callbackId": job.callback_id, "outcome": "Scheduled"});
+    }
+    if let Some(delay) = delay {
+        let (state, copies) = (state.clone(), if faults.duplicate_callback { 2 } else { 1 });
+        let id = job.callback_id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            for _ in 0..copies {
+                delivery::deliver(state.clone(), job.clone()).await;
+            }
+        });
+        return json!({"callbackId": id, "outcome": "Scheduled"});
+    }
+    let first = delivery::deliver(state.clone(), job.clone()).await;
+    if faults.duplicate_callback {
+        delivery::deliver(state.clone(), job).await;
+    }
+    attempt_summary(&first.attempt)
+}
+
+fn attempt_summary(a: &super::store::Attempt) -> Value {
+    json!({
+        "callbackId": a.callback_id,
+        "attempt": a.attempt,
+        "status": a.status,
+        "outcome": a.outcome,
+        "error": a.error,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CallbackRequest {
+    click_id: String,
+    conversion_id: String,
+}
+
+async fn send_callback(State(state): State<Shared>, body: Bytes) -> Response {
+    let request: CallbackRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let found = {
+        let store = state.store();
+        let conversion = store.conversions.get(&request.conversion_id).cloned();
+        let click = store.clicks.get(&request.click_id).cloned();
+        (conversion, click)
+    };
+    let (conversion, click) = match found {
+        (None, _) => {
+            return refuse(StatusCode::NOT_FOUND, format!("conversion `{}` not found", request.conversion_id));
+        }
+        (Some(_), None) => {
+            return refuse(StatusCode::NOT_FOUND, format!("click `{}` not found", request.click_id));
+        }
+        (Some(conversion), Some(click)) if conversion.click_id != click.id => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                format!("conversion `{}` does not belong to click `{}`", conversion.id, click.id),
+            );
+        }
+        (Some(conversion), Some(click)) => (conversion, click),
+    };
+    let Some(job) = job_for(&state, &conversion, &click) else {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the partner does not call back {} conversions", conversion.status),
+        );
+    };
+    // Resending by hand is one attempt, whatever its outcome.
+    let exchange = delivery::send_once(&state, &job, 1, false).await;
+    let data = json!({
+        "callbackId": job.callback_id,
+        "request": exchange.request,
+        "response": exchange.response,
+        "error": exchange.attempt.error,
+        "outcome": exchange.attempt.outcome,
+    });
+    answer(StatusCode::OK, "Callback sent", vec![], data)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusChange {
+    status: String,
+    #[serde(default)]
+    rejection_reason: Option<String>,
+}
+
+async fn change_status(State(state): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    let request: StatusChange = match parse_body(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let status = match request.status.to_ascii_lowercase().as_str() {
+        "success" => "Success",
+        "pending" => "Pending",
+        "rejected" => "Rejected",
+        _ => {
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("status `{}` is not one of Success, Pending, Rejected", request.status),
+            );
+        }
+    };
+    let updated = {
+        let mut store = state.store();
+        let Some(conversion) = store.conversions.get_mut(&id) else {
+            return refuse(StatusCode::NOT_FOUND, format!("conversion `{id}` not found"));
+        };
+        conversion.status = status.into();
+        conversion.rejection_reason = request.rejection_reason.filter(|_| status == "Rejected");
+        // A status change is an ordinary callback: earlier delivery faults do not carry over.
+        conversion.faults.drop_callback = false;
+        conversion.faults.duplicate_callback = false;
+        let conversion = conversion.clone();
+        let click = store.clicks.get(&conversion.click_id).cloned();
+        (conversion, click)
+    };
+    let (conversion, Some(click)) = updated else {
+        return refuse(StatusCode::NOT_FOUND, format!("the click of conversion `{id}` is gone"));
+    };
+    let callback = automatic_callback(&state, &conversion, &click, None).await;
+    let data = json!({
+        "conversionId": conversion.id,
+        "status": conversion.status,
+        "rejectionReason": conversion.rejection_reason,
+        "callback": callback,
+    });
+    answer(StatusCode::OK, "Conversion updated", vec![], data)
+}
+
+async fn callback_log(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>, _headers: HeaderMap) -> Response {
+    let conversion = query.get("conversionId").filter(|s| !s.is_empty());
+    let click = query.get("clickId").filter(|s| !s.is_empty());
+    if conversion.is_none() && click.is_none() {
+        return refuse(StatusCode::BAD_REQUEST, "give `conversionId` or `clickId`");
+    }
+    let store = state.store();
+    let mut attempts: Vec<&super::store::Attempt> = match conversion {
+        Some(id) => store.log.get(id).map(|v| v.iter().collect()).unwrap_or_default(),
+        None => store.log.values().flatten().collect(),
+    };
+    attempts.retain(|a| click.is_none_or(|c| &a.click_id == c));
+    attempts.sort_by(|a, b| a.sent_at.cmp(&b.sent_at));
+    let data = serde_json::to_value(&attempts).unwrap_or(Value::Null);
+    answer(StatusCode::OK, "Conversion callbacks", vec![], data)
+}

@@ -1,0 +1,87 @@
+//! An embedded emulation of a GoKart tenant's Operation Tools, over real HTTP (axum).
+//!
+//! `POST /api/v1/tools/{clicks,conversions,callbacks}`, `PATCH /api/v1/conversions/{id}` and
+//! `GET /api/v1/conversion-callbacks`, answered in GoKart's wrapper; callbacks are POSTed as
+//! schema v1 to each partner's endpoint (by default, pitcrew's receiver).
+
+mod api;
+pub mod config;
+mod delivery;
+mod payload;
+mod store;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::TcpListener;
+
+pub use config::{DEMO_OFFER, DEMO_PARTNER, SEEDED_CLICK, SEEDED_CONVERSION, SandboxConfig};
+use store::{Attempt, Store};
+
+use crate::shutdown::Shutdown;
+
+/// State shared by the sandbox's handlers.
+pub struct SandboxState {
+    config: SandboxConfig,
+    store: Mutex<Store>,
+    client: reqwest::Client,
+    /// Where partners without a `callback_url` send their callbacks.
+    default_callback_url: String,
+}
+
+impl SandboxState {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A handler that panicked mid-update must not take the whole sandbox down.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(&self, attempt: Attempt) {
+        self.store()
+            .log
+            .entry(attempt.conversion_id.clone())
+            .or_default()
+            .push(attempt);
+    }
+}
+
+/// A running sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxHandle {
+    pub addr: SocketAddr,
+}
+
+impl SandboxHandle {
+    /// The API's base URL, e.g. `http://127.0.0.1:41234/api/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v1", self.addr)
+    }
+}
+
+/// Serves the sandbox on `listener` until `shutdown`; callbacks of partners without their own
+/// URL go to `default_callback_url`.
+pub fn serve(
+    listener: TcpListener,
+    config: SandboxConfig,
+    default_callback_url: String,
+    shutdown: Shutdown,
+) -> std::io::Result<SandboxHandle> {
+    let addr = listener.local_addr()?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .build()
+        .map_err(std::io::Error::other)?;
+    let state = Arc::new(SandboxState {
+        store: Mutex::new(Store::seeded(&config)),
+        config,
+        client,
+        default_callback_url,
+    });
+    let app = api::router(state);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.wait())
+            .await;
+    });
+    Ok(SandboxHandle { addr })
+}

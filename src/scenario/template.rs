@@ -1,0 +1,190 @@
+//! Handlebars templates in scenario values, strict: an unknown variable is an error, not "".
+//!
+//! Context: `vars`, `env`, `case.name`, `case.index`, `run.id`; helpers `uuid`, `now`, `random`.
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason,
+};
+use serde_json::Value;
+
+/// A strict handlebars registry with pitcrew's helpers.
+pub struct Templates {
+    registry: Handlebars<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    /// A registry in strict mode, without HTML escaping.
+    pub fn new() -> Self {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        registry.register_helper("uuid", Box::new(uuid_helper));
+        registry.register_helper("now", Box::new(now_helper));
+        registry.register_helper("random", Box::new(random_helper));
+        Templates { registry }
+    }
+
+    /// Renders `text` against `context`; text without `{{` is returned as is.
+    pub fn render(&self, text: &str, context: &Value) -> Result<String, String> {
+        if !text.contains("{{") {
+            return Ok(text.to_owned());
+        }
+        self.registry
+            .render_template(text, context)
+            .map_err(|e| explain(&e, context))
+    }
+}
+
+fn explain(error: &RenderError, context: &Value) -> String {
+    match error.reason() {
+        RenderErrorReason::MissingVariable(Some(path)) => {
+            if let Some(name) = path.strip_prefix("env.") {
+                return format!("environment variable `{name}` is not set");
+            }
+            let known = known_variables(context);
+            let hint = crate::scenario::did_you_mean(path, known.iter().map(String::as_str))
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            format!(
+                "unknown template variable `{path}`{hint}; known: {}, env.NAME, and helpers uuid, now, random",
+                known.join(", ")
+            )
+        }
+        RenderErrorReason::HelperNotFound(name) => format!(
+            "unknown template helper `{name}`; helpers are uuid, now, random"
+        ),
+        _ => format!("template error: {}", error.reason()),
+    }
+}
+
+fn known_variables(context: &Value) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Value::Object(top) = context {
+        for (section, inner) in top {
+            if section == "env" {
+                continue;
+            }
+            if let Value::Object(fields) = inner {
+                for field in fields.keys() {
+                    names.push(format!("{section}.{field}"));
+                }
+            }
+        }
+    }
+    names
+}
+
+fn uuid_helper(
+    _: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    out.write(&uuid::Uuid::new_v4().to_string())?;
+    Ok(())
+}
+
+/// `{{now}}` is RFC 3339 UTC; `{{now "%Y-%m-%d"}}` takes a strftime format.
+fn now_helper(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let now = chrono::Utc::now();
+    let text = match h.param(0).and_then(|p| p.value().as_str()) {
+        Some(format) => {
+            use std::fmt::Write;
+            let mut s = String::new();
+            write!(s, "{}", now.format(format)).map_err(|_| {
+                RenderErrorReason::Other(format!("`{format}` is not a valid strftime format"))
+            })?;
+            s
+        }
+        None => now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    };
+    out.write(&text)?;
+    Ok(())
+}
+
+/// `{{random 1 100}}` is an integer in the range (inclusive); `{{random "a" "b"}}` picks one.
+fn random_helper(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let draw = uuid::Uuid::new_v4().as_u128();
+    let params: Vec<&Value> = h.params().iter().map(|p| p.value()).collect();
+    let text = match params.as_slice() {
+        [Value::Number(lo), Value::Number(hi)] if lo.is_i64() && hi.is_i64() => {
+            let (lo, hi) = (lo.as_i64().unwrap_or(0), hi.as_i64().unwrap_or(0));
+            if hi < lo {
+                return Err(RenderErrorReason::Other(format!(
+                    "random {lo} {hi}: the upper bound is below the lower bound"
+                ))
+                .into());
+            }
+            let span = (hi - lo) as u128 + 1;
+            (lo + (draw % span) as i64).to_string()
+        }
+        [] => {
+            return Err(RenderErrorReason::Other(
+                "random needs two integers (a range) or the choices to pick from".into(),
+            )
+            .into());
+        }
+        choices => {
+            let pick = choices[(draw % choices.len() as u128) as usize];
+            match pick {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }
+        }
+    };
+    out.write(&text)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> Value {
+        json!({"vars": {"amount": "1.50"}, "env": {"HOME_X": "h"}, "case": {"name": "c", "index": 0}, "run": {"id": "r1"}})
+    }
+
+    #[test]
+    fn renders_variables_and_helpers() {
+        let t = Templates::new();
+        assert_eq!(t.render("{{vars.amount}}", &ctx()).unwrap(), "1.50");
+        assert_eq!(t.render("x-{{env.HOME_X}}", &ctx()).unwrap(), "x-h");
+        assert_eq!(t.render("{{uuid}}", &ctx()).unwrap().len(), 36);
+        let n: i64 = t.render("{{random 3 5}}", &ctx()).unwrap().parse().unwrap();
+        assert!((3..=5).contains(&n));
+        let pick = t.render("{{random \"a\" \"b\"}}", &ctx()).unwrap();
+        assert!(pick == "a" || pick == "b");
+        assert_eq!(t.render("{{now \"%Y\"}}", &ctx()).unwrap().len(), 4);
+        assert_eq!(t.render("<&>", &ctx()).unwrap(), "<&>");
+    }
+
+    #[test]
+    fn strict_mode_names_what_is_missing() {
+        let t = Templates::new();
+        let e = t.render("{{env.NOPE_X}}", &ctx()).unwrap_err();
+        assert_eq!(e, "environment variable `NOPE_X` is not set");
+        let e = t.render("{{vars.amout}}", &ctx()).unwrap_err();
+        assert!(e.contains("did you mean `vars.amount`"), "{e}");
+    }
+}
