@@ -1,0 +1,60 @@
+//! Checks: matchers over API answers and callbacks, the callback count, the testing-tools flag.
+
+pub mod callback;
+pub mod matcher;
+
+use serde::Serialize;
+
+/// One expectation that did not hold.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Failure {
+    /// Which check: `conversion.status`, `callback.count`, `callback.payload`, `flag`, …
+    pub check: String,
+    /// The path inside the checked value, when there is one (`conversion.pubSub5`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub expected: String,
+    pub actual: String,
+    /// One line saying all of the above.
+    pub message: String,
+    /// `file:line:col` of the expectation in the scenario.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+impl Failure {
+    /// A failure whose message is built from its parts.
+    pub fn new(check: &str, path: Option<&str>, expected: String, actual: String, at: Option<String>) -> Failure {
+        let what = match path {
+            Some(p) => format!("{check} {p}"),
+            None => check.to_string(),
+        };
+        Failure {
+            message: format!("{what}: expected {expected}, got {actual}"),
+            check: check.to_string(),
+            path: path.map(str::to_string),
+            expected,
+            actual,
+            at,
+        }
+    }
+}
+
+/// Checks an HTTP status against the expected one.
+pub fn status(check: &str, expected: u16, actual: u16, body: &serde_json::Value) -> Option<Failure> {
+    (expected != actual).then(|| {
+        let mut failure = Failure::new(check, None, expected.to_string(), actual.to_string(), None);
+        if let Some(reason) = answer_reason(body) {
+            failure.message.push_str(&format!(" ({reason})"));
+        }
+        failure
+    })
+}
+
+/// The human reason in a GoKart-wrapped answer: its first message, else its title.
+pub fn answer_reason(body: &serde_json::Value) -> Option<String> {
+    body.pointer("/messages/0")
+        .or_else(|| body.get("responseTitle"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
