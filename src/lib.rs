@@ -5,13 +5,13 @@
 //! runner but HTTP and the receiver's waiting API.
 
 pub mod check;
-// pub mod cli;
+pub mod cli;
 pub mod duration;
 pub mod plan;
 pub mod platform;
 pub mod receiver;
-// pub mod report;
-// pub mod run;
+pub mod report;
+pub mod run;
 pub mod sandbox;
 pub mod scenario;
 pub mod shutdown;

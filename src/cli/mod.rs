@@ -1,0 +1,92 @@
+//! The command line: `pitcrew run`, `validate`, `sandbox`, `completions`.
+//! Every flag is documented where it is defined; `--help` is the reference.
+
+mod run;
+mod sandbox;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// Exit codes of DESIGN §6.
+pub mod exit {
+    /// Every case passed.
+    pub const PASSED: u8 = 0;
+    /// A case failed or errored.
+    pub const FAILED: u8 = 1;
+    /// Invalid scenario or usage.
+    pub const INVALID: u8 = 2;
+    /// Infrastructure broke before any case could run.
+    pub const INFRASTRUCTURE: u8 = 3;
+}
+
+/// Test a GoKart-style click → conversion → callback pipeline from YAML scenario files.
+#[derive(Debug, Parser)]
+#[command(name = "pitcrew", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenario files and report (exit 0 all passed, 1 a case failed, 2 invalid input,
+    /// 3 infrastructure error before any case ran).
+    Run(run::RunArgs),
+    /// Check scenario files without running anything (exit 0 or 2).
+    Validate {
+        /// Files or folders of `.yaml` scenarios.
+        #[arg(default_value = "scenarios")]
+        paths: Vec<PathBuf>,
+        /// Set a template variable, overriding the files' `vars` (repeatable).
+        #[arg(long = "var", value_name = "K=V", value_parser = run::parse_var)]
+        vars: Vec<(String, String)>,
+    },
+    /// Serve the GoKart sandbox standalone.
+    Sandbox(sandbox::SandboxArgs),
+    /// Print shell completions.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Parses the command line and runs it; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate { paths, vars } => run::validate(&paths, vars),
+        Command::Sandbox(args) => sandbox::serve(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "pitcrew", &mut std::io::stdout());
+            exit::PASSED
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// Prints scenario diagnostics with their source snippets to stderr.
+pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
+    let theme = if std::io::stderr().is_terminal() {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme);
+    for problem in problems {
+        let mut out = String::new();
+        if handler.render_report(&mut out, problem).is_err() {
+            out = format!("{}: {}", problem.at, problem.message);
+        }
+        eprintln!("error: {}: {}\n{out}", problem.at, problem.message);
+    }
+}
+
+/// Prints an error line to stderr and returns `code`.
+pub fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    code
+}

@@ -1,0 +1,69 @@
+//! `pitcrew sandbox`: the GoKart sandbox on a fixed address, until Ctrl-C.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use tokio::net::TcpListener;
+
+use super::{exit, fail};
+use crate::receiver::{self, Receiver};
+use crate::sandbox::{self, SandboxConfig};
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to serve the API on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The tenant (offers, partners, token) as YAML; built-in defaults otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub sandbox_config: Option<PathBuf>,
+    /// Where partners without their own `callback_url` send callbacks; without it, a receiver
+    /// is started beside the sandbox on an ephemeral loopback port.
+    #[arg(long, value_name = "URL")]
+    pub callback_url: Option<String>,
+}
+
+/// Serves until Ctrl-C.
+pub fn serve(args: SandboxArgs) -> u8 {
+    let config = match &args.sandbox_config {
+        Some(path) => match SandboxConfig::from_file(path) {
+            Ok(c) => c,
+            Err(e) => return fail(exit::INVALID, e),
+        },
+        None => SandboxConfig::default(),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(exit::INFRASTRUCTURE, format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let callback_url = match args.callback_url {
+            Some(url) => url,
+            None => {
+                let listener = match TcpListener::bind("127.0.0.1:0").await {
+                    Ok(l) => l,
+                    Err(e) => return fail(exit::INFRASTRUCTURE, format!("cannot start the receiver: {e}")),
+                };
+                match receiver::serve(listener, Receiver::default(), shutdown.clone()) {
+                    Ok(h) => h.callback_url(),
+                    Err(e) => return fail(exit::INFRASTRUCTURE, format!("cannot start the receiver: {e}")),
+                }
+            }
+        };
+        let listener = match TcpListener::bind(&args.listen).await {
+            Ok(l) => l,
+            Err(e) => return fail(exit::INFRASTRUCTURE, format!("cannot listen on {}: {e}", args.listen)),
+        };
+        let handle = match sandbox::serve(listener, config, callback_url.clone(), shutdown) {
+            Ok(h) => h,
+            Err(e) => return fail(exit::INFRASTRUCTURE, e),
+        };
+        println!("pitcrew sandbox: API on {}", handle.base_url());
+        println!("pitcrew sandbox: callbacks of the demo partner go to {callback_url}");
+        println!("pitcrew sandbox: press Ctrl-C to stop");
+        let _ = tokio::signal::ctrl_c().await;
+        trigger.trigger();
+        exit::PASSED
+    })
+}

@@ -1,0 +1,261 @@
+//! Running one case: drive the pipeline's steps, wait for the callbacks, check everything.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::result::{CaseResult, Ids, Status};
+use crate::check::{self, Failure, callback as callback_check, matcher};
+use crate::duration::format_duration;
+use crate::plan::{CallbackCheck, Case, Mode};
+use crate::platform::{Exchange, NewClick, NewConversion, Platform, PlatformError};
+use crate::receiver::{Captured, Receiver};
+
+/// After the expected callbacks arrived, how long a duplicate still counts against `count`.
+pub const DUPLICATE_GRACE: Duration = Duration::from_millis(100);
+
+/// One entry of a case's transcript.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    Exchange(Exchange),
+    Callback(Arc<Captured>),
+}
+
+/// Why a case stopped before it could be judged.
+enum Stop {
+    /// An expectation failed and later steps cannot run (no id to go on with).
+    Failed,
+    /// The platform or network broke.
+    Errored(String),
+}
+
+impl From<PlatformError> for Stop {
+    fn from(e: PlatformError) -> Stop {
+        Stop::Errored(e.to_string())
+    }
+}
+
+struct CaseRun<'a, P> {
+    case: &'a Case,
+    platform: &'a P,
+    receiver: &'a Receiver,
+    failures: Vec<Failure>,
+    entries: Vec<Entry>,
+    ids: Ids,
+}
+
+/// Runs `case` against `platform`, with `receiver` catching its callbacks.
+///
+/// `active` is held only while the case talks to the platform, so that cases waiting for
+/// callbacks do not hold back others' requests.
+pub async fn run_case<P: Platform>(
+    case: &Case,
+    platform: &P,
+    receiver: &Receiver,
+    active: &tokio::sync::Semaphore,
+) -> (CaseResult, Vec<Entry>) {
+    let started = Instant::now();
+    let mut run = CaseRun {
+        case,
+        platform,
+        receiver,
+        failures: Vec::new(),
+        entries: Vec::new(),
+        ids: Ids::default(),
+    };
+    let outcome = tokio::time::timeout(case.timeout, run.steps(active)).await;
+    let (status, error) = match outcome {
+        Err(_) => (
+            Status::Errored,
+            Some(format!("the case did not finish within its timeout of {}", format_duration(case.timeout))),
+        ),
+        Ok(Err(Stop::Errored(e))) => (Status::Errored, Some(e)),
+        Ok(Err(Stop::Failed)) => (Status::Failed, None),
+        Ok(Ok(())) if run.failures.is_empty() => (Status::Passed, None),
+        Ok(Ok(())) => (Status::Failed, None),
+    };
+    let result = CaseResult {
+        index: case.index,
+        status,
+        duration: started.elapsed(),
+        attempts: 1,
+        failures: run.failures,
+        error,
+        ids: run.ids,
+        transcript: Vec::new(),
+    };
+    (result, run.entries)
+}
+
+impl<P: Platform> CaseRun<'_, P> {
+    async fn steps(&mut self, active: &tokio::sync::Semaphore) -> Result<(), Stop> {
+        let permit = active.acquire().await.map_err(|_| Stop::Errored("the run was stopped".into()))?;
+        let case = self.case;
+        let conversion = match &case.mode {
+            Mode::Generate => {
+                let click = self.create_click().await?;
+                self.create_conversion(&click).await?
+            }
+            Mode::Click(click) => {
+                self.ids.click = Some(click.clone());
+                self.create_conversion(click).await?
+            }
+            Mode::CallbackOnly { click, conversion } => {
+                self.ids.click = Some(click.clone());
+                self.ids.conversion = Some(conversion.clone());
+                let seen = self.receiver.callbacks(conversion).len();
+                self.resend(click, conversion).await?;
+                drop(permit);
+                return self.await_callbacks(Some(conversion), seen).await;
+            }
+        };
+        drop(permit);
+        self.await_callbacks(conversion.as_deref(), 0).await
+    }
+
+    fn expect_status(&mut self, check: &str, expected: u16, exchange: &Exchange) -> bool {
+        match check::status(check, expected, exchange.status, &exchange.body) {
+            Some(failure) => {
+                self.failures.push(failure);
+                false
+            }
+            None => true,
+        }
+    }
+
+    async fn create_click(&mut self) -> Result<String, Stop> {
+        let case = self.case;
+        let outcome = self
+            .platform
+            .create_click(NewClick {
+                offer: &case.offer,
+                member: &case.member,
+                partner: case.partner.as_deref(),
+            })
+            .await?;
+        self.entries.push(Entry::Exchange(outcome.exchange.clone()));
+        if !self.expect_status("click.status", case.expect.click_status, &outcome.exchange) {
+            return Err(Stop::Failed);
+        }
+        let id = outcome.id.ok_or_else(|| {
+            Stop::Errored(format!(
+                "create click: HTTP {} but the answer holds no click id",
+                outcome.exchange.status
+            ))
+        })?;
+        self.ids.click = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Returns the conversion id, or `None` when the conversion was (expectedly) refused.
+    async fn create_conversion(&mut self, click: &str) -> Result<Option<String>, Stop> {
+        let case = self.case;
+        let outcome = self
+            .platform
+            .create_conversion(NewConversion {
+                click,
+                event: case.event.as_deref().unwrap_or_default(),
+                params: &case.params,
+                faults: Some(&case.faults),
+            })
+            .await?;
+        self.entries.push(Entry::Exchange(outcome.exchange.clone()));
+        if !self.expect_status("conversion.status", case.expect.conversion_status, &outcome.exchange) {
+            return Err(Stop::Failed);
+        }
+        self.ids.conversion = outcome.id.clone();
+        Ok(outcome.id)
+    }
+
+    async fn resend(&mut self, click: &str, conversion: &str) -> Result<(), Stop> {
+        let sent = self.platform.send_callback(click, conversion).await?;
+        self.entries.push(Entry::Exchange(sent.exchange.clone()));
+        if !self.expect_status("callback_tool.status", 200, &sent.exchange) {
+            return Err(Stop::Failed);
+        }
+        let Some(expect) = &self.case.expect.callback_response else {
+            return Ok(());
+        };
+        let actual_status = match (sent.endpoint_status, &sent.endpoint_error) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(e)) => format!("no answer ({e})"),
+            (None, None) => "no answer".into(),
+        };
+        match expect.status {
+            Some(expected) if sent.endpoint_status != Some(expected) => self.failures.push(Failure::new(
+                "callback_response.status",
+                None,
+                expected.to_string(),
+                actual_status,
+                None,
+            )),
+            None if !sent.endpoint_status.is_some_and(|s| (200..300).contains(&s)) => {
+                self.failures.push(Failure::new("callback_response.status", None, "2xx".into(), actual_status, None))
+            }
+            _ => {}
+        }
+        if let Some((body_matcher, at)) = &expect.body {
+            let actual = sent.endpoint_body.map(Value::String);
+            if !matcher::holds(body_matcher, actual.as_ref()) {
+                self.failures.push(Failure::new(
+                    "callback_response.body",
+                    None,
+                    matcher::show_expected(body_matcher),
+                    matcher::show_actual(actual.as_ref()),
+                    Some(at.clone()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for and checks the callbacks filed under `conversion`, ignoring the first `seen`.
+    async fn await_callbacks(&mut self, conversion: Option<&str>, seen: usize) -> Result<(), Stop> {
+        let case = self.case;
+        match &case.expect.callback {
+            CallbackCheck::Unchecked => Ok(()),
+            CallbackCheck::None { wait } => {
+                let Some(key) = conversion else { return Ok(()) };
+                let got = self.receiver.wait_for(key, seen + 1, Instant::now() + *wait).await;
+                let got = self.keep(got, seen);
+                if !got.is_empty() {
+                    self.failures.push(Failure::new(
+                        "callback.count",
+                        None,
+                        "0 (callback: none)".into(),
+                        got.len().to_string(),
+                        None,
+                    ));
+                }
+                Ok(())
+            }
+            CallbackCheck::Expect { within, count, payload } => {
+                let Some(key) = conversion else {
+                    return Err(Stop::Errored(
+                        "create conversion: the answer holds no conversion id to wait for".into(),
+                    ));
+                };
+                let wanted = seen + *count as usize;
+                let mut got = self.receiver.wait_for(key, wanted, Instant::now() + *within).await;
+                if got.len() >= wanted {
+                    got = self.receiver.wait_for(key, wanted + 1, Instant::now() + DUPLICATE_GRACE).await;
+                }
+                let got = self.keep(got, seen);
+                if let Some(failure) = callback_check::count(*count, got.len(), &format_duration(*within)) {
+                    self.failures.push(failure);
+                }
+                self.failures
+                    .extend(callback_check::payload(&got, payload, case.flag.as_deref()));
+                Ok(())
+            }
+        }
+    }
+
+    fn keep(&mut self, got: Vec<Arc<Captured>>, seen: usize) -> Vec<Arc<Captured>> {
+        let got: Vec<Arc<Captured>> = got.into_iter().skip(seen).collect();
+        self.entries.extend(got.iter().cloned().map(Entry::Callback));
+        got
+    }
+}
