@@ -143,10 +143,15 @@ impl Plan {
 }
 
 /// Reads, checks and expands every file; all problems of all files come back together.
-pub fn build(paths: &[impl AsRef<Path>], options: &PlanOptions) -> Result<Plan, Vec<ScenarioDiagnostic>> {
+pub fn build(
+    paths: &[impl AsRef<Path>],
+    options: &PlanOptions,
+) -> Result<Plan, Vec<ScenarioDiagnostic>> {
     let run_id = uuid::Uuid::new_v4().to_string();
     let templates = Templates::new();
-    let env: Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
+    let env: Map<String, Value> = std::env::vars()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
     let mut suites = Vec::new();
     let mut problems = Vec::new();
     let mut next_index = 0;
@@ -199,7 +204,8 @@ struct SuiteBuilder<'a> {
 
 impl SuiteBuilder<'_> {
     fn error(&mut self, at: &Location, message: impl Into<String>, help: Option<String>) {
-        self.problems.push(self.source.diagnostic(Some(at), message, help));
+        self.problems
+            .push(self.source.diagnostic(Some(at), message, help));
     }
 
     fn build(&mut self, file: &ScenarioFile, first_index: usize) -> Suite {
@@ -235,8 +241,14 @@ impl SuiteBuilder<'_> {
             if let Some(first) = seen.insert(case.name.clone(), case.line) {
                 self.error(
                     &spec.value.name.referenced,
-                    format!("case name `{}` is used twice in this file (first at line {first})", case.name),
-                    Some("case names must be unique in a file: dashboards track cases by name".into()),
+                    format!(
+                        "case name `{}` is used twice in this file (first at line {first})",
+                        case.name
+                    ),
+                    Some(
+                        "case names must be unique in a file: dashboards track cases by name"
+                            .into(),
+                    ),
                 );
             }
             cases.push(case);
@@ -274,9 +286,12 @@ impl SuiteBuilder<'_> {
         fn walk(t: &Templates, v: &Value, c: &Value) -> Result<Value, String> {
             Ok(match v {
                 Value::String(s) => Value::String(t.render(s, c)?),
-                Value::Array(items) => {
-                    Value::Array(items.iter().map(|i| walk(t, i, c)).collect::<Result<_, _>>()?)
-                }
+                Value::Array(items) => Value::Array(
+                    items
+                        .iter()
+                        .map(|i| walk(t, i, c))
+                        .collect::<Result<_, _>>()?,
+                ),
                 Value::Object(map) => Value::Object(
                     map.iter()
                         .map(|(k, v)| Ok((k.clone(), walk(t, v, c)?)))
@@ -295,7 +310,12 @@ impl SuiteBuilder<'_> {
     }
 
     fn at(&self, location: &Location) -> String {
-        format!("{}:{}:{}", self.source.display_name(), location.line(), location.column())
+        format!(
+            "{}:{}:{}",
+            self.source.display_name(),
+            location.line(),
+            location.column()
+        )
     }
 
     fn case(
@@ -309,13 +329,19 @@ impl SuiteBuilder<'_> {
         let c = &spec.value;
         let name = self.render(&c.name, context);
         let pick = |own: &Option<Located<String>>, default: &Option<Located<String>>| {
-            own.as_ref().or(default.as_ref()).map(|v| Located::new(v.value.clone(), v.referenced, v.defined))
+            own.as_ref()
+                .or(default.as_ref())
+                .map(|v| Located::new(v.value.clone(), v.referenced, v.defined))
         };
         let offer = match pick(&c.offer, &defaults.offer) {
             Some(v) => self.render(&v, context),
             None if self.options.sandbox_target => Some(crate::sandbox::DEMO_OFFER.to_string()),
             None => {
-                self.error(&spec.referenced, "this case names no `offer`", Some("set `offer:` on the case or under `defaults:`".into()));
+                self.error(
+                    &spec.referenced,
+                    "this case names no `offer`",
+                    Some("set `offer:` on the case or under `defaults:`".into()),
+                );
                 None
             }
         };
@@ -346,7 +372,10 @@ impl SuiteBuilder<'_> {
                     );
                     None
                 }
-                (Some(id), Some(conversion)) => Some(Mode::CallbackOnly { click: id, conversion }),
+                (Some(id), Some(conversion)) => Some(Mode::CallbackOnly {
+                    click: id,
+                    conversion,
+                }),
                 (Some(id), None) => Some(Mode::Click(id)),
                 (None, _) => None,
             },
@@ -373,13 +402,20 @@ impl SuiteBuilder<'_> {
                 }
                 Some(other) => self.error(
                     &value.referenced,
-                    format!("parameter `{key}` must be a scalar, not {}", crate::scenario::matcher::describe(&other)),
+                    format!(
+                        "parameter `{key}` must be a scalar, not {}",
+                        crate::scenario::matcher::describe(&other)
+                    ),
                     None,
                 ),
                 None => {}
             }
         }
-        let flag_setting = c.flag.as_ref().or(defaults.flag.as_ref()).or(file.flag.as_ref());
+        let flag_setting = c
+            .flag
+            .as_ref()
+            .or(defaults.flag.as_ref())
+            .or(file.flag.as_ref());
         let flag_default = match &mode {
             Some(Mode::CallbackOnly { .. }) => None,
             _ => Some(crate::TESTING_TOOLS_FLAG.to_string()),
@@ -391,7 +427,11 @@ impl SuiteBuilder<'_> {
                 Some(Value::Bool(true)) => Some(crate::TESTING_TOOLS_FLAG.to_string()),
                 Some(Value::String(s)) => Some(s),
                 Some(_) => {
-                    self.error(&setting.referenced, "`flag` takes false, true or the expected pubSub5 text", None);
+                    self.error(
+                        &setting.referenced,
+                        "`flag` takes false, true or the expected pubSub5 text",
+                        None,
+                    );
                     None
                 }
                 None => None,
@@ -409,7 +449,11 @@ impl SuiteBuilder<'_> {
         if let Some(delay) = &faults.callback_delay
             && let Err(e) = parse_duration(delay)
         {
-            self.error(&spec.referenced, format!("sandbox.faults.callback_delay: {e}"), None);
+            self.error(
+                &spec.referenced,
+                format!("sandbox.faults.callback_delay: {e}"),
+                None,
+            );
         }
         let timeout = match pick(&c.timeout, &defaults.timeout) {
             Some(t) => self.duration(&t),
@@ -471,9 +515,13 @@ impl SuiteBuilder<'_> {
                 count: 1,
                 payload: Vec::new(),
             },
-            (None, _) => CallbackCheck::None { wait: Duration::ZERO },
+            (None, _) => CallbackCheck::None {
+                wait: Duration::ZERO,
+            },
             (Some(spec), _) => match &spec.value {
-                CallbackSpec::None => CallbackCheck::None { wait: DEFAULT_NONE_WAIT },
+                CallbackSpec::None => CallbackCheck::None {
+                    wait: DEFAULT_NONE_WAIT,
+                },
                 CallbackSpec::Some(expect) => {
                     let within = match &expect.within {
                         Some(w) => self.duration(w)?,
@@ -494,14 +542,21 @@ impl SuiteBuilder<'_> {
                     if count == 0 {
                         CallbackCheck::None { wait: within }
                     } else {
-                        CallbackCheck::Expect { within, count, payload }
+                        CallbackCheck::Expect {
+                            within,
+                            count,
+                            payload,
+                        }
                     }
                 }
             },
         };
         let callback_response = match &e.callback_response {
             None => match mode {
-                Some(Mode::CallbackOnly { .. }) => Some(ResponseCheck { status: None, body: None }),
+                Some(Mode::CallbackOnly { .. }) => Some(ResponseCheck {
+                    status: None,
+                    body: None,
+                }),
                 _ => None,
             },
             Some(r) => {

@@ -15,9 +15,17 @@ pub fn count(expected: u32, arrived: usize, within: &str) -> Option<Failure> {
     if arrived == expected as usize {
         return None;
     }
-    let mut failure = Failure::new("callback.count", None, expected.to_string(), arrived.to_string(), None);
+    let mut failure = Failure::new(
+        "callback.count",
+        None,
+        expected.to_string(),
+        arrived.to_string(),
+        None,
+    );
     failure.message = match arrived {
-        0 => format!("callback.count: expected {expected}, got 0: no callback arrived within {within}"),
+        0 => format!(
+            "callback.count: expected {expected}, got 0: no callback arrived within {within}"
+        ),
         n if n > expected as usize => {
             format!("callback.count: expected {expected}, got {n}: a duplicate callback arrived")
         }
@@ -27,11 +35,21 @@ pub fn count(expected: u32, arrived: usize, within: &str) -> Option<Failure> {
 }
 
 /// Checks each payload expectation and the flag against each callback.
-pub fn payload(callbacks: &[std::sync::Arc<Captured>], checks: &[PayloadCheck], flag: Option<&str>) -> Vec<Failure> {
+pub fn payload(
+    callbacks: &[std::sync::Arc<Captured>],
+    checks: &[PayloadCheck],
+    flag: Option<&str>,
+) -> Vec<Failure> {
     let mut failures = Vec::new();
     let several = callbacks.len() > 1;
     for (i, callback) in callbacks.iter().enumerate() {
-        let label = |check: &str| if several { format!("{check} (callback {})", i + 1) } else { check.to_string() };
+        let label = |check: &str| {
+            if several {
+                format!("{check} (callback {})", i + 1)
+            } else {
+                check.to_string()
+            }
+        };
         let Some(body) = &callback.json else {
             failures.push(Failure::new(
                 &label("callback.body"),

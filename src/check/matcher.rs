@@ -17,7 +17,9 @@ pub fn holds(matcher: &Matcher, actual: Option<&Value>) -> bool {
         Matcher::Eq(expected) => actual.is_some_and(|a| equal(expected, a)),
         Matcher::Ne(expected) => !actual.is_some_and(|a| equal(expected, a)),
         Matcher::Matches(regex) => text_of(actual).is_some_and(|t| regex.is_match(&t)),
-        Matcher::StartsWith(prefix) => text_of(actual).is_some_and(|t| t.starts_with(prefix.as_str())),
+        Matcher::StartsWith(prefix) => {
+            text_of(actual).is_some_and(|t| t.starts_with(prefix.as_str()))
+        }
         Matcher::Contains(needle) => match (actual, needle) {
             (Some(Value::String(hay)), Value::String(n)) => hay.contains(n.as_str()),
             (Some(Value::Array(items)), n) => items.iter().any(|i| equal(n, i)),
@@ -52,9 +54,13 @@ pub fn equal(expected: &Value, actual: &Value) -> bool {
             (Some(e), Some(a)) => e == a,
             _ => e == a,
         },
-        (Value::Array(e), Value::Array(a)) => e.len() == a.len() && e.iter().zip(a).all(|(e, a)| equal(e, a)),
+        (Value::Array(e), Value::Array(a)) => {
+            e.len() == a.len() && e.iter().zip(a).all(|(e, a)| equal(e, a))
+        }
         (Value::Object(e), Value::Object(a)) => {
-            e.len() == a.len() && e.iter().all(|(k, v)| a.get(k).is_some_and(|av| equal(v, av)))
+            e.len() == a.len()
+                && e.iter()
+                    .all(|(k, v)| a.get(k).is_some_and(|av| equal(v, av)))
         }
         (e, a) => e == a,
     }
@@ -87,11 +93,12 @@ pub fn type_name(value: &Value) -> &'static str {
 
 /// The value at a dot path (`conversion.pubSub5`, `items.0.id`), if present.
 pub fn at_path<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.').try_fold(root, |value, segment| match value {
-        Value::Object(map) => map.get(segment),
-        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
-    })
+    path.split('.')
+        .try_fold(root, |value, segment| match value {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        })
 }
 
 /// How a failure shows the actual value: `string "x"`, `number 1.5`, `null`, `missing`.
@@ -122,7 +129,10 @@ mod tests {
     #[test]
     fn equality_follows_the_coercion_rules() {
         assert!(holds(&m(json!("1.50")), Some(&json!("1.50"))));
-        assert!(!holds(&m(json!("1.50")), Some(&json!(1.5))), "a string never equals a number");
+        assert!(
+            !holds(&m(json!("1.50")), Some(&json!(1.5))),
+            "a string never equals a number"
+        );
         assert!(holds(&m(json!(1.5)), Some(&json!(1.50))));
         assert!(holds(&m(json!(2)), Some(&json!(2.0))));
         assert!(holds(&m(json!(null)), Some(&json!(null))));
@@ -138,12 +148,28 @@ mod tests {
             (json!({"ne": "a"}), json!("a"), false),
             (json!({"matches": "^qa-"}), json!("qa-1"), true),
             (json!({"matches": "^qa-"}), json!("x-qa-1"), false),
-            (json!({"contains": "Testing"}), json!("[Testing Tools] x"), true),
+            (
+                json!({"contains": "Testing"}),
+                json!("[Testing Tools] x"),
+                true,
+            ),
             (json!({"contains": 2}), json!([1, 2]), true),
             (json!({"contains": "k"}), json!({"k": 1}), true),
-            (json!({"starts_with": "[Testing"}), json!("[Testing Tools]"), true),
-            (json!({"one_of": ["Success", "Pending"]}), json!("Pending"), true),
-            (json!({"one_of": ["Success", "Pending"]}), json!("Rejected"), false),
+            (
+                json!({"starts_with": "[Testing"}),
+                json!("[Testing Tools]"),
+                true,
+            ),
+            (
+                json!({"one_of": ["Success", "Pending"]}),
+                json!("Pending"),
+                true,
+            ),
+            (
+                json!({"one_of": ["Success", "Pending"]}),
+                json!("Rejected"),
+                false,
+            ),
             (json!({"exists": true}), json!("x"), true),
             (json!({"exists": true}), json!(null), false),
             (json!({"exists": false}), json!(null), true),
@@ -161,7 +187,11 @@ mod tests {
             (json!({"gt": 1, "lt": 3}), json!(3), false),
         ];
         for (matcher, actual, expected) in cases {
-            assert_eq!(holds(&m(matcher.clone()), Some(actual)), *expected, "{matcher} on {actual}");
+            assert_eq!(
+                holds(&m(matcher.clone()), Some(actual)),
+                *expected,
+                "{matcher} on {actual}"
+            );
         }
     }
 

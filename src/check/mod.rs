@@ -24,7 +24,13 @@ pub struct Failure {
 
 impl Failure {
     /// A failure whose message is built from its parts.
-    pub fn new(check: &str, path: Option<&str>, expected: String, actual: String, at: Option<String>) -> Failure {
+    pub fn new(
+        check: &str,
+        path: Option<&str>,
+        expected: String,
+        actual: String,
+        at: Option<String>,
+    ) -> Failure {
         let what = match path {
             Some(p) => format!("{check} {p}"),
             None => check.to_string(),
@@ -41,7 +47,12 @@ impl Failure {
 }
 
 /// Checks an HTTP status against the expected one.
-pub fn status(check: &str, expected: u16, actual: u16, body: &serde_json::Value) -> Option<Failure> {
+pub fn status(
+    check: &str,
+    expected: u16,
+    actual: u16,
+    body: &serde_json::Value,
+) -> Option<Failure> {
     (expected != actual).then(|| {
         let mut failure = Failure::new(check, None, expected.to_string(), actual.to_string(), None);
         if let Some(reason) = answer_reason(body) {

@@ -61,7 +61,12 @@ pub fn main() -> ExitCode {
         Command::Validate { paths, vars } => run::validate(&paths, vars),
         Command::Sandbox(args) => sandbox::serve(args),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "pitcrew", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "pitcrew",
+                &mut std::io::stdout(),
+            );
             exit::PASSED
         }
     };

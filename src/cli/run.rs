@@ -66,26 +66,45 @@ fn load(paths: &[PathBuf], options: &PlanOptions) -> Result<Plan, u8> {
     let files = crate::scenario::discover(paths).map_err(|e| fail(exit::INVALID, e))?;
     if files.is_empty() {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        return Err(fail(exit::INVALID, format!("no .yaml scenario files in {}", shown.join(", "))));
+        return Err(fail(
+            exit::INVALID,
+            format!("no .yaml scenario files in {}", shown.join(", ")),
+        ));
     }
     plan::build(&files, options).map_err(|problems| {
         print_diagnostics(&problems);
         fail(
             exit::INVALID,
-            format!("{} problem(s) in scenario files; nothing was run", problems.len()),
+            format!(
+                "{} problem(s) in scenario files; nothing was run",
+                problems.len()
+            ),
         )
     })
 }
 
 /// `pitcrew validate`: load and expand, print what would run.
 pub fn validate(paths: &[PathBuf], vars: Vec<(String, String)>) -> u8 {
-    let options = PlanOptions { sandbox_target: true, vars, timeout: None };
+    let options = PlanOptions {
+        sandbox_target: true,
+        vars,
+        timeout: None,
+    };
     match load(paths, &options) {
         Ok(plan) => {
             for suite in &plan.suites {
-                println!("{}: {} case(s) ({})", suite.file, suite.cases.len(), suite.name);
+                println!(
+                    "{}: {} case(s) ({})",
+                    suite.file,
+                    suite.cases.len(),
+                    suite.name
+                );
             }
-            println!("valid: {} file(s), {} case(s)", plan.suites.len(), plan.len());
+            println!(
+                "valid: {} file(s), {} case(s)",
+                plan.suites.len(),
+                plan.len()
+            );
             exit::PASSED
         }
         Err(code) => code,
@@ -97,7 +116,10 @@ pub fn run(args: RunArgs) -> u8 {
     if args.target != "sandbox" {
         return fail(
             exit::INVALID,
-            format!("--target `{}`: only `sandbox` (the embedded sandbox) is supported so far", args.target),
+            format!(
+                "--target `{}`: only `sandbox` (the embedded sandbox) is supported so far",
+                args.target
+            ),
         );
     }
     let sandbox_config = match &args.sandbox_config {
@@ -121,7 +143,12 @@ pub fn run(args: RunArgs) -> u8 {
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
-        Err(e) => return fail(exit::INFRASTRUCTURE, format!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            return fail(
+                exit::INFRASTRUCTURE,
+                format!("cannot start the async runtime: {e}"),
+            );
+        }
     };
     runtime.block_on(run_on_sandbox(args, plan, sandbox_config))
 }
@@ -130,9 +157,17 @@ async fn run_on_sandbox(args: RunArgs, plan: Arc<Plan>, config: SandboxConfig) -
     let (trigger, shutdown) = crate::shutdown::channel();
     let bind = || TcpListener::bind("127.0.0.1:0");
     let receiver = Receiver::default();
-    let receiver_handle = match bind().await.and_then(|l| receiver::serve(l, receiver.clone(), shutdown.clone())) {
+    let receiver_handle = match bind()
+        .await
+        .and_then(|l| receiver::serve(l, receiver.clone(), shutdown.clone()))
+    {
         Ok(h) => h,
-        Err(e) => return fail(exit::INFRASTRUCTURE, format!("cannot start the receiver on 127.0.0.1: {e}")),
+        Err(e) => {
+            return fail(
+                exit::INFRASTRUCTURE,
+                format!("cannot start the receiver on 127.0.0.1: {e}"),
+            );
+        }
     };
     let token = config.token.clone();
     let sandbox = match bind()
@@ -140,7 +175,12 @@ async fn run_on_sandbox(args: RunArgs, plan: Arc<Plan>, config: SandboxConfig) -
         .and_then(|l| sandbox::serve(l, config, receiver_handle.callback_url(), shutdown.clone()))
     {
         Ok(h) => h,
-        Err(e) => return fail(exit::INFRASTRUCTURE, format!("cannot start the sandbox on 127.0.0.1: {e}")),
+        Err(e) => {
+            return fail(
+                exit::INFRASTRUCTURE,
+                format!("cannot start the sandbox on 127.0.0.1: {e}"),
+            );
+        }
     };
     let mut profile = Profile::sandbox(sandbox.base_url());
     profile.auth = token.map(|t| ("Authorization".to_string(), format!("ApiToken {t}")));
@@ -148,7 +188,10 @@ async fn run_on_sandbox(args: RunArgs, plan: Arc<Plan>, config: SandboxConfig) -
         Ok(p) => Arc::new(p),
         Err(e) => return fail(exit::INFRASTRUCTURE, e),
     };
-    let reports = FileReports { junit: args.junit.clone(), json: args.json.clone() };
+    let reports = FileReports {
+        junit: args.junit.clone(),
+        json: args.json.clone(),
+    };
     let mut console = Console::new(&plan, !args.no_progress);
     let mut collected = Collected::default();
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -157,18 +200,33 @@ async fn run_on_sandbox(args: RunArgs, plan: Arc<Plan>, config: SandboxConfig) -
         fail_fast: args.fail_fast,
         target: format!("sandbox ({})", sandbox.base_url()),
     };
-    let run = tokio::spawn(runner::run(plan.clone(), platform, receiver, options, events_tx));
+    let run = tokio::spawn(runner::run(
+        plan.clone(),
+        platform,
+        receiver,
+        options,
+        events_tx,
+    ));
     while let Some(event) = events_rx.recv().await {
         console.on_event(&event);
         collected.on_event(&event);
     }
     let stats = match run.await {
         Ok(stats) => stats,
-        Err(e) => return fail(exit::INFRASTRUCTURE, format!("the run stopped unexpectedly: {e}")),
+        Err(e) => {
+            return fail(
+                exit::INFRASTRUCTURE,
+                format!("the run stopped unexpectedly: {e}"),
+            );
+        }
     };
     trigger.trigger();
     if let Err(e) = reports.write(&plan, &collected) {
         return fail(exit::INFRASTRUCTURE, e);
     }
-    if stats.success() { exit::PASSED } else { exit::FAILED }
+    if stats.success() {
+        exit::PASSED
+    } else {
+        exit::FAILED
+    }
 }

@@ -34,7 +34,12 @@ pub fn serve(args: SandboxArgs) -> u8 {
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
-        Err(e) => return fail(exit::INFRASTRUCTURE, format!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            return fail(
+                exit::INFRASTRUCTURE,
+                format!("cannot start the async runtime: {e}"),
+            );
+        }
     };
     runtime.block_on(async move {
         let (trigger, shutdown) = crate::shutdown::channel();
@@ -43,17 +48,32 @@ pub fn serve(args: SandboxArgs) -> u8 {
             None => {
                 let listener = match TcpListener::bind("127.0.0.1:0").await {
                     Ok(l) => l,
-                    Err(e) => return fail(exit::INFRASTRUCTURE, format!("cannot start the receiver: {e}")),
+                    Err(e) => {
+                        return fail(
+                            exit::INFRASTRUCTURE,
+                            format!("cannot start the receiver: {e}"),
+                        );
+                    }
                 };
                 match receiver::serve(listener, Receiver::default(), shutdown.clone()) {
                     Ok(h) => h.callback_url(),
-                    Err(e) => return fail(exit::INFRASTRUCTURE, format!("cannot start the receiver: {e}")),
+                    Err(e) => {
+                        return fail(
+                            exit::INFRASTRUCTURE,
+                            format!("cannot start the receiver: {e}"),
+                        );
+                    }
                 }
             }
         };
         let listener = match TcpListener::bind(&args.listen).await {
             Ok(l) => l,
-            Err(e) => return fail(exit::INFRASTRUCTURE, format!("cannot listen on {}: {e}", args.listen)),
+            Err(e) => {
+                return fail(
+                    exit::INFRASTRUCTURE,
+                    format!("cannot listen on {}: {e}", args.listen),
+                );
+            }
         };
         let handle = match sandbox::serve(listener, config, callback_url.clone(), shutdown) {
             Ok(h) => h,

@@ -4,7 +4,9 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::{CallbackSent, Exchange, NewClick, NewConversion, Platform, PlatformError, StepOutcome};
+use super::{
+    CallbackSent, Exchange, NewClick, NewConversion, Platform, PlatformError, StepOutcome,
+};
 
 /// Where a platform lives and where its answers keep the ids.
 #[derive(Debug, Clone)]
@@ -128,13 +130,21 @@ impl Platform for HttpPlatform {
             body["partnerId"] = json!(partner);
         }
         let exchange = self
-            .call("create click", reqwest::Method::POST, &self.profile.clicks_path, Some(body))
+            .call(
+                "create click",
+                reqwest::Method::POST,
+                &self.profile.clicks_path,
+                Some(body),
+            )
             .await?;
         let id = Self::id_at(&exchange, &self.profile.click_id_at);
         Ok(StepOutcome { exchange, id })
     }
 
-    async fn create_conversion(&self, conversion: NewConversion<'_>) -> Result<StepOutcome, PlatformError> {
+    async fn create_conversion(
+        &self,
+        conversion: NewConversion<'_>,
+    ) -> Result<StepOutcome, PlatformError> {
         let mut body = json!({
             "clickId": conversion.click,
             "eventId": conversion.event,
@@ -158,10 +168,19 @@ impl Platform for HttpPlatform {
         Ok(StepOutcome { exchange, id })
     }
 
-    async fn send_callback(&self, click: &str, conversion: &str) -> Result<CallbackSent, PlatformError> {
+    async fn send_callback(
+        &self,
+        click: &str,
+        conversion: &str,
+    ) -> Result<CallbackSent, PlatformError> {
         let body = json!({"clickId": click, "conversionId": conversion});
         let exchange = self
-            .call("send callback", reqwest::Method::POST, &self.profile.callbacks_path, Some(body))
+            .call(
+                "send callback",
+                reqwest::Method::POST,
+                &self.profile.callbacks_path,
+                Some(body),
+            )
             .await?;
         let at = |p: &str| exchange.body.pointer(p).filter(|v| !v.is_null());
         Ok(CallbackSent {
@@ -172,15 +191,23 @@ impl Platform for HttpPlatform {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             }),
-            endpoint_error: at(&self.profile.endpoint_error_at)
-                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())),
+            endpoint_error: at(&self.profile.endpoint_error_at).map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            }),
             exchange,
         })
     }
 
     async fn callback_log(&self, conversion: &str) -> Result<Vec<Value>, PlatformError> {
-        let path = format!("{}?conversionId={conversion}", self.profile.callback_log_path);
-        let exchange = self.call("read callback log", reqwest::Method::GET, &path, None).await?;
+        let path = format!(
+            "{}?conversionId={conversion}",
+            self.profile.callback_log_path
+        );
+        let exchange = self
+            .call("read callback log", reqwest::Method::GET, &path, None)
+            .await?;
         match exchange.body.pointer("/data") {
             Some(Value::Array(items)) => Ok(items.clone()),
             _ => Err(PlatformError {

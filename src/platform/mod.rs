@@ -71,7 +71,10 @@ pub struct CallbackSent {
 /// The steps of the click → conversion → callback pipeline.
 pub trait Platform: Send + Sync + 'static {
     /// Creates a click for an offer and a publisher member.
-    fn create_click(&self, click: NewClick<'_>) -> impl Future<Output = Result<StepOutcome, PlatformError>> + Send;
+    fn create_click(
+        &self,
+        click: NewClick<'_>,
+    ) -> impl Future<Output = Result<StepOutcome, PlatformError>> + Send;
     /// Generates a conversion of a click; the platform then sends the callback.
     fn create_conversion(
         &self,
@@ -84,5 +87,8 @@ pub trait Platform: Send + Sync + 'static {
         conversion: &str,
     ) -> impl Future<Output = Result<CallbackSent, PlatformError>> + Send;
     /// Reads every attempt the platform logged for a conversion.
-    fn callback_log(&self, conversion: &str) -> impl Future<Output = Result<Vec<Value>, PlatformError>> + Send;
+    fn callback_log(
+        &self,
+        conversion: &str,
+    ) -> impl Future<Output = Result<Vec<Value>, PlatformError>> + Send;
 }

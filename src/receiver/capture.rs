@@ -29,7 +29,12 @@ async fn capture(
         query: uri.query().map(str::to_string),
         headers: headers
             .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
         key: json.as_ref().and_then(correlation_key),
@@ -40,7 +45,12 @@ async fn capture(
 
 /// `conversion.conversionId`, falling back to `conversion.clickId` (and the same at the top).
 pub fn correlation_key(body: &Value) -> Option<String> {
-    let id = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let id = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let conversion = body.get("conversion").unwrap_or(&Value::Null);
     id(conversion, "conversionId")
         .or_else(|| id(body, "conversionId"))

@@ -60,7 +60,11 @@ impl Receiver {
 
     /// Files a callback and wakes whoever waits for its key.
     pub fn record(&self, mut captured: Captured) -> Arc<Captured> {
-        captured.seq = self.inner.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        captured.seq = self
+            .inner
+            .seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
         let captured = Arc::new(captured);
         match captured.key.clone() {
             Some(key) => {
@@ -81,7 +85,10 @@ impl Receiver {
 
     /// Every callback filed under `key` so far.
     pub fn callbacks(&self, key: &str) -> Vec<Arc<Captured>> {
-        self.slots().get(key).map(|s| s.callbacks.clone()).unwrap_or_default()
+        self.slots()
+            .get(key)
+            .map(|s| s.callbacks.clone())
+            .unwrap_or_default()
     }
 
     /// How many callbacks arrived in all, keyed or not.
@@ -91,7 +98,11 @@ impl Receiver {
 
     /// Callbacks that carried no conversion or click id.
     pub fn unkeyed(&self) -> Vec<Arc<Captured>> {
-        self.inner.unkeyed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .unkeyed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Waits until at least `count` callbacks are filed under `key`, or `deadline` passes;
@@ -110,7 +121,11 @@ impl Receiver {
             tokio::pin!(notified);
             notified.as_mut().enable();
             // A callback may have landed between the check and `enable`.
-            if self.slots().get(key).is_some_and(|s| s.callbacks.len() >= count) {
+            if self
+                .slots()
+                .get(key)
+                .is_some_and(|s| s.callbacks.len() >= count)
+            {
                 continue;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -135,11 +150,17 @@ impl ReceiverHandle {
 }
 
 /// Serves `receiver` on `listener` until `shutdown`.
-pub fn serve(listener: TcpListener, receiver: Receiver, shutdown: Shutdown) -> std::io::Result<ReceiverHandle> {
+pub fn serve(
+    listener: TcpListener,
+    receiver: Receiver,
+    shutdown: Shutdown,
+) -> std::io::Result<ReceiverHandle> {
     let addr = listener.local_addr()?;
     let app = capture::router(receiver.clone());
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait()).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.wait())
+            .await;
     });
     Ok(ReceiverHandle { addr, receiver })
 }

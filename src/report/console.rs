@@ -24,8 +24,10 @@ impl Console {
         let bar = (progress && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(plan.len() as u64);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
         });
@@ -50,8 +52,14 @@ impl Console {
     /// Takes in one event.
     pub fn on_event(&mut self, event: &Event) {
         match event {
-            Event::RunStarted { run_id, total, target } => {
-                self.print(&format!("pitcrew: running {total} case(s) on {target} (run {run_id})"));
+            Event::RunStarted {
+                run_id,
+                total,
+                target,
+            } => {
+                self.print(&format!(
+                    "pitcrew: running {total} case(s) on {target} (run {run_id})"
+                ));
             }
             Event::CaseFinished(result) => {
                 if let Some(bar) = &self.bar {

@@ -75,7 +75,8 @@ pub fn render(plan: &Plan, collected: &Collected) -> String {
         summary: collected.stats,
         cases,
     };
-    let mut text = serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut text =
+        serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
     text
 }

@@ -51,10 +51,19 @@ fn test_case(case: &Case, result: Option<&CaseResult>) -> TestCase {
                 s
             }
             Status::Failed | Status::Errored => {
-                let kind = if r.status == Status::Failed { NonSuccessKind::Failure } else { NonSuccessKind::Error };
+                let kind = if r.status == Status::Failed {
+                    NonSuccessKind::Failure
+                } else {
+                    NonSuccessKind::Error
+                };
                 let mut s = TestCaseStatus::non_success(kind);
                 s.set_message(r.headline());
-                s.set_type(r.failures.first().map(|f| f.check.as_str()).unwrap_or("error"));
+                s.set_type(
+                    r.failures
+                        .first()
+                        .map(|f| f.check.as_str())
+                        .unwrap_or("error"),
+                );
                 s.set_description(body(case, r));
                 s
             }
@@ -63,8 +72,12 @@ fn test_case(case: &Case, result: Option<&CaseResult>) -> TestCase {
     let mut test_case = TestCase::new(case.name.as_str(), status);
     test_case.set_classname(case.suite.as_ref());
     test_case.set_time(result.map(|r| r.duration).unwrap_or_default());
-    test_case.extra.insert("file".into(), case.file.as_ref().into());
-    test_case.extra.insert("line".into(), case.line.to_string().into());
+    test_case
+        .extra
+        .insert("file".into(), case.file.as_ref().into());
+    test_case
+        .extra
+        .insert("line".into(), case.line.to_string().into());
     if let Some(r) = result.filter(|r| !r.transcript.is_empty()) {
         test_case.set_system_out(r.transcript.join("\n\n"));
     }
@@ -78,8 +91,13 @@ fn body(case: &Case, result: &CaseResult) -> String {
         text.push_str(&format!("error: {e}\n"));
     }
     for f in &result.failures {
-        text.push_str(&format!("{}\n  expected: {}\n  actual:   {}\n", f.message, f.expected, f.actual));
-        let at = f.at.clone().unwrap_or_else(|| format!("{}:{}:1", case.file, case.line));
+        text.push_str(&format!(
+            "{}\n  expected: {}\n  actual:   {}\n",
+            f.message, f.expected, f.actual
+        ));
+        let at =
+            f.at.clone()
+                .unwrap_or_else(|| format!("{}:{}:1", case.file, case.line));
         text.push_str(&format!("  ({at})\n"));
     }
     if result.failures.is_empty() {

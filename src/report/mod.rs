@@ -25,7 +25,11 @@ impl Collected {
     /// Takes in one event.
     pub fn on_event(&mut self, event: &Event) {
         match event {
-            Event::RunStarted { run_id, total, target } => {
+            Event::RunStarted {
+                run_id,
+                total,
+                target,
+            } => {
                 self.run_id = run_id.clone();
                 self.target = target.clone();
                 self.started = Some(chrono::Utc::now());
@@ -48,9 +52,15 @@ impl Collected {
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut file = std::fs::File::create(&temp)?;
     file.write_all(bytes)?;
@@ -71,7 +81,8 @@ impl FileReports {
     /// Writes each requested report; an error names the file.
     pub fn write(&self, plan: &Plan, collected: &Collected) -> Result<(), String> {
         if let Some(path) = &self.junit {
-            let xml = junit::render(plan, collected).map_err(|e| format!("cannot render JUnit: {e}"))?;
+            let xml =
+                junit::render(plan, collected).map_err(|e| format!("cannot render JUnit: {e}"))?;
             write_atomically(path, xml.as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }

@@ -69,7 +69,10 @@ pub async fn run_case<P: Platform>(
     let (status, error) = match outcome {
         Err(_) => (
             Status::Errored,
-            Some(format!("the case did not finish within its timeout of {}", format_duration(case.timeout))),
+            Some(format!(
+                "the case did not finish within its timeout of {}",
+                format_duration(case.timeout)
+            )),
         ),
         Ok(Err(Stop::Errored(e))) => (Status::Errored, Some(e)),
         Ok(Err(Stop::Failed)) => (Status::Failed, None),
@@ -91,13 +94,16 @@ pub async fn run_case<P: Platform>(
 
 impl<P: Platform> CaseRun<'_, P> {
     async fn steps(&mut self, active: &tokio::sync::Semaphore) -> Result<(), Stop> {
-        let permit = active.acquire().await.map_err(|_| Stop::Errored("the run was stopped".into()))?;
+        let permit = active
+            .acquire()
+            .await
+            .map_err(|_| Stop::Errored("the run was stopped".into()))?;
         let case = self.case;
         let conversion = match &case.mode {
-            Mode::Generate => {
-                let click = self.create_click().await?;
-                self.create_conversion(&click).await?
-            }
+            Mode::Generate => match self.create_click().await? {
+                Some(click) => self.create_conversion(&click).await?,
+                None => None,
+            },
             Mode::Click(click) => {
                 self.ids.click = Some(click.clone());
                 self.create_conversion(click).await?
@@ -125,7 +131,8 @@ impl<P: Platform> CaseRun<'_, P> {
         }
     }
 
-    async fn create_click(&mut self) -> Result<String, Stop> {
+    /// Returns the click id, or `None` when the click was (expectedly) refused.
+    async fn create_click(&mut self) -> Result<Option<String>, Stop> {
         let case = self.case;
         let outcome = self
             .platform
@@ -139,6 +146,9 @@ impl<P: Platform> CaseRun<'_, P> {
         if !self.expect_status("click.status", case.expect.click_status, &outcome.exchange) {
             return Err(Stop::Failed);
         }
+        if !(200..300).contains(&outcome.exchange.status) {
+            return Ok(None);
+        }
         let id = outcome.id.ok_or_else(|| {
             Stop::Errored(format!(
                 "create click: HTTP {} but the answer holds no click id",
@@ -146,7 +156,7 @@ impl<P: Platform> CaseRun<'_, P> {
             ))
         })?;
         self.ids.click = Some(id.clone());
-        Ok(id)
+        Ok(Some(id))
     }
 
     /// Returns the conversion id, or `None` when the conversion was (expectedly) refused.
@@ -162,7 +172,11 @@ impl<P: Platform> CaseRun<'_, P> {
             })
             .await?;
         self.entries.push(Entry::Exchange(outcome.exchange.clone()));
-        if !self.expect_status("conversion.status", case.expect.conversion_status, &outcome.exchange) {
+        if !self.expect_status(
+            "conversion.status",
+            case.expect.conversion_status,
+            &outcome.exchange,
+        ) {
             return Err(Stop::Failed);
         }
         self.ids.conversion = outcome.id.clone();
@@ -184,15 +198,26 @@ impl<P: Platform> CaseRun<'_, P> {
             (None, None) => "no answer".into(),
         };
         match expect.status {
-            Some(expected) if sent.endpoint_status != Some(expected) => self.failures.push(Failure::new(
-                "callback_response.status",
-                None,
-                expected.to_string(),
-                actual_status,
-                None,
-            )),
-            None if !sent.endpoint_status.is_some_and(|s| (200..300).contains(&s)) => {
-                self.failures.push(Failure::new("callback_response.status", None, "2xx".into(), actual_status, None))
+            Some(expected) if sent.endpoint_status != Some(expected) => {
+                self.failures.push(Failure::new(
+                    "callback_response.status",
+                    None,
+                    expected.to_string(),
+                    actual_status,
+                    None,
+                ))
+            }
+            None if !sent
+                .endpoint_status
+                .is_some_and(|s| (200..300).contains(&s)) =>
+            {
+                self.failures.push(Failure::new(
+                    "callback_response.status",
+                    None,
+                    "2xx".into(),
+                    actual_status,
+                    None,
+                ))
             }
             _ => {}
         }
@@ -218,7 +243,10 @@ impl<P: Platform> CaseRun<'_, P> {
             CallbackCheck::Unchecked => Ok(()),
             CallbackCheck::None { wait } => {
                 let Some(key) = conversion else { return Ok(()) };
-                let got = self.receiver.wait_for(key, seen + 1, Instant::now() + *wait).await;
+                let got = self
+                    .receiver
+                    .wait_for(key, seen + 1, Instant::now() + *wait)
+                    .await;
                 let got = self.keep(got, seen);
                 if !got.is_empty() {
                     self.failures.push(Failure::new(
@@ -231,19 +259,35 @@ impl<P: Platform> CaseRun<'_, P> {
                 }
                 Ok(())
             }
-            CallbackCheck::Expect { within, count, payload } => {
+            CallbackCheck::Expect {
+                within,
+                count,
+                payload,
+            } => {
                 let Some(key) = conversion else {
-                    return Err(Stop::Errored(
-                        "create conversion: the answer holds no conversion id to wait for".into(),
-                    ));
+                    let mut failure =
+                        Failure::new("callback.count", None, count.to_string(), "0".into(), None);
+                    failure.message = format!(
+                        "callback.count: expected {count}, got 0: no conversion was made to call back"
+                    );
+                    self.failures.push(failure);
+                    return Ok(());
                 };
                 let wanted = seen + *count as usize;
-                let mut got = self.receiver.wait_for(key, wanted, Instant::now() + *within).await;
+                let mut got = self
+                    .receiver
+                    .wait_for(key, wanted, Instant::now() + *within)
+                    .await;
                 if got.len() >= wanted {
-                    got = self.receiver.wait_for(key, wanted + 1, Instant::now() + DUPLICATE_GRACE).await;
+                    got = self
+                        .receiver
+                        .wait_for(key, wanted + 1, Instant::now() + DUPLICATE_GRACE)
+                        .await;
                 }
                 let got = self.keep(got, seen);
-                if let Some(failure) = callback_check::count(*count, got.len(), &format_duration(*within)) {
+                if let Some(failure) =
+                    callback_check::count(*count, got.len(), &format_duration(*within))
+                {
                     self.failures.push(failure);
                 }
                 self.failures
@@ -255,7 +299,8 @@ impl<P: Platform> CaseRun<'_, P> {
 
     fn keep(&mut self, got: Vec<Arc<Captured>>, seen: usize) -> Vec<Arc<Captured>> {
         let got: Vec<Arc<Captured>> = got.into_iter().skip(seen).collect();
-        self.entries.extend(got.iter().cloned().map(Entry::Callback));
+        self.entries
+            .extend(got.iter().cloned().map(Entry::Callback));
         got
     }
 }

@@ -21,7 +21,11 @@ use crate::receiver::Receiver;
 #[derive(Debug, Clone)]
 pub enum Event {
     /// Before the first case.
-    RunStarted { run_id: String, total: usize, target: String },
+    RunStarted {
+        run_id: String,
+        total: usize,
+        target: String,
+    },
     /// A case finished (in completion order; `index` gives its place).
     CaseFinished(Box<CaseResult>),
     /// After the last case.
@@ -68,10 +72,13 @@ pub async fn run<P: Platform>(
                 for case_index in 0..suite.cases.len() {
                     let index = suite.cases[case_index].index;
                     if stop.load(Ordering::Relaxed) {
-                        let _ = done_tx.send(skipped(index, "not run: --fail-fast stopped the run"));
+                        let _ =
+                            done_tx.send(skipped(index, "not run: --fail-fast stopped the run"));
                         continue;
                     }
-                    let Ok(slot) = in_flight.clone().acquire_owned().await else { return };
+                    let Ok(slot) = in_flight.clone().acquire_owned().await else {
+                        return;
+                    };
                     let (plan, platform, receiver, active, done_tx, masker) = (
                         plan.clone(),
                         platform.clone(),
@@ -82,7 +89,8 @@ pub async fn run<P: Platform>(
                     );
                     tokio::spawn(async move {
                         let case = &plan.suites[suite_index].cases[case_index];
-                        let (mut result, entries) = case::run_case(case, &*platform, &receiver, &active).await;
+                        let (mut result, entries) =
+                            case::run_case(case, &*platform, &receiver, &active).await;
                         if result.status != Status::Passed {
                             result.transcript = transcript::render(&entries, &masker);
                         }

@@ -2,7 +2,16 @@
 
 use super::case::Entry;
 
-const SECRET_WORDS: &[&str] = &["authorization", "token", "secret", "password", "signature", "cookie", "api-key", "apikey"];
+const SECRET_WORDS: &[&str] = &[
+    "authorization",
+    "token",
+    "secret",
+    "password",
+    "signature",
+    "cookie",
+    "api-key",
+    "apikey",
+];
 
 /// Replaces secrets (values of secret-looking environment variables) with `***`.
 #[derive(Debug, Clone, Default)]
@@ -65,7 +74,10 @@ pub fn render(entries: &[Entry], masker: &Masker) -> Vec<String> {
                     c.seq,
                     c.method,
                     c.path,
-                    c.query.as_ref().map(|q| format!("?{q}")).unwrap_or_default(),
+                    c.query
+                        .as_ref()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default(),
                     headers.join(", "),
                     c.body
                 )

@@ -57,7 +57,10 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
 async fn require_token(State(state): State<Shared>, request: Request, next: Next) -> Response {
     if let Some(token) = &state.config.token {
         let expected = format!("ApiToken {token}");
-        let given = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+        let given = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
         if given != Some(expected.as_str()) {
             return refuse(
                 StatusCode::UNAUTHORIZED,
@@ -73,8 +76,12 @@ async fn not_found() -> Response {
 }
 
 fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("invalid request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            format!("invalid request body: {e}"),
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -91,15 +98,29 @@ async fn create_click(State(state): State<Shared>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return e,
     };
-    let Some(offer) = state.config.offers.iter().find(|o| o.id == request.offer_id) else {
-        return refuse(StatusCode::NOT_FOUND, format!("offer `{}` not found", request.offer_id));
+    let Some(offer) = state
+        .config
+        .offers
+        .iter()
+        .find(|o| o.id == request.offer_id)
+    else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("offer `{}` not found", request.offer_id),
+        );
     };
     let partner_id = request.partner_id.unwrap_or_else(|| offer.partner.clone());
     if !state.config.partners.iter().any(|p| p.id == partner_id) {
-        return refuse(StatusCode::NOT_FOUND, format!("partner `{partner_id}` not found"));
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("partner `{partner_id}` not found"),
+        );
     }
     if request.publisher_member_id.trim().is_empty() {
-        return refuse(StatusCode::BAD_REQUEST, "publisherMemberId must not be empty");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "publisherMemberId must not be empty",
+        );
     }
     let click = Click {
         id: uuid::Uuid::new_v4().to_string(),
@@ -136,13 +157,26 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
         Ok(r) => r,
         Err(e) => return e,
     };
-    let delay = match request.faults.callback_delay.as_deref().map(crate::duration::parse_duration) {
-        Some(Err(e)) => return refuse(StatusCode::BAD_REQUEST, format!("faults.callback_delay: {e}")),
+    let delay = match request
+        .faults
+        .callback_delay
+        .as_deref()
+        .map(crate::duration::parse_duration)
+    {
+        Some(Err(e)) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("faults.callback_delay: {e}"),
+            );
+        }
         Some(Ok(d)) => Some(d),
         None => None,
     };
     let Some(click) = state.store().clicks.get(&request.click_id).cloned() else {
-        return refuse(StatusCode::NOT_FOUND, format!("click `{}` not found", request.click_id));
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("click `{}` not found", request.click_id),
+        );
     };
     let offer = state.config.offers.iter().find(|o| o.id == click.offer_id);
     let Some(offer) = offer.filter(|o| o.events.iter().any(|e| e.id == request.event_id)) else {
@@ -171,7 +205,11 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
             (k, text)
         })
         .collect();
-    let key = (click.member_id.clone(), offer.id.clone(), request.event_id.clone());
+    let key = (
+        click.member_id.clone(),
+        offer.id.clone(),
+        request.event_id.clone(),
+    );
     let mut conversion = Conversion {
         id: uuid::Uuid::new_v4().to_string(),
         click_id: click.id.clone(),
@@ -190,7 +228,9 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
             conversion.rejection_reason =
                 Some("The member has already completed this offer event".into());
         }
-        store.conversions.insert(conversion.id.clone(), conversion.clone());
+        store
+            .conversions
+            .insert(conversion.id.clone(), conversion.clone());
     }
     let callback = automatic_callback(&state, &conversion, &click, delay).await;
     let data = json!({
@@ -206,9 +246,16 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
 
 /// Builds the callback job for `conversion`, or `None` when its partner skips that status.
 fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Option<Job> {
-    let partner = state.config.partners.iter().find(|p| p.id == click.partner_id);
+    let partner = state
+        .config
+        .partners
+        .iter()
+        .find(|p| p.id == click.partner_id);
     if let Some(p) = partner
-        && !p.statuses.iter().any(|s| s.eq_ignore_ascii_case(&conversion.status))
+        && !p
+            .statuses
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&conversion.status))
     {
         return None;
     }
@@ -291,15 +338,24 @@ async fn send_callback(State(state): State<Shared>, body: Bytes) -> Response {
     };
     let (conversion, click) = match found {
         (None, _) => {
-            return refuse(StatusCode::NOT_FOUND, format!("conversion `{}` not found", request.conversion_id));
+            return refuse(
+                StatusCode::NOT_FOUND,
+                format!("conversion `{}` not found", request.conversion_id),
+            );
         }
         (Some(_), None) => {
-            return refuse(StatusCode::NOT_FOUND, format!("click `{}` not found", request.click_id));
+            return refuse(
+                StatusCode::NOT_FOUND,
+                format!("click `{}` not found", request.click_id),
+            );
         }
         (Some(conversion), Some(click)) if conversion.click_id != click.id => {
             return refuse(
                 StatusCode::NOT_FOUND,
-                format!("conversion `{}` does not belong to click `{}`", conversion.id, click.id),
+                format!(
+                    "conversion `{}` does not belong to click `{}`",
+                    conversion.id, click.id
+                ),
             );
         }
         (Some(conversion), Some(click)) => (conversion, click),
@@ -307,7 +363,10 @@ async fn send_callback(State(state): State<Shared>, body: Bytes) -> Response {
     let Some(job) = job_for(&state, &conversion, &click) else {
         return refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("the partner does not call back {} conversions", conversion.status),
+            format!(
+                "the partner does not call back {} conversions",
+                conversion.status
+            ),
         );
     };
     // Resending by hand is one attempt, whatever its outcome.
@@ -330,7 +389,11 @@ struct StatusChange {
     rejection_reason: Option<String>,
 }
 
-async fn change_status(State(state): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn change_status(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let request: StatusChange = match parse_body(&body) {
         Ok(r) => r,
         Err(e) => return e,
@@ -342,14 +405,20 @@ async fn change_status(State(state): State<Shared>, Path(id): Path<String>, body
         _ => {
             return refuse(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                format!("status `{}` is not one of Success, Pending, Rejected", request.status),
+                format!(
+                    "status `{}` is not one of Success, Pending, Rejected",
+                    request.status
+                ),
             );
         }
     };
     let updated = {
         let mut store = state.store();
         let Some(conversion) = store.conversions.get_mut(&id) else {
-            return refuse(StatusCode::NOT_FOUND, format!("conversion `{id}` not found"));
+            return refuse(
+                StatusCode::NOT_FOUND,
+                format!("conversion `{id}` not found"),
+            );
         };
         conversion.status = status.into();
         conversion.rejection_reason = request.rejection_reason.filter(|_| status == "Rejected");
@@ -361,7 +430,10 @@ async fn change_status(State(state): State<Shared>, Path(id): Path<String>, body
         (conversion, click)
     };
     let (conversion, Some(click)) = updated else {
-        return refuse(StatusCode::NOT_FOUND, format!("the click of conversion `{id}` is gone"));
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("the click of conversion `{id}` is gone"),
+        );
     };
     let callback = automatic_callback(&state, &conversion, &click, None).await;
     let data = json!({
@@ -373,7 +445,11 @@ async fn change_status(State(state): State<Shared>, Path(id): Path<String>, body
     answer(StatusCode::OK, "Conversion updated", vec![], data)
 }
 
-async fn callback_log(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>, _headers: HeaderMap) -> Response {
+async fn callback_log(
+    State(state): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+    _headers: HeaderMap,
+) -> Response {
     let conversion = query.get("conversionId").filter(|s| !s.is_empty());
     let click = query.get("clickId").filter(|s| !s.is_empty());
     if conversion.is_none() && click.is_none() {
@@ -381,7 +457,11 @@ async fn callback_log(State(state): State<Shared>, Query(query): Query<HashMap<S
     }
     let store = state.store();
     let mut attempts: Vec<&super::store::Attempt> = match conversion {
-        Some(id) => store.log.get(id).map(|v| v.iter().collect()).unwrap_or_default(),
+        Some(id) => store
+            .log
+            .get(id)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default(),
         None => store.log.values().flatten().collect(),
     };
     attempts.retain(|a| click.is_none_or(|c| &a.click_id == c));

@@ -111,13 +111,18 @@ impl SandboxConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read sandbox config {}: {e}", path.display()))?;
         serde_saphyr::from_str(&text).map_err(|e| {
-            let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
+            let options =
+                serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
             let at = e
                 .location()
                 .map(|l| format!(":{}:{}", l.line(), l.column()))
                 .unwrap_or_default();
             let message = e.render_with_options(options);
-            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
             format!("{}{at}: {message}", path.display())
         })
     }

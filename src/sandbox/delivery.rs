@@ -31,7 +31,12 @@ pub struct Exchange {
 }
 
 /// Sends attempt `number` of `job`, records it in the log and returns it.
-pub async fn send_once(state: &SandboxState, job: &Job, number: u32, retries_left: bool) -> Exchange {
+pub async fn send_once(
+    state: &SandboxState,
+    job: &Job,
+    number: u32,
+    retries_left: bool,
+) -> Exchange {
     let body = serde_json::to_vec(&job.payload).unwrap_or_default();
     let mut request = state
         .client
@@ -124,7 +129,14 @@ async fn retry(state: Arc<SandboxState>, job: Job, mut number: u32) {
     loop {
         // 2, 4, 8… platform minutes after the previous attempt.
         let minutes = 1u32 << (number - 1).min(16);
-        tokio::time::sleep(state.config.minute.saturating_mul(minutes).min(Duration::from_secs(3600))).await;
+        tokio::time::sleep(
+            state
+                .config
+                .minute
+                .saturating_mul(minutes)
+                .min(Duration::from_secs(3600)),
+        )
+        .await;
         let exchange = send_once(&state, &job, number, true).await;
         if exchange.attempt.outcome != "Retrying" {
             return;

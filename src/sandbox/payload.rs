@@ -30,7 +30,10 @@ pub fn build(
     };
     let text = |s: Option<&String>| s.map(|s| Value::String(s.clone())).unwrap_or(Value::Null);
     put("status", json!(conversion.status));
-    put("rejectionReason", text(conversion.rejection_reason.as_ref()));
+    put(
+        "rejectionReason",
+        text(conversion.rejection_reason.as_ref()),
+    );
     put("userCompletedAt", json!(rfc3339(conversion.created_at)));
     put("isRewardSent", json!(conversion.status == "Success"));
     put("viewId", Value::Null);
@@ -38,18 +41,39 @@ pub fn build(
     put("conversionId", json!(conversion.id));
     put("offerId", json!(click.offer_id));
     put("offerName", text(offer.and_then(|o| o.name.as_ref())));
-    put("offerAdvertiserId", text(offer.and_then(|o| o.advertiser_id.as_ref())));
-    put("offerAdvertiserName", text(offer.and_then(|o| o.advertiser_name.as_ref())));
+    put(
+        "offerAdvertiserId",
+        text(offer.and_then(|o| o.advertiser_id.as_ref())),
+    );
+    put(
+        "offerAdvertiserName",
+        text(offer.and_then(|o| o.advertiser_name.as_ref())),
+    );
     put("offerEventId", json!(conversion.event_id));
     put("offerCategoryId", Value::Null);
     put("offerCategoryName", Value::Null);
     put("offerCountryId", Value::Null);
-    put("offerCountryCode2", text(offer.and_then(|o| o.country_code.as_ref())));
+    put(
+        "offerCountryCode2",
+        text(offer.and_then(|o| o.country_code.as_ref())),
+    );
     put("offerCountryCode3", Value::Null);
     put("eventId", json!(conversion.event_id));
     put("eventName", text(event.and_then(|e| e.name.as_ref())));
-    put("rewardPoints", event.and_then(|e| e.reward_points).map(|p| json!(p)).unwrap_or(Value::Null));
-    put("revenue", event.and_then(|e| e.revenue).map(|r| json!(r)).unwrap_or(Value::Null));
+    put(
+        "rewardPoints",
+        event
+            .and_then(|e| e.reward_points)
+            .map(|p| json!(p))
+            .unwrap_or(Value::Null),
+    );
+    put(
+        "revenue",
+        event
+            .and_then(|e| e.revenue)
+            .map(|r| json!(r))
+            .unwrap_or(Value::Null),
+    );
     put("pubMemberId", json!(click.member_id));
     put("pubClickId", param("pub_click_id"));
     put("pubSessionId", param("pub_session_id"));
@@ -65,11 +89,17 @@ pub fn build(
     put("trackSysEventId", param("cnv_event_id"));
     put("trackSysConversionId", param("cnv_conversion_id"));
     put("trackSysConversionAmount", param("cnv_amount"));
-    put("trackSysConversionIpAddress", param("cnv_conversion_ip_address"));
+    put(
+        "trackSysConversionIpAddress",
+        param("cnv_conversion_ip_address"),
+    );
     put("trackSysConversionEmail", param("cnv_email"));
     put("trackSysConversionUserId", param("cnv_user_id"));
     for i in 1..=5 {
-        put(&format!("trackSysConversionSub{i}"), param(&format!("cnv_sub_{i}")));
+        put(
+            &format!("trackSysConversionSub{i}"),
+            param(&format!("cnv_sub_{i}")),
+        );
     }
     put("sequenceNumber", Value::Null);
     put("partnerId", json!(click.partner_id));

@@ -81,7 +81,10 @@ impl Matcher {
             "ne" => Matcher::Ne(arg.clone()),
             "matches" => {
                 let Value::String(pattern) = arg else {
-                    return Err(format!("`matches` takes a regex string, not {}", describe(arg)));
+                    return Err(format!(
+                        "`matches` takes a regex string, not {}",
+                        describe(arg)
+                    ));
                 };
                 Matcher::Matches(
                     Regex::new(pattern).map_err(|e| format!("invalid regex `{pattern}`: {e}"))?,
@@ -90,7 +93,12 @@ impl Matcher {
             "contains" => Matcher::Contains(arg.clone()),
             "starts_with" => match arg {
                 Value::String(prefix) => Matcher::StartsWith(prefix.clone()),
-                _ => return Err(format!("`starts_with` takes a string, not {}", describe(arg))),
+                _ => {
+                    return Err(format!(
+                        "`starts_with` takes a string, not {}",
+                        describe(arg)
+                    ));
+                }
             },
             "one_of" => match arg {
                 Value::Array(items) => Matcher::OneOf(items.clone()),
@@ -98,7 +106,12 @@ impl Matcher {
             },
             "exists" => match arg {
                 Value::Bool(b) => Matcher::Exists(*b),
-                _ => return Err(format!("`exists` takes true or false, not {}", describe(arg))),
+                _ => {
+                    return Err(format!(
+                        "`exists` takes true or false, not {}",
+                        describe(arg)
+                    ));
+                }
             },
             "gt" => Matcher::Gt(number(arg)?),
             "gte" => Matcher::Gte(number(arg)?),
@@ -183,7 +196,10 @@ mod tests {
     #[test]
     fn a_scalar_is_equality() {
         assert!(matches!(Matcher::parse(&json!("1.50")), Ok(Matcher::Eq(_))));
-        assert!(matches!(Matcher::parse(&json!(null)), Ok(Matcher::Eq(Value::Null))));
+        assert!(matches!(
+            Matcher::parse(&json!(null)),
+            Ok(Matcher::Eq(Value::Null))
+        ));
     }
 
     #[test]

@@ -116,7 +116,12 @@ impl SourceFile {
 }
 
 fn short_label(message: &str) -> String {
-    message.split([';', '(']).next().unwrap_or(message).trim().to_string()
+    let head = message.split(", expected").next().unwrap_or(message);
+    head.split([';', '('])
+        .next()
+        .unwrap_or(head)
+        .trim()
+        .to_string()
 }
 
 /// Parses a scenario file into the serde model.
@@ -161,7 +166,10 @@ fn unknown_key_help(message: &str) -> Option<String> {
 }
 
 /// The closest candidate to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -193,7 +201,10 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in entries {
         if entry.is_dir() {
             walk(&entry, found)?;
-        } else if matches!(entry.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            entry.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             found.push(entry);
         }
     }
@@ -218,7 +229,11 @@ mod tests {
         assert_eq!(err.at, "t.yaml:4:5", "{}", err.message);
         assert!(err.message.contains("evnt"), "{}", err.message);
         let help = err.help.unwrap_or_default();
-        assert!(help.contains("did you mean `event`"), "{} / {help}", err.message);
+        assert!(
+            help.contains("did you mean `event`"),
+            "{} / {help}",
+            err.message
+        );
     }
 
     #[test]

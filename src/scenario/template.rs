@@ -57,9 +57,9 @@ fn explain(error: &RenderError, context: &Value) -> String {
                 known.join(", ")
             )
         }
-        RenderErrorReason::HelperNotFound(name) => format!(
-            "unknown template helper `{name}`; helpers are uuid, now, random"
-        ),
+        RenderErrorReason::HelperNotFound(name) => {
+            format!("unknown template helper `{name}`; helpers are uuid, now, random")
+        }
         _ => format!("template error: {}", error.reason()),
     }
 }

@@ -1,0 +1,124 @@
+//! Running the real binary on fixture files and reading its reports.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// What one `pitcrew` run left behind.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub json: Option<Value>,
+    pub junit: Option<String>,
+    pub junit_path: PathBuf,
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn scratch(label: &str) -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{label}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+pub fn pitcrew(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pitcrew"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run pitcrew")
+}
+
+/// `pitcrew run FILES --junit … --json …`, reports read back.
+pub fn run(files: &[&str], extra: &[&str]) -> Run {
+    let dir = scratch("run");
+    let junit_path = dir.join("junit.xml");
+    let json_path = dir.join("report.json");
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| fixture(f).display().to_string())
+        .collect();
+    let mut args: Vec<&str> = vec!["run"];
+    args.extend(paths.iter().map(String::as_str));
+    let (junit_arg, json_arg) = (
+        junit_path.display().to_string(),
+        json_path.display().to_string(),
+    );
+    args.extend(["--junit", &junit_arg, "--json", &json_arg]);
+    args.extend(extra);
+    let out = pitcrew(&args);
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        json: std::fs::read_to_string(&json_path)
+            .ok()
+            .map(|t| serde_json::from_str(&t).expect("the JSON report parses")),
+        junit: std::fs::read_to_string(&junit_path).ok(),
+        junit_path,
+    }
+}
+
+/// The shared JUnit contract checker (XSD + junitparser).
+pub fn junit_validator() -> PathBuf {
+    std::env::var("PITCREW_JUNIT_VALIDATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/junit/validate"))
+}
+
+/// Asserts `path` passes the shared JUnit contract checker.
+pub fn assert_junit_file_valid(path: &Path) {
+    let validator = junit_validator();
+    let out = Command::new("python3")
+        .arg(&validator)
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", validator.display()));
+    assert!(
+        out.status.success(),
+        "JUnit does not validate ({}):\n{}{}",
+        validator.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Run {
+    /// The JSON report's entry for the case named `name`.
+    pub fn case(&self, name: &str) -> &Value {
+        let cases = self.json.as_ref().expect("a JSON report")["cases"]
+            .as_array()
+            .expect("cases");
+        cases
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no case {name:?} in {cases:#?}"))
+    }
+
+    /// Asserts the JUnit file was written and passes the shared contract checker.
+    pub fn assert_junit_valid(&self) {
+        assert!(
+            self.junit.is_some(),
+            "no JUnit file was written\n{}",
+            self.stderr
+        );
+        assert_junit_file_valid(&self.junit_path);
+    }
+
+    pub fn explain(&self) -> String {
+        format!(
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}

@@ -1,0 +1,203 @@
+//! The user's story: a scenario file in, an exit code and reports out.
+
+mod common;
+
+use common::run;
+
+#[test]
+fn the_three_modes_pass_with_valid_reports() {
+    let r = run(&["modes.yaml"], &[]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    for name in ["generate", "existing click", "callback only"] {
+        assert_eq!(r.case(name)["status"], "passed", "{name}: {}", r.explain());
+    }
+    let generate = r.case("generate");
+    assert!(generate["ids"]["click"].is_string());
+    assert!(generate["ids"]["conversion"].is_string());
+    assert_eq!(
+        generate["inputs"]["params"]["pub_sub_3"], "x-fixture",
+        "rendered values are reported"
+    );
+    assert_eq!(
+        r.case("callback only")["ids"]["conversion"],
+        "00000000-0000-4000-8000-000000000002"
+    );
+    let summary = &r.json.as_ref().unwrap()["summary"];
+    assert_eq!(summary["total"], 3);
+    assert_eq!(summary["passed"], 3);
+    r.assert_junit_valid();
+    let junit = r.junit.as_ref().unwrap();
+    assert!(
+        junit.contains(r#"<testsuite name="Three modes" tests="3""#),
+        "{junit}"
+    );
+    assert!(junit.contains(r#"classname="Three modes""#));
+    assert!(
+        junit.contains(r#"line="3""#),
+        "a case's line is its `- name:` line: {junit}"
+    );
+    assert!(r.stdout.contains("3 passed, 0 failed"), "{}", r.explain());
+}
+
+#[test]
+fn a_wrong_payload_expectation_names_field_expected_and_actual() {
+    let r = run(&["wrong-payload.yaml"], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let case = r.case("wrong amount");
+    assert_eq!(case["status"], "failed");
+    let failure = &case["failures"][0];
+    assert_eq!(failure["check"], "callback.payload");
+    assert_eq!(failure["path"], "conversion.trackSysConversionAmount");
+    assert_eq!(failure["expected"], r#"string "2.00""#);
+    assert_eq!(failure["actual"], r#"string "1.50""#);
+    assert!(
+        failure["at"]
+            .as_str()
+            .unwrap()
+            .ends_with("wrong-payload.yaml:10:48"),
+        "{failure}"
+    );
+    assert!(r.stdout.contains(
+        "conversion.trackSysConversionAmount: expected string \"2.00\", got string \"1.50\""
+    ));
+    r.assert_junit_valid();
+    let junit = r.junit.as_ref().unwrap();
+    assert!(
+        junit.contains("<failure message=\"callback.payload conversion.trackSysConversionAmount"),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("wrong-payload.yaml:10:48)"),
+        "the failure body has a (path:line:col) line"
+    );
+    assert!(
+        junit.contains("<system-out>"),
+        "failing cases carry their transcript"
+    );
+    assert!(
+        junit.contains("x-api-token: ***"),
+        "secrets are masked in transcripts: {junit}"
+    );
+    assert!(!junit.contains("demo-secret"));
+}
+
+#[test]
+fn a_missing_testing_tools_flag_fails_on_pub_sub_5() {
+    let r = run(&["missing-flag.yaml"], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let failure = &r.case("the platform forgets the flag")["failures"][0];
+    assert_eq!(failure["check"], "flag");
+    assert_eq!(failure["path"], "conversion.pubSub5");
+    assert_eq!(failure["actual"], "null");
+    assert_eq!(
+        r.case("the check can be turned off")["status"],
+        "passed",
+        "flag: false turns it off"
+    );
+    r.assert_junit_valid();
+}
+
+#[test]
+fn a_callback_that_never_comes_fails_after_within() {
+    let r = run(&["never-arrives.yaml"], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let case = r.case("the callback is dropped");
+    assert_eq!(case["status"], "failed");
+    let failure = &case["failures"][0];
+    assert_eq!(failure["check"], "callback.count");
+    assert_eq!(failure["expected"], "1");
+    assert_eq!(failure["actual"], "0");
+    assert!(
+        failure["message"]
+            .as_str()
+            .unwrap()
+            .contains("no callback arrived within 300ms"),
+        "{failure}"
+    );
+    assert!(
+        case["duration_ms"].as_u64().unwrap() >= 300,
+        "it waited the whole window"
+    );
+    r.assert_junit_valid();
+}
+
+#[test]
+fn a_duplicated_callback_fails_count_one() {
+    let r = run(&["duplicate.yaml"], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let failure = &r.case("the callback comes twice")["failures"][0];
+    assert_eq!(failure["check"], "callback.count");
+    assert_eq!(failure["expected"], "1");
+    assert_eq!(failure["actual"], "2");
+    assert!(
+        failure["message"].as_str().unwrap().contains("duplicate"),
+        "{failure}"
+    );
+}
+
+#[test]
+fn refused_steps_pass_when_expected_and_send_nothing() {
+    let r = run(&["refused.yaml"], &[]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert_eq!(r.case("unknown event")["status"], "passed");
+    assert_eq!(r.case("unknown offer")["status"], "passed");
+    r.assert_junit_valid();
+}
+
+#[test]
+fn a_late_callback_within_the_window_passes() {
+    let r = run(&["late.yaml"], &[]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+}
+
+#[test]
+fn an_unknown_key_exits_2_with_line_and_column_and_runs_nothing() {
+    let r = run(&["unknown-key.yaml"], &[]);
+    assert_eq!(r.code, 2, "{}", r.explain());
+    assert!(r.stderr.contains("unknown-key.yaml:7:7"), "{}", r.explain());
+    assert!(r.stderr.contains("callbak"), "{}", r.explain());
+    assert!(
+        r.stderr.contains("did you mean `callback`"),
+        "{}",
+        r.explain()
+    );
+    assert!(
+        r.json.is_none() && r.junit.is_none(),
+        "nothing ran, no report"
+    );
+}
+
+#[test]
+fn files_run_together_keep_file_order_in_every_report() {
+    let r = run(&["refused.yaml", "modes.yaml"], &["--jobs", "8"]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let names: Vec<&str> = r.json.as_ref().unwrap()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "unknown event",
+            "unknown offer",
+            "generate",
+            "existing click",
+            "callback only"
+        ]
+    );
+    let first = r.stdout.find("unknown event").unwrap();
+    let last = r.stdout.find("callback only").unwrap();
+    assert!(first < last, "console lines in file order: {}", r.stdout);
+    r.assert_junit_valid();
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let r = run(&["does-not-exist.yaml"], &[]);
+    assert_eq!(r.code, 2, "{}", r.explain());
+    assert!(r.stderr.contains("does-not-exist.yaml"), "{}", r.explain());
+    let r = run(&["modes.yaml"], &["--jobs", "many"]);
+    assert_eq!(r.code, 2, "{}", r.explain());
+}
