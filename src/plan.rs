@@ -159,14 +159,14 @@ pub fn build(
         let source = match SourceFile::read(path.as_ref()) {
             Ok(s) => s,
             Err(e) => {
-                problems.push(e);
+                problems.push(*e);
                 continue;
             }
         };
         let file = match crate::scenario::parse(&source) {
             Ok(f) => f,
             Err(e) => {
-                problems.push(e);
+                problems.push(*e);
                 continue;
             }
         };

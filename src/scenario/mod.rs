@@ -38,15 +38,15 @@ pub struct SourceFile {
 
 impl SourceFile {
     /// Reads a file; an unreadable file is a diagnostic naming it.
-    pub fn read(path: &Path) -> Result<SourceFile, ScenarioDiagnostic> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioDiagnostic {
+    pub fn read(path: &Path) -> Result<SourceFile, Box<ScenarioDiagnostic>> {
+        let text = std::fs::read_to_string(path).map_err(|e| Box::new(ScenarioDiagnostic {
             message: format!("cannot read {}: {e}", path.display()),
             source_code: NamedSource::new(path.display().to_string(), Arc::from("")),
             span: None,
             label: String::new(),
             help: None,
             at: path.display().to_string(),
-        })?;
+        }))?;
         Ok(SourceFile {
             path: path.to_path_buf(),
             text: Arc::from(text),
@@ -125,13 +125,13 @@ fn short_label(message: &str) -> String {
 }
 
 /// Parses a scenario file into the serde model.
-pub fn parse(source: &SourceFile) -> Result<ScenarioFile, ScenarioDiagnostic> {
+pub fn parse(source: &SourceFile) -> Result<ScenarioFile, Box<ScenarioDiagnostic>> {
     serde_saphyr::from_str::<ScenarioFile>(&source.text).map_err(|err| {
         let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
         let rendered = err.render_with_options(options);
         let message = strip_location_suffix(&rendered);
         let help = unknown_key_help(&message);
-        source.diagnostic(err.location().as_ref(), message, help)
+        Box::new(source.diagnostic(err.location().as_ref(), message, help))
     })
 }
 
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn unknown_key_is_located_with_a_hint() {
         let src = source("name: s\ncases:\n  - name: a\n    evnt: install\n");
-        let err = parse(&src).err().expect("must fail");
+        let err = parse(&src).expect_err("must fail");
         assert_eq!(err.at, "t.yaml:4:5", "{}", err.message);
         assert!(err.message.contains("evnt"), "{}", err.message);
         let help = err.help.unwrap_or_default();
