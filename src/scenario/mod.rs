@@ -39,14 +39,16 @@ pub struct SourceFile {
 impl SourceFile {
     /// Reads a file; an unreadable file is a diagnostic naming it.
     pub fn read(path: &Path) -> Result<SourceFile, Box<ScenarioDiagnostic>> {
-        let text = std::fs::read_to_string(path).map_err(|e| Box::new(ScenarioDiagnostic {
-            message: format!("cannot read {}: {e}", path.display()),
-            source_code: NamedSource::new(path.display().to_string(), Arc::from("")),
-            span: None,
-            label: String::new(),
-            help: None,
-            at: path.display().to_string(),
-        }))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Box::new(ScenarioDiagnostic {
+                message: format!("cannot read {}: {e}", path.display()),
+                source_code: NamedSource::new(path.display().to_string(), Arc::from("")),
+                span: None,
+                label: String::new(),
+                help: None,
+                at: path.display().to_string(),
+            })
+        })?;
         Ok(SourceFile {
             path: path.to_path_buf(),
             text: Arc::from(text),

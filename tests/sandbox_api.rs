@@ -1,0 +1,411 @@
+//! The sandbox over real HTTP: GoKart's answers, rules, callbacks and retries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use pitcrew::receiver::{self, Receiver};
+use pitcrew::sandbox::{self, SandboxConfig};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+struct Tenant {
+    base: String,
+    receiver: Receiver,
+    http: reqwest::Client,
+    _stop: pitcrew::shutdown::ShutdownTrigger,
+}
+
+async fn tenant(config: SandboxConfig) -> Tenant {
+    let (stop, shutdown) = pitcrew::shutdown::channel();
+    let receiver = Receiver::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handle = receiver::serve(listener, receiver.clone(), shutdown.clone()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sandbox = sandbox::serve(listener, config, handle.callback_url(), shutdown).unwrap();
+    Tenant {
+        base: sandbox.base_url(),
+        receiver,
+        http: reqwest::Client::new(),
+        _stop: stop,
+    }
+}
+
+impl Tenant {
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    async fn click(&self, member: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/tools/clicks",
+                json!({"offerId": "demo-offer", "publisherMemberId": member}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["data"]["clickId"].as_str().unwrap().to_string()
+    }
+}
+
+fn assert_wrapped(body: &Value, successful: bool) {
+    for key in [
+        "responseId",
+        "isSuccessful",
+        "responseTitle",
+        "responseType",
+        "messages",
+        "data",
+    ] {
+        assert!(body.get(key).is_some(), "answer lacks `{key}`: {body}");
+    }
+    assert_eq!(body["isSuccessful"], successful, "{body}");
+}
+
+#[tokio::test]
+async fn unknown_offer_click_and_event_are_refused_gokart_style() {
+    let t = tenant(SandboxConfig::default()).await;
+    let (status, body) = t
+        .post(
+            "/tools/clicks",
+            json!({"offerId": "nope", "publisherMemberId": "m"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_wrapped(&body, false);
+    assert!(body["messages"][0].as_str().unwrap().contains("nope"));
+
+    let (status, body) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": "11111111-1111-4111-8111-111111111111", "eventId": "install"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+
+    let click = t.click("m-422").await;
+    let (status, body) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": "refund"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_wrapped(&body, false);
+    assert!(
+        body["messages"][0]
+            .as_str()
+            .unwrap()
+            .contains("install, signup, purchase")
+    );
+}
+
+#[tokio::test]
+async fn the_callback_is_schema_v1_with_every_field_and_the_flag() {
+    let t = tenant(SandboxConfig::default()).await;
+    let click = t.click("member-v1").await;
+    let (status, body) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": "purchase",
+                   "params": {"pub_sub_1": "a", "pub_sub_15": "z", "cnv_amount": "4.20", "cnv_sub_2": "s2"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_wrapped(&body, true);
+    assert_eq!(body["data"]["callback"]["outcome"], "Delivered", "{body}");
+    let conversion = body["data"]["conversionId"].as_str().unwrap();
+    let got = t.receiver.callbacks(conversion);
+    assert_eq!(got.len(), 1, "the callback arrived before the answer");
+    let callback = got[0].json.clone().unwrap();
+    assert!(callback["id"].is_string() && callback["sentAt"].is_string());
+    let c = &callback["conversion"];
+    let mut fields: Vec<String> = [
+        "status",
+        "rejectionReason",
+        "userCompletedAt",
+        "isRewardSent",
+        "viewId",
+        "clickId",
+        "conversionId",
+        "offerId",
+        "offerName",
+        "offerAdvertiserId",
+        "offerAdvertiserName",
+        "offerEventId",
+        "offerCategoryId",
+        "offerCategoryName",
+        "offerCountryId",
+        "offerCountryCode2",
+        "offerCountryCode3",
+        "eventId",
+        "eventName",
+        "rewardPoints",
+        "revenue",
+        "pubMemberId",
+        "pubClickId",
+        "pubSessionId",
+        "pubGender",
+        "pubAge",
+        "pubGeoCountry",
+        "pubGeoState",
+        "pubPostalCode",
+        "pubDevice",
+        "trackSysEventId",
+        "trackSysConversionId",
+        "trackSysConversionAmount",
+        "trackSysConversionIpAddress",
+        "trackSysConversionEmail",
+        "trackSysConversionUserId",
+        "sequenceNumber",
+        "partnerId",
+        "partnerName",
+        "createdAt",
+        "clickTime",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    fields.extend((1..=15).map(|i| format!("pubSub{i}")));
+    fields.extend((1..=5).map(|i| format!("trackSysConversionSub{i}")));
+    for field in &fields {
+        assert!(c.get(field).is_some(), "schema v1 field `{field}` missing");
+    }
+    assert_eq!(
+        c.as_object().unwrap().len(),
+        fields.len(),
+        "no extra fields"
+    );
+    assert_eq!(c["pubSub1"], "a");
+    assert_eq!(c["pubSub15"], "z");
+    assert_eq!(c["pubSub2"], Value::Null, "empty is null, not absent");
+    assert_eq!(c["trackSysConversionAmount"], "4.20");
+    assert_eq!(c["trackSysConversionSub2"], "s2");
+    assert_eq!(c["pubMemberId"], "member-v1");
+    assert_eq!(c["status"], "Success");
+    assert_eq!(c["pubSub5"], pitcrew::TESTING_TOOLS_FLAG);
+    let header = got[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "x-api-token")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(
+        header,
+        Some("demo-secret"),
+        "the partner's auth header is sent"
+    );
+}
+
+#[tokio::test]
+async fn a_member_completes_an_offer_event_once_but_the_seeded_click_is_exempt() {
+    let t = tenant(SandboxConfig::default()).await;
+    let click = t.click("once").await;
+    let convert = |click: String| {
+        let t = &t;
+        async move {
+            let (status, body) = t
+                .post(
+                    "/tools/conversions",
+                    json!({"clickId": click, "eventId": "signup"}),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+            body["data"].clone()
+        }
+    };
+    assert_eq!(convert(click.clone()).await["status"], "Success");
+    let second = convert(click).await;
+    assert_eq!(second["status"], "Rejected");
+    assert!(
+        second["rejectionReason"]
+            .as_str()
+            .unwrap()
+            .contains("already")
+    );
+    let rejected = t
+        .receiver
+        .callbacks(second["conversionId"].as_str().unwrap());
+    assert_eq!(
+        rejected[0].json.as_ref().unwrap()["conversion"]["status"],
+        "Rejected"
+    );
+    for _ in 0..2 {
+        let data = convert(sandbox::SEEDED_CLICK.to_string()).await;
+        assert_eq!(data["status"], "Success", "the seeded click converts again");
+    }
+}
+
+#[tokio::test]
+async fn resending_returns_the_endpoints_full_response_and_the_log_keeps_every_attempt() {
+    let t = tenant(SandboxConfig::default()).await;
+    let (status, body) = t
+        .post(
+            "/tools/callbacks",
+            json!({"clickId": sandbox::SEEDED_CLICK, "conversionId": sandbox::SEEDED_CONVERSION}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"];
+    assert_eq!(data["response"]["status"], 200);
+    assert_eq!(data["response"]["body"], "OK");
+    assert!(data["response"]["durationMs"].is_u64());
+    assert_eq!(data["request"]["method"], "POST");
+    assert_eq!(
+        data["request"]["headers"]["X-Api-Token"], "***",
+        "the secret is masked"
+    );
+    assert_eq!(
+        data["request"]["body"]["conversion"]["conversionId"],
+        sandbox::SEEDED_CONVERSION
+    );
+
+    let (status, log) = t
+        .get(&format!(
+            "/conversion-callbacks?conversionId={}",
+            sandbox::SEEDED_CONVERSION
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let attempts = log["data"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["outcome"], "Delivered");
+    assert_eq!(attempts[0]["status"], 200);
+    assert_eq!(
+        attempts[0]["note"]["conversion"]["conversionId"],
+        sandbox::SEEDED_CONVERSION
+    );
+
+    let (status, _) = t
+        .post(
+            "/tools/callbacks",
+            json!({"clickId": sandbox::SEEDED_CLICK, "conversionId": "nope"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_status_change_calls_back_again_with_the_same_conversion_id() {
+    let t = tenant(SandboxConfig::default()).await;
+    let click = t.click("status-change").await;
+    let (_, body) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": "install"}),
+        )
+        .await;
+    let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
+    let r = t
+        .http
+        .patch(format!("{}/conversions/{conversion}", t.base))
+        .json(&json!({"status": "Rejected", "rejectionReason": "fraud"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let got = t
+        .receiver
+        .wait_for(&conversion, 2, Instant::now() + Duration::from_secs(5))
+        .await;
+    assert_eq!(got.len(), 2);
+    let second = &got[1].json.as_ref().unwrap()["conversion"];
+    assert_eq!(second["status"], "Rejected");
+    assert_eq!(second["rejectionReason"], "fraud");
+}
+
+#[tokio::test]
+async fn callbacks_answered_503_are_retried_on_the_compressed_schedule() {
+    // A partner endpoint that answers 503 twice, then 200.
+    let hits = Arc::new(AtomicU32::new(0));
+    let endpoint = {
+        let hits = hits.clone();
+        axum::Router::new().fallback(move || {
+            let hits = hits.clone();
+            async move {
+                match hits.fetch_add(1, Ordering::SeqCst) {
+                    0 | 1 => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down"),
+                    _ => (axum::http::StatusCode::OK, "OK"),
+                }
+            }
+        })
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cb", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, endpoint).await });
+    let mut config = SandboxConfig::default();
+    config.minute = Duration::from_millis(5);
+    config.partners[0].callback_url = Some(url);
+    let t = tenant(config).await;
+    let click = t.click("retry").await;
+    let (_, body) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": "install"}),
+        )
+        .await;
+    assert_eq!(body["data"]["callback"]["outcome"], "Retrying", "{body}");
+    let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let attempts = loop {
+        let (_, log) = t
+            .get(&format!("/conversion-callbacks?conversionId={conversion}"))
+            .await;
+        let attempts = log["data"].as_array().unwrap().clone();
+        if attempts.len() == 3 || Instant::now() > deadline {
+            break attempts;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let outcomes: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["Retrying", "Retrying", "Delivered"]);
+    assert_eq!(
+        attempts[0]["callbackId"], attempts[2]["callbackId"],
+        "one callback, three attempts"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_configured_token_is_required() {
+    let mut config = SandboxConfig::default();
+    config.token = Some("t0ken".into());
+    let t = tenant(config).await;
+    let (status, body) = t
+        .post(
+            "/tools/clicks",
+            json!({"offerId": "demo-offer", "publisherMemberId": "m"}),
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_wrapped(&body, false);
+    let r = t
+        .http
+        .post(format!("{}/tools/clicks", t.base))
+        .header("Authorization", "ApiToken t0ken")
+        .json(&json!({"offerId": "demo-offer", "publisherMemberId": "m"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+}
