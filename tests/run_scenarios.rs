@@ -201,3 +201,36 @@ fn usage_errors_exit_2() {
     let r = run(&["modes.yaml"], &["--jobs", "many"]);
     assert_eq!(r.code, 2, "{}", r.explain());
 }
+
+#[test]
+fn the_sandbox_serves_standalone() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pitcrew"))
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the sandbox");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    let base = first
+        .split_once("API on ")
+        .map(|(_, url)| url.trim().to_string())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (status, body) = runtime.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/tools/clicks"))
+            .json(&serde_json::json!({"offerId": "demo-offer", "publisherMemberId": "m"}))
+            .send()
+            .await
+            .expect("the sandbox answers");
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().await.unwrap(),
+        )
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 201, "{body}");
+    assert!(body["data"]["clickId"].is_string());
+}
