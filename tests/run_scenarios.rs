@@ -204,22 +204,11 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn the_sandbox_serves_standalone() {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pitcrew"))
-        .args(["sandbox", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the sandbox");
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a line").expect("utf-8");
-    let base = first
-        .split_once("API on ")
-        .map(|(_, url)| url.trim().to_string())
-        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let sandbox = common::Standalone::start();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (status, body) = runtime.block_on(async {
         let r = reqwest::Client::new()
-            .post(format!("{base}/tools/clicks"))
+            .post(format!("{}/tools/clicks", sandbox.base))
             .json(&serde_json::json!({"offerId": "demo-offer", "publisherMemberId": "m"}))
             .send()
             .await
@@ -229,8 +218,45 @@ fn the_sandbox_serves_standalone() {
             r.json::<serde_json::Value>().await.unwrap(),
         )
     });
-    let _ = child.kill();
-    let _ = child.wait();
     assert_eq!(status, 201, "{body}");
     assert!(body["data"]["clickId"].is_string());
+}
+
+#[test]
+fn a_url_target_is_run_with_callbacks_read_from_its_log() {
+    let sandbox = common::Standalone::start();
+    let r = run(&["modes.yaml"], &["--target", &sandbox.base]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert_eq!(r.json.as_ref().unwrap()["summary"]["passed"], 3);
+    r.assert_junit_valid();
+    let r = run(
+        &["duplicate.yaml", "missing-flag.yaml"],
+        &["--target", &sandbox.base],
+    );
+    assert_eq!(r.code, 1, "{}", r.explain());
+    assert_eq!(
+        r.case("the callback comes twice")["failures"][0]["actual"],
+        "2"
+    );
+    assert_eq!(
+        r.case("the platform forgets the flag")["failures"][0]["check"],
+        "flag"
+    );
+}
+
+#[test]
+fn an_unreachable_target_exits_3_before_any_case() {
+    // Bind a port, then free it: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = run(
+        &["modes.yaml"],
+        &["--target", &format!("http://127.0.0.1:{port}/api/v1")],
+    );
+    assert_eq!(r.code, 3, "{}", r.explain());
+    assert!(r.stderr.contains("unreachable"), "{}", r.explain());
+    assert!(r.json.is_none(), "no case ran, no report");
 }

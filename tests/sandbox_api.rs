@@ -350,8 +350,10 @@ async fn callbacks_answered_503_are_retried_on_the_compressed_schedule() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/cb", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, endpoint).await });
-    let mut config = SandboxConfig::default();
-    config.minute = Duration::from_millis(5);
+    let mut config = SandboxConfig {
+        minute: Duration::from_millis(5),
+        ..SandboxConfig::default()
+    };
     config.partners[0].callback_url = Some(url);
     let t = tenant(config).await;
     let click = t.click("retry").await;
@@ -388,9 +390,11 @@ async fn callbacks_answered_503_are_retried_on_the_compressed_schedule() {
 
 #[tokio::test]
 async fn a_configured_token_is_required() {
-    let mut config = SandboxConfig::default();
-    config.token = Some("t0ken".into());
-    let t = tenant(config).await;
+    let t = tenant(SandboxConfig {
+        token: Some("t0ken".into()),
+        ..SandboxConfig::default()
+    })
+    .await;
     let (status, body) = t
         .post(
             "/tools/clicks",

@@ -90,6 +90,13 @@ pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
     }
 }
 
+/// Prints a line to stdout; a closed pipe (`pitcrew … | head`) is not worth a panic.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|_| out.flush());
+}
+
 /// Prints an error line to stderr and returns `code`.
 pub fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");

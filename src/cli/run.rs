@@ -9,11 +9,12 @@ use tokio::net::TcpListener;
 
 use super::{exit, fail, print_diagnostics};
 use crate::plan::{self, Plan, PlanOptions};
+use crate::platform::Platform;
 use crate::platform::{HttpPlatform, Profile};
 use crate::receiver::{self, Receiver};
 use crate::report::console::Console;
 use crate::report::{Collected, FileReports};
-use crate::run::{self as runner, RunOptions};
+use crate::run::{self as runner, Observer, RunOptions};
 use crate::sandbox::{self, SandboxConfig};
 
 #[derive(Debug, Args)]
@@ -21,7 +22,9 @@ pub struct RunArgs {
     /// Files or folders of `.yaml` scenarios.
     #[arg(default_value = "scenarios")]
     pub paths: Vec<PathBuf>,
-    /// `sandbox` (the embedded GoKart sandbox, the default).
+    /// `sandbox` (the embedded GoKart sandbox, the default), or the base URL of anything
+    /// speaking the sandbox API, e.g. `http://127.0.0.1:8080/api/v1` (a `pitcrew sandbox`);
+    /// callbacks are then read from its conversion-callback log.
     #[arg(long, default_value = "sandbox")]
     pub target: String,
     /// How many cases talk to the platform at once.
@@ -93,18 +96,18 @@ pub fn validate(paths: &[PathBuf], vars: Vec<(String, String)>) -> u8 {
     match load(paths, &options) {
         Ok(plan) => {
             for suite in &plan.suites {
-                println!(
+                super::say(&format!(
                     "{}: {} case(s) ({})",
                     suite.file,
                     suite.cases.len(),
                     suite.name
-                );
+                ));
             }
-            println!(
+            super::say(&format!(
                 "valid: {} file(s), {} case(s)",
                 plan.suites.len(),
                 plan.len()
-            );
+            ));
             exit::PASSED
         }
         Err(code) => code,
@@ -113,13 +116,20 @@ pub fn validate(paths: &[PathBuf], vars: Vec<(String, String)>) -> u8 {
 
 /// `pitcrew run`.
 pub fn run(args: RunArgs) -> u8 {
-    if args.target != "sandbox" {
+    let url_target = args.target != "sandbox";
+    if url_target && !(args.target.starts_with("http://") || args.target.starts_with("https://")) {
         return fail(
             exit::INVALID,
             format!(
-                "--target `{}`: only `sandbox` (the embedded sandbox) is supported so far",
+                "--target `{}`: give `sandbox` or a base URL such as http://127.0.0.1:8080/api/v1",
                 args.target
             ),
+        );
+    }
+    if url_target && args.sandbox_config.is_some() {
+        return fail(
+            exit::INVALID,
+            "--sandbox-config configures the embedded sandbox; it cannot apply to --target URL",
         );
     }
     let sandbox_config = match &args.sandbox_config {
@@ -150,44 +160,85 @@ pub fn run(args: RunArgs) -> u8 {
             );
         }
     };
-    runtime.block_on(run_on_sandbox(args, plan, sandbox_config))
+    runtime.block_on(async move {
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let target = if url_target {
+            connect_url(&args.target).await
+        } else {
+            start_sandbox(sandbox_config, shutdown).await
+        };
+        let code = match target {
+            Ok(target) => run_plan(&args, plan, target).await,
+            Err(code) => code,
+        };
+        trigger.trigger();
+        code
+    })
 }
 
-async fn run_on_sandbox(args: RunArgs, plan: Arc<Plan>, config: SandboxConfig) -> u8 {
-    let (trigger, shutdown) = crate::shutdown::channel();
+/// A platform to run against and where its callbacks are seen.
+struct Target {
+    platform: Arc<HttpPlatform>,
+    observer: Observer,
+    label: String,
+}
+
+/// `--target URL`: a running sandbox API; it must answer before any case runs.
+async fn connect_url(url: &str) -> Result<Target, u8> {
+    let platform = HttpPlatform::new(Profile::sandbox(url.trim_end_matches('/').to_string()))
+        .map_err(|e| fail(exit::INFRASTRUCTURE, e))?;
+    let probe = uuid::Uuid::nil().to_string();
+    if let Err(e) = platform.callback_log(&probe).await {
+        return Err(fail(
+            exit::INFRASTRUCTURE,
+            format!("the target is unreachable: {e}"),
+        ));
+    }
+    Ok(Target {
+        platform: Arc::new(platform),
+        observer: Observer::CallbackLog,
+        label: url.to_string(),
+    })
+}
+
+/// `--target sandbox`: the embedded sandbox and receiver on ephemeral loopback ports.
+async fn start_sandbox(
+    config: SandboxConfig,
+    shutdown: crate::shutdown::Shutdown,
+) -> Result<Target, u8> {
     let bind = || TcpListener::bind("127.0.0.1:0");
     let receiver = Receiver::default();
-    let receiver_handle = match bind()
+    let receiver_handle = bind()
         .await
         .and_then(|l| receiver::serve(l, receiver.clone(), shutdown.clone()))
-    {
-        Ok(h) => h,
-        Err(e) => {
-            return fail(
+        .map_err(|e| {
+            fail(
                 exit::INFRASTRUCTURE,
                 format!("cannot start the receiver on 127.0.0.1: {e}"),
-            );
-        }
-    };
+            )
+        })?;
     let token = config.token.clone();
-    let sandbox = match bind()
+    let sandbox = bind()
         .await
-        .and_then(|l| sandbox::serve(l, config, receiver_handle.callback_url(), shutdown.clone()))
-    {
-        Ok(h) => h,
-        Err(e) => {
-            return fail(
+        .and_then(|l| sandbox::serve(l, config, receiver_handle.callback_url(), shutdown))
+        .map_err(|e| {
+            fail(
                 exit::INFRASTRUCTURE,
                 format!("cannot start the sandbox on 127.0.0.1: {e}"),
-            );
-        }
-    };
+            )
+        })?;
     let mut profile = Profile::sandbox(sandbox.base_url());
     profile.auth = token.map(|t| ("Authorization".to_string(), format!("ApiToken {t}")));
-    let platform = match HttpPlatform::new(profile) {
-        Ok(p) => Arc::new(p),
-        Err(e) => return fail(exit::INFRASTRUCTURE, e),
-    };
+    let platform = HttpPlatform::new(profile).map_err(|e| fail(exit::INFRASTRUCTURE, e))?;
+    Ok(Target {
+        platform: Arc::new(platform),
+        observer: Observer::Receiver(receiver),
+        label: format!("sandbox ({})", sandbox.base_url()),
+    })
+}
+
+/// Runs the plan, feeding the console and the file reports; returns the exit code.
+async fn run_plan(args: &RunArgs, plan: Arc<Plan>, target: Target) -> u8 {
     let reports = FileReports {
         junit: args.junit.clone(),
         json: args.json.clone(),
@@ -198,12 +249,12 @@ async fn run_on_sandbox(args: RunArgs, plan: Arc<Plan>, config: SandboxConfig) -
     let options = RunOptions {
         jobs: args.jobs,
         fail_fast: args.fail_fast,
-        target: format!("sandbox ({})", sandbox.base_url()),
+        target: target.label,
     };
     let run = tokio::spawn(runner::run(
         plan.clone(),
-        platform,
-        receiver,
+        target.platform,
+        target.observer,
         options,
         events_tx,
     ));
@@ -220,7 +271,6 @@ async fn run_on_sandbox(args: RunArgs, plan: Arc<Plan>, config: SandboxConfig) -
             );
         }
     };
-    trigger.trigger();
     if let Err(e) = reports.write(&plan, &collected) {
         return fail(exit::INFRASTRUCTURE, e);
     }

@@ -79,9 +79,11 @@ pub fn serve(args: SandboxArgs) -> u8 {
             Ok(h) => h,
             Err(e) => return fail(exit::INFRASTRUCTURE, e),
         };
-        println!("pitcrew sandbox: API on {}", handle.base_url());
-        println!("pitcrew sandbox: callbacks of the demo partner go to {callback_url}");
-        println!("pitcrew sandbox: press Ctrl-C to stop");
+        super::say(&format!("pitcrew sandbox: API on {}", handle.base_url()));
+        super::say(&format!(
+            "pitcrew sandbox: callbacks of partners without their own URL go to {callback_url}"
+        ));
+        super::say("pitcrew sandbox: press Ctrl-C to stop");
         let _ = tokio::signal::ctrl_c().await;
         trigger.trigger();
         exit::PASSED

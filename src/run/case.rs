@@ -6,15 +6,21 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::Observer;
 use super::result::{CaseResult, Ids, Status};
 use crate::check::{self, Failure, callback as callback_check, matcher};
 use crate::duration::format_duration;
 use crate::plan::{CallbackCheck, Case, Mode};
 use crate::platform::{Exchange, NewClick, NewConversion, Platform, PlatformError};
-use crate::receiver::{Captured, Receiver};
+use crate::receiver::Captured;
 
 /// After the expected callbacks arrived, how long a duplicate still counts against `count`.
 pub const DUPLICATE_GRACE: Duration = Duration::from_millis(100);
+/// Waiting for callbacks stops this long before the case's timeout, so that a missing
+/// callback fails the case instead of timing it out.
+const CALLBACK_MARGIN: Duration = Duration::from_millis(50);
+/// How often the platform's callback log is read when callbacks are observed there.
+const LOG_POLL: Duration = Duration::from_millis(25);
 
 /// One entry of a case's transcript.
 #[derive(Debug, Clone)]
@@ -40,27 +46,30 @@ impl From<PlatformError> for Stop {
 struct CaseRun<'a, P> {
     case: &'a Case,
     platform: &'a P,
-    receiver: &'a Receiver,
+    observer: &'a Observer,
+    /// When the case's timeout runs out: waiting for callbacks ends a little before.
+    deadline: Instant,
     failures: Vec<Failure>,
     entries: Vec<Entry>,
     ids: Ids,
 }
 
-/// Runs `case` against `platform`, with `receiver` catching its callbacks.
+/// Runs `case` against `platform`, with `observer` catching its callbacks.
 ///
 /// `active` is held only while the case talks to the platform, so that cases waiting for
 /// callbacks do not hold back others' requests.
 pub async fn run_case<P: Platform>(
     case: &Case,
     platform: &P,
-    receiver: &Receiver,
+    observer: &Observer,
     active: &tokio::sync::Semaphore,
 ) -> (CaseResult, Vec<Entry>) {
     let started = Instant::now();
     let mut run = CaseRun {
         case,
         platform,
-        receiver,
+        observer,
+        deadline: started + case.timeout.saturating_sub(CALLBACK_MARGIN),
         failures: Vec::new(),
         entries: Vec::new(),
         ids: Ids::default(),
@@ -111,7 +120,7 @@ impl<P: Platform> CaseRun<'_, P> {
             Mode::CallbackOnly { click, conversion } => {
                 self.ids.click = Some(click.clone());
                 self.ids.conversion = Some(conversion.clone());
-                let seen = self.receiver.callbacks(conversion).len();
+                let seen = self.callbacks_so_far(conversion).await?;
                 self.resend(click, conversion).await?;
                 drop(permit);
                 return self.await_callbacks(Some(conversion), seen).await;
@@ -243,10 +252,7 @@ impl<P: Platform> CaseRun<'_, P> {
             CallbackCheck::Unchecked => Ok(()),
             CallbackCheck::None { wait } => {
                 let Some(key) = conversion else { return Ok(()) };
-                let got = self
-                    .receiver
-                    .wait_for(key, seen + 1, Instant::now() + *wait)
-                    .await;
+                let got = self.wait_for(key, seen + 1, *wait).await?;
                 let got = self.keep(got, seen);
                 if !got.is_empty() {
                     self.failures.push(Failure::new(
@@ -274,20 +280,14 @@ impl<P: Platform> CaseRun<'_, P> {
                     return Ok(());
                 };
                 let wanted = seen + *count as usize;
-                let mut got = self
-                    .receiver
-                    .wait_for(key, wanted, Instant::now() + *within)
-                    .await;
+                let waited = Instant::now();
+                let mut got = self.wait_for(key, wanted, *within).await?;
+                let waited = format_duration(waited.elapsed().min(*within));
                 if got.len() >= wanted {
-                    got = self
-                        .receiver
-                        .wait_for(key, wanted + 1, Instant::now() + DUPLICATE_GRACE)
-                        .await;
+                    got = self.wait_for(key, wanted + 1, DUPLICATE_GRACE).await?;
                 }
                 let got = self.keep(got, seen);
-                if let Some(failure) =
-                    callback_check::count(*count, got.len(), &format_duration(*within))
-                {
+                if let Some(failure) = callback_check::count(*count, got.len(), &waited) {
                     self.failures.push(failure);
                 }
                 self.failures
@@ -297,10 +297,62 @@ impl<P: Platform> CaseRun<'_, P> {
         }
     }
 
+    /// How many callbacks `key` has now.
+    async fn callbacks_so_far(&self, key: &str) -> Result<usize, Stop> {
+        match self.observer {
+            Observer::Receiver(receiver) => Ok(receiver.callbacks(key).len()),
+            Observer::CallbackLog => Ok(self.platform.callback_log(key).await?.len()),
+        }
+    }
+
+    /// Waits up to `window` (and never past the case's deadline) for `count` callbacks of `key`.
+    async fn wait_for(
+        &self,
+        key: &str,
+        count: usize,
+        window: Duration,
+    ) -> Result<Vec<Arc<Captured>>, Stop> {
+        let until = (Instant::now() + window).min(self.deadline);
+        match self.observer {
+            Observer::Receiver(receiver) => Ok(receiver.wait_for(key, count, until).await),
+            Observer::CallbackLog => loop {
+                let attempts = self.platform.callback_log(key).await?;
+                if attempts.len() >= count || Instant::now() >= until {
+                    return Ok(attempts
+                        .into_iter()
+                        .map(|a| Arc::new(from_log(key, a)))
+                        .collect());
+                }
+                tokio::time::sleep(LOG_POLL.min(until.saturating_duration_since(Instant::now())))
+                    .await;
+            },
+        }
+    }
+
     fn keep(&mut self, got: Vec<Arc<Captured>>, seen: usize) -> Vec<Arc<Captured>> {
         let got: Vec<Arc<Captured>> = got.into_iter().skip(seen).collect();
         self.entries
             .extend(got.iter().cloned().map(Entry::Callback));
         got
+    }
+}
+
+/// A callback-log attempt seen as the callback it sent (its `note` is the payload).
+fn from_log(key: &str, attempt: Value) -> Captured {
+    let note = attempt.get("note").cloned().unwrap_or(Value::Null);
+    Captured {
+        seq: attempt.get("attempt").and_then(Value::as_u64).unwrap_or(0),
+        received_at: std::time::SystemTime::now(),
+        method: "POST".into(),
+        path: attempt
+            .get("endpoint")
+            .and_then(Value::as_str)
+            .unwrap_or("(callback log)")
+            .to_string(),
+        query: None,
+        headers: Vec::new(),
+        body: note.to_string(),
+        json: (!note.is_null()).then_some(note),
+        key: Some(key.to_string()),
     }
 }

@@ -17,6 +17,15 @@ use crate::plan::Plan;
 use crate::platform::Platform;
 use crate::receiver::Receiver;
 
+/// Where a case looks for its callbacks.
+#[derive(Clone)]
+pub enum Observer {
+    /// pitcrew's receiver, which the platform posts to.
+    Receiver(Receiver),
+    /// The platform's conversion-callback log, read until the callbacks show up.
+    CallbackLog,
+}
+
 /// What the runner tells the reports.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -47,7 +56,7 @@ pub struct RunOptions {
 pub async fn run<P: Platform>(
     plan: Arc<Plan>,
     platform: Arc<P>,
-    receiver: Receiver,
+    observer: Observer,
     options: RunOptions,
     events: mpsc::UnboundedSender<Event>,
 ) -> RunStats {
@@ -79,10 +88,10 @@ pub async fn run<P: Platform>(
                     let Ok(slot) = in_flight.clone().acquire_owned().await else {
                         return;
                     };
-                    let (plan, platform, receiver, active, done_tx, masker) = (
+                    let (plan, platform, observer, active, done_tx, masker) = (
                         plan.clone(),
                         platform.clone(),
-                        receiver.clone(),
+                        observer.clone(),
                         active.clone(),
                         done_tx.clone(),
                         masker.clone(),
@@ -90,7 +99,7 @@ pub async fn run<P: Platform>(
                     tokio::spawn(async move {
                         let case = &plan.suites[suite_index].cases[case_index];
                         let (mut result, entries) =
-                            case::run_case(case, &*platform, &receiver, &active).await;
+                            case::run_case(case, &*platform, &observer, &active).await;
                         if result.status != Status::Passed {
                             result.transcript = transcript::render(&entries, &masker);
                         }

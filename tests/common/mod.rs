@@ -122,3 +122,41 @@ impl Run {
         )
     }
 }
+
+/// A `pitcrew sandbox` process on an ephemeral port, killed on drop.
+pub struct Standalone {
+    child: std::process::Child,
+    /// Kept open so that the sandbox's later lines have somewhere to go.
+    _stdout: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    /// e.g. `http://127.0.0.1:41234/api/v1`
+    pub base: String,
+}
+
+impl Standalone {
+    pub fn start() -> Standalone {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pitcrew"))
+            .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the sandbox");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("a line").expect("utf-8");
+        let base = first
+            .split_once("API on ")
+            .map(|(_, url)| url.trim().to_string())
+            .unwrap_or_else(|| panic!("no address in {first:?}"));
+        Standalone {
+            child,
+            _stdout: lines,
+            base,
+        }
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
