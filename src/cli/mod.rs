@@ -90,6 +90,26 @@ pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
     }
 }
 
+/// The async runtime, or the exit code for when it cannot start.
+pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        fail(
+            exit::INFRASTRUCTURE,
+            format!("cannot start the async runtime: {e}"),
+        )
+    })
+}
+
+/// The sandbox tenant from `--sandbox-config`, or the built-in one.
+pub fn sandbox_config(path: Option<&std::path::Path>) -> Result<crate::sandbox::SandboxConfig, u8> {
+    match path {
+        Some(path) => {
+            crate::sandbox::SandboxConfig::from_file(path).map_err(|e| fail(exit::INVALID, e))
+        }
+        None => Ok(crate::sandbox::SandboxConfig::default()),
+    }
+}
+
 /// Prints a line to stdout; a closed pipe (`pitcrew … | head`) is not worth a panic.
 pub fn say(text: &str) {
     use std::io::Write;

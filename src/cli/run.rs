@@ -132,12 +132,9 @@ pub fn run(args: RunArgs) -> u8 {
             "--sandbox-config configures the embedded sandbox; it cannot apply to --target URL",
         );
     }
-    let sandbox_config = match &args.sandbox_config {
-        Some(path) => match SandboxConfig::from_file(path) {
-            Ok(c) => c,
-            Err(e) => return fail(exit::INVALID, e),
-        },
-        None => SandboxConfig::default(),
+    let sandbox_config = match super::sandbox_config(args.sandbox_config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let options = PlanOptions {
         sandbox_target: true,
@@ -151,14 +148,9 @@ pub fn run(args: RunArgs) -> u8 {
     if plan.is_empty() {
         return fail(exit::INVALID, "the scenario files hold no cases");
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            return fail(
-                exit::INFRASTRUCTURE,
-                format!("cannot start the async runtime: {e}"),
-            );
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let (trigger, shutdown) = crate::shutdown::channel();

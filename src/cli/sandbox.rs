@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 
 use super::{exit, fail};
 use crate::receiver::{self, Receiver};
-use crate::sandbox::{self, SandboxConfig};
+use crate::sandbox;
 
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
@@ -25,21 +25,13 @@ pub struct SandboxArgs {
 
 /// Serves until Ctrl-C.
 pub fn serve(args: SandboxArgs) -> u8 {
-    let config = match &args.sandbox_config {
-        Some(path) => match SandboxConfig::from_file(path) {
-            Ok(c) => c,
-            Err(e) => return fail(exit::INVALID, e),
-        },
-        None => SandboxConfig::default(),
+    let config = match super::sandbox_config(args.sandbox_config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            return fail(
-                exit::INFRASTRUCTURE,
-                format!("cannot start the async runtime: {e}"),
-            );
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let (trigger, shutdown) = crate::shutdown::channel();

@@ -113,14 +113,7 @@ impl HttpPlatform {
 }
 
 fn describe_transport_error(url: &str, e: &reqwest::Error) -> String {
-    let mut text = format!("{url}: {e}");
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    format!("{url}: {}", crate::error_chain(e))
 }
 
 impl Platform for HttpPlatform {

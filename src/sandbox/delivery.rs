@@ -69,7 +69,7 @@ pub async fn send_once(
             });
             (Some(status), Some(text), Some(response), None)
         }
-        Err(e) => (None, None, None, Some(transport_error(&e))),
+        Err(e) => (None, None, None, Some(crate::error_chain(&e))),
     };
     let retryable = matches!(status, Some(500 | 503));
     let outcome = match status {
@@ -103,17 +103,6 @@ pub async fn send_once(
         response,
         attempt,
     }
-}
-
-fn transport_error(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Delivers `job` with retries; the first attempt is awaited, later ones run in the background.
