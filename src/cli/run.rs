@@ -235,7 +235,7 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, target: Target) -> u8 {
         junit: args.junit.clone(),
         json: args.json.clone(),
     };
-    let mut console = Console::new(&plan, !args.no_progress);
+    let mut console = Console::new(plan.clone(), !args.no_progress);
     let mut collected = Collected::default();
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
     let options = RunOptions {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -13,14 +14,14 @@ use crate::run::{CaseResult, Event, Status};
 pub struct Console {
     bar: Option<ProgressBar>,
     /// Results that finished before an earlier case: held to keep file order.
-    pending: BTreeMap<usize, CaseResult>,
+    pending: BTreeMap<usize, Arc<CaseResult>>,
     next: usize,
-    cases: Vec<Case>,
+    plan: Arc<Plan>,
 }
 
 impl Console {
     /// A console for `plan`; `progress` asks for the bar (used only on a terminal).
-    pub fn new(plan: &Plan, progress: bool) -> Console {
+    pub fn new(plan: Arc<Plan>, progress: bool) -> Console {
         let bar = (progress && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(plan.len() as u64);
             bar.set_style(
@@ -35,7 +36,7 @@ impl Console {
             bar,
             pending: BTreeMap::new(),
             next: 0,
-            cases: plan.cases().cloned().collect(),
+            plan,
         }
     }
 
@@ -65,7 +66,7 @@ impl Console {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
-                self.pending.insert(result.index, (**result).clone());
+                self.pending.insert(result.index, result.clone());
                 while let Some(result) = self.pending.remove(&self.next) {
                     self.print(&self.line(&result));
                     self.next += 1;
@@ -81,8 +82,18 @@ impl Console {
         }
     }
 
+    fn case(&self, index: usize) -> Option<&Case> {
+        // Plans are in file order, so the suite is found by the first index of the next one.
+        let suite = self
+            .plan
+            .suites
+            .iter()
+            .rfind(|s| s.cases.first().is_some_and(|c| c.index <= index))?;
+        suite.cases.get(index - suite.cases.first()?.index)
+    }
+
     fn line(&self, result: &CaseResult) -> String {
-        let Some(case) = self.cases.get(result.index) else {
+        let Some(case) = self.case(result.index) else {
             return String::new();
         };
         let mut text = format!(

@@ -7,6 +7,7 @@ pub mod junit;
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::plan::Plan;
 use crate::run::{CaseResult, Event, RunStats};
@@ -17,7 +18,7 @@ pub struct Collected {
     pub run_id: String,
     pub target: String,
     pub started: Option<chrono::DateTime<chrono::Utc>>,
-    pub results: Vec<Option<CaseResult>>,
+    pub results: Vec<Option<Arc<CaseResult>>>,
     pub stats: RunStats,
 }
 
@@ -37,7 +38,7 @@ impl Collected {
             }
             Event::CaseFinished(result) => {
                 if let Some(slot) = self.results.get_mut(result.index) {
-                    *slot = Some((**result).clone());
+                    *slot = Some(result.clone());
                 }
             }
             Event::RunFinished { stats } => self.stats = *stats,
@@ -46,7 +47,7 @@ impl Collected {
 
     /// The result of the case at `index`, if it ran.
     pub fn result(&self, index: usize) -> Option<&CaseResult> {
-        self.results.get(index).and_then(Option::as_ref)
+        self.results.get(index).and_then(|r| r.as_deref())
     }
 }
 

@@ -36,7 +36,7 @@ pub enum Event {
         target: String,
     },
     /// A case finished (in completion order; `index` gives its place).
-    CaseFinished(Box<CaseResult>),
+    CaseFinished(Arc<CaseResult>),
     /// After the last case.
     RunFinished { stats: RunStats },
 }
@@ -116,7 +116,7 @@ pub async fn run<P: Platform>(
             stop.store(true, Ordering::Relaxed);
         }
         stats.add(&result);
-        let _ = events.send(Event::CaseFinished(Box::new(result)));
+        let _ = events.send(Event::CaseFinished(Arc::new(result)));
     }
     let _ = driver.await;
     stats.duration_ms = started.elapsed().as_millis() as u64;
