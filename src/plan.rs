@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use handlebars::Context;
 use serde_json::{Map, Value, json};
 use serde_saphyr::Location;
 
@@ -193,6 +194,30 @@ pub fn build(
     }
 }
 
+/// A case's own value, else the file default's.
+fn pick<'a>(
+    own: &'a Option<Located<String>>,
+    default: &'a Option<Located<String>>,
+) -> Option<&'a Located<String>> {
+    own.as_ref().or(default.as_ref())
+}
+
+/// The environment variables a file names as `env.NAME`: all a template can read, and far
+/// fewer than the whole environment to copy into every case's context.
+fn referenced_env(text: &str, env: &Map<String, Value>) -> Map<String, Value> {
+    let mut used = Map::new();
+    for (i, _) in text.match_indices("env.") {
+        let name: String = text[i + 4..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if let Some(value) = env.get(&name) {
+            used.insert(name, value.clone());
+        }
+    }
+    used
+}
+
 struct SuiteBuilder<'a> {
     source: &'a SourceFile,
     options: &'a PlanOptions,
@@ -221,17 +246,18 @@ impl SuiteBuilder<'_> {
         };
         let file_name: Arc<str> = Arc::from(self.source.display_name());
         let vars = self.vars(file);
+        let env = referenced_env(&self.source.text, self.env);
         let empty = Defaults::default();
         let defaults = file.defaults.as_ref().unwrap_or(&empty);
         let mut cases = Vec::with_capacity(file.cases.len());
         let mut seen: HashMap<String, u64> = HashMap::new();
         for (i, spec) in file.cases.iter().enumerate() {
-            let context = json!({
+            let context = Context::from(json!({
                 "vars": vars,
-                "env": self.env,
+                "env": env,
                 "case": {"name": spec.value.name.value, "index": i},
                 "run": {"id": self.run_id},
-            });
+            }));
             let Some(mut case) = self.case(spec, defaults, file, &context) else {
                 continue;
             };
@@ -272,7 +298,7 @@ impl SuiteBuilder<'_> {
         vars
     }
 
-    fn render(&mut self, value: &Located<String>, context: &Value) -> Option<String> {
+    fn render(&mut self, value: &Located<String>, context: &Context) -> Option<String> {
         match self.templates.render(&value.value, context) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -282,8 +308,8 @@ impl SuiteBuilder<'_> {
         }
     }
 
-    fn render_value(&mut self, value: &Located<Value>, context: &Value) -> Option<Value> {
-        fn walk(t: &Templates, v: &Value, c: &Value) -> Result<Value, String> {
+    fn render_value(&mut self, value: &Located<Value>, context: &Context) -> Option<Value> {
+        fn walk(t: &Templates, v: &Value, c: &Context) -> Result<Value, String> {
             Ok(match v {
                 Value::String(s) => Value::String(t.render(s, c)?),
                 Value::Array(items) => Value::Array(
@@ -323,18 +349,13 @@ impl SuiteBuilder<'_> {
         spec: &Located<CaseSpec>,
         defaults: &Defaults,
         file: &ScenarioFile,
-        context: &Value,
+        context: &Context,
     ) -> Option<Case> {
         let before = self.problems.len();
         let c = &spec.value;
         let name = self.render(&c.name, context);
-        let pick = |own: &Option<Located<String>>, default: &Option<Located<String>>| {
-            own.as_ref()
-                .or(default.as_ref())
-                .map(|v| Located::new(v.value.clone(), v.referenced, v.defined))
-        };
         let offer = match pick(&c.offer, &defaults.offer) {
-            Some(v) => self.render(&v, context),
+            Some(v) => self.render(v, context),
             None if self.options.sandbox_target => Some(crate::sandbox::DEMO_OFFER.to_string()),
             None => {
                 self.error(
@@ -346,11 +367,11 @@ impl SuiteBuilder<'_> {
             }
         };
         let member = match pick(&c.member, &defaults.member) {
-            Some(v) => self.render(&v, context),
+            Some(v) => self.render(v, context),
             None => Some(format!("pitcrew-{}", uuid::Uuid::new_v4())),
         };
-        let partner = pick(&c.partner, &defaults.partner).and_then(|v| self.render(&v, context));
-        let event = pick(&c.event, &defaults.event).and_then(|v| self.render(&v, context));
+        let partner = pick(&c.partner, &defaults.partner).and_then(|v| self.render(v, context));
+        let event = pick(&c.event, &defaults.event).and_then(|v| self.render(v, context));
         let click = pick(&c.click, &defaults.click);
         let conversion = c.conversion.as_ref().and_then(|v| self.render(v, context));
         let mode = match (&click, conversion) {
@@ -456,7 +477,7 @@ impl SuiteBuilder<'_> {
             );
         }
         let timeout = match pick(&c.timeout, &defaults.timeout) {
-            Some(t) => self.duration(&t),
+            Some(t) => self.duration(t),
             None => Some(self.options.timeout.unwrap_or(DEFAULT_TIMEOUT)),
         };
         let expect = self.expect(c, mode.as_ref(), context);
@@ -493,7 +514,7 @@ impl SuiteBuilder<'_> {
         }
     }
 
-    fn matcher(&mut self, value: &Located<Value>, context: &Value) -> Option<Matcher> {
+    fn matcher(&mut self, value: &Located<Value>, context: &Context) -> Option<Matcher> {
         let rendered = self.render_value(value, context)?;
         match Matcher::parse(&rendered) {
             Ok(m) => Some(m),
@@ -504,7 +525,12 @@ impl SuiteBuilder<'_> {
         }
     }
 
-    fn expect(&mut self, c: &CaseSpec, mode: Option<&Mode>, context: &Value) -> Option<CaseExpect> {
+    fn expect(
+        &mut self,
+        c: &CaseSpec,
+        mode: Option<&Mode>,
+        context: &Context,
+    ) -> Option<CaseExpect> {
         let e = &c.expect;
         let click_status = e.click.as_ref().map(|s| s.status.value).unwrap_or(201);
         let conversion_status = e.conversion.as_ref().map(|s| s.status.value).unwrap_or(201);

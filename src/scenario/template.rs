@@ -32,13 +32,16 @@ impl Templates {
     }
 
     /// Renders `text` against `context`; text without `{{` is returned as is.
-    pub fn render(&self, text: &str, context: &Value) -> Result<String, String> {
+    ///
+    /// The context is built once per case and reused for every value, so that no render
+    /// serializes it again.
+    pub fn render(&self, text: &str, context: &Context) -> Result<String, String> {
         if !text.contains("{{") {
             return Ok(text.to_owned());
         }
         self.registry
-            .render_template(text, context)
-            .map_err(|e| explain(&e, context))
+            .render_template_with_context(text, context)
+            .map_err(|e| explain(&e, context.data()))
     }
 }
 
@@ -161,8 +164,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ctx() -> Value {
-        json!({"vars": {"amount": "1.50"}, "env": {"HOME_X": "h"}, "case": {"name": "c", "index": 0}, "run": {"id": "r1"}})
+    fn ctx() -> Context {
+        Context::from(
+            json!({"vars": {"amount": "1.50"}, "env": {"HOME_X": "h"}, "case": {"name": "c", "index": 0}, "run": {"id": "r1"}}),
+        )
     }
 
     #[test]
