@@ -148,6 +148,69 @@ fn refused_steps_pass_when_expected_and_send_nothing() {
 fn a_late_callback_within_the_window_passes() {
     let r = run(&["late.yaml"], &[]);
     assert_eq!(r.code, 0, "{}", r.explain());
+    let waited = r.case("arrives after a delay, within the window")["duration_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        waited >= 200,
+        "the case waited for the delayed callback ({waited} ms)"
+    );
+}
+
+#[test]
+fn a_callback_where_none_may_come_fails() {
+    let r = run(&["unexpected-callback.yaml"], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let failure = &r.case("a callback arrives where none may")["failures"][0];
+    assert_eq!(failure["check"], "callback.count");
+    assert_eq!(failure["actual"], "1");
+}
+
+#[test]
+fn fail_fast_skips_the_cases_that_had_not_started() {
+    let r = run(&["fail-fast.yaml"], &["--fail-fast", "--jobs", "1"]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    assert_eq!(r.case("fails first")["status"], "failed");
+    for name in ["second", "third"] {
+        let case = r.case(name);
+        assert_eq!(case["status"], "skipped", "{name}: {}", r.explain());
+        assert!(case["error"].as_str().unwrap().contains("--fail-fast"));
+    }
+    assert_eq!(r.json.as_ref().unwrap()["summary"]["skipped"], 2);
+    r.assert_junit_valid();
+    assert!(r.junit.as_ref().unwrap().contains("<skipped"));
+    let r = run(&["fail-fast.yaml"], &["--jobs", "1"]);
+    assert_eq!(
+        r.json.as_ref().unwrap()["summary"]["passed"],
+        2,
+        "without it all run"
+    );
+}
+
+#[test]
+fn a_var_on_the_command_line_overrides_the_file() {
+    let r = run(&["modes.yaml"], &["--var", "tag=from-cli"]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert_eq!(
+        r.case("generate")["inputs"]["params"]["pub_sub_3"],
+        "x-from-cli"
+    );
+}
+
+#[test]
+fn validate_counts_cases_and_runs_nothing() {
+    let out = common::pitcrew(&[
+        "validate",
+        "tests/fixtures/modes.yaml",
+        "tests/fixtures/refused.yaml",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("modes.yaml: 3 case(s)"), "{stdout}");
+    assert!(stdout.contains("valid: 2 file(s), 5 case(s)"), "{stdout}");
+    let out = common::pitcrew(&["validate", "tests/fixtures/unknown-key.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown-key.yaml:7:7"));
 }
 
 #[test]

@@ -27,8 +27,8 @@ pub struct RunArgs {
     /// callbacks are then read from its conversion-callback log.
     #[arg(long, default_value = "sandbox")]
     pub target: String,
-    /// How many cases talk to the platform at once.
-    #[arg(long, short = 'j', default_value_t = 32)]
+    /// How many cases run at once.
+    #[arg(long, short = 'j', default_value_t = 64)]
     pub jobs: usize,
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]

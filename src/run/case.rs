@@ -55,14 +55,10 @@ struct CaseRun<'a, P> {
 }
 
 /// Runs `case` against `platform`, with `observer` catching its callbacks.
-///
-/// `active` is held only while the case talks to the platform, so that cases waiting for
-/// callbacks do not hold back others' requests.
 pub async fn run_case<P: Platform>(
     case: &Case,
     platform: &P,
     observer: &Observer,
-    active: &tokio::sync::Semaphore,
 ) -> (CaseResult, Vec<Entry>) {
     let started = Instant::now();
     let mut run = CaseRun {
@@ -74,7 +70,7 @@ pub async fn run_case<P: Platform>(
         entries: Vec::new(),
         ids: Ids::default(),
     };
-    let outcome = tokio::time::timeout(case.timeout, run.steps(active)).await;
+    let outcome = tokio::time::timeout(case.timeout, run.steps()).await;
     let (status, error) = match outcome {
         Err(_) => (
             Status::Errored,
@@ -102,11 +98,7 @@ pub async fn run_case<P: Platform>(
 }
 
 impl<P: Platform> CaseRun<'_, P> {
-    async fn steps(&mut self, active: &tokio::sync::Semaphore) -> Result<(), Stop> {
-        let permit = active
-            .acquire()
-            .await
-            .map_err(|_| Stop::Errored("the run was stopped".into()))?;
+    async fn steps(&mut self) -> Result<(), Stop> {
         let case = self.case;
         let conversion = match &case.mode {
             Mode::Generate => match self.create_click().await? {
@@ -122,11 +114,9 @@ impl<P: Platform> CaseRun<'_, P> {
                 self.ids.conversion = Some(conversion.clone());
                 let seen = self.callbacks_so_far(conversion).await?;
                 self.resend(click, conversion).await?;
-                drop(permit);
                 return self.await_callbacks(Some(conversion), seen).await;
             }
         };
-        drop(permit);
         self.await_callbacks(conversion.as_deref(), 0).await
     }
 

@@ -6,7 +6,6 @@ pub mod result;
 pub mod transcript;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tokio::sync::{Semaphore, mpsc};
@@ -44,7 +43,7 @@ pub enum Event {
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// How many cases talk to the platform at once.
+    /// How many cases run at once.
     pub jobs: usize,
     /// Stop starting cases after the first failure.
     pub fail_fast: bool,
@@ -67,26 +66,19 @@ pub async fn run<P: Platform>(
         target: options.target.clone(),
     });
     let jobs = options.jobs.max(1);
+    // `--jobs` cases at a time; `--fail-fast` closes it, and every case not yet started is skipped.
     let active = Arc::new(Semaphore::new(jobs));
-    // Cases waiting for callbacks hold no `active` permit; this bounds them (and memory).
-    let in_flight = Arc::new(Semaphore::new((jobs * 64).clamp(64, 16_384)));
-    let stop = Arc::new(AtomicBool::new(false));
     let masker = Arc::new(transcript::Masker::from_env());
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<CaseResult>();
     let driver = {
-        let plan = plan.clone();
-        let stop = stop.clone();
+        let (plan, active, fail_fast) = (plan.clone(), active.clone(), options.fail_fast);
         tokio::spawn(async move {
             for (suite_index, suite) in plan.suites.iter().enumerate() {
                 for case_index in 0..suite.cases.len() {
                     let index = suite.cases[case_index].index;
-                    if stop.load(Ordering::Relaxed) {
-                        let _ =
-                            done_tx.send(skipped(index, "not run: --fail-fast stopped the run"));
+                    let Ok(slot) = active.clone().acquire_owned().await else {
+                        let _ = done_tx.send(skipped(index));
                         continue;
-                    }
-                    let Ok(slot) = in_flight.clone().acquire_owned().await else {
-                        return;
                     };
                     let (plan, platform, observer, active, done_tx, masker) = (
                         plan.clone(),
@@ -99,9 +91,13 @@ pub async fn run<P: Platform>(
                     tokio::spawn(async move {
                         let case = &plan.suites[suite_index].cases[case_index];
                         let (mut result, entries) =
-                            case::run_case(case, &*platform, &observer, &active).await;
+                            case::run_case(case, &*platform, &observer).await;
                         if result.status != Status::Passed {
                             result.transcript = transcript::render(&entries, &masker);
+                        }
+                        if fail_fast && matches!(result.status, Status::Failed | Status::Errored) {
+                            // Closed while this case still holds its slot: no other case starts.
+                            active.close();
                         }
                         drop(slot);
                         let _ = done_tx.send(result);
@@ -112,9 +108,6 @@ pub async fn run<P: Platform>(
     };
     let mut stats = RunStats::default();
     while let Some(result) = done_rx.recv().await {
-        if options.fail_fast && matches!(result.status, Status::Failed | Status::Errored) {
-            stop.store(true, Ordering::Relaxed);
-        }
         stats.add(&result);
         let _ = events.send(Event::CaseFinished(Arc::new(result)));
     }
@@ -124,14 +117,17 @@ pub async fn run<P: Platform>(
     stats
 }
 
-fn skipped(index: usize, why: &str) -> CaseResult {
+/// Why a case did not run after `--fail-fast` stopped the run.
+pub const FAIL_FAST_SKIP: &str = "not run: --fail-fast stopped the run after a failure";
+
+fn skipped(index: usize) -> CaseResult {
     CaseResult {
         index,
         status: Status::Skipped,
         duration: std::time::Duration::ZERO,
         attempts: 0,
         failures: Vec::new(),
-        error: Some(why.to_string()),
+        error: Some(FAIL_FAST_SKIP.to_string()),
         ids: Ids::default(),
         transcript: Vec::new(),
     }
