@@ -34,10 +34,11 @@ pub fn count(expected: u32, arrived: usize, within: &str) -> Option<Failure> {
     Some(failure)
 }
 
-/// Checks each payload expectation and the flag against each callback.
+/// Checks each payload and header expectation and the flag against each callback.
 pub fn payload(
     callbacks: &[std::sync::Arc<Captured>],
     checks: &[PayloadCheck],
+    headers: &[PayloadCheck],
     flag: Option<&str>,
 ) -> Vec<Failure> {
     let mut failures = Vec::new();
@@ -50,6 +51,18 @@ pub fn payload(
                 check.to_string()
             }
         };
+        for check in headers {
+            let actual = super::header(&callback.headers, &check.path);
+            if !holds(&check.matcher, actual.as_ref()) {
+                failures.push(Failure::new(
+                    &label("callback.headers"),
+                    Some(&check.path),
+                    show_expected(&check.matcher),
+                    show_actual(actual.as_ref()),
+                    Some(check.at.clone()),
+                ));
+            }
+        }
         let Some(body) = &callback.json else {
             failures.push(Failure::new(
                 &label("callback.body"),

@@ -69,3 +69,60 @@ pub fn answer_reason(body: &serde_json::Value) -> Option<String> {
         .and_then(|v| v.as_str())
         .map(str::to_string)
 }
+
+/// Checks an answer's body, JSON fields and headers; `step` names it (`conversion`, …).
+pub fn answer(
+    step: &str,
+    checks: &crate::plan::AnswerChecks,
+    body: &serde_json::Value,
+    headers: &[(String, String)],
+) -> Vec<Failure> {
+    use serde_json::Value;
+    let mut failures = Vec::new();
+    let mut check = |what: String,
+                     path: Option<&str>,
+                     line: &crate::plan::PayloadCheck,
+                     actual: Option<&Value>| {
+        if !matcher::holds(&line.matcher, actual) {
+            failures.push(Failure::new(
+                &what,
+                path,
+                matcher::show_expected(&line.matcher),
+                matcher::show_actual(actual),
+                Some(line.at.clone()),
+            ));
+        }
+    };
+    if let Some(line) = &checks.body {
+        let text = match body {
+            Value::Null => None,
+            Value::String(s) => Some(Value::String(s.clone())),
+            other => Some(Value::String(other.to_string())),
+        };
+        check(format!("{step}.body"), None, line, text.as_ref());
+    }
+    for line in &checks.json {
+        let actual = matcher::at_path(body, &line.path);
+        check(format!("{step}.json"), Some(&line.path), line, actual);
+    }
+    for line in &checks.headers {
+        let actual = header(headers, &line.path);
+        check(
+            format!("{step}.headers"),
+            Some(&line.path),
+            line,
+            actual.as_ref(),
+        );
+    }
+    failures
+}
+
+/// A header's value by name, any case; repeated headers joined with `, ` as HTTP allows.
+pub fn header(headers: &[(String, String)], name: &str) -> Option<serde_json::Value> {
+    let values: Vec<&str> = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    (!values.is_empty()).then(|| serde_json::Value::String(values.join(", ")))
+}

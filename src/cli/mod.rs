@@ -1,11 +1,12 @@
-//! The command line: `pitcrew run`, `validate`, `sandbox`, `completions`.
-//! Every flag is documented where it is defined; `--help` is the reference.
+//! The command line: `pitcrew run`, `validate`, `list`, `schema`, `init`, `sandbox`,
+//! `completions`. Every flag is documented where it is defined; `--help` is the reference.
 
+mod init;
 mod run;
 mod sandbox;
+mod scenarios;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -35,15 +36,20 @@ pub enum Command {
     /// Run scenario files and report (exit 0 all passed, 1 a case failed, 2 invalid input,
     /// 3 infrastructure error before any case ran).
     Run(run::RunArgs),
-    /// Check scenario files without running anything (exit 0 or 2).
-    Validate {
-        /// Files or folders of `.yaml` scenarios.
-        #[arg(default_value = "scenarios")]
-        paths: Vec<PathBuf>,
-        /// Set a template variable, overriding the files' `vars` (repeatable).
-        #[arg(long = "var", value_name = "K=V", value_parser = run::parse_var)]
-        vars: Vec<(String, String)>,
+    /// Check scenario files without running anything; print the files and their case counts
+    /// (exit 0 valid, 2 invalid).
+    Validate(scenarios::LoadArgs),
+    /// Print the expanded case names with file:line, after --filter, --tag and --shard.
+    List {
+        #[command(flatten)]
+        load: scenarios::LoadArgs,
+        #[command(flatten)]
+        select: scenarios::SelectArgs,
     },
+    /// Print the JSON Schema (draft-07) of scenario files, for editors.
+    Schema,
+    /// Start a project: a commented example scenario, the schema, and pitcrew.yaml.
+    Init(init::InitArgs),
     /// Serve the GoKart sandbox standalone.
     Sandbox(sandbox::SandboxArgs),
     /// Print shell completions.
@@ -58,7 +64,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Validate { paths, vars } => run::validate(&paths, vars),
+        Command::Validate(args) => scenarios::validate(&args),
+        Command::List { load, select } => scenarios::list(&load, &select),
+        Command::Schema => {
+            say(schema_text().trim_end());
+            exit::PASSED
+        }
+        Command::Init(args) => init::init(&args),
         Command::Sandbox(args) => sandbox::serve(args),
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -73,7 +85,15 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Prints scenario diagnostics with their source snippets to stderr.
+/// The scenario JSON Schema as committed at `schema/scenario.schema.json`.
+pub fn schema_text() -> String {
+    let schema = crate::scenario::model::json_schema();
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Prints scenario diagnostics (errors and warnings) with their source snippets to stderr.
 pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
     let theme = if std::io::stderr().is_terminal() {
         miette::GraphicalTheme::unicode()
@@ -86,7 +106,12 @@ pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
         if handler.render_report(&mut out, problem).is_err() {
             out = format!("{}: {}", problem.at, problem.message);
         }
-        eprintln!("error: {}: {}\n{out}", problem.at, problem.message);
+        let kind = if problem.is_error() {
+            "error"
+        } else {
+            "warning"
+        };
+        eprintln!("{kind}: {}: {}\n{out}", problem.at, problem.message);
     }
 }
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 use clap::Args;
 use tokio::net::TcpListener;
 
-use super::{exit, fail, print_diagnostics};
-use crate::plan::{self, Plan, PlanOptions};
+use super::scenarios::{LoadArgs, SelectArgs, load, select};
+use super::{exit, fail};
+use crate::plan::{Plan, PlanOptions};
 use crate::platform::Platform;
 use crate::platform::{HttpPlatform, Profile};
 use crate::receiver::{self, Receiver};
@@ -19,9 +20,10 @@ use crate::sandbox::{self, SandboxConfig};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Files or folders of `.yaml` scenarios.
-    #[arg(default_value = "scenarios")]
-    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// `sandbox` (the embedded GoKart sandbox, the default), or the base URL of anything
     /// speaking the sandbox API, e.g. `http://127.0.0.1:8080/api/v1` (a `pitcrew sandbox`);
     /// callbacks are then read from its conversion-callback log.
@@ -45,73 +47,13 @@ pub struct RunArgs {
     /// The embedded sandbox's tenant (offers, partners, token) as YAML.
     #[arg(long, value_name = "FILE")]
     pub sandbox_config: Option<PathBuf>,
-    /// Set a template variable, overriding the files' `vars` (repeatable).
-    #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
-    pub vars: Vec<(String, String)>,
     /// Never draw the progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
 }
 
-/// `k=v` for `--var`.
-pub fn parse_var(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("`{text}` is not K=V")),
-    }
-}
-
 fn parse_timeout(text: &str) -> Result<Duration, String> {
     crate::duration::parse_duration(text)
-}
-
-fn load(paths: &[PathBuf], options: &PlanOptions) -> Result<Plan, u8> {
-    let files = crate::scenario::discover(paths).map_err(|e| fail(exit::INVALID, e))?;
-    if files.is_empty() {
-        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        return Err(fail(
-            exit::INVALID,
-            format!("no .yaml scenario files in {}", shown.join(", ")),
-        ));
-    }
-    plan::build(&files, options).map_err(|problems| {
-        print_diagnostics(&problems);
-        fail(
-            exit::INVALID,
-            format!(
-                "{} problem(s) in scenario files; nothing was run",
-                problems.len()
-            ),
-        )
-    })
-}
-
-/// `pitcrew validate`: load and expand, print what would run.
-pub fn validate(paths: &[PathBuf], vars: Vec<(String, String)>) -> u8 {
-    let options = PlanOptions {
-        sandbox_target: true,
-        vars,
-        timeout: None,
-    };
-    match load(paths, &options) {
-        Ok(plan) => {
-            for suite in &plan.suites {
-                super::say(&format!(
-                    "{}: {} case(s) ({})",
-                    suite.file,
-                    suite.cases.len(),
-                    suite.name
-                ));
-            }
-            super::say(&format!(
-                "valid: {} file(s), {} case(s)",
-                plan.suites.len(),
-                plan.len()
-            ));
-            exit::PASSED
-        }
-        Err(code) => code,
-    }
 }
 
 /// `pitcrew run`.
@@ -137,17 +79,28 @@ pub fn run(args: RunArgs) -> u8 {
         Err(code) => return code,
     };
     let options = PlanOptions {
-        sandbox_target: true,
-        vars: args.vars.clone(),
         timeout: args.timeout,
+        ..PlanOptions::default()
     };
-    let plan = match load(&args.paths, &options) {
-        Ok(plan) => Arc::new(plan),
+    let mut plan = match load(&args.load, options) {
+        Ok(plan) => plan,
         Err(code) => return code,
     };
     if plan.is_empty() {
         return fail(exit::INVALID, "the scenario files hold no cases");
     }
+    match select(&mut plan, &args.select) {
+        Ok(selected) if selected.kept == 0 => {
+            let shard = args.select.shard.map(|s| s.to_string()).unwrap_or_default();
+            eprintln!(
+                "note: shard {shard} has no cases ({} selected in all); nothing to run",
+                selected.matched
+            );
+        }
+        Ok(_) => {}
+        Err(code) => return code,
+    }
+    let plan = Arc::new(plan);
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(code) => return code,

@@ -26,6 +26,7 @@ pub struct Profile {
     pub conversion_id_at: String,
     pub endpoint_status_at: String,
     pub endpoint_body_at: String,
+    pub endpoint_headers_at: String,
     pub endpoint_error_at: String,
 }
 
@@ -44,6 +45,7 @@ impl Profile {
             conversion_id_at: "/data/conversionId".into(),
             endpoint_status_at: "/data/response/status".into(),
             endpoint_body_at: "/data/response/body".into(),
+            endpoint_headers_at: "/data/response/headers".into(),
             endpoint_error_at: "/data/error".into(),
         }
     }
@@ -91,6 +93,14 @@ impl HttpPlatform {
         };
         let response = request.send().await.map_err(error)?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_string(), value)
+            })
+            .collect();
         let text = response.text().await.map_err(error)?;
         let body_value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok(Exchange {
@@ -98,6 +108,7 @@ impl HttpPlatform {
             url,
             request_body: body.unwrap_or(Value::Null),
             status,
+            headers,
             body: body_value,
             duration: started.elapsed(),
         })
@@ -184,6 +195,16 @@ impl Platform for HttpPlatform {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             }),
+            endpoint_headers: match at(&self.profile.endpoint_headers_at) {
+                Some(Value::Object(map)) => map
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                        (k.to_ascii_lowercase(), v)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
             endpoint_error: at(&self.profile.endpoint_error_at).map(|v| {
                 v.as_str()
                     .map(str::to_string)

@@ -19,6 +19,8 @@ pub struct Exchange {
     pub url: String,
     pub request_body: Value,
     pub status: u16,
+    /// The answer's headers, names lowercased, in the order received.
+    pub headers: Vec<(String, String)>,
     /// The answer parsed as JSON, or as a JSON string when it is not JSON.
     pub body: Value,
     pub duration: Duration,
@@ -64,6 +66,8 @@ pub struct CallbackSent {
     /// The endpoint's HTTP status, when it answered.
     pub endpoint_status: Option<u16>,
     pub endpoint_body: Option<String>,
+    /// The endpoint's answer headers, names lowercased.
+    pub endpoint_headers: Vec<(String, String)>,
     /// The transport error, when it did not.
     pub endpoint_error: Option<String>,
 }

@@ -8,9 +8,9 @@ use tokio::time::Instant;
 
 use super::Observer;
 use super::result::{CaseResult, Ids, Status};
-use crate::check::{self, Failure, callback as callback_check, matcher};
+use crate::check::{self, Failure, callback as callback_check};
 use crate::duration::format_duration;
-use crate::plan::{CallbackCheck, Case, Mode};
+use crate::plan::{AnswerChecks, CallbackCheck, Case, Mode};
 use crate::platform::{Exchange, NewClick, NewConversion, Platform, PlatformError};
 use crate::receiver::Captured;
 
@@ -130,6 +130,13 @@ impl<P: Platform> CaseRun<'_, P> {
         }
     }
 
+    fn expect_answer(&mut self, step: &str, checks: &AnswerChecks, exchange: &Exchange) {
+        if !checks.is_empty() {
+            let failures = check::answer(step, checks, &exchange.body, &exchange.headers);
+            self.failures.extend(failures);
+        }
+    }
+
     /// Returns the click id, or `None` when the click was (expectedly) refused.
     async fn create_click(&mut self) -> Result<Option<String>, Stop> {
         let case = self.case;
@@ -145,6 +152,7 @@ impl<P: Platform> CaseRun<'_, P> {
         if !self.expect_status("click.status", case.expect.click_status, &outcome.exchange) {
             return Err(Stop::Failed);
         }
+        self.expect_answer("click", &case.expect.click, &outcome.exchange);
         if !(200..300).contains(&outcome.exchange.status) {
             return Ok(None);
         }
@@ -178,6 +186,7 @@ impl<P: Platform> CaseRun<'_, P> {
         ) {
             return Err(Stop::Failed);
         }
+        self.expect_answer("conversion", &case.expect.conversion, &outcome.exchange);
         self.ids.conversion = outcome.id.clone();
         Ok(outcome.id)
     }
@@ -220,17 +229,17 @@ impl<P: Platform> CaseRun<'_, P> {
             }
             _ => {}
         }
-        if let Some((body_matcher, at)) = &expect.body {
-            let actual = sent.endpoint_body.map(Value::String);
-            if !matcher::holds(body_matcher, actual.as_ref()) {
-                self.failures.push(Failure::new(
-                    "callback_response.body",
-                    None,
-                    matcher::show_expected(body_matcher),
-                    matcher::show_actual(actual.as_ref()),
-                    Some(at.clone()),
-                ));
-            }
+        if !expect.answer.is_empty() {
+            let body = sent.endpoint_body.map_or(Value::Null, |text| {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            });
+            let failures = check::answer(
+                "callback_response",
+                &expect.answer,
+                &body,
+                &sent.endpoint_headers,
+            );
+            self.failures.extend(failures);
         }
         Ok(())
     }
@@ -259,6 +268,7 @@ impl<P: Platform> CaseRun<'_, P> {
                 within,
                 count,
                 payload,
+                headers,
             } => {
                 let Some(key) = conversion else {
                     let mut failure =
@@ -280,8 +290,12 @@ impl<P: Platform> CaseRun<'_, P> {
                 if let Some(failure) = callback_check::count(*count, got.len(), &waited) {
                     self.failures.push(failure);
                 }
-                self.failures
-                    .extend(callback_check::payload(&got, payload, case.flag.as_deref()));
+                self.failures.extend(callback_check::payload(
+                    &got,
+                    payload,
+                    headers,
+                    case.flag.as_deref(),
+                ));
                 Ok(())
             }
         }

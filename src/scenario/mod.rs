@@ -3,31 +3,65 @@
 //! Pure: no I/O beyond reading the files. Templating and expansion into cases is `plan`'s job.
 
 pub mod matcher;
+pub mod matrix;
 pub mod model;
 pub mod template;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{Diagnostic, NamedSource, SourceSpan};
+use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceSpan};
 use serde_saphyr::Location;
 
 pub use model::ScenarioFile;
 
 /// A problem in a scenario file, located for miette's snippet rendering.
-#[derive(Debug, thiserror::Error, Diagnostic)]
+#[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ScenarioDiagnostic {
     pub message: String,
-    #[source_code]
     pub source_code: NamedSource<Arc<str>>,
-    #[label("{label}")]
     pub span: Option<SourceSpan>,
     pub label: String,
-    #[help]
     pub help: Option<String>,
     /// `file:line:col`, for one-line summaries.
     pub at: String,
+    /// Errors stop the run; warnings are printed and the run goes on.
+    pub severity: Severity,
+}
+
+impl Diagnostic for ScenarioDiagnostic {
+    fn severity(&self) -> Option<Severity> {
+        Some(self.severity)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source_code)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = self.span?;
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            Some(self.label.clone()),
+            span,
+        ))))
+    }
+}
+
+impl ScenarioDiagnostic {
+    /// True for problems that stop the run.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// This problem as a warning: printed, but nothing stops.
+    pub fn into_warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
 }
 
 /// A scenario file read from disk, with the text its positions refer to.
@@ -47,6 +81,7 @@ impl SourceFile {
                 label: String::new(),
                 help: None,
                 at: path.display().to_string(),
+                severity: Severity::Error,
             })
         })?;
         Ok(SourceFile {
@@ -90,6 +125,7 @@ impl SourceFile {
             span,
             help,
             at,
+            severity: Severity::Error,
         }
     }
 
@@ -127,13 +163,166 @@ fn short_label(message: &str) -> String {
 }
 
 /// Parses a scenario file into the serde model.
-pub fn parse(source: &SourceFile) -> Result<ScenarioFile, Box<ScenarioDiagnostic>> {
-    serde_saphyr::from_str::<ScenarioFile>(&source.text).map_err(|err| {
-        let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
-        let rendered = err.render_with_options(options);
-        let message = strip_location_suffix(&rendered);
-        let help = unknown_key_help(&message);
-        Box::new(source.diagnostic(err.location().as_ref(), message, help))
+///
+/// A case that does not fit the model is reported and set aside (its lines blanked, so that
+/// every later position stays true), and the file parsed again: each broken case gets its own
+/// diagnostic instead of the first one hiding the rest. Returns the file with the cases that
+/// parsed (when anything parsed) and every problem found.
+pub fn parse(source: &SourceFile) -> (Option<ScenarioFile>, Vec<ScenarioDiagnostic>) {
+    let mut problems = Vec::new();
+    let ranges = case_ranges(&source.text);
+    let mut set_aside = vec![false; ranges.as_ref().map_or(0, Vec::len)];
+    let mut text: Option<String> = None;
+    loop {
+        let current = text.as_deref().unwrap_or(&source.text);
+        let err = match serde_saphyr::from_str::<ScenarioFile>(current) {
+            Ok(file) => return (Some(file), problems),
+            Err(err) => err,
+        };
+        problems.push(describe_error(source, &err));
+        let line = err.location().map(|l| l.line()).unwrap_or(0);
+        let Some(ranges) = &ranges else {
+            return (None, problems);
+        };
+        let Some(i) = ranges.iter().position(|r| r.lines.contains(&line)) else {
+            return (None, problems);
+        };
+        let left = set_aside.iter().filter(|s| !**s).count();
+        if set_aside[i] || left <= 1 {
+            return (None, problems);
+        }
+        set_aside[i] = true;
+        let blanked = text.get_or_insert_with(|| source.text.to_string());
+        blank(blanked, ranges[i].bytes.clone());
+    }
+}
+
+/// Where one case sits in the file.
+struct CaseRange {
+    lines: std::ops::RangeInclusive<u64>,
+    bytes: std::ops::Range<usize>,
+}
+
+/// The line span of each case, when every case starts on a line of its own.
+fn case_ranges(text: &str) -> Option<Vec<CaseRange>> {
+    #[derive(serde::Deserialize)]
+    struct Outline {
+        #[serde(default)]
+        cases: Vec<serde_saphyr::Spanned<serde::de::IgnoredAny>>,
+    }
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+    };
+    let outline: Outline = serde_saphyr::from_str_with_options(text, options).ok()?;
+    let starts: Vec<u64> = outline.cases.iter().map(|c| c.referenced.line()).collect();
+    if starts.is_empty() || starts.windows(2).any(|w| w[0] >= w[1]) || starts[0] == 0 {
+        return None;
+    }
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let line_count = line_starts.len() as u64;
+    let offset = |line: u64| -> usize {
+        line_starts
+            .get(line.saturating_sub(1) as usize)
+            .copied()
+            .unwrap_or(text.len())
+    };
+    // The last case ends where the next top-level key (a line starting in column 1) begins.
+    let last_end = (starts[starts.len() - 1] + 1..=line_count)
+        .find(|&line| {
+            let at = offset(line);
+            let rest = &text[at..];
+            matches!(rest.chars().next(), Some(c) if !c.is_whitespace() && c != '#' && c != '-')
+        })
+        .unwrap_or(line_count + 1);
+    let mut ranges = Vec::with_capacity(starts.len());
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(last_end);
+        ranges.push(CaseRange {
+            lines: start..=end - 1,
+            bytes: offset(start)..offset(end),
+        });
+    }
+    Some(ranges)
+}
+
+/// Replaces every byte of `range` but line ends with a space: the YAML loses the case, and
+/// every byte offset, line and column after it stays the same.
+fn blank(text: &mut String, range: std::ops::Range<usize>) {
+    let blanked: String = text[range.clone()]
+        .bytes()
+        .map(|b| if b == b'\n' { '\n' } else { ' ' })
+        .collect();
+    text.replace_range(range, &blanked);
+}
+
+/// A parse error in the words of a scenario author: the key it is about, what is valid there.
+fn describe_error(source: &SourceFile, err: &serde_saphyr::Error) -> ScenarioDiagnostic {
+    let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
+    let rendered = err.render_with_options(options);
+    let mut message = strip_location_suffix(&rendered);
+    let location = err.location();
+    let key = location.as_ref().and_then(|l| key_at(&source.text, l));
+    let mut help = unknown_key_help(&message);
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let name = rest.split(',').next().unwrap_or(rest).trim().to_string();
+        message = format!("`{name}` is given twice in this mapping");
+        help = Some("YAML keeps one value per key: remove one, or rename it".into());
+    } else if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        help = Some(match field {
+            "name" => "every case needs a `name:`, unique in the file".to_string(),
+            "cases" => "a scenario file lists its cases under `cases:`".to_string(),
+            other => format!("add `{other}:`"),
+        });
+    } else if help.is_none()
+        && let Some(key) = &key
+    {
+        message = format!("`{key}`: {message}");
+        help = field_hint(key).map(String::from);
+    }
+    source.diagnostic(location.as_ref(), message, help)
+}
+
+/// The mapping key written just before `location` on its line (`timeout:` in `timeout: [1]`).
+fn key_at(text: &str, location: &Location) -> Option<String> {
+    let line = text.lines().nth(location.line().checked_sub(1)? as usize)?;
+    let before: String = line
+        .chars()
+        .take(location.column().saturating_sub(1) as usize)
+        .collect();
+    let before = before.trim_end().strip_suffix(':')?;
+    let key = before
+        .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',' || c == '-')
+        .next()?
+        .trim_matches(['"', '\'']);
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+/// What a key takes, for type errors.
+fn field_hint(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "timeout" | "within" | "callback_delay" => {
+            "a duration: a number and a unit, e.g. `500ms`, `5s`, `2m`"
+        }
+        "status" => "an HTTP status code, e.g. `201`",
+        "count" => "a whole number of callbacks, e.g. `1` (0 means none may arrive)",
+        "name" | "offer" | "member" | "partner" | "click" | "conversion" | "event" => {
+            "text; quote it when it holds `: ` or starts with `{`, `[`, `*` or `&`"
+        }
+        "tags" => "a list of words, e.g. `[go-live, smoke]`",
+        "params" | "payload" | "headers" | "json" | "vars" | "defaults" | "sandbox" | "faults"
+        | "expect" => "a mapping, e.g. `{ key: value }`",
+        "matrix" => "a mapping of keys to lists, e.g. `{ event: [install, signup] }`",
+        "include" | "exclude" => "a list of mappings, e.g. `[{ event: install }]`",
+        "cases" => "a list of cases, each starting with `- name:`",
+        "callback" => "`none`, or a mapping with `within`, `count`, `payload`, `headers`",
+        "flag" => "`false`, `true` or the expected pubSub5 text",
+        "omit_flag" | "drop_callback" | "duplicate_callback" => "`true` or `false`",
+        _ => return None,
     })
 }
 
@@ -227,10 +416,11 @@ mod tests {
     #[test]
     fn unknown_key_is_located_with_a_hint() {
         let src = source("name: s\ncases:\n  - name: a\n    evnt: install\n");
-        let err = parse(&src).expect_err("must fail");
+        let (_, errs) = parse(&src);
+        let err = &errs[0];
         assert_eq!(err.at, "t.yaml:4:5", "{}", err.message);
         assert!(err.message.contains("evnt"), "{}", err.message);
-        let help = err.help.unwrap_or_default();
+        let help = err.help.clone().unwrap_or_default();
         assert!(
             help.contains("did you mean `event`"),
             "{} / {help}",
@@ -243,7 +433,9 @@ mod tests {
         let src = source(
             "cases:\n  - name: a\n    expect: { callback: none }\n  - name: b\n    expect:\n      callback: { count: 2 }\n",
         );
-        let file = parse(&src).unwrap_or_else(|e| panic!("{}", e.message));
+        let (file, errs) = parse(&src);
+        assert!(errs.is_empty(), "{}", errs[0].message);
+        let file = file.expect("parsed");
         assert!(matches!(
             file.cases[0].value.expect.callback.as_ref().unwrap().value,
             model::CallbackSpec::None

@@ -1,86 +1,167 @@
 //! The scenario file as written: serde types that mirror the YAML, with source positions.
 //!
-//! Polymorphic fields (`flag`, matchers, `params` values) stay `serde_json::Value` here and are
-//! interpreted when the plan is built, so that their errors can point at the exact node.
+//! Polymorphic fields (`flag`, matchers, `params` values, matrix values) stay
+//! `serde_json::Value` here and are interpreted when the plan is built, so that their errors
+//! can point at the exact node. The same types generate the JSON Schema editors use
+//! (`pitcrew schema`); their doc comments are the descriptions editors show.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
 /// A YAML value with where it was written.
-pub type Located<T> = Spanned<T>;
+#[derive(Debug, Clone)]
+pub struct Located<T> {
+    pub value: T,
+    /// Where the value starts in the file.
+    pub referenced: Location,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = Spanned::<T>::deserialize(deserializer)?;
+        Ok(Located {
+            value: spanned.value,
+            referenced: spanned.referenced,
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Located<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
 
 /// One scenario file: a JUnit test suite.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "pitcrew scenario file")]
 pub struct ScenarioFile {
-    /// The suite name; the file's stem when absent.
+    /// The suite name (the JUnit testsuite); the file's stem when absent.
     pub name: Option<Located<String>>,
+    /// Tags of every case in the file, for `--tag`.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Keys merged into every case of the file; a case's own value wins.
     #[serde(default)]
     pub defaults: Option<Defaults>,
+    /// Template variables, read as `{{vars.NAME}}`; `--var NAME=VALUE` overrides them.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Value>")]
     pub vars: BTreeMap<String, Located<Value>>,
-    /// File-wide testing-tools flag setting (`false` or the expected text).
+    /// File-wide testing-tools flag check: `false` turns it off, a string sets the expected
+    /// `pubSub5` text.
+    #[schemars(with = "Option<FlagSchema>")]
     pub flag: Option<Located<Value>>,
+    /// The test cases, in the order they are reported.
     pub cases: Vec<Located<CaseSpec>>,
 }
 
 /// Keys merged into every case of the file; a case's own value wins.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
+    /// The offer id (sandbox: `demo-offer` when no case names one).
     pub offer: Option<Located<String>>,
+    /// The publisher member id (the end user); a fresh one per case when absent.
     pub member: Option<Located<String>>,
-    pub partner: Option<Located<String>>,
-    pub click: Option<Located<String>>,
-    pub event: Option<Located<String>>,
-    #[serde(default)]
-    pub params: BTreeMap<String, Located<Value>>,
-    pub flag: Option<Located<Value>>,
-    pub timeout: Option<Located<String>>,
-    pub sandbox: Option<SandboxSpec>,
-}
-
-/// One case as written (before templating).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaseSpec {
-    pub name: Located<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    pub offer: Option<Located<String>>,
-    pub member: Option<Located<String>>,
+    /// The partner (publisher account) id.
     pub partner: Option<Located<String>>,
     /// `generate`, or an existing click id.
     pub click: Option<Located<String>>,
-    /// An existing conversion id: only (re)send its callback.
-    pub conversion: Option<Located<String>>,
+    /// The offer's event id (install, signup, purchase…).
     pub event: Option<Located<String>>,
+    /// Conversion parameters: `pub_sub_1`..`pub_sub_15`, `cnv_amount`, other `cnv_*`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, ParamSchema>")]
     pub params: BTreeMap<String, Located<Value>>,
     /// `false` turns the testing-tools flag check off; a string sets the expected text.
+    #[schemars(with = "Option<FlagSchema>")]
     pub flag: Option<Located<Value>>,
+    /// The whole case's time limit, e.g. `30s`.
+    #[schemars(with = "Option<DurationSchema>")]
     pub timeout: Option<Located<String>>,
+    /// Sandbox-only settings (faults); an error on other targets.
     pub sandbox: Option<SandboxSpec>,
+}
+
+/// One case as written (before templating and matrix expansion).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSpec {
+    /// The JUnit testcase name; unique in the file after matrix expansion.
+    pub name: Located<String>,
+    /// Tags of this case, for `--tag`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Run this case once per combination of the lists (`{{matrix.KEY}}` in templates).
+    pub matrix: Option<Located<Matrix>>,
+    /// The offer id (sandbox: `demo-offer` when absent).
+    pub offer: Option<Located<String>>,
+    /// The publisher member id (the end user); a fresh one per case when absent.
+    pub member: Option<Located<String>>,
+    /// The partner (publisher account) id.
+    pub partner: Option<Located<String>>,
+    /// `generate`, or an existing click id.
+    pub click: Option<Located<String>>,
+    /// An existing conversion id (with `click: <id>`): only (re)send its callback.
+    pub conversion: Option<Located<String>>,
+    /// The offer's event id (install, signup, purchase…).
+    pub event: Option<Located<String>>,
+    /// Conversion parameters: `pub_sub_1`..`pub_sub_15`, `cnv_amount`, other `cnv_*`.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, ParamSchema>")]
+    pub params: BTreeMap<String, Located<Value>>,
+    /// `false` turns the testing-tools flag check off; a string sets the expected text.
+    #[schemars(with = "Option<FlagSchema>")]
+    pub flag: Option<Located<Value>>,
+    /// The whole case's time limit, e.g. `30s`.
+    #[schemars(with = "Option<DurationSchema>")]
+    pub timeout: Option<Located<String>>,
+    /// Sandbox-only settings (faults); an error on other targets.
+    pub sandbox: Option<SandboxSpec>,
+    /// What must come back; by default a 201 for each call and exactly one callback.
     #[serde(default)]
     pub expect: Expect,
 }
 
+/// A case's matrix: lists to combine, plus GitHub-style `include:` and `exclude:`.
+#[derive(Debug, Default, Clone)]
+pub struct Matrix {
+    /// The lists, in the order written.
+    pub axes: Vec<(String, Located<Vec<Value>>)>,
+    /// Extra combinations, or extra keys added to the combinations they match.
+    pub include: Vec<Located<BTreeMap<String, Value>>>,
+    /// Partial combinations to remove.
+    pub exclude: Vec<Located<BTreeMap<String, Value>>>,
+}
+
 /// Sandbox-only settings of a case.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxSpec {
+    /// Faults the sandbox injects into this case's pipeline.
     #[serde(default)]
     pub faults: Faults,
 }
 
 /// Faults the sandbox injects into this case's pipeline.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
     /// Leave `pubSub5` (the testing-tools flag) out of the callback.
@@ -94,24 +175,42 @@ pub struct Faults {
     pub duplicate_callback: bool,
     /// Send the callback this long after the conversion (e.g. `2s`).
     #[serde(default)]
+    #[schemars(with = "Option<DurationSchema>")]
     pub callback_delay: Option<String>,
 }
 
 /// What a case expects back.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    pub click: Option<StatusExpect>,
-    pub conversion: Option<StatusExpect>,
+    /// The click tool's answer (default: status 201).
+    pub click: Option<ResponseExpect>,
+    /// The conversion tool's answer (default: status 201).
+    pub conversion: Option<ResponseExpect>,
+    /// `none`, or the callbacks the receiver must catch (default: exactly one, within 10s).
+    #[schemars(with = "Option<CallbackSpec>")]
     pub callback: Option<Located<CallbackSpec>>,
-    pub callback_response: Option<CallbackResponseExpect>,
+    /// The endpoint's answer as the callback tool reports it (callback-only mode).
+    pub callback_response: Option<ResponseExpect>,
 }
 
-/// An expected HTTP status of a tool call.
-#[derive(Debug, Deserialize)]
+/// Expectations on an HTTP answer: its status, body, JSON fields and headers.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StatusExpect {
-    pub status: Located<u16>,
+pub struct ResponseExpect {
+    /// The expected HTTP status code.
+    pub status: Option<Located<u16>>,
+    /// A matcher on the whole body, as text (e.g. `{ contains: "OK" }`).
+    #[schemars(with = "Option<MatcherSchema>")]
+    pub body: Option<Located<Value>>,
+    /// Dot paths into the JSON body and their matchers (e.g. `data.clickId: { exists: true }`).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, MatcherSchema>")]
+    pub json: BTreeMap<String, Located<Value>>,
+    /// Header names (any case) and their matchers.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, MatcherSchema>")]
+    pub headers: BTreeMap<String, Located<Value>>,
 }
 
 /// `callback: none`, or what the callbacks must look like.
@@ -122,21 +221,22 @@ pub enum CallbackSpec {
 }
 
 /// Expectations on the callbacks the receiver catches.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallbackExpect {
+    /// How long to wait for the callbacks, e.g. `5s` (default 10s).
+    #[schemars(with = "Option<DurationSchema>")]
     pub within: Option<Located<String>>,
+    /// Exactly how many callbacks (default 1): a duplicate fails the case.
     pub count: Option<Located<u32>>,
+    /// Dot paths into the callback JSON and their matchers (e.g. `conversion.pubSub1`).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, MatcherSchema>")]
     pub payload: BTreeMap<String, Located<Value>>,
-}
-
-/// Expectations on the endpoint's answer as the callback tool reports it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallbackResponseExpect {
-    pub status: Option<Located<u16>>,
-    pub body: Option<Located<Value>>,
+    /// Callback request header names (any case) and their matchers.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, MatcherSchema>")]
+    pub headers: BTreeMap<String, Located<Value>>,
 }
 
 impl<'de> Deserialize<'de> for CallbackSpec {
@@ -145,7 +245,7 @@ impl<'de> Deserialize<'de> for CallbackSpec {
         impl<'de> Visitor<'de> for SpecVisitor {
             type Value = CallbackSpec;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("`none` or a mapping with `within`, `count`, `payload`")
+                f.write_str("`none` or a mapping with `within`, `count`, `payload`, `headers`")
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<CallbackSpec, E> {
                 match text {
@@ -160,4 +260,168 @@ impl<'de> Deserialize<'de> for CallbackSpec {
         }
         deserializer.deserialize_any(SpecVisitor)
     }
+}
+
+impl JsonSchema for CallbackSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "CallbackSpec".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let expect = generator.subschema_for::<CallbackExpect>();
+        json_schema!({
+            "description": "`none` (no callback may arrive), or what the callbacks must look like",
+            "anyOf": [{ "const": "none" }, expect]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Matrix {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MatrixVisitor;
+        impl<'de> Visitor<'de> for MatrixVisitor {
+            type Value = Matrix;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a mapping of keys to lists of values, e.g. `{ event: [install, signup] }`",
+                )
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Matrix, A::Error> {
+                let mut matrix = Matrix::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "include" => matrix.include = map.next_value()?,
+                        "exclude" => matrix.exclude = map.next_value()?,
+                        _ => {
+                            let values: Located<Vec<Value>> = map.next_value()?;
+                            matrix.axes.push((key, values));
+                        }
+                    }
+                }
+                Ok(matrix)
+            }
+        }
+        deserializer.deserialize_map(MatrixVisitor)
+    }
+}
+
+impl JsonSchema for Matrix {
+    fn schema_name() -> Cow<'static, str> {
+        "Matrix".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Run the case once per combination of these lists; templates read `{{matrix.KEY}}`. `include:` adds combinations (or keys to the combinations it matches), `exclude:` removes them.",
+            "type": "object",
+            "properties": {
+                "include": {
+                    "description": "Extra combinations, or keys to add to the combinations they match",
+                    "type": "array",
+                    "items": { "type": "object" }
+                },
+                "exclude": {
+                    "description": "Partial combinations to remove",
+                    "type": "array",
+                    "items": { "type": "object" }
+                }
+            },
+            "additionalProperties": {
+                "type": "array",
+                "minItems": 1,
+                "items": { "type": ["string", "number", "boolean", "null", "object"] }
+            }
+        })
+    }
+}
+
+/// Schema of a matcher: a scalar (equality) or a mapping of matcher names.
+pub struct MatcherSchema;
+
+impl JsonSchema for MatcherSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "Matcher".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let me = generator.subschema_for::<MatcherSchema>();
+        let number = json_schema!({ "type": ["number", "string"] });
+        json_schema!({
+            "description": "A scalar (equality: a string matches a string exactly, a number numerically, null matches null), or a mapping of matchers that must all hold",
+            "anyOf": [
+                { "type": ["string", "number", "boolean", "null"] },
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "minProperties": 1,
+                    "properties": {
+                        "eq": { "description": "equal to this value" },
+                        "ne": { "description": "not equal to this value" },
+                        "matches": { "description": "a regular expression the text matches", "type": "string" },
+                        "contains": { "description": "a substring of the text, or an item of the array" },
+                        "starts_with": { "description": "a prefix of the text", "type": "string" },
+                        "one_of": { "description": "equal to one of these values", "type": "array" },
+                        "exists": { "description": "present (true) or absent (false)", "type": "boolean" },
+                        "gt": number.clone(),
+                        "gte": number.clone(),
+                        "lt": number.clone(),
+                        "lte": number,
+                        "len": me.clone(),
+                        "type": { "enum": crate::scenario::matcher::TYPE_NAMES },
+                        "not": me
+                    }
+                }
+            ]
+        })
+    }
+}
+
+/// Schema of the testing-tools flag setting.
+pub struct FlagSchema;
+
+impl JsonSchema for FlagSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "Flag".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "`false` turns the testing-tools flag check off, `true` checks the standard text, a string sets the expected pubSub5 text",
+            "type": ["boolean", "string"]
+        })
+    }
+}
+
+/// Schema of a conversion parameter value.
+pub struct ParamSchema;
+
+impl JsonSchema for ParamSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "Param".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A parameter value (sent as text); null removes a default",
+            "type": ["string", "number", "boolean", "null"]
+        })
+    }
+}
+
+/// Schema of a duration.
+pub struct DurationSchema;
+
+impl JsonSchema for DurationSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A number and a unit: `500ms`, `5s`, `2m`, `1h`",
+            "type": "string",
+            "pattern": "^\\s*[0-9]+(\\.[0-9]+)?(ms|s|m|h)\\s*$"
+        })
+    }
+}
+
+/// The JSON Schema (draft-07) of scenario files, for editors (`pitcrew schema`).
+pub fn json_schema() -> Schema {
+    schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<ScenarioFile>()
 }

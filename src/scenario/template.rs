@@ -1,6 +1,7 @@
 //! Handlebars templates in scenario values, strict: an unknown variable is an error, not "".
 //!
-//! Context: `vars`, `env`, `case.name`, `case.index`, `run.id`; helpers `uuid`, `now`, `random`.
+//! Context: `vars`, `matrix`, `env`, `case.name`, `case.index`, `run.id`; helpers `uuid`,
+//! `now`, `random`, `default`.
 
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
@@ -28,6 +29,7 @@ impl Templates {
         registry.register_helper("uuid", Box::new(uuid_helper));
         registry.register_helper("now", Box::new(now_helper));
         registry.register_helper("random", Box::new(random_helper));
+        registry.register_helper("default", Box::new(default_helper));
         Templates { registry }
     }
 
@@ -45,23 +47,52 @@ impl Templates {
     }
 }
 
+/// The helpers a template may call.
+pub const HELPER_NAMES: &[&str] = &["uuid", "now", "random", "default"];
+const HELPERS: &str =
+    "uuid, now \"FORMAT\", random LO HI | random \"A\" \"B\", default VALUE \"FALLBACK\"";
+
 fn explain(error: &RenderError, context: &Value) -> String {
     match error.reason() {
         RenderErrorReason::MissingVariable(Some(path)) => {
             if let Some(name) = path.strip_prefix("env.") {
-                return format!("environment variable `{name}` is not set");
+                return format!(
+                    "environment variable `{name}` is not set (or write `{{{{default env.{name} \"fallback\"}}}}`)"
+                );
+            }
+            if let Some(key) = path.strip_prefix("matrix.") {
+                let defined: Vec<&str> = match context.get("matrix") {
+                    Some(Value::Object(m)) if !m.is_empty() => {
+                        m.keys().map(String::as_str).collect()
+                    }
+                    _ => return format!("`matrix.{key}` is used, but this case has no `matrix:`"),
+                };
+                let hint = crate::scenario::did_you_mean(key, defined.iter().copied())
+                    .map(|s| format!(" (did you mean `matrix.{s}`?)"))
+                    .unwrap_or_default();
+                return format!(
+                    "matrix key `{key}` is not defined by this case's `matrix:`{hint}; defined: {}",
+                    defined.join(", ")
+                );
             }
             let known = known_variables(context);
-            let hint = crate::scenario::did_you_mean(path, known.iter().map(String::as_str))
+            let candidates = known
+                .iter()
+                .map(String::as_str)
+                .chain(HELPER_NAMES.iter().copied());
+            let hint = crate::scenario::did_you_mean(path, candidates)
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             format!(
-                "unknown template variable `{path}`{hint}; known: {}, env.NAME, and helpers uuid, now, random",
+                "unknown template variable `{path}`{hint}; known: {}, env.NAME, and helpers {HELPERS}",
                 known.join(", ")
             )
         }
         RenderErrorReason::HelperNotFound(name) => {
-            format!("unknown template helper `{name}`; helpers are uuid, now, random")
+            let hint = crate::scenario::did_you_mean(name, HELPER_NAMES.iter().copied())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            format!("unknown template helper `{name}`{hint}; helpers are {HELPERS}")
         }
         _ => format!("template error: {}", error.reason()),
     }
@@ -116,6 +147,34 @@ fn now_helper(
         None => now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     };
     out.write(&text)?;
+    Ok(())
+}
+
+/// `{{default env.REGION "eu"}}`: the first value when it is set and not empty, else the
+/// fallback. A missing variable here is not an error: that is what the helper is for.
+fn default_helper(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let (Some(value), Some(fallback)) = (h.param(0), h.param(1)) else {
+        return Err(RenderErrorReason::Other(
+            "default takes a value and a fallback: {{default env.NAME \"fallback\"}}".into(),
+        )
+        .into());
+    };
+    let chosen = match value.value() {
+        _ if value.is_value_missing() => fallback.value(),
+        Value::Null => fallback.value(),
+        Value::String(s) if s.is_empty() => fallback.value(),
+        v => v,
+    };
+    out.write(&match chosen {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })?;
     Ok(())
 }
 
@@ -182,14 +241,40 @@ mod tests {
         assert!(pick == "a" || pick == "b");
         assert_eq!(t.render("{{now \"%Y\"}}", &ctx()).unwrap().len(), 4);
         assert_eq!(t.render("<&>", &ctx()).unwrap(), "<&>");
+        assert_eq!(
+            t.render("{{default env.NOPE_X \"eu\"}}", &ctx()).unwrap(),
+            "eu"
+        );
+        assert_eq!(
+            t.render("{{default env.HOME_X \"eu\"}}", &ctx()).unwrap(),
+            "h"
+        );
+        assert_eq!(t.render("{{default vars.none 3}}", &ctx()).unwrap(), "3");
+        assert!(t.render("{{default vars.amount}}", &ctx()).is_err());
     }
 
     #[test]
     fn strict_mode_names_what_is_missing() {
         let t = Templates::new();
         let e = t.render("{{env.NOPE_X}}", &ctx()).unwrap_err();
-        assert_eq!(e, "environment variable `NOPE_X` is not set");
+        assert!(
+            e.starts_with("environment variable `NOPE_X` is not set"),
+            "{e}"
+        );
         let e = t.render("{{vars.amout}}", &ctx()).unwrap_err();
         assert!(e.contains("did you mean `vars.amount`"), "{e}");
+        let e = t.render("{{uuuid}}", &ctx()).unwrap_err();
+        assert!(e.contains("did you mean `uuid`"), "{e}");
+        let e = t.render("{{matrix.event}}", &ctx()).unwrap_err();
+        assert!(e.contains("this case has no `matrix:`"), "{e}");
+        let mut with_matrix = ctx().data().clone();
+        with_matrix["matrix"] = json!({"event": "install", "amount": "1"});
+        let e = t
+            .render("{{matrix.evnt}}", &Context::from(with_matrix))
+            .unwrap_err();
+        assert!(
+            e.contains("did you mean `matrix.event`") && e.contains("defined: amount, event"),
+            "{e}"
+        );
     }
 }

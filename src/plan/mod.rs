@@ -12,9 +12,16 @@ use handlebars::Context;
 use serde_json::{Map, Value, json};
 use serde_saphyr::Location;
 
+mod select;
+
+pub use select::{Selected, Selection, Shard};
+
 use crate::duration::parse_duration;
 use crate::scenario::matcher::Matcher;
-use crate::scenario::model::{CallbackSpec, CaseSpec, Defaults, Faults, Located, ScenarioFile};
+use crate::scenario::matrix::{self, Combination, DEFAULT_MAX_CASES};
+use crate::scenario::model::{
+    CallbackSpec, CaseSpec, Defaults, Faults, Located, ResponseExpect, ScenarioFile,
+};
 use crate::scenario::template::Templates;
 use crate::scenario::{ScenarioDiagnostic, SourceFile};
 
@@ -30,6 +37,8 @@ pub const DEFAULT_NONE_WAIT: Duration = Duration::from_secs(1);
 pub struct Plan {
     pub run_id: String,
     pub suites: Vec<Suite>,
+    /// Problems worth knowing that do not stop the run.
+    pub warnings: Vec<ScenarioDiagnostic>,
 }
 
 /// One scenario file.
@@ -79,9 +88,29 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct CaseExpect {
     pub click_status: u16,
+    pub click: AnswerChecks,
     pub conversion_status: u16,
+    pub conversion: AnswerChecks,
     pub callback: CallbackCheck,
     pub callback_response: Option<ResponseCheck>,
+}
+
+/// Matchers on an HTTP answer beyond its status.
+#[derive(Debug, Clone, Default)]
+pub struct AnswerChecks {
+    /// On the whole body, as text (its `path` is empty).
+    pub body: Option<PayloadCheck>,
+    /// Dot paths into the JSON body.
+    pub json: Vec<PayloadCheck>,
+    /// Header names (lowercased) and their matchers.
+    pub headers: Vec<PayloadCheck>,
+}
+
+impl AnswerChecks {
+    /// True when nothing is checked.
+    pub fn is_empty(&self) -> bool {
+        self.body.is_none() && self.json.is_empty() && self.headers.is_empty()
+    }
 }
 
 /// The expectation on callbacks caught by the receiver.
@@ -91,11 +120,13 @@ pub enum CallbackCheck {
     Unchecked,
     /// No callback may arrive during `wait`.
     None { wait: Duration },
-    /// Exactly `count` callbacks within `within`, each matching `payload`.
+    /// Exactly `count` callbacks within `within`, each matching `payload` and `headers`.
     Expect {
         within: Duration,
         count: u32,
         payload: Vec<PayloadCheck>,
+        /// Header names (lowercased) and their matchers.
+        headers: Vec<PayloadCheck>,
     },
 }
 
@@ -111,12 +142,13 @@ pub struct PayloadCheck {
 /// Expectations on the endpoint's answer reported by the callback tool.
 #[derive(Debug, Clone)]
 pub struct ResponseCheck {
+    /// `None`: any 2xx.
     pub status: Option<u16>,
-    pub body: Option<(Matcher, String)>,
+    pub answer: AnswerChecks,
 }
 
 /// Settings from the command line that shape the plan.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PlanOptions {
     /// True when the target is a sandbox: built-in defaults and `sandbox:` faults apply.
     pub sandbox_target: bool,
@@ -124,6 +156,19 @@ pub struct PlanOptions {
     pub vars: Vec<(String, String)>,
     /// `--timeout`: the per-case timeout for cases that set none.
     pub timeout: Option<Duration>,
+    /// `--max-cases`: how many cases one matrix may expand to.
+    pub max_cases: usize,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            sandbox_target: true,
+            vars: Vec::new(),
+            timeout: None,
+            max_cases: DEFAULT_MAX_CASES,
+        }
+    }
 }
 
 impl Plan {
@@ -143,7 +188,8 @@ impl Plan {
     }
 }
 
-/// Reads, checks and expands every file; all problems of all files come back together.
+/// Reads, checks and expands every file; all problems of all files come back together
+/// (errors and warnings, in file order). The plan carries the warnings when there is no error.
 pub fn build(
     paths: &[impl AsRef<Path>],
     options: &PlanOptions,
@@ -164,12 +210,11 @@ pub fn build(
                 continue;
             }
         };
-        let file = match crate::scenario::parse(&source) {
-            Ok(f) => f,
-            Err(e) => {
-                problems.push(*e);
-                continue;
-            }
+        let (file, parse_problems) = crate::scenario::parse(&source);
+        let parsed = parse_problems.is_empty();
+        problems.extend(parse_problems);
+        let Some(file) = file else {
+            continue;
         };
         let mut builder = SuiteBuilder {
             source: &source,
@@ -180,18 +225,31 @@ pub fn build(
             problems: Vec::new(),
         };
         let suite = builder.build(&file, next_index);
-        if builder.problems.is_empty() {
+        let clean = parsed && builder.problems.iter().all(|p| !p.is_error());
+        problems.extend(dedup(builder.problems));
+        if clean {
             next_index += suite.cases.len();
             suites.push(suite);
-        } else {
-            problems.extend(builder.problems);
         }
     }
-    if problems.is_empty() {
-        Ok(Plan { run_id, suites })
-    } else {
+    if problems.iter().any(ScenarioDiagnostic::is_error) {
         Err(problems)
+    } else {
+        Ok(Plan {
+            run_id,
+            suites,
+            warnings: problems,
+        })
     }
+}
+
+/// Expanded cases repeat their template's problems: each is reported once.
+fn dedup(problems: Vec<ScenarioDiagnostic>) -> Vec<ScenarioDiagnostic> {
+    let mut seen = std::collections::HashSet::new();
+    problems
+        .into_iter()
+        .filter(|p| seen.insert((p.at.clone(), p.message.clone())))
+        .collect()
 }
 
 /// A case's own value, else the file default's.
@@ -233,6 +291,18 @@ impl SuiteBuilder<'_> {
             .push(self.source.diagnostic(Some(at), message, help));
     }
 
+    fn warn(&mut self, at: &Location, message: impl Into<String>, help: Option<String>) {
+        let warning = self
+            .source
+            .diagnostic(Some(at), message, help)
+            .into_warning();
+        self.problems.push(warning);
+    }
+
+    fn errors(&self) -> usize {
+        self.problems.iter().filter(|p| p.is_error()).count()
+    }
+
     fn build(&mut self, file: &ScenarioFile, first_index: usize) -> Suite {
         let suite_name: Arc<str> = match &file.name {
             Some(n) => Arc::from(n.value.as_str()),
@@ -251,39 +321,142 @@ impl SuiteBuilder<'_> {
         let defaults = file.defaults.as_ref().unwrap_or(&empty);
         let mut cases = Vec::with_capacity(file.cases.len());
         let mut seen: HashMap<String, u64> = HashMap::new();
+        let starts: Vec<u64> = file.cases.iter().map(|c| c.referenced.line()).collect();
         for (i, spec) in file.cases.iter().enumerate() {
-            let context = Context::from(json!({
-                "vars": vars,
-                "env": env,
-                "case": {"name": spec.value.name.value, "index": i},
-                "run": {"id": self.run_id},
-            }));
-            let Some(mut case) = self.case(spec, defaults, file, &context) else {
-                continue;
+            let combinations = match &spec.value.matrix {
+                None => vec![Combination::new()],
+                Some(m) => match matrix::expand(&m.value, self.options.max_cases) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let at = e.at.unwrap_or(m.referenced);
+                        self.error(&at, e.message, e.help);
+                        continue;
+                    }
+                },
             };
-            case.index = first_index + cases.len();
-            case.suite = suite_name.clone();
-            case.file = file_name.clone();
-            if let Some(first) = seen.insert(case.name.clone(), case.line) {
-                self.error(
-                    &spec.value.name.referenced,
-                    format!(
-                        "case name `{}` is used twice in this file (first at line {first})",
-                        case.name
-                    ),
-                    Some(
-                        "case names must be unique in a file: dashboards track cases by name"
-                            .into(),
-                    ),
-                );
+            if let Some(m) = &spec.value.matrix {
+                let text = self.case_text(&starts, i);
+                self.unused_matrix_keys(&m.value, &combinations, &text, &m.referenced);
             }
-            cases.push(case);
+            let contexts: Vec<Context> = combinations
+                .iter()
+                .map(|combination| {
+                    let matrix: Map<String, Value> = combination.iter().cloned().collect();
+                    Context::from(json!({
+                        "vars": vars,
+                        "matrix": matrix,
+                        "env": env,
+                        "case": {"name": spec.value.name.value, "index": first_index + cases.len()},
+                        "run": {"id": self.run_id},
+                    }))
+                })
+                .collect();
+            let errors_before = self.errors();
+            let names: Vec<Option<String>> = contexts
+                .iter()
+                .map(|c| self.render(&spec.value.name, c))
+                .collect();
+            if self.errors() > errors_before {
+                continue;
+            }
+            let names: Vec<String> = names.into_iter().flatten().collect();
+            self.unstable_name(&spec.value.name);
+            let names = matrix::unique_names(names, &combinations, &spec.value.name.value);
+            for (mut context, name) in contexts.into_iter().zip(names) {
+                let index = first_index + cases.len();
+                if let Some(case_value) = context.data_mut().get_mut("case") {
+                    *case_value = json!({"name": name, "index": index});
+                }
+                let Some(mut case) = self.case(spec, defaults, file, &context, name) else {
+                    if self.errors() >= errors_before + 20 {
+                        break;
+                    }
+                    continue;
+                };
+                case.index = index;
+                case.suite = suite_name.clone();
+                case.file = file_name.clone();
+                if let Some(first) = seen.insert(case.name.clone(), case.line) {
+                    self.error(
+                        &spec.value.name.referenced,
+                        format!(
+                            "case name `{}` is used twice in this file (first at line {first})",
+                            case.name
+                        ),
+                        Some(
+                            "case names must be unique in a file: dashboards track cases by name"
+                                .into(),
+                        ),
+                    );
+                }
+                cases.push(case);
+            }
         }
         Suite {
             name: suite_name,
             file: file_name,
             tags: file.tags.clone(),
             cases,
+        }
+    }
+
+    /// The text a case's templates can come from: its own lines, and the file's lines before
+    /// the first case (where `defaults:` sits).
+    fn case_text(&self, starts: &[u64], i: usize) -> String {
+        let lines: Vec<&str> = self.source.text.lines().collect();
+        let line = |n: u64| (n.saturating_sub(1) as usize).min(lines.len());
+        let preamble = &lines[..line(starts[0])];
+        let own = &lines[line(starts[i])..starts.get(i + 1).map_or(lines.len(), |&n| line(n))];
+        let mut text = preamble.join("\n");
+        text.push('\n');
+        text.push_str(&own.join("\n"));
+        text
+    }
+
+    /// A matrix key no template reads runs the same requests once per value: a warning.
+    fn unused_matrix_keys(
+        &mut self,
+        spec: &crate::scenario::model::Matrix,
+        combinations: &[Combination],
+        text: &str,
+        at: &Location,
+    ) {
+        let mut keys: Vec<&str> = Vec::new();
+        for combination in combinations {
+            for (k, _) in combination {
+                if !keys.contains(&k.as_str()) {
+                    keys.push(k);
+                }
+            }
+        }
+        for key in keys {
+            if !matrix::mentions(text, key) {
+                let at = spec
+                    .axes
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or(*at, |(_, v)| v.referenced);
+                self.warn(
+                    &at,
+                    format!("matrix key `{key}` is not used by this case: each of its values sends the same requests"),
+                    Some(format!("use `{{{{matrix.{key}}}}}` in the case (in `event:`, `params:`, …), or remove the key")),
+                );
+            }
+        }
+    }
+
+    /// A name that changes every run breaks the dashboards that track cases by name.
+    fn unstable_name(&mut self, name: &Located<String>) {
+        let text = &name.value;
+        let volatile = ["uuid", "now", "random", "run.id"]
+            .into_iter()
+            .find(|h| text.contains(&format!("{{{{{h}")) || text.contains(&format!("{{{{ {h}")));
+        if let Some(helper) = volatile {
+            self.warn(
+                &name.referenced,
+                format!("this case name uses `{helper}`, so it changes on every run"),
+                Some("dashboards track cases by name: keep names stable, and put run-specific values in `params:`".into()),
+            );
         }
     }
 
@@ -350,10 +523,10 @@ impl SuiteBuilder<'_> {
         defaults: &Defaults,
         file: &ScenarioFile,
         context: &Context,
+        name: String,
     ) -> Option<Case> {
-        let before = self.problems.len();
+        let before = self.errors();
         let c = &spec.value;
-        let name = self.render(&c.name, context);
         let offer = match pick(&c.offer, &defaults.offer) {
             Some(v) => self.render(v, context),
             None if self.options.sandbox_target => Some(crate::sandbox::DEMO_OFFER.to_string()),
@@ -410,7 +583,15 @@ impl SuiteBuilder<'_> {
             );
         }
         let mut params = BTreeMap::new();
+        let converts = matches!(mode, Some(Mode::Generate | Mode::Click(_)));
         for (key, value) in defaults.params.iter().chain(c.params.iter()) {
+            if key == "pub_sub_5" && converts {
+                self.warn(
+                    &value.referenced,
+                    "`pub_sub_5` will be overwritten: the Operation Tools put the testing-tools flag in pubSub5",
+                    Some("use another pub_sub_N for your own value; the flag check reads pubSub5".into()),
+                );
+            }
             match self.render_value(value, context) {
                 Some(Value::String(s)) => {
                     params.insert(key.clone(), s);
@@ -481,12 +662,34 @@ impl SuiteBuilder<'_> {
             None => Some(self.options.timeout.unwrap_or(DEFAULT_TIMEOUT)),
         };
         let expect = self.expect(c, mode.as_ref(), context);
-        if self.problems.len() > before {
+        if let (
+            Some(timeout),
+            Some(CaseExpect {
+                callback: CallbackCheck::Expect { within, .. },
+                ..
+            }),
+        ) = (timeout, &expect)
+            && *within > timeout
+            && let Some(CallbackSpec::Some(spec_expect)) =
+                c.expect.callback.as_ref().map(|s| &s.value)
+            && let Some(w) = &spec_expect.within
+        {
+            self.warn(
+                &w.referenced,
+                format!(
+                    "`within: {}` is longer than the case's timeout of {}: the case will time out first",
+                    w.value,
+                    crate::duration::format_duration(timeout)
+                ),
+                Some("raise `timeout:` or shorten `within:`".into()),
+            );
+        }
+        if self.errors() > before {
             return None;
         }
         Some(Case {
             index: 0,
-            name: name?,
+            name,
             suite: Arc::from(""),
             file: Arc::from(""),
             line: spec.referenced.line(),
@@ -532,14 +735,20 @@ impl SuiteBuilder<'_> {
         context: &Context,
     ) -> Option<CaseExpect> {
         let e = &c.expect;
-        let click_status = e.click.as_ref().map(|s| s.status.value).unwrap_or(201);
-        let conversion_status = e.conversion.as_ref().map(|s| s.status.value).unwrap_or(201);
+        fn status(r: &Option<ResponseExpect>) -> Option<u16> {
+            r.as_ref().and_then(|r| r.status.as_ref()).map(|s| s.value)
+        }
+        let click_status = status(&e.click).unwrap_or(201);
+        let conversion_status = status(&e.conversion).unwrap_or(201);
+        let click = self.answer(e.click.as_ref(), context);
+        let conversion = self.answer(e.conversion.as_ref(), context);
         let callback = match (&e.callback, mode) {
             (None, Some(Mode::CallbackOnly { .. })) => CallbackCheck::Unchecked,
             (None, _) if (200..300).contains(&conversion_status) => CallbackCheck::Expect {
                 within: DEFAULT_WITHIN,
                 count: 1,
                 payload: Vec::new(),
+                headers: Vec::new(),
             },
             (None, _) => CallbackCheck::None {
                 wait: Duration::ZERO,
@@ -550,21 +759,13 @@ impl SuiteBuilder<'_> {
                 },
                 CallbackSpec::Some(expect) => {
                     let within = match &expect.within {
-                        Some(w) => self.duration(w)?,
-                        None => DEFAULT_WITHIN,
+                        Some(w) => self.duration(w),
+                        None => Some(DEFAULT_WITHIN),
                     };
-                    let count = expect.count.as_ref().map(|c| c.value).unwrap_or(1);
-                    let mut payload = Vec::new();
-                    for (path, value) in &expect.payload {
-                        let matcher = self.matcher(value, context);
-                        if let Some(matcher) = matcher {
-                            payload.push(PayloadCheck {
-                                path: path.clone(),
-                                matcher,
-                                at: self.at(&value.referenced),
-                            });
-                        }
-                    }
+                    let count = expect.count.as_ref().map_or(1, |c| c.value);
+                    let payload = self.checks(&expect.payload, context, false);
+                    let headers = self.checks(&expect.headers, context, true);
+                    let within = within?;
                     if count == 0 {
                         CallbackCheck::None { wait: within }
                     } else {
@@ -572,35 +773,75 @@ impl SuiteBuilder<'_> {
                             within,
                             count,
                             payload,
+                            headers,
                         }
                     }
                 }
             },
         };
-        let callback_response = match &e.callback_response {
-            None => match mode {
-                Some(Mode::CallbackOnly { .. }) => Some(ResponseCheck {
-                    status: None,
-                    body: None,
-                }),
-                _ => None,
-            },
-            Some(r) => {
-                let body = match &r.body {
-                    Some(b) => Some((self.matcher(b, context)?, self.at(&b.referenced))),
-                    None => None,
-                };
-                Some(ResponseCheck {
-                    status: r.status.as_ref().map(|s| s.value),
-                    body,
-                })
-            }
+        let callback_response = match (&e.callback_response, mode) {
+            (Some(r), _) => Some(ResponseCheck {
+                status: r.status.as_ref().map(|s| s.value),
+                answer: self.answer(Some(r), context)?,
+            }),
+            (None, Some(Mode::CallbackOnly { .. })) => Some(ResponseCheck {
+                status: None,
+                answer: AnswerChecks::default(),
+            }),
+            (None, _) => None,
         };
         Some(CaseExpect {
             click_status,
+            click: click?,
             conversion_status,
+            conversion: conversion?,
             callback,
             callback_response,
+        })
+    }
+
+    /// `path: matcher` lines (header names lowercased when `headers`).
+    fn checks(
+        &mut self,
+        lines: &BTreeMap<String, Located<Value>>,
+        context: &Context,
+        headers: bool,
+    ) -> Vec<PayloadCheck> {
+        let mut checks = Vec::with_capacity(lines.len());
+        for (path, value) in lines {
+            if let Some(matcher) = self.matcher(value, context) {
+                checks.push(PayloadCheck {
+                    path: if headers {
+                        path.to_ascii_lowercase()
+                    } else {
+                        path.clone()
+                    },
+                    matcher,
+                    at: self.at(&value.referenced),
+                });
+            }
+        }
+        checks
+    }
+
+    fn answer(&mut self, spec: Option<&ResponseExpect>, context: &Context) -> Option<AnswerChecks> {
+        let Some(spec) = spec else {
+            return Some(AnswerChecks::default());
+        };
+        let before = self.errors();
+        let body = spec.body.as_ref().and_then(|b| {
+            Some(PayloadCheck {
+                path: String::new(),
+                matcher: self.matcher(b, context)?,
+                at: self.at(&b.referenced),
+            })
+        });
+        let json = self.checks(&spec.json, context, false);
+        let headers = self.checks(&spec.headers, context, true);
+        (self.errors() == before).then_some(AnswerChecks {
+            body,
+            json,
+            headers,
         })
     }
 }

@@ -1,0 +1,65 @@
+//! `pitcrew init`: a commented example scenario, the schema editors read, and pitcrew.yaml.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{exit, fail, say};
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project folder to write into.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+const EXAMPLE: &str = include_str!("example.yaml");
+const PROJECT: &str = include_str!("pitcrew.yaml");
+
+/// The files `init` writes, relative to the project folder.
+fn files() -> Vec<(&'static str, String)> {
+    vec![
+        ("pitcrew.yaml", PROJECT.to_string()),
+        ("scenarios/example.yaml", EXAMPLE.to_string()),
+        ("schema/scenario.schema.json", super::schema_text()),
+    ]
+}
+
+/// Writes the starter files; refuses (exit 2, nothing written) when any already exists.
+pub fn init(args: &InitArgs) -> u8 {
+    let files = files();
+    let taken: Vec<String> = files
+        .iter()
+        .map(|(name, _)| args.dir.join(name))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !taken.is_empty() {
+        return fail(
+            exit::INVALID,
+            format!(
+                "{} already exist(s); pitcrew init never overwrites. Move them away or use --dir",
+                taken.join(", ")
+            ),
+        );
+    }
+    for (name, text) in &files {
+        let path = args.dir.join(name);
+        if let Err(e) = write(&path, text) {
+            return fail(
+                exit::INVALID,
+                format!("cannot write {}: {e}", path.display()),
+            );
+        }
+        say(&format!("wrote {}", path.display()));
+    }
+    say("next: `pitcrew run` runs scenarios/ on the embedded sandbox");
+    exit::PASSED
+}
+
+fn write(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, text)
+}

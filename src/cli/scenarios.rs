@@ -1,0 +1,159 @@
+//! Loading scenario files for the commands: `validate`, `list`, and `run`'s first step.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{exit, fail, print_diagnostics, say};
+use crate::plan::{self, Plan, PlanOptions, Selected, Selection, Shard};
+use crate::scenario::matrix::DEFAULT_MAX_CASES;
+
+/// Which files to read, and the settings that shape their cases.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Files or folders of `.yaml` scenarios.
+    #[arg(default_value = "scenarios")]
+    pub paths: Vec<PathBuf>,
+    /// Set a template variable, overriding the files' `vars` (repeatable).
+    #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// The most cases one case's matrix may expand to.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CASES)]
+    pub max_cases: usize,
+}
+
+/// Which of the cases to keep.
+#[derive(Debug, Clone, Args)]
+pub struct SelectArgs {
+    /// Only cases whose name (or suite name) contains TEXT, any case (repeatable: any of them).
+    #[arg(long = "filter", value_name = "TEXT")]
+    pub filters: Vec<String>,
+    /// Only cases tagged T, in the case or its file (repeatable: any of them); `!T` leaves out
+    /// cases tagged T.
+    #[arg(long = "tag", value_name = "T")]
+    pub tags: Vec<String>,
+    /// Only the K-th of N equal shares of the selected cases, e.g. `2/4` on the second of four
+    /// CI jobs.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+}
+
+impl SelectArgs {
+    fn selection(&self) -> Selection {
+        Selection {
+            filters: self.filters.clone(),
+            tags: self.tags.clone(),
+            shard: self.shard,
+        }
+    }
+}
+
+/// `k=v` for `--var`.
+pub fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("`{text}` is not K=V")),
+    }
+}
+
+/// Reads, checks and expands the files; prints the diagnostics (warnings too).
+pub fn load(args: &LoadArgs, mut options: PlanOptions) -> Result<Plan, u8> {
+    options.vars = args.vars.clone();
+    options.max_cases = args.max_cases;
+    let files = crate::scenario::discover(&args.paths).map_err(|e| fail(exit::INVALID, e))?;
+    if files.is_empty() {
+        let shown: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(fail(
+            exit::INVALID,
+            format!("no .yaml scenario files in {}", shown.join(", ")),
+        ));
+    }
+    match plan::build(&files, &options) {
+        Ok(plan) => {
+            print_diagnostics(&plan.warnings);
+            Ok(plan)
+        }
+        Err(problems) => {
+            print_diagnostics(&problems);
+            let errors = problems.iter().filter(|p| p.is_error()).count();
+            Err(fail(
+                exit::INVALID,
+                format!("{errors} error(s) in scenario files; nothing was run"),
+            ))
+        }
+    }
+}
+
+/// Narrows the plan to the selected cases; selecting nothing with filters or tags is an error
+/// (a mistyped filter must not pass as a green run), an empty shard is not.
+pub fn select(plan: &mut Plan, args: &SelectArgs) -> Result<Selected, u8> {
+    let selection = args.selection();
+    let selected = plan.select(&selection);
+    if selected.matched == 0 && selection.narrows() {
+        let mut asked = Vec::new();
+        asked.extend(args.filters.iter().map(|f| format!("--filter {f:?}")));
+        asked.extend(args.tags.iter().map(|t| format!("--tag {t:?}")));
+        return Err(fail(
+            exit::INVALID,
+            format!(
+                "no case matches {} (of {} case(s)); `pitcrew list` shows them all",
+                asked.join(" "),
+                selected.total
+            ),
+        ));
+    }
+    Ok(selected)
+}
+
+/// `pitcrew validate`: load and expand, print the files and their case counts.
+pub fn validate(args: &LoadArgs) -> u8 {
+    let plan = match load(args, PlanOptions::default()) {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    for suite in &plan.suites {
+        say(&format!(
+            "{}: {} case(s) ({})",
+            suite.file,
+            suite.cases.len(),
+            suite.name
+        ));
+    }
+    let warnings = match plan.warnings.len() {
+        0 => String::new(),
+        n => format!(", {n} warning(s)"),
+    };
+    say(&format!(
+        "valid: {} file(s), {} case(s){warnings}",
+        plan.suites.len(),
+        plan.len()
+    ));
+    exit::PASSED
+}
+
+/// `pitcrew list`: the expanded case names with where they are written, after selection.
+pub fn list(load_args: &LoadArgs, select_args: &SelectArgs) -> u8 {
+    let mut plan = match load(load_args, PlanOptions::default()) {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    let selected = match select(&mut plan, select_args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    for case in plan.cases() {
+        say(&format!(
+            "{}:{}  {} › {}",
+            case.file, case.line, case.suite, case.name
+        ));
+    }
+    let shard = select_args
+        .shard
+        .map(|s| format!(" in shard {s}"))
+        .unwrap_or_default();
+    eprintln!(
+        "{} case(s){shard}, of {} selected and {} in all",
+        selected.kept, selected.matched, selected.total
+    );
+    exit::PASSED
+}

@@ -1,0 +1,214 @@
+//! Choosing which cases run: `--filter`, `--tag` and `--shard K/N`.
+//!
+//! Sharding deals the selected cases out in file order, round robin: case i goes to shard
+//! `i % N + 1`. Shards are disjoint, together hold every selected case, differ in size by at
+//! most one, and are the same on every CI job that sees the same files and flags.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::{Case, Plan};
+
+/// Which cases to keep.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Keep cases whose name or suite name contains one of these (any case).
+    pub filters: Vec<String>,
+    /// Keep cases with one of these tags; `!T` drops cases tagged T.
+    pub tags: Vec<String>,
+    pub shard: Option<Shard>,
+}
+
+/// `--shard K/N`: the K-th of N shards, from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let invalid = || format!("`{text}` is not K/N with 1 ≤ K ≤ N (e.g. `--shard 2/4`)");
+        let (k, n) = text.split_once('/').ok_or_else(invalid)?;
+        let index: usize = k.trim().parse().map_err(|_| invalid())?;
+        let count: usize = n.trim().parse().map_err(|_| invalid())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(invalid());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// What a selection kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selected {
+    /// Cases in the files.
+    pub total: usize,
+    /// Cases that pass the filters and tags (before sharding).
+    pub matched: usize,
+    /// Cases kept (this shard's).
+    pub kept: usize,
+}
+
+impl Selection {
+    /// True when filters or tags narrow the cases (sharding aside).
+    pub fn narrows(&self) -> bool {
+        !self.filters.is_empty() || !self.tags.is_empty()
+    }
+
+    /// True when `case` (of a suite tagged `suite_tags`) passes the filters and tags.
+    pub fn matches(&self, case: &Case, suite_tags: &[String]) -> bool {
+        let has = |tag: &str| case.tags.iter().chain(suite_tags).any(|t| t == tag);
+        let (excluded, wanted): (Vec<&str>, Vec<&str>) = self
+            .tags
+            .iter()
+            .map(String::as_str)
+            .partition(|t| t.starts_with('!'));
+        if excluded.iter().any(|t| has(&t[1..])) {
+            return false;
+        }
+        if !wanted.is_empty() && !wanted.iter().any(|t| has(t)) {
+            return false;
+        }
+        if self.filters.is_empty() {
+            return true;
+        }
+        let name = case.name.to_lowercase();
+        let suite = case.suite.to_lowercase();
+        self.filters.iter().any(|f| {
+            let f = f.to_lowercase();
+            name.contains(&f) || suite.contains(&f)
+        })
+    }
+}
+
+impl Plan {
+    /// Keeps the selected cases (suites left empty are dropped) and renumbers them.
+    pub fn select(&mut self, selection: &Selection) -> Selected {
+        let total = self.len();
+        let mut matched = 0;
+        let mut index = 0;
+        for suite in &mut self.suites {
+            let tags = std::mem::take(&mut suite.tags);
+            suite.cases.retain_mut(|case| {
+                if !selection.matches(case, &tags) {
+                    return false;
+                }
+                let position = matched;
+                matched += 1;
+                if let Some(shard) = selection.shard
+                    && position % shard.count + 1 != shard.index
+                {
+                    return false;
+                }
+                case.index = index;
+                index += 1;
+                true
+            });
+            suite.tags = tags;
+        }
+        self.suites.retain(|s| !s.cases.is_empty());
+        Selected {
+            total,
+            matched,
+            kept: index,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{PlanOptions, build};
+
+    fn plan() -> Plan {
+        let dir = std::env::temp_dir().join(format!("pitcrew-select-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("s.yaml");
+        std::fs::write(
+            &file,
+            "name: Suite\ntags: [nightly]\ncases:\n  - name: \"{{matrix.event}} {{matrix.n}}\"\n    matrix: { event: [install, signup, purchase], n: [1, 2, 3] }\n    event: \"{{matrix.event}}\"\n    params: { pub_sub_1: \"{{matrix.n}}\" }\n    tags: [smoke]\n  - name: Slow one\n    event: install\n    tags: [slow]\n",
+        )
+        .unwrap();
+        let plan =
+            build(&[&file], &PlanOptions::default()).unwrap_or_else(|e| panic!("{}", e[0].message));
+        std::fs::remove_dir_all(&dir).unwrap();
+        plan
+    }
+
+    fn names(plan: &Plan) -> Vec<String> {
+        plan.cases().map(|c| c.name.clone()).collect()
+    }
+
+    #[test]
+    fn shard_parses_and_refuses_nonsense() {
+        assert_eq!("2/4".parse::<Shard>(), Ok(Shard { index: 2, count: 4 }));
+        for bad in ["0/4", "5/4", "1/0", "2", "a/b", "-1/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shards_are_disjoint_balanced_and_cover_everything() {
+        let all = names(&plan());
+        assert_eq!(all.len(), 10);
+        let mut seen = Vec::new();
+        for k in 1..=3 {
+            let mut p = plan();
+            let selected = p.select(&Selection {
+                shard: Some(Shard { index: k, count: 3 }),
+                ..Selection::default()
+            });
+            assert_eq!(selected.matched, 10);
+            assert!(selected.kept == 3 || selected.kept == 4, "{selected:?}");
+            let indexes: Vec<usize> = p.cases().map(|c| c.index).collect();
+            assert_eq!(indexes, (0..selected.kept).collect::<Vec<_>>());
+            seen.extend(names(&p));
+        }
+        seen.sort();
+        let mut expected = all.clone();
+        expected.sort();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn filters_and_tags() {
+        let mut p = plan();
+        let s = p.select(&Selection {
+            filters: vec!["SIGNUP".into()],
+            ..Selection::default()
+        });
+        assert_eq!((s.total, s.matched, s.kept), (10, 3, 3));
+        assert!(names(&p).iter().all(|n| n.starts_with("signup")));
+
+        let mut p = plan();
+        p.select(&Selection {
+            tags: vec!["slow".into()],
+            ..Selection::default()
+        });
+        assert_eq!(names(&p), ["Slow one"]);
+
+        let mut p = plan();
+        let s = p.select(&Selection {
+            tags: vec!["nightly".into(), "!slow".into()],
+            ..Selection::default()
+        });
+        assert_eq!(s.kept, 9);
+
+        let mut p = plan();
+        let s = p.select(&Selection {
+            filters: vec!["suite".into()],
+            tags: vec!["nope".into()],
+            ..Selection::default()
+        });
+        assert_eq!(s.kept, 0);
+        assert!(p.suites.is_empty());
+    }
+}
