@@ -194,6 +194,26 @@ pub fn build(
     paths: &[impl AsRef<Path>],
     options: &PlanOptions,
 ) -> Result<Plan, Vec<ScenarioDiagnostic>> {
+    let mut sources = Vec::with_capacity(paths.len());
+    let mut unreadable = Vec::new();
+    for path in paths {
+        match SourceFile::read(path.as_ref()) {
+            Ok(s) => sources.push(s),
+            Err(e) => unreadable.push(*e),
+        }
+    }
+    match build_sources(&sources, options) {
+        Ok(plan) if unreadable.is_empty() => Ok(plan),
+        Ok(plan) => Err(unreadable.into_iter().chain(plan.warnings).collect()),
+        Err(problems) => Err(unreadable.into_iter().chain(problems).collect()),
+    }
+}
+
+/// [`build`] over files already read.
+pub fn build_sources(
+    sources: &[SourceFile],
+    options: &PlanOptions,
+) -> Result<Plan, Vec<ScenarioDiagnostic>> {
     let run_id = uuid::Uuid::new_v4().to_string();
     let templates = Templates::new();
     let env: Map<String, Value> = std::env::vars()
@@ -202,22 +222,15 @@ pub fn build(
     let mut suites = Vec::new();
     let mut problems = Vec::new();
     let mut next_index = 0;
-    for path in paths {
-        let source = match SourceFile::read(path.as_ref()) {
-            Ok(s) => s,
-            Err(e) => {
-                problems.push(*e);
-                continue;
-            }
-        };
-        let (file, parse_problems) = crate::scenario::parse(&source);
-        let parsed = parse_problems.is_empty();
-        problems.extend(parse_problems);
+    for source in sources {
+        let (file, mut file_problems) = crate::scenario::parse(source);
+        let parsed = file_problems.is_empty();
         let Some(file) = file else {
+            problems.extend(file_problems);
             continue;
         };
         let mut builder = SuiteBuilder {
-            source: &source,
+            source,
             options,
             templates: &templates,
             run_id: &run_id,
@@ -226,7 +239,10 @@ pub fn build(
         };
         let suite = builder.build(&file, next_index);
         let clean = parsed && builder.problems.iter().all(|p| !p.is_error());
-        problems.extend(dedup(builder.problems));
+        file_problems.extend(dedup(builder.problems));
+        // In the order they are written, as a reader goes through the file.
+        file_problems.sort_by_key(|p| p.span.map(|s| s.offset()));
+        problems.extend(file_problems);
         if clean {
             next_index += suite.cases.len();
             suites.push(suite);

@@ -86,9 +86,18 @@ impl Matcher {
                         describe(arg)
                     ));
                 };
-                Matcher::Matches(
-                    Regex::new(pattern).map_err(|e| format!("invalid regex `{pattern}`: {e}"))?,
-                )
+                Matcher::Matches(Regex::new(pattern).map_err(|e| {
+                    // The regex crate draws the pattern over several lines; its last line
+                    // says what is wrong.
+                    let text = e.to_string();
+                    let reason = text
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("");
+                    let reason = reason.trim().trim_start_matches("error: ");
+                    format!("invalid regex `{pattern}`: {reason}")
+                })?)
             }
             "contains" => Matcher::Contains(arg.clone()),
             "starts_with" => match arg {

@@ -322,8 +322,10 @@ mod tests {
 
     #[test]
     fn include_only_matrix_is_a_list_of_combinations() {
-        let mut m = Matrix::default();
-        m.include = vec![entry(json!({"a": 1})), entry(json!({"a": 2}))];
+        let m = Matrix {
+            include: vec![entry(json!({"a": 1})), entry(json!({"a": 2}))],
+            ..Matrix::default()
+        };
         assert_eq!(shown(&expand(&m, 10).unwrap()), [" [a=1]", " [a=2]"]);
     }
 

@@ -263,9 +263,17 @@ fn describe_error(source: &SourceFile, err: &serde_saphyr::Error) -> ScenarioDia
     let rendered = err.render_with_options(options);
     let mut message = strip_location_suffix(&rendered);
     let location = err.location();
-    let key = location.as_ref().and_then(|l| key_at(&source.text, l));
+    let key = location
+        .as_ref()
+        .and_then(|l| key_at(&source.text, l).or_else(|| key_starting_at(&source.text, l)));
     let mut help = unknown_key_help(&message);
-    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+    if help.is_some()
+        && let Some(field) = message
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split('`').next())
+    {
+        message = format!("unknown key `{field}`");
+    } else if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
         let name = rest.split(',').next().unwrap_or(rest).trim().to_string();
         message = format!("`{name}` is given twice in this mapping");
         help = Some("YAML keeps one value per key: remove one, or rename it".into());
@@ -280,11 +288,101 @@ fn describe_error(source: &SourceFile, err: &serde_saphyr::Error) -> ScenarioDia
         });
     } else if help.is_none()
         && let Some(key) = &key
+        && plain_words(&message).is_some()
     {
-        message = format!("`{key}`: {message}");
-        help = field_hint(key).map(String::from);
+        let found = location.as_ref().map(|l| found_at(&source.text, l));
+        message = match (plain_words(&message), found) {
+            (Some(wanted), _) if wanted.contains(", found ") => {
+                format!("`{key}`: expected {wanted}")
+            }
+            (Some(wanted), Some(found)) => format!("`{key}`: expected {wanted}, found {found}"),
+            _ => format!("`{key}`: {message}"),
+        };
+        let in_matrix = location
+            .as_ref()
+            .is_some_and(|l| parent_key(&source.text, l).as_deref() == Some("matrix"));
+        help = if in_matrix {
+            Some("each matrix key takes a list of values, e.g. `event: [install, signup]`".into())
+        } else {
+            field_hint(key).map(String::from)
+        };
     }
     source.diagnostic(location.as_ref(), message, help)
+}
+
+/// serde-saphyr's terse type errors in plain words.
+fn plain_words(message: &str) -> Option<String> {
+    if let Some(rest) = message
+        .strip_prefix("invalid value: ")
+        .or_else(|| message.strip_prefix("invalid type: "))
+    {
+        return rest
+            .split_once(", expected ")
+            .map(|(found, wanted)| format!("{wanted}, found {found}"));
+    }
+    Some(
+        match message {
+            m if m.contains("sequence start") => "a list",
+            m if m.contains("mapping start") => "a mapping",
+            m if m.contains("string scalar") => "text",
+            m if m.contains("invalid u16") || m.contains("invalid u32") => "a whole number",
+            m if m.contains("invalid boolean") => "true or false",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+/// What is written at `location`, shown in a type error.
+fn found_at(text: &str, location: &Location) -> String {
+    let line = text
+        .lines()
+        .nth(location.line().saturating_sub(1) as usize)
+        .unwrap_or("");
+    let rest: String = line
+        .chars()
+        .skip(location.column().saturating_sub(1) as usize)
+        .collect();
+    match rest.trim_start().chars().next() {
+        Some('[') => "a list".into(),
+        Some('{') => "a mapping".into(),
+        None => "nothing".into(),
+        _ => {
+            let end = rest.find([',', '}', ']', '#']).unwrap_or(rest.len());
+            format!("`{}`", rest[..end].trim())
+        }
+    }
+}
+
+/// The key of the mapping that holds `location`'s key: `matrix` for `event:` in
+/// `matrix: { event: install }` or in an indented block under `matrix:`.
+fn parent_key(text: &str, location: &Location) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let index = location.line().checked_sub(1)? as usize;
+    let line = lines.get(index)?;
+    let before: String = line
+        .chars()
+        .take(location.column().saturating_sub(1) as usize)
+        .collect();
+    if let Some(open) = before.rfind('{') {
+        let outer = before[..open].trim_end().strip_suffix(':')?;
+        let key = outer.rsplit([' ', '{', ',', '-']).next()?;
+        return Some(key.to_string());
+    }
+    let indent = line.len() - line.trim_start().len();
+    lines[..index].iter().rev().find_map(|l| {
+        let trimmed = l.trim_start();
+        let own = l.len() - trimmed.len();
+        (own < indent && !trimmed.is_empty() && !trimmed.starts_with('#')).then(|| {
+            trimmed
+                .trim_start_matches("- ")
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+    })
 }
 
 /// The mapping key written just before `location` on its line (`timeout:` in `timeout: [1]`).
@@ -300,6 +398,22 @@ fn key_at(text: &str, location: &Location) -> Option<String> {
         .next()?
         .trim_matches(['"', '\'']);
     (!key.is_empty()).then(|| key.to_string())
+}
+
+/// The key written at `location` itself (`callback` in `callback: nothing`).
+fn key_starting_at(text: &str, location: &Location) -> Option<String> {
+    let line = text.lines().nth(location.line().checked_sub(1)? as usize)?;
+    let rest: String = line
+        .chars()
+        .skip(location.column().saturating_sub(1) as usize)
+        .collect();
+    let (key, _) = rest.split_once(':')?;
+    let key = key.trim().trim_matches(['"', '\'']);
+    (!key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_.-".contains(c)))
+    .then(|| key.to_string())
 }
 
 /// What a key takes, for type errors.

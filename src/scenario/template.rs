@@ -43,7 +43,7 @@ impl Templates {
         }
         self.registry
             .render_template_with_context(text, context)
-            .map_err(|e| explain(&e, context.data()))
+            .map_err(|e| explain(&e, text, context.data()))
     }
 }
 
@@ -52,8 +52,17 @@ pub const HELPER_NAMES: &[&str] = &["uuid", "now", "random", "default"];
 const HELPERS: &str =
     "uuid, now \"FORMAT\", random LO HI | random \"A\" \"B\", default VALUE \"FALLBACK\"";
 
-fn explain(error: &RenderError, context: &Value) -> String {
+fn explain(error: &RenderError, text: &str, context: &Value) -> String {
     match error.reason() {
+        RenderErrorReason::TemplateError(e) => {
+            if text.matches("{{").count() != text.matches("}}").count() {
+                format!("invalid template `{text}`: a `{{{{` is not closed by `}}}}`")
+            } else {
+                let reason = e.to_string();
+                let reason = reason.lines().next().unwrap_or_default();
+                format!("invalid template `{text}`: {reason}")
+            }
+        }
         RenderErrorReason::MissingVariable(Some(path)) => {
             if let Some(name) = path.strip_prefix("env.") {
                 return format!(

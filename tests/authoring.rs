@@ -1,0 +1,323 @@
+//! Writing scenario files: diagnostics (snapshots of tests/bad), the schema, list, init,
+//! matrix expansion and the answer matchers, through the binary as a user runs it.
+
+mod common;
+
+use std::path::Path;
+
+use common::{pitcrew, run};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every file in tests/bad gives exactly the diagnostics in its `.stderr` snapshot (with the
+/// exit code on the first line). `PITCREW_BLESS=1 cargo test --test authoring` rewrites them.
+#[test]
+fn bad_files_give_their_snapshot_diagnostics() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad");
+    let bless = std::env::var_os("PITCREW_BLESS").is_some();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "tests/bad holds {} files", files.len());
+    let mut mismatched = Vec::new();
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let shown = format!("tests/bad/{name}");
+        let out = pitcrew(&["validate", &shown]);
+        let actual = format!(
+            "exit: {}\n{}",
+            out.status.code().unwrap_or(-1),
+            text(&out.stderr)
+        );
+        assert!(
+            !actual.contains("panicked"),
+            "{name} made pitcrew panic:\n{actual}"
+        );
+        let snapshot = file.with_extension("stderr");
+        if bless {
+            std::fs::write(&snapshot, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&snapshot).unwrap_or_default();
+        if expected != actual {
+            mismatched.push(format!(
+                "--- {} (expected)\n{expected}\n--- actual\n{actual}",
+                snapshot.display()
+            ));
+        }
+    }
+    assert!(
+        mismatched.is_empty(),
+        "diagnostics changed; check them and run `PITCREW_BLESS=1 cargo test --test authoring` to accept:\n{}",
+        mismatched.join("\n")
+    );
+}
+
+#[test]
+fn bad_files_fail_with_exit_2_and_locate_every_problem() {
+    let out = pitcrew(&["validate", "tests/bad/wrong-types.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    for at in ["5:11", "7:13", "9:37", "11:34", "13:15", "15:37"] {
+        assert!(
+            stderr.contains(&format!("tests/bad/wrong-types.yaml:{at}:")),
+            "no problem reported at {at}:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("6 error(s)"), "{stderr}");
+    assert!(text(&out.stdout).is_empty(), "nothing is listed as valid");
+}
+
+#[test]
+fn warnings_print_but_do_not_fail() {
+    let out = pitcrew(&["validate", "tests/bad/warnings.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("warning: ").count(), 4, "{stderr}");
+    assert!(text(&out.stdout).contains("5 case(s), 4 warning(s)"));
+}
+
+#[test]
+fn committed_schema_is_current() {
+    let out = pitcrew(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/scenario.schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text(&out.stdout),
+        "schema/scenario.schema.json is stale: run `cargo run -- schema > schema/scenario.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    let case = &schema["definitions"]["CaseSpec"];
+    assert_eq!(
+        case["additionalProperties"], false,
+        "unknown keys are flagged"
+    );
+    for key in ["matrix", "click", "conversion", "expect", "sandbox"] {
+        assert!(case["properties"][key].is_object(), "CaseSpec lacks {key}");
+    }
+}
+
+#[test]
+fn shipped_scenarios_point_editors_at_the_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["scenarios", "examples/failing", "src/cli/init"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "yaml") || path.ends_with("pitcrew.yaml") {
+                continue;
+            }
+            let first = std::fs::read_to_string(&path).unwrap();
+            let first = first.lines().next().unwrap_or("");
+            let target = first
+                .strip_prefix("# yaml-language-server: $schema=")
+                .unwrap_or_else(|| {
+                    panic!("{} does not start with the schema line", path.display())
+                });
+            // init writes its example into scenarios/, next to schema/ as here.
+            let base = if dir == "src/cli/init" {
+                root.join("scenarios")
+            } else {
+                path.parent().unwrap().to_path_buf()
+            };
+            assert!(
+                base.join(target).exists(),
+                "{}: {target} does not exist",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn matrix_cases_run_with_unique_stable_names() {
+    let r = run(&["matrix.yaml"], &[]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let names: Vec<String> = r.json.as_ref().unwrap()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "install pays 0",
+            "install pays 9.99",
+            "signup pays 0",
+            "signup pays 9.99",
+            "purchase pays 9.99",
+            "refund is refused",
+            "same name [event=install]",
+            "same name [event=signup]",
+        ]
+    );
+    assert_eq!(
+        r.case("signup pays 9.99")["inputs"]["params"]["cnv_amount"],
+        "9.99",
+        "the rendered values are in the report"
+    );
+    r.assert_junit_valid();
+    let again = run(&["matrix.yaml"], &[]);
+    let again_names: Vec<&str> = again.json.as_ref().unwrap()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(again_names, names, "names are the same on every run");
+}
+
+#[test]
+fn max_cases_guards_and_can_be_raised() {
+    let file = common::fixture("matrix.yaml").display().to_string();
+    let out = pitcrew(&["validate", &file, "--max-cases", "4"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("expands to 6 cases (event: 3 × amount: 2), more than the limit of 4"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--max-cases"), "{stderr}");
+    let out = pitcrew(&["validate", &file, "--max-cases", "6"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn list_shows_expanded_cases_after_filter_tag_and_shard() {
+    let file = common::fixture("matrix.yaml").display().to_string();
+    let list = |extra: &[&str]| {
+        let mut args = vec!["list", file.as_str()];
+        args.extend(extra);
+        let out = pitcrew(&args);
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, all, _) = list(&[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(all.lines().count(), 8, "{all}");
+    assert!(
+        all.lines()
+            .next()
+            .unwrap()
+            .ends_with("matrix.yaml:4  Matrix › install pays 0"),
+        "{all}"
+    );
+
+    let (_, signup, _) = list(&["--filter", "SIGNUP"]);
+    assert_eq!(signup.lines().count(), 3, "{signup}");
+
+    let (_, tagged, _) = list(&["--tag", "refusal"]);
+    assert_eq!(tagged.lines().count(), 1, "{tagged}");
+    assert!(tagged.contains("refund is refused"));
+    let (_, untagged, _) = list(&["--tag", "!refusal"]);
+    assert_eq!(untagged.lines().count(), 7);
+
+    let mut union = Vec::new();
+    for k in 1..=3 {
+        let (code, shard, stderr) = list(&["--shard", &format!("{k}/3")]);
+        assert_eq!(code, Some(0));
+        assert!(stderr.contains(&format!("in shard {k}/3")), "{stderr}");
+        union.extend(shard.lines().map(str::to_string));
+    }
+    union.sort();
+    let mut expected: Vec<String> = all.lines().map(str::to_string).collect();
+    expected.sort();
+    assert_eq!(union, expected, "the shards together are the whole list");
+
+    let (code, _, stderr) = list(&["--filter", "no such case"]);
+    assert_eq!(code, Some(2), "a filter that matches nothing is an error");
+    assert!(
+        stderr.contains("no case matches --filter \"no such case\""),
+        "{stderr}"
+    );
+    let (code, _, stderr) = list(&["--shard", "4/3"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("1 ≤ K ≤ N"), "{stderr}");
+}
+
+#[test]
+fn run_honours_filter_and_shard() {
+    let r = run(&["matrix.yaml"], &["--filter", "pays", "--shard", "2/2"]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let summary = &r.json.as_ref().unwrap()["summary"];
+    assert_eq!(summary["total"], 2, "{}", r.explain());
+    r.case("install pays 9.99");
+    r.case("signup pays 9.99");
+    r.assert_junit_valid();
+}
+
+#[test]
+fn init_writes_a_project_that_runs_and_never_overwrites() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("init-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shown = dir.display().to_string();
+    let out = pitcrew(&["init", "--dir", &shown]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for file in [
+        "pitcrew.yaml",
+        "scenarios/example.yaml",
+        "schema/scenario.schema.json",
+    ] {
+        assert!(dir.join(file).is_file(), "init did not write {file}");
+    }
+    let example = dir.join("scenarios").display().to_string();
+    let junit = dir.join("junit.xml");
+    let junit_arg = junit.display().to_string();
+    let out = pitcrew(&["run", &example, "--junit", &junit_arg]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the example must pass on the sandbox:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    common::assert_junit_file_valid(&junit);
+
+    std::fs::write(dir.join("pitcrew.yaml"), "# mine\n").unwrap();
+    let out = pitcrew(&["init", "--dir", &shown]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("never overwrites"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("pitcrew.yaml")).unwrap(),
+        "# mine\n",
+        "an existing file is left alone"
+    );
+}
+
+#[test]
+fn answer_bodies_and_headers_are_matched() {
+    let r = run(&["answers.yaml"], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    assert_eq!(
+        r.case("answers and headers hold")["status"],
+        "passed",
+        "{}",
+        r.explain()
+    );
+    let failed = r.case("answers and headers are wrong");
+    assert_eq!(failed["status"], "failed");
+    let messages: Vec<&str> = failed["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    let expected = [
+        "conversion.json data.conversionId: expected",
+        "conversion.headers content-type: expected",
+        "callback.headers x-api-token: expected",
+    ];
+    for wanted in expected {
+        assert!(
+            messages.iter().any(|m| m.starts_with(wanted)),
+            "no failure starting {wanted:?} in {messages:#?}"
+        );
+    }
+    r.assert_junit_valid();
+}
