@@ -206,8 +206,9 @@ fn random_helper(
                 ))
                 .into());
             }
-            let span = (hi - lo) as u128 + 1;
-            (lo + (draw % span) as i64).to_string()
+            // In i128: the widest i64 range does not overflow.
+            let span = (i128::from(hi) - i128::from(lo) + 1) as u128;
+            (i128::from(lo) + (draw % span) as i128).to_string()
         }
         [] => {
             return Err(RenderErrorReason::Other(
@@ -246,6 +247,9 @@ mod tests {
         assert_eq!(t.render("{{uuid}}", &ctx()).unwrap().len(), 36);
         let n: i64 = t.render("{{random 3 5}}", &ctx()).unwrap().parse().unwrap();
         assert!((3..=5).contains(&n));
+        let wide = "{{random -9223372036854775808 9223372036854775807}}";
+        let drawn = t.render(wide, &ctx()).unwrap();
+        assert!(drawn.parse::<i64>().is_ok(), "{drawn} is an i64");
         let pick = t.render("{{random \"a\" \"b\"}}", &ctx()).unwrap();
         assert!(pick == "a" || pick == "b");
         assert_eq!(t.render("{{now \"%Y\"}}", &ctx()).unwrap().len(), 4);
