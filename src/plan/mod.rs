@@ -70,7 +70,8 @@ pub struct Case {
     pub flag: Option<String>,
     pub faults: Faults,
     pub timeout: Duration,
-    pub expect: CaseExpect,
+    /// Shared by the cases of a matrix when their expectations hold no template.
+    pub expect: Arc<CaseExpect>,
 }
 
 /// Which of the Operation Tools' three modes a case drives.
@@ -236,6 +237,8 @@ pub fn build_sources(
             run_id: &run_id,
             env: &env,
             problems: Vec::new(),
+            matchers: HashMap::new(),
+            shared_expect: HashMap::new(),
         };
         let suite = builder.build(&file, next_index);
         let clean = parsed && builder.problems.iter().all(|p| !p.is_error());
@@ -266,6 +269,34 @@ fn dedup(problems: Vec<ScenarioDiagnostic>) -> Vec<ScenarioDiagnostic> {
         .into_iter()
         .filter(|p| seen.insert((p.at.clone(), p.message.clone())))
         .collect()
+}
+
+/// True when any expectation of `expect` holds a template (so it may differ per case).
+fn templated(expect: &crate::scenario::model::Expect) -> bool {
+    fn value(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains("{{"),
+            Value::Array(items) => items.iter().any(value),
+            Value::Object(map) => map.values().any(value),
+            _ => false,
+        }
+    }
+    fn lines(map: &BTreeMap<String, Located<Value>>) -> bool {
+        map.values().any(|v| value(&v.value))
+    }
+    let answer = |r: &Option<ResponseExpect>| {
+        r.as_ref().is_some_and(|r| {
+            r.body.as_ref().is_some_and(|b| value(&b.value)) || lines(&r.json) || lines(&r.headers)
+        })
+    };
+    let callback = match expect.callback.as_ref().map(|c| &c.value) {
+        Some(CallbackSpec::Some(c)) => lines(&c.payload) || lines(&c.headers),
+        _ => false,
+    };
+    callback
+        || answer(&expect.click)
+        || answer(&expect.conversion)
+        || answer(&expect.callback_response)
 }
 
 /// A case's own value, else the file default's.
@@ -299,6 +330,12 @@ struct SuiteBuilder<'a> {
     run_id: &'a str,
     env: &'a Map<String, Value>,
     problems: Vec<ScenarioDiagnostic>,
+    /// Matchers already parsed, by their rendered YAML: a regex is compiled once per file,
+    /// not once per case.
+    matchers: HashMap<String, Matcher>,
+    /// The current case's expectations, by mode, when they hold no template: built once and
+    /// shared by every case of its matrix.
+    shared_expect: HashMap<u8, Arc<CaseExpect>>,
 }
 
 impl SuiteBuilder<'_> {
@@ -339,6 +376,7 @@ impl SuiteBuilder<'_> {
         let mut seen: HashMap<String, u64> = HashMap::new();
         let starts: Vec<u64> = file.cases.iter().map(|c| c.referenced.line()).collect();
         for (i, spec) in file.cases.iter().enumerate() {
+            self.shared_expect.clear();
             let combinations = match &spec.value.matrix {
                 None => vec![Combination::new()],
                 Some(m) => match matrix::expand(&m.value, self.options.max_cases) {
@@ -354,35 +392,44 @@ impl SuiteBuilder<'_> {
                 let text = self.case_text(&starts, i);
                 self.unused_matrix_keys(&m.value, &combinations, &text, &m.referenced);
             }
-            let contexts: Vec<Context> = combinations
-                .iter()
-                .map(|combination| {
-                    let matrix: Map<String, Value> = combination.iter().cloned().collect();
-                    Context::from(json!({
-                        "vars": vars,
-                        "matrix": matrix,
-                        "env": env,
-                        "case": {"name": spec.value.name.value, "index": first_index + cases.len()},
-                        "run": {"id": self.run_id},
-                    }))
-                })
-                .collect();
+            // Contexts are built one at a time (twice: for the names, then for the case) so
+            // that a 100,000-case matrix never holds 100,000 of them.
+            let run_id = self.run_id;
+            let context_for = |combination: &Combination, name: &str, index: usize| {
+                let matrix: Map<String, Value> = combination.iter().cloned().collect();
+                Context::from(json!({
+                    "vars": vars,
+                    "matrix": matrix,
+                    "env": env,
+                    "case": {"name": name, "index": index},
+                    "run": {"id": run_id},
+                }))
+            };
             let errors_before = self.errors();
-            let names: Vec<Option<String>> = contexts
-                .iter()
-                .map(|c| self.render(&spec.value.name, c))
-                .collect();
+            let raw_name = &spec.value.name;
+            let names: Vec<Option<String>> = if raw_name.value.contains("{{") {
+                let first = first_index + cases.len();
+                combinations
+                    .iter()
+                    .enumerate()
+                    .map(|(n, c)| {
+                        let context = context_for(c, &raw_name.value, first + n);
+                        self.render(raw_name, &context)
+                    })
+                    .collect()
+            } else {
+                vec![Some(raw_name.value.clone()); combinations.len()]
+            };
             if self.errors() > errors_before {
                 continue;
             }
             let names: Vec<String> = names.into_iter().flatten().collect();
-            self.unstable_name(&spec.value.name);
-            let names = matrix::unique_names(names, &combinations, &spec.value.name.value);
-            for (mut context, name) in contexts.into_iter().zip(names) {
+            self.unstable_name(raw_name);
+            let names = matrix::unique_names(names, &combinations, &raw_name.value);
+            cases.reserve(combinations.len());
+            for (combination, name) in combinations.iter().zip(names) {
                 let index = first_index + cases.len();
-                if let Some(case_value) = context.data_mut().get_mut("case") {
-                    *case_value = json!({"name": name, "index": index});
-                }
+                let context = context_for(combination, &name, index);
                 let Some(mut case) = self.case(spec, defaults, file, &context, name) else {
                     if self.errors() >= errors_before + 20 {
                         break;
@@ -677,14 +724,30 @@ impl SuiteBuilder<'_> {
             Some(t) => self.duration(t),
             None => Some(self.options.timeout.unwrap_or(DEFAULT_TIMEOUT)),
         };
-        let expect = self.expect(c, mode.as_ref(), context);
+        let kind = match &mode {
+            Some(Mode::Generate) => 0,
+            Some(Mode::Click(_)) => 1,
+            _ => 2,
+        };
+        let expect = match self.shared_expect.get(&kind) {
+            Some(shared) => Some(shared.clone()),
+            None => {
+                let expect = self.expect(c, mode.as_ref(), context).map(Arc::new);
+                if let Some(e) = &expect
+                    && !templated(&c.expect)
+                {
+                    self.shared_expect.insert(kind, e.clone());
+                }
+                expect
+            }
+        };
         if let (
             Some(timeout),
             Some(CaseExpect {
                 callback: CallbackCheck::Expect { within, .. },
                 ..
             }),
-        ) = (timeout, &expect)
+        ) = (timeout, expect.as_deref())
             && *within > timeout
             && let Some(CallbackSpec::Some(spec_expect)) =
                 c.expect.callback.as_ref().map(|s| &s.value)
@@ -735,8 +798,15 @@ impl SuiteBuilder<'_> {
 
     fn matcher(&mut self, value: &Located<Value>, context: &Context) -> Option<Matcher> {
         let rendered = self.render_value(value, context)?;
+        let key = rendered.to_string();
+        if let Some(known) = self.matchers.get(&key) {
+            return Some(known.clone());
+        }
         match Matcher::parse(&rendered) {
-            Ok(m) => Some(m),
+            Ok(m) => {
+                self.matchers.insert(key, m.clone());
+                Some(m)
+            }
             Err(e) => {
                 self.error(&value.referenced, e, None);
                 None

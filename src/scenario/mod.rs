@@ -170,8 +170,9 @@ fn short_label(message: &str) -> String {
 /// parsed (when anything parsed) and every problem found.
 pub fn parse(source: &SourceFile) -> (Option<ScenarioFile>, Vec<ScenarioDiagnostic>) {
     let mut problems = Vec::new();
-    let ranges = case_ranges(&source.text);
-    let mut set_aside = vec![false; ranges.as_ref().map_or(0, Vec::len)];
+    // Found on the first error only: a valid file is parsed once.
+    let mut ranges: Option<Option<Vec<CaseRange>>> = None;
+    let mut set_aside = Vec::new();
     let mut text: Option<String> = None;
     loop {
         let current = text.as_deref().unwrap_or(&source.text);
@@ -181,9 +182,10 @@ pub fn parse(source: &SourceFile) -> (Option<ScenarioFile>, Vec<ScenarioDiagnost
         };
         problems.push(describe_error(source, &err));
         let line = err.location().map(|l| l.line()).unwrap_or(0);
-        let Some(ranges) = &ranges else {
+        let Some(ranges) = ranges.get_or_insert_with(|| case_ranges(&source.text)) else {
             return (None, problems);
         };
+        set_aside.resize(ranges.len(), false);
         let Some(i) = ranges.iter().position(|r| r.lines.contains(&line)) else {
             return (None, problems);
         };

@@ -8,10 +8,17 @@ use handlebars::{
     RenderErrorReason,
 };
 use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
-/// A strict handlebars registry with pitcrew's helpers.
+/// A strict handlebars registry with pitcrew's helpers, and every template it has compiled.
+///
+/// A matrix renders the same few templates for each of its cases: each is compiled once
+/// (registered under its own text) and rendered from then on, instead of parsed per case.
 pub struct Templates {
-    registry: Handlebars<'static>,
+    registry: RefCell<Handlebars<'static>>,
+    /// Templates that did not compile, with the reason.
+    broken: RefCell<HashMap<String, String>>,
 }
 
 impl Default for Templates {
@@ -30,7 +37,10 @@ impl Templates {
         registry.register_helper("now", Box::new(now_helper));
         registry.register_helper("random", Box::new(random_helper));
         registry.register_helper("default", Box::new(default_helper));
-        Templates { registry }
+        Templates {
+            registry: RefCell::new(registry),
+            broken: RefCell::new(HashMap::new()),
+        }
     }
 
     /// Renders `text` against `context`; text without `{{` is returned as is.
@@ -41,9 +51,30 @@ impl Templates {
         if !text.contains("{{") {
             return Ok(text.to_owned());
         }
-        self.registry
-            .render_template_with_context(text, context)
-            .map_err(|e| explain(&e, text, context.data()))
+        if let Some(reason) = self.broken.borrow().get(text) {
+            return Err(reason.clone());
+        }
+        if !self.registry.borrow().has_template(text) {
+            let compiled = self
+                .registry
+                .borrow_mut()
+                .register_template_string(text, text);
+            if let Err(e) = compiled {
+                let reason = unparsable(text, &e);
+                self.broken
+                    .borrow_mut()
+                    .insert(text.to_owned(), reason.clone());
+                return Err(reason);
+            }
+        }
+        let mut rendered = self
+            .registry
+            .borrow()
+            .render_with_context(text, context)
+            .map_err(|e| explain(&e, text, context.data()))?;
+        // handlebars renders into an 8 KiB buffer; kept as is, 100,000 cases would hold GiBs.
+        rendered.shrink_to_fit();
+        Ok(rendered)
     }
 }
 
@@ -52,17 +83,20 @@ pub const HELPER_NAMES: &[&str] = &["uuid", "now", "random", "default"];
 const HELPERS: &str =
     "uuid, now \"FORMAT\", random LO HI | random \"A\" \"B\", default VALUE \"FALLBACK\"";
 
+/// Why a template does not compile, in one line.
+fn unparsable(text: &str, error: &impl std::fmt::Display) -> String {
+    if text.matches("{{").count() != text.matches("}}").count() {
+        format!("invalid template `{text}`: a `{{{{` is not closed by `}}}}`")
+    } else {
+        let reason = error.to_string();
+        let reason = reason.lines().next().unwrap_or_default();
+        format!("invalid template `{text}`: {reason}")
+    }
+}
+
 fn explain(error: &RenderError, text: &str, context: &Value) -> String {
     match error.reason() {
-        RenderErrorReason::TemplateError(e) => {
-            if text.matches("{{").count() != text.matches("}}").count() {
-                format!("invalid template `{text}`: a `{{{{` is not closed by `}}}}`")
-            } else {
-                let reason = e.to_string();
-                let reason = reason.lines().next().unwrap_or_default();
-                format!("invalid template `{text}`: {reason}")
-            }
-        }
+        RenderErrorReason::TemplateError(e) => unparsable(text, e),
         RenderErrorReason::MissingVariable(Some(path)) => {
             if let Some(name) = path.strip_prefix("env.") {
                 return format!(
