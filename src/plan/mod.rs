@@ -931,3 +931,58 @@ impl SuiteBuilder<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build_text(text: &str, options: &PlanOptions) -> Result<Plan, Vec<ScenarioDiagnostic>> {
+        let source = SourceFile {
+            path: "t.yaml".into(),
+            text: Arc::from(text),
+        };
+        build_sources(&[source], options)
+    }
+
+    #[test]
+    fn sandbox_faults_are_refused_on_other_targets() {
+        let text = "cases:\n  - name: a\n    event: install\n    sandbox: { faults: { omit_flag: true } }\n";
+        assert!(build_text(text, &PlanOptions::default()).is_ok());
+        let other = PlanOptions {
+            sandbox_target: false,
+            ..PlanOptions::default()
+        };
+        let errs = build_text(&format!("defaults: {{ offer: o }}\n{text}"), &other).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].message.contains("only apply to the sandbox target"));
+        assert_eq!(errs[0].at, "t.yaml:3:5");
+    }
+
+    #[test]
+    fn matrix_cases_see_their_values_and_names() {
+        let text = "vars: { base: \"x\" }\ncases:\n  - name: \"{{matrix.e}}\"\n    matrix: { e: [install, signup], n: [1, 2] }\n    event: \"{{matrix.e}}\"\n    params: { pub_sub_1: \"{{vars.base}}-{{matrix.n}}-{{case.name}}\" }\n";
+        let plan = build_text(text, &PlanOptions::default()).unwrap_or_else(|e| panic!("{e:#?}"));
+        let cases: Vec<(String, String, String)> = plan
+            .cases()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.event.clone().unwrap(),
+                    c.params["pub_sub_1"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            cases[1],
+            (
+                "install [n=2]".into(),
+                "install".into(),
+                "x-2-install [n=2]".into()
+            ),
+            "case.name is the final, suffixed name"
+        );
+        assert_eq!(cases.len(), 4);
+        let indexes: Vec<usize> = plan.cases().map(|c| c.index).collect();
+        assert_eq!(indexes, [0, 1, 2, 3]);
+    }
+}

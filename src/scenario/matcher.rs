@@ -130,8 +130,13 @@ impl Matcher {
             "type" => match arg {
                 Value::String(t) if TYPE_NAMES.contains(&t.as_str()) => Matcher::Type(t.clone()),
                 _ => {
+                    let hint = arg
+                        .as_str()
+                        .and_then(|t| crate::scenario::did_you_mean(t, TYPE_NAMES.iter().copied()))
+                        .map(|t| format!(" (did you mean `{t}`?)"))
+                        .unwrap_or_default();
                     return Err(format!(
-                        "`type` takes one of {}, not {}",
+                        "`type` takes one of {}, not {}{hint}",
                         TYPE_NAMES.join(", "),
                         describe(arg)
                     ));

@@ -303,8 +303,15 @@ fn describe_error(source: &SourceFile, err: &serde_saphyr::Error) -> ScenarioDia
         let in_matrix = location
             .as_ref()
             .is_some_and(|l| parent_key(&source.text, l).as_deref() == Some("matrix"));
+        let near_none = key == "callback"
+            && message
+                .split('"')
+                .nth(1)
+                .is_some_and(|found| did_you_mean(found, ["none"]).is_some());
         help = if in_matrix {
             Some("each matrix key takes a list of values, e.g. `event: [install, signup]`".into())
+        } else if near_none {
+            Some("did you mean `none`? (`callback: none`: no callback may arrive)".into())
         } else {
             field_hint(key).map(String::from)
         };
@@ -541,6 +548,55 @@ mod tests {
             help.contains("did you mean `event`"),
             "{} / {help}",
             err.message
+        );
+    }
+
+    #[test]
+    fn every_broken_case_is_reported_with_true_positions() {
+        let src = source(
+            "name: s\ncases:\n  - name: a\n    timeout: [1]\n  - name: b\n    event: install\n  - name: c\n    tags: x\n    evnt: 1\n",
+        );
+        let (file, errs) = parse(&src);
+        let at: Vec<&str> = errs.iter().map(|e| e.at.as_str()).collect();
+        assert_eq!(at, ["t.yaml:4:14", "t.yaml:8:11"], "{errs:#?}");
+        assert!(
+            errs[0]
+                .message
+                .starts_with("`timeout`: expected text, found a list")
+        );
+        assert_eq!(errs[1].message, "`tags`: expected a list, found `x`");
+        let file = file.expect("the good case still parses");
+        assert_eq!(file.cases.len(), 1);
+        assert_eq!(file.cases[0].value.name.value, "b");
+        assert_eq!(
+            file.cases[0].referenced.line(),
+            5,
+            "positions after a blanked case hold"
+        );
+    }
+
+    #[test]
+    fn near_misses_get_a_did_you_mean() {
+        let (_, errs) = parse(&source(
+            "cases:\n  - name: a\n    expect: { callback: nnone }\n",
+        ));
+        assert!(
+            errs[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("did you mean `none`"),
+            "{errs:#?}"
+        );
+        let (_, errs) = parse(&source(
+            "cases:\n  - name: a\n    matrix: { event: install }\n",
+        ));
+        assert!(
+            errs[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("matrix key takes a list")
         );
     }
 
