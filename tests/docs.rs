@@ -1,0 +1,90 @@
+//! docs/scenarios.md stays true: it names every key of the schema, every matcher and every
+//! helper, and each complete scenario file it shows passes `pitcrew validate`.
+
+mod common;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+fn doc() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/scenarios.md"))
+        .expect("docs/scenarios.md")
+}
+
+fn property_names(schema: &Value, names: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Object(props)) = map.get("properties") {
+                names.extend(props.keys().cloned());
+            }
+            for v in map.values() {
+                property_names(v, names);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| property_names(v, names)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_key_matcher_and_helper_is_documented() {
+    let doc = doc();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/scenario.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut names = Vec::new();
+    property_names(&schema, &mut names);
+    names.extend(
+        pitcrew::scenario::matcher::MATCHER_NAMES
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    names.extend(
+        pitcrew::scenario::template::HELPER_NAMES
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    names.sort();
+    names.dedup();
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !doc.contains(&format!("`{n}`")))
+        .collect();
+    assert!(missing.is_empty(), "docs/scenarios.md never names {missing:?}");
+}
+
+#[test]
+fn complete_example_files_validate() {
+    let doc = doc();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("docs-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut checked = 0;
+    for (i, block) in doc.split("```yaml\n").skip(1).enumerate() {
+        let block = block.split("```").next().unwrap_or("");
+        let first = block
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .unwrap_or("");
+        if !(first.starts_with("name:") || first.starts_with("cases:")) {
+            continue;
+        }
+        let path = dir.join(format!("block-{i}.yaml"));
+        std::fs::write(&path, block).unwrap();
+        let shown = path.display().to_string();
+        let out = common::pitcrew(&["validate", &shown]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "docs/scenarios.md yaml block {} does not validate:\n{block}\n{}",
+            i + 1,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 1, "no complete example file in the docs");
+}
