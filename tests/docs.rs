@@ -55,7 +55,10 @@ fn every_key_matcher_and_helper_is_documented() {
         .iter()
         .filter(|n| !doc.contains(&format!("`{n}`")))
         .collect();
-    assert!(missing.is_empty(), "docs/scenarios.md never names {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "docs/scenarios.md never names {missing:?}"
+    );
 }
 
 #[test]
