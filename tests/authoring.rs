@@ -250,6 +250,30 @@ fn run_honours_filter_and_shard() {
     r.case("install pays 9.99");
     r.case("signup pays 9.99");
     r.assert_junit_valid();
+
+    let empty = run(&["matrix.yaml"], &["--shard", "9/9"]);
+    assert_eq!(
+        empty.code,
+        0,
+        "an empty shard is not a failure: {}",
+        empty.explain()
+    );
+    assert!(
+        empty
+            .stderr
+            .contains("shard 9/9 has no cases (8 selected in all)")
+    );
+    assert_eq!(empty.json.as_ref().unwrap()["summary"]["total"], 0);
+    empty.assert_junit_valid();
+
+    let typo = run(&["matrix.yaml"], &["--tag", "smoek"]);
+    assert_eq!(
+        typo.code,
+        2,
+        "a tag that matches nothing fails loudly: {}",
+        typo.explain()
+    );
+    assert!(typo.junit.is_none(), "nothing ran, no report");
 }
 
 #[test]

@@ -239,6 +239,7 @@ pub fn build_sources(
             problems: Vec::new(),
             matchers: HashMap::new(),
             shared_expect: HashMap::new(),
+            expect_templated: false,
         };
         let suite = builder.build(&file, next_index);
         let clean = parsed && builder.problems.iter().all(|p| !p.is_error());
@@ -336,6 +337,8 @@ struct SuiteBuilder<'a> {
     /// The current case's expectations, by mode, when they hold no template: built once and
     /// shared by every case of its matrix.
     shared_expect: HashMap<u8, Arc<CaseExpect>>,
+    /// True when the current case's expectations hold a template.
+    expect_templated: bool,
 }
 
 impl SuiteBuilder<'_> {
@@ -375,8 +378,10 @@ impl SuiteBuilder<'_> {
         let mut cases = Vec::with_capacity(file.cases.len());
         let mut seen: HashMap<String, u64> = HashMap::new();
         let starts: Vec<u64> = file.cases.iter().map(|c| c.referenced.line()).collect();
+        let mut line_starts: Option<Vec<usize>> = None;
         for (i, spec) in file.cases.iter().enumerate() {
             self.shared_expect.clear();
+            self.expect_templated = templated(&spec.value.expect);
             let combinations = match &spec.value.matrix {
                 None => vec![Combination::new()],
                 Some(m) => match matrix::expand(&m.value, self.options.max_cases) {
@@ -389,7 +394,12 @@ impl SuiteBuilder<'_> {
                 },
             };
             if let Some(m) = &spec.value.matrix {
-                let text = self.case_text(&starts, i);
+                let line_starts = line_starts.get_or_insert_with(|| {
+                    std::iter::once(0)
+                        .chain(self.source.text.match_indices('\n').map(|(at, _)| at + 1))
+                        .collect::<Vec<usize>>()
+                });
+                let text = self.case_text(line_starts, &starts, i);
                 self.unused_matrix_keys(&m.value, &combinations, &text, &m.referenced);
             }
             // Contexts are built one at a time (twice: for the names, then for the case) so
@@ -464,16 +474,18 @@ impl SuiteBuilder<'_> {
     }
 
     /// The text a case's templates can come from: its own lines, and the file's lines before
-    /// the first case (where `defaults:` sits).
-    fn case_text(&self, starts: &[u64], i: usize) -> String {
-        let lines: Vec<&str> = self.source.text.lines().collect();
-        let line = |n: u64| (n.saturating_sub(1) as usize).min(lines.len());
-        let preamble = &lines[..line(starts[0])];
-        let own = &lines[line(starts[i])..starts.get(i + 1).map_or(lines.len(), |&n| line(n))];
-        let mut text = preamble.join("\n");
-        text.push('\n');
-        text.push_str(&own.join("\n"));
-        text
+    /// the first case (where `defaults:` sits). `line_starts` holds each line's byte offset.
+    fn case_text(&self, line_starts: &[usize], starts: &[u64], i: usize) -> String {
+        let text = &self.source.text;
+        let at = |line: u64| {
+            line_starts
+                .get(line.saturating_sub(1) as usize)
+                .copied()
+                .unwrap_or(text.len())
+        };
+        let preamble = &text[..at(starts[0])];
+        let own = &text[at(starts[i])..starts.get(i + 1).map_or(text.len(), |&n| at(n))];
+        format!("{preamble}\n{own}")
     }
 
     /// A matrix key no template reads runs the same requests once per value: a warning.
@@ -734,7 +746,7 @@ impl SuiteBuilder<'_> {
             None => {
                 let expect = self.expect(c, mode.as_ref(), context).map(Arc::new);
                 if let Some(e) = &expect
-                    && !templated(&c.expect)
+                    && !self.expect_templated
                 {
                     self.shared_expect.insert(kind, e.clone());
                 }

@@ -63,7 +63,8 @@ impl Selection {
         !self.filters.is_empty() || !self.tags.is_empty()
     }
 
-    /// True when `case` (of a suite tagged `suite_tags`) passes the filters and tags.
+    /// True when `case` (of a suite tagged `suite_tags`) passes the filters (given in lower
+    /// case) and tags.
     pub fn matches(&self, case: &Case, suite_tags: &[String]) -> bool {
         let has = |tag: &str| case.tags.iter().chain(suite_tags).any(|t| t == tag);
         let (excluded, wanted): (Vec<&str>, Vec<&str>) = self
@@ -82,16 +83,19 @@ impl Selection {
         }
         let name = case.name.to_lowercase();
         let suite = case.suite.to_lowercase();
-        self.filters.iter().any(|f| {
-            let f = f.to_lowercase();
-            name.contains(&f) || suite.contains(&f)
-        })
+        self.filters
+            .iter()
+            .any(|f| name.contains(f.as_str()) || suite.contains(f.as_str()))
     }
 }
 
 impl Plan {
     /// Keeps the selected cases (suites left empty are dropped) and renumbers them.
     pub fn select(&mut self, selection: &Selection) -> Selected {
+        let selection = &Selection {
+            filters: selection.filters.iter().map(|f| f.to_lowercase()).collect(),
+            ..selection.clone()
+        };
         let total = self.len();
         let mut matched = 0;
         let mut index = 0;
