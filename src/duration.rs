@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-/// Parses `<number><unit>` with unit one of `ms`, `s`, `m`, `h`.
+/// The longest duration pitcrew accepts anywhere: a case, a wait or a delay past a day is a
+/// typo, and bounding it keeps every deadline computable.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses `<number><unit>` with unit one of `ms`, `s`, `m`, `h`, at most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -21,7 +25,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" => return Err(format!("`{text}` has no unit: {hint}")),
         other => return Err(format!("`{other}` in `{text}` is not a unit: {hint}")),
     };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range: {hint}"))
+    let too_long = || format!("`{text}` is longer than the limit of 24h");
+    let duration = Duration::try_from_secs_f64(seconds).map_err(|_| too_long())?;
+    if duration > MAX_DURATION {
+        return Err(too_long());
+    }
+    Ok(duration)
 }
 
 /// Formats a duration the way [`parse_duration`] reads it back.
@@ -45,6 +54,7 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("24h"), Ok(MAX_DURATION));
     }
 
     #[test]
@@ -53,6 +63,19 @@ mod tests {
         assert!(parse_duration("5").unwrap_err().contains("no unit"));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn rejects_what_no_clock_can_wait_for() {
+        for text in [
+            "5000000000000000h",
+            "25h",
+            "99999999999999999999999999999999999999999999s",
+            "86400001ms",
+        ] {
+            let e = parse_duration(text).unwrap_err();
+            assert!(e.contains("limit of 24h"), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 pub mod check;
 pub mod cli;
+pub mod delivery;
 pub mod duration;
+pub mod mask;
 pub mod plan;
 pub mod platform;
 pub mod receiver;
@@ -14,7 +16,6 @@ pub mod report;
 pub mod run;
 pub mod sandbox;
 pub mod scenario;
-pub mod shutdown;
 
 /// The text GoKart's Operation Tools put in `pubSub5` of every conversion they create.
 pub const TESTING_TOOLS_FLAG: &str =

@@ -1,16 +1,19 @@
-//! Checking the callbacks a case caught: how many, what they carry, the testing-tools flag.
+//! Checking the deliveries a case caught: how many the endpoint accepted, which it refused,
+//! what they carry, the testing-tools flag.
+
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::Failure;
 use super::matcher::{at_path, holds, show_actual, show_expected};
+use crate::delivery::Delivery;
 use crate::plan::PayloadCheck;
-use crate::receiver::Captured;
 
 /// Where the testing-tools flag sits in a schema v1 callback.
 pub const FLAG_PATH: &str = "conversion.pubSub5";
 
-/// Checks that exactly `expected` callbacks arrived.
+/// Checks that the endpoint accepted exactly `expected` deliveries.
 pub fn count(expected: u32, arrived: usize, within: &str) -> Option<Failure> {
     if arrived == expected as usize {
         return None;
@@ -24,7 +27,7 @@ pub fn count(expected: u32, arrived: usize, within: &str) -> Option<Failure> {
     );
     failure.message = match arrived {
         0 => format!(
-            "callback.count: expected {expected}, got 0: no callback arrived within {within}"
+            "callback.count: expected {expected}, got 0: no accepted callback arrived within {within}"
         ),
         n if n > expected as usize => {
             format!("callback.count: expected {expected}, got {n}: a duplicate callback arrived")
@@ -34,9 +37,54 @@ pub fn count(expected: u32, arrived: usize, within: &str) -> Option<Failure> {
     Some(failure)
 }
 
+/// Each delivery the endpoint refused (non-2xx) or that failed in transport fails the case.
+pub fn refused(deliveries: &[Arc<Delivery>]) -> Vec<Failure> {
+    deliveries
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !d.accepted())
+        .map(|(i, d)| {
+            let attempt = d
+                .attempt
+                .map(|a| format!(" (attempt {a})"))
+                .unwrap_or_default();
+            let mut failure = Failure::new(
+                "callback.delivery",
+                None,
+                "accepted (2xx)".into(),
+                d.outcome(),
+                None,
+            );
+            failure.message = format!(
+                "callback.delivery: delivery {}{attempt} was not accepted: {}",
+                i + 1,
+                d.outcome()
+            );
+            failure
+        })
+        .collect()
+}
+
+/// `callback: none` (or `count: 0`): deliveries arrived where none may.
+pub fn none_expected(deliveries: &[Arc<Delivery>]) -> Failure {
+    let mut failure = Failure::new(
+        "callback.count",
+        None,
+        "0 (callback: none)".into(),
+        deliveries.len().to_string(),
+        None,
+    );
+    failure.message = format!(
+        "callback.count: expected none, got {}: the platform called back ({})",
+        deliveries.len(),
+        deliveries[0].outcome()
+    );
+    failure
+}
+
 /// Checks each payload and header expectation and the flag against each callback.
 pub fn payload(
-    callbacks: &[std::sync::Arc<Captured>],
+    callbacks: &[Arc<Delivery>],
     checks: &[PayloadCheck],
     headers: &[PayloadCheck],
     flag: Option<&str>,

@@ -3,22 +3,22 @@
 pub mod callback;
 pub mod matcher;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One expectation that did not hold.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Failure {
     /// Which check: `conversion.status`, `callback.count`, `callback.payload`, `flag`, …
     pub check: String,
     /// The path inside the checked value, when there is one (`conversion.pubSub5`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     pub expected: String,
     pub actual: String,
     /// One line saying all of the above.
     pub message: String,
     /// `file:line:col` of the expectation in the scenario.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
 }
 

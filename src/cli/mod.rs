@@ -19,8 +19,11 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     /// Invalid scenario or usage.
     pub const INVALID: u8 = 2;
-    /// Infrastructure broke before any case could run.
+    /// Infrastructure broke before any case could run (or a report could not be written
+    /// after every case passed).
     pub const INFRASTRUCTURE: u8 = 3;
+    /// Interrupted by Ctrl-C or SIGTERM (the reports were still written).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// Test a GoKart-style click → conversion → callback pipeline from YAML scenario files.
@@ -33,8 +36,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run scenario files and report (exit 0 all passed, 1 a case failed, 2 invalid input,
-    /// 3 infrastructure error before any case ran).
+    /// Run scenario files and report (exit 0 all passed, 1 a case failed or errored, 2 invalid
+    /// input, 3 infrastructure error before any case ran, 130 interrupted).
     Run(run::RunArgs),
     /// Check scenario files without running anything; print the files and their case counts
     /// (exit 0 valid, 2 invalid).
@@ -142,8 +145,8 @@ pub fn say(text: &str) {
     let _ = writeln!(out, "{text}").and_then(|_| out.flush());
 }
 
-/// Prints an error line to stderr and returns `code`.
+/// Prints an error line (masked) to stderr and returns `code`.
 pub fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
+    eprintln!("error: {}", crate::mask::mask(&message.to_string()));
     code
 }

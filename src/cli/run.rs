@@ -1,4 +1,4 @@
-//! `pitcrew run` and `pitcrew validate`.
+//! `pitcrew run`: load, select, start the target, run, report.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use clap::Args;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
-use super::scenarios::{LoadArgs, SelectArgs, load, select};
+use super::scenarios::{LoadArgs, SelectArgs, load, parse_var, select};
 use super::{exit, fail};
 use crate::plan::{Plan, PlanOptions};
-use crate::platform::Platform;
 use crate::platform::{HttpPlatform, Profile};
-use crate::receiver::{self, Receiver};
+use crate::receiver::{self, Receiver, ReceiverConfig};
 use crate::report::console::Console;
-use crate::report::{Collected, FileReports};
-use crate::run::{self as runner, Observer, RunOptions};
+use crate::report::{FileReports, RecordBuilder, RunRecord};
+use crate::run::{self as runner, CallbackLog, CallbackSource, Interrupt, RunOptions};
 use crate::sandbox::{self, SandboxConfig};
 
 #[derive(Debug, Args)]
@@ -35,15 +35,19 @@ pub struct RunArgs {
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Write a JSON report here.
+    /// Write a JSON report (the run record) here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Per-case timeout for cases whose file sets none (e.g. `30s`).
+    /// Per-case timeout for cases whose file sets none (e.g. `30s`; at most 24h).
     #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
     /// Stop starting cases after the first failure; the rest are reported skipped.
     #[arg(long)]
     pub fail_fast: bool,
+    /// A secret for templates, read as `{{env.K}}`; its value is masked as `***` in every
+    /// output (repeatable).
+    #[arg(long = "secret", value_name = "K=V", value_parser = parse_var)]
+    pub secrets: Vec<(String, String)>,
     /// The embedded sandbox's tenant (offers, partners, token) as YAML.
     #[arg(long, value_name = "FILE")]
     pub sandbox_config: Option<PathBuf>,
@@ -56,19 +60,45 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     crate::duration::parse_duration(text)
 }
 
+/// What the run was asked to run against.
+enum TargetArg {
+    Sandbox,
+    Url(String),
+}
+
+impl TargetArg {
+    fn parse(text: &str) -> Result<TargetArg, String> {
+        if text == "sandbox" {
+            return Ok(TargetArg::Sandbox);
+        }
+        if text.starts_with("http://") || text.starts_with("https://") {
+            return Ok(TargetArg::Url(text.trim_end_matches('/').to_string()));
+        }
+        Err(format!(
+            "--target `{text}`: give `sandbox` or a base URL such as http://127.0.0.1:8080/api/v1"
+        ))
+    }
+}
+
+/// The plan options of a target that speaks the sandbox API: its default offer, its faults.
+pub fn sandbox_plan_options() -> PlanOptions {
+    PlanOptions {
+        default_offer: Some(sandbox::DEMO_OFFER.to_string()),
+        sandbox_faults: true,
+        ..PlanOptions::default()
+    }
+}
+
 /// `pitcrew run`.
 pub fn run(args: RunArgs) -> u8 {
-    let url_target = args.target != "sandbox";
-    if url_target && !(args.target.starts_with("http://") || args.target.starts_with("https://")) {
-        return fail(
-            exit::INVALID,
-            format!(
-                "--target `{}`: give `sandbox` or a base URL such as http://127.0.0.1:8080/api/v1",
-                args.target
-            ),
-        );
+    for (_, secret) in &args.secrets {
+        crate::mask::register(secret);
     }
-    if url_target && args.sandbox_config.is_some() {
+    let target = match TargetArg::parse(&args.target) {
+        Ok(t) => t,
+        Err(e) => return fail(exit::INVALID, e),
+    };
+    if matches!(target, TargetArg::Url(_)) && args.sandbox_config.is_some() {
         return fail(
             exit::INVALID,
             "--sandbox-config configures the embedded sandbox; it cannot apply to --target URL",
@@ -80,7 +110,8 @@ pub fn run(args: RunArgs) -> u8 {
     };
     let options = PlanOptions {
         timeout: args.timeout,
-        ..PlanOptions::default()
+        secrets: args.secrets.clone(),
+        ..sandbox_plan_options()
     };
     let mut plan = match load(&args.load, options) {
         Ok(plan) => plan,
@@ -100,59 +131,79 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(_) => {}
         Err(code) => return code,
     }
+    let reports = FileReports {
+        junit: args.junit.clone(),
+        json: args.json.clone(),
+    };
+    let unwritable = reports.check();
+    if !unwritable.is_empty() {
+        for e in &unwritable {
+            eprintln!("error: {}", crate::mask::mask(e));
+        }
+        return fail(
+            exit::INVALID,
+            "a report cannot be written there; nothing was run",
+        );
+    }
     let plan = Arc::new(plan);
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let (trigger, shutdown) = crate::shutdown::channel();
-        let target = if url_target {
-            connect_url(&args.target).await
-        } else {
-            start_sandbox(sandbox_config, shutdown).await
-        };
+        let servers = CancellationToken::new();
         let code = match target {
-            Ok(target) => run_plan(&args, plan, target).await,
-            Err(code) => code,
+            TargetArg::Sandbox => match start_sandbox(sandbox_config, servers.clone()).await {
+                Ok((platform, receiver, label)) => {
+                    run_plan(&args, &reports, plan, platform, receiver, label).await
+                }
+                Err(code) => code,
+            },
+            TargetArg::Url(url) => match connect_url(&url).await {
+                Ok(platform) => {
+                    let log = Arc::new(CallbackLog::new(platform.clone()));
+                    let label = crate::mask::mask(&url);
+                    run_plan(&args, &reports, plan, platform, log, label).await
+                }
+                Err(code) => code,
+            },
         };
-        trigger.trigger();
+        servers.cancel();
         code
     })
 }
 
-/// A platform to run against and where its callbacks are seen.
-struct Target {
-    platform: Arc<HttpPlatform>,
-    observer: Observer,
-    label: String,
-}
-
 /// `--target URL`: a running sandbox API; it must answer before any case runs.
-async fn connect_url(url: &str) -> Result<Target, u8> {
-    let platform = HttpPlatform::new(Profile::sandbox(url.trim_end_matches('/').to_string()))
+async fn connect_url(url: &str) -> Result<Arc<HttpPlatform>, u8> {
+    let platform = HttpPlatform::new(Profile::sandbox(url.to_string()))
         .map_err(|e| fail(exit::INFRASTRUCTURE, e))?;
-    let probe = uuid::Uuid::nil().to_string();
+    let probe = crate::delivery::Key::Conversion(uuid::Uuid::nil().to_string());
+    use crate::platform::Platform;
     if let Err(e) = platform.callback_log(&probe).await {
-        return Err(fail(
-            exit::INFRASTRUCTURE,
-            format!("the target is unreachable: {e}"),
-        ));
+        let what = if e.message.contains("unauthorized") {
+            "the target refused pitcrew"
+        } else {
+            "the target is unreachable"
+        };
+        return Err(fail(exit::INFRASTRUCTURE, format!("{what}: {e}")));
     }
-    Ok(Target {
-        platform: Arc::new(platform),
-        observer: Observer::CallbackLog,
-        label: url.to_string(),
-    })
+    Ok(Arc::new(platform))
 }
 
-/// `--target sandbox`: the embedded sandbox and receiver on ephemeral loopback ports.
+/// `--target sandbox`: the embedded sandbox and a receiver that takes only its partners'
+/// secrets, on ephemeral loopback ports.
 async fn start_sandbox(
     config: SandboxConfig,
-    shutdown: crate::shutdown::Shutdown,
-) -> Result<Target, u8> {
+    shutdown: CancellationToken,
+) -> Result<(Arc<HttpPlatform>, Arc<Receiver>, String), u8> {
+    for secret in config.secrets() {
+        crate::mask::register(&secret);
+    }
     let bind = || TcpListener::bind("127.0.0.1:0");
-    let receiver = Receiver::default();
+    let receiver = Receiver::new(ReceiverConfig {
+        auth: config.receiver_auth(),
+        ..ReceiverConfig::default()
+    });
     let receiver_handle = bind()
         .await
         .and_then(|l| receiver::serve(l, receiver.clone(), shutdown.clone()))
@@ -173,55 +224,102 @@ async fn start_sandbox(
             )
         })?;
     let mut profile = Profile::sandbox(sandbox.base_url());
-    profile.auth = token.map(|t| ("Authorization".to_string(), format!("ApiToken {t}")));
+    if let Some(t) = token {
+        profile
+            .headers
+            .push(("Authorization".to_string(), format!("ApiToken {t}")));
+    }
     let platform = HttpPlatform::new(profile).map_err(|e| fail(exit::INFRASTRUCTURE, e))?;
-    Ok(Target {
-        platform: Arc::new(platform),
-        observer: Observer::Receiver(receiver),
-        label: format!("sandbox ({})", sandbox.base_url()),
+    let label = format!("sandbox ({})", sandbox.base_url());
+    Ok((Arc::new(platform), Arc::new(receiver), label))
+}
+
+/// Turns Ctrl-C and SIGTERM into the run's interrupt: the first finishes, the second aborts.
+fn listen_for_signals(interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for token in [interrupt.finish, interrupt.abort] {
+            if !signal().await {
+                return;
+            }
+            token.cancel();
+        }
     })
 }
 
-/// Runs the plan, feeding the console and the file reports; returns the exit code.
-async fn run_plan(args: &RunArgs, plan: Arc<Plan>, target: Target) -> u8 {
-    let reports = FileReports {
-        junit: args.junit.clone(),
-        json: args.json.clone(),
-    };
-    let mut console = Console::new(plan.clone(), !args.no_progress);
-    let mut collected = Collected::default();
+/// Resolves at the next Ctrl-C or SIGTERM; false when signals cannot be listened to.
+pub(super) async fn signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            _ = term.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// Runs the plan, feeding the console and the record; writes the reports; the exit code.
+async fn run_plan<S: CallbackSource>(
+    args: &RunArgs,
+    reports: &FileReports,
+    plan: Arc<Plan>,
+    platform: Arc<HttpPlatform>,
+    source: Arc<S>,
+    label: String,
+) -> u8 {
+    let mut console = Console::new(!args.no_progress);
+    let mut builder = RecordBuilder::default();
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
     let options = RunOptions {
         jobs: args.jobs,
         fail_fast: args.fail_fast,
-        target: target.label,
+        target: label,
+        shard: args.select.shard.map(|s| s.to_string()),
     };
+    let interrupt = Interrupt::default();
+    let signals = listen_for_signals(interrupt.clone());
     let run = tokio::spawn(runner::run(
-        plan.clone(),
-        target.platform,
-        target.observer,
-        options,
-        events_tx,
+        plan, platform, source, options, interrupt, events_tx,
     ));
     while let Some(event) = events_rx.recv().await {
         console.on_event(&event);
-        collected.on_event(&event);
+        builder.on_event(&event);
     }
-    let stats = match run.await {
-        Ok(stats) => stats,
-        Err(e) => {
-            return fail(
-                exit::INFRASTRUCTURE,
-                format!("the run stopped unexpectedly: {e}"),
-            );
-        }
-    };
-    if let Err(e) = reports.write(&plan, &collected) {
-        return fail(exit::INFRASTRUCTURE, e);
+    signals.abort();
+    let crashed = run.await.err();
+    let record = builder.finish();
+    console.finish(&record);
+    let errors = reports.write(&record);
+    for e in &errors {
+        eprintln!("error: {}", crate::mask::mask(e));
     }
-    if stats.success() {
-        exit::PASSED
-    } else {
+    if let Some(e) = crashed {
+        return fail(
+            exit::INFRASTRUCTURE,
+            format!(
+                "the run stopped unexpectedly: {e}; the reports hold every case's verdict so far"
+            ),
+        );
+    }
+    exit_code(&record, !errors.is_empty())
+}
+
+/// The run's exit code: interrupted, then the verdict, then whether the reports were written.
+fn exit_code(record: &RunRecord, report_failed: bool) -> u8 {
+    if matches!(record.cancelled.as_deref(), Some("interrupted" | "aborted")) {
+        exit::INTERRUPTED
+    } else if !record.summary.success() {
         exit::FAILED
+    } else if report_failed {
+        exit::INFRASTRUCTURE
+    } else {
+        exit::PASSED
     }
 }

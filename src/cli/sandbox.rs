@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 use tokio::net::TcpListener;
 
+use tokio_util::sync::CancellationToken;
+
 use super::{exit, fail};
-use crate::receiver::{self, Receiver};
+use crate::receiver::{self, Receiver, ReceiverConfig};
 use crate::sandbox;
 
 #[derive(Debug, Args)]
@@ -34,7 +36,11 @@ pub fn serve(args: SandboxArgs) -> u8 {
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let (trigger, shutdown) = crate::shutdown::channel();
+        let shutdown = CancellationToken::new();
+        let receiver = Receiver::new(ReceiverConfig {
+            auth: config.receiver_auth(),
+            ..ReceiverConfig::default()
+        });
         let callback_url = match args.callback_url {
             Some(url) => url,
             None => {
@@ -47,7 +53,7 @@ pub fn serve(args: SandboxArgs) -> u8 {
                         );
                     }
                 };
-                match receiver::serve(listener, Receiver::default(), shutdown.clone()) {
+                match receiver::serve(listener, receiver, shutdown.clone()) {
                     Ok(h) => h.callback_url(),
                     Err(e) => {
                         return fail(
@@ -67,7 +73,8 @@ pub fn serve(args: SandboxArgs) -> u8 {
                 );
             }
         };
-        let handle = match sandbox::serve(listener, config, callback_url.clone(), shutdown) {
+        let handle = match sandbox::serve(listener, config, callback_url.clone(), shutdown.clone())
+        {
             Ok(h) => h,
             Err(e) => return fail(exit::INFRASTRUCTURE, e),
         };
@@ -76,8 +83,8 @@ pub fn serve(args: SandboxArgs) -> u8 {
             "pitcrew sandbox: callbacks of partners without their own URL go to {callback_url}"
         ));
         super::say("pitcrew sandbox: press Ctrl-C to stop");
-        let _ = tokio::signal::ctrl_c().await;
-        trigger.trigger();
+        super::run::signal().await;
+        shutdown.cancel();
         exit::PASSED
     })
 }

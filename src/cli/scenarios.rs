@@ -17,7 +17,7 @@ pub struct LoadArgs {
     /// Set a template variable, overriding the files' `vars` (repeatable).
     #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
-    /// The most cases one case's matrix may expand to.
+    /// The most cases a run may plan in all (matrices expanded).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CASES)]
     pub max_cases: usize,
 }
@@ -60,7 +60,12 @@ pub fn parse_var(text: &str) -> Result<(String, String), String> {
 pub fn load(args: &LoadArgs, mut options: PlanOptions) -> Result<Plan, u8> {
     options.vars = args.vars.clone();
     options.max_cases = args.max_cases;
-    let files = crate::scenario::discover(&args.paths).map_err(|e| fail(exit::INVALID, e))?;
+    let found =
+        crate::scenario::files::discover(&args.paths).map_err(|e| fail(exit::INVALID, e))?;
+    for note in &found.notes {
+        eprintln!("note: {note}");
+    }
+    let files = found.files;
     if files.is_empty() {
         let shown: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
         return Err(fail(
@@ -107,7 +112,7 @@ pub fn select(plan: &mut Plan, args: &SelectArgs) -> Result<Selected, u8> {
 
 /// `pitcrew validate`: load and expand, print the files and their case counts.
 pub fn validate(args: &LoadArgs) -> u8 {
-    let plan = match load(args, PlanOptions::default()) {
+    let plan = match load(args, super::run::sandbox_plan_options()) {
         Ok(plan) => plan,
         Err(code) => return code,
     };
@@ -133,7 +138,7 @@ pub fn validate(args: &LoadArgs) -> u8 {
 
 /// `pitcrew list`: the expanded case names with where they are written, after selection.
 pub fn list(load_args: &LoadArgs, select_args: &SelectArgs) -> u8 {
-    let mut plan = match load(load_args, PlanOptions::default()) {
+    let mut plan = match load(load_args, super::run::sandbox_plan_options()) {
         Ok(plan) => plan,
         Err(code) => return code,
     };

@@ -20,7 +20,8 @@ use crate::duration::parse_duration;
 use crate::scenario::matcher::Matcher;
 use crate::scenario::matrix::{self, Combination, DEFAULT_MAX_CASES};
 use crate::scenario::model::{
-    CallbackSpec, CaseSpec, Defaults, Faults, Located, ResponseExpect, ScenarioFile,
+    CallbackSpec, CaseSpec, ConversionExpect, Defaults, Faults, Located, ResponseExpect,
+    ScenarioFile,
 };
 use crate::scenario::template::Templates;
 use crate::scenario::{ScenarioDiagnostic, SourceFile};
@@ -68,7 +69,8 @@ pub struct Case {
     pub params: BTreeMap<String, String>,
     /// The expected testing-tools flag text; `None` when the check is off.
     pub flag: Option<String>,
-    pub faults: Faults,
+    /// Faults for a sandbox target, as the sandbox API takes them (`None`: none).
+    pub sandbox_faults: Option<Arc<Value>>,
     pub timeout: Duration,
     /// Shared by the cases of a matrix when their expectations hold no template.
     pub expect: Arc<CaseExpect>,
@@ -91,6 +93,8 @@ pub struct CaseExpect {
     pub click_status: u16,
     pub click: AnswerChecks,
     pub conversion_status: u16,
+    /// The conversion state the platform must answer; `None`: anything but Rejected.
+    pub conversion_state: Option<String>,
     pub conversion: AnswerChecks,
     pub callback: CallbackCheck,
     pub callback_response: Option<ResponseCheck>,
@@ -148,24 +152,30 @@ pub struct ResponseCheck {
     pub answer: AnswerChecks,
 }
 
-/// Settings from the command line that shape the plan.
+/// Settings from the command line and the target that shape the plan.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
-    /// True when the target is a sandbox: built-in defaults and `sandbox:` faults apply.
-    pub sandbox_target: bool,
+    /// The offer of cases that name none, when the target has a default one (the sandbox's).
+    pub default_offer: Option<String>,
+    /// True when the target takes `sandbox:` faults.
+    pub sandbox_faults: bool,
     /// `--var k=v`, overriding the files' `vars`.
     pub vars: Vec<(String, String)>,
+    /// `--secret K=V`: read as `{{env.K}}`, over the environment's value.
+    pub secrets: Vec<(String, String)>,
     /// `--timeout`: the per-case timeout for cases that set none.
     pub timeout: Option<Duration>,
-    /// `--max-cases`: how many cases one matrix may expand to.
+    /// `--max-cases`: how many cases the run may plan in all.
     pub max_cases: usize,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
         PlanOptions {
-            sandbox_target: true,
+            default_offer: None,
+            sandbox_faults: false,
             vars: Vec::new(),
+            secrets: Vec::new(),
             timeout: None,
             max_cases: DEFAULT_MAX_CASES,
         }
@@ -218,9 +228,10 @@ pub fn build_sources(
     let run_id = uuid::Uuid::new_v4().to_string();
     let templates = Templates::new();
     let env: Map<String, Value> = std::env::vars()
+        .chain(options.secrets.iter().cloned())
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    let mut suites = Vec::new();
+    let mut suites: Vec<Suite> = Vec::new();
     let mut problems = Vec::new();
     let mut next_index = 0;
     for source in sources {
@@ -240,6 +251,7 @@ pub fn build_sources(
             matchers: HashMap::new(),
             shared_expect: HashMap::new(),
             expect_templated: false,
+            budget: options.max_cases.saturating_sub(next_index),
         };
         let suite = builder.build(&file, next_index);
         let clean = parsed && builder.problems.iter().all(|p| !p.is_error());
@@ -252,6 +264,7 @@ pub fn build_sources(
             suites.push(suite);
         }
     }
+    distinct_suite_names(&mut suites);
     if problems.iter().any(ScenarioDiagnostic::is_error) {
         Err(problems)
     } else {
@@ -260,6 +273,23 @@ pub fn build_sources(
             suites,
             warnings: problems,
         })
+    }
+}
+
+/// Two files with the same `name:` must not merge into one suite on a dashboard (GitLab keeps
+/// only the first of equal names): the later ones get their file's path appended.
+fn distinct_suite_names(suites: &mut [Suite]) {
+    let mut seen = std::collections::HashSet::new();
+    for suite in suites {
+        if seen.insert(suite.name.clone()) {
+            continue;
+        }
+        let name: Arc<str> = Arc::from(format!("{} ({})", suite.name, suite.file));
+        seen.insert(name.clone());
+        suite.name = name.clone();
+        for case in &mut suite.cases {
+            case.suite = name.clone();
+        }
     }
 }
 
@@ -285,9 +315,9 @@ fn templated(expect: &crate::scenario::model::Expect) -> bool {
     fn lines(map: &BTreeMap<String, Located<Value>>) -> bool {
         map.values().any(|v| value(&v.value))
     }
-    let answer = |r: &Option<ResponseExpect>| {
-        r.as_ref().is_some_and(|r| {
-            r.body.as_ref().is_some_and(|b| value(&b.value)) || lines(&r.json) || lines(&r.headers)
+    let answer = |r: Option<AnswerSpec>| {
+        r.is_some_and(|r| {
+            r.body.is_some_and(|b| value(&b.value)) || lines(r.json) || lines(r.headers)
         })
     };
     let callback = match expect.callback.as_ref().map(|c| &c.value) {
@@ -295,9 +325,37 @@ fn templated(expect: &crate::scenario::model::Expect) -> bool {
         _ => false,
     };
     callback
-        || answer(&expect.click)
-        || answer(&expect.conversion)
-        || answer(&expect.callback_response)
+        || answer(expect.click.as_ref().map(AnswerSpec::from))
+        || answer(expect.conversion.as_ref().map(AnswerSpec::from))
+        || answer(expect.callback_response.as_ref().map(AnswerSpec::from))
+}
+
+/// The parts of an answer expectation that every answer has.
+#[derive(Clone, Copy)]
+struct AnswerSpec<'a> {
+    body: Option<&'a Located<Value>>,
+    json: &'a BTreeMap<String, Located<Value>>,
+    headers: &'a BTreeMap<String, Located<Value>>,
+}
+
+impl<'a> From<&'a ResponseExpect> for AnswerSpec<'a> {
+    fn from(r: &'a ResponseExpect) -> Self {
+        AnswerSpec {
+            body: r.body.as_ref(),
+            json: &r.json,
+            headers: &r.headers,
+        }
+    }
+}
+
+impl<'a> From<&'a ConversionExpect> for AnswerSpec<'a> {
+    fn from(r: &'a ConversionExpect) -> Self {
+        AnswerSpec {
+            body: r.body.as_ref(),
+            json: &r.json,
+            headers: &r.headers,
+        }
+    }
 }
 
 /// A case's own value, else the file default's.
@@ -339,6 +397,8 @@ struct SuiteBuilder<'a> {
     shared_expect: HashMap<u8, Arc<CaseExpect>>,
     /// True when the current case's expectations hold a template.
     expect_templated: bool,
+    /// How many more cases the run may plan (`--max-cases` less those planned already).
+    budget: usize,
 }
 
 impl SuiteBuilder<'_> {
@@ -383,8 +443,12 @@ impl SuiteBuilder<'_> {
             self.shared_expect.clear();
             self.expect_templated = templated(&spec.value.expect);
             let combinations = match &spec.value.matrix {
+                None if self.budget == 0 => {
+                    self.over_budget(&spec.referenced);
+                    break;
+                }
                 None => vec![Combination::new()],
-                Some(m) => match matrix::expand(&m.value, self.options.max_cases) {
+                Some(m) => match matrix::expand(&m.value, self.budget) {
                     Ok(c) => c,
                     Err(e) => {
                         let at = e.at.unwrap_or(m.referenced);
@@ -393,6 +457,7 @@ impl SuiteBuilder<'_> {
                     }
                 },
             };
+            self.budget -= combinations.len();
             if let Some(m) = &spec.value.matrix {
                 let line_starts = line_starts.get_or_insert_with(|| {
                     std::iter::once(0)
@@ -486,6 +551,18 @@ impl SuiteBuilder<'_> {
         let preamble = &text[..at(starts[0])];
         let own = &text[at(starts[i])..starts.get(i + 1).map_or(text.len(), |&n| at(n))];
         format!("{preamble}\n{own}")
+    }
+
+    /// More cases than `--max-cases` in the whole run: reported once, at the first case over.
+    fn over_budget(&mut self, at: &Location) {
+        self.error(
+            at,
+            format!(
+                "the run plans more than {} cases (the limit)",
+                self.options.max_cases
+            ),
+            Some("run fewer files or cases, or raise the limit with `--max-cases N`".into()),
+        );
     }
 
     /// A matrix key no template reads runs the same requests once per value: a warning.
@@ -604,7 +681,7 @@ impl SuiteBuilder<'_> {
         let c = &spec.value;
         let offer = match pick(&c.offer, &defaults.offer) {
             Some(v) => self.render(v, context),
-            None if self.options.sandbox_target => Some(crate::sandbox::DEMO_OFFER.to_string()),
+            None if self.options.default_offer.is_some() => self.options.default_offer.clone(),
             None => {
                 self.error(
                     &spec.referenced,
@@ -715,23 +792,17 @@ impl SuiteBuilder<'_> {
             },
         };
         let sandbox = c.sandbox.as_ref().or(defaults.sandbox.as_ref());
-        let faults = sandbox.map(|s| s.faults.clone()).unwrap_or_default();
-        if sandbox.is_some() && !self.options.sandbox_target {
+        if sandbox.is_some() && !self.options.sandbox_faults {
             self.error(
                 &spec.referenced,
                 "`sandbox:` faults only apply to the sandbox target",
                 Some("run with `--target sandbox` (the default), or remove `sandbox:`".into()),
             );
         }
-        if let Some(delay) = &faults.callback_delay
-            && let Err(e) = parse_duration(delay)
-        {
-            self.error(
-                &spec.referenced,
-                format!("sandbox.faults.callback_delay: {e}"),
-                None,
-            );
-        }
+        let sandbox_faults = match sandbox {
+            Some(s) => self.faults(&s.faults),
+            None => Some(None),
+        };
         let timeout = match pick(&c.timeout, &defaults.timeout) {
             Some(t) => self.duration(t),
             None => Some(self.options.timeout.unwrap_or(DEFAULT_TIMEOUT)),
@@ -792,10 +863,54 @@ impl SuiteBuilder<'_> {
             event,
             params,
             flag,
-            faults,
+            sandbox_faults: sandbox_faults?,
             timeout: timeout?,
             expect: expect?,
         })
+    }
+
+    /// `sandbox.faults` in the sandbox API's words (`None` when it is wrong, reported).
+    fn faults(&mut self, faults: &Faults) -> Option<Option<Arc<Value>>> {
+        let mut wire = Map::new();
+        let before = self.errors();
+        if faults.omit_flag {
+            wire.insert("omit_flag".into(), Value::Bool(true));
+        }
+        if faults.drop_callback {
+            wire.insert("drop_callback".into(), Value::Bool(true));
+        }
+        if let Some(delay) = &faults.callback_delay
+            && self.duration(delay).is_some()
+        {
+            wire.insert("callback_delay".into(), Value::String(delay.value.clone()));
+        }
+        match faults.duplicate_callback.as_ref().map(|d| (&d.value, d)) {
+            None | Some((Value::Bool(false), _)) => {}
+            Some((Value::Bool(true), _)) => {
+                wire.insert("duplicate_callback".into(), Value::Bool(true));
+            }
+            Some((Value::String(text), at)) => {
+                let located = Located {
+                    value: text.clone(),
+                    referenced: at.referenced,
+                };
+                if self.duration(&located).is_some() {
+                    wire.insert("duplicate_callback".into(), Value::String(text.clone()));
+                }
+            }
+            Some((other, at)) => self.error(
+                &at.referenced,
+                format!(
+                    "`duplicate_callback`: expected true, false or a delay such as `2s`, found {}",
+                    crate::scenario::matcher::describe(other)
+                ),
+                None,
+            ),
+        }
+        if self.errors() > before {
+            return None;
+        }
+        Some((!wire.is_empty()).then(|| Arc::new(Value::Object(wire))))
     }
 
     fn duration(&mut self, text: &Located<String>) -> Option<Duration> {
@@ -833,13 +948,22 @@ impl SuiteBuilder<'_> {
         context: &Context,
     ) -> Option<CaseExpect> {
         let e = &c.expect;
-        fn status(r: &Option<ResponseExpect>) -> Option<u16> {
-            r.as_ref().and_then(|r| r.status.as_ref()).map(|s| s.value)
-        }
-        let click_status = status(&e.click).unwrap_or(201);
-        let conversion_status = status(&e.conversion).unwrap_or(201);
-        let click = self.answer(e.click.as_ref(), context);
-        let conversion = self.answer(e.conversion.as_ref(), context);
+        let click_status = e
+            .click
+            .as_ref()
+            .and_then(|r| r.status.as_ref())
+            .map_or(201, |s| s.value);
+        let conversion_status = e
+            .conversion
+            .as_ref()
+            .and_then(|r| r.status.as_ref())
+            .map_or(201, |s| s.value);
+        let conversion_state = match e.conversion.as_ref().and_then(|r| r.state.as_ref()) {
+            None => Some(None),
+            Some(state) => self.conversion_state(state).map(Some),
+        };
+        let click = self.answer(e.click.as_ref().map(AnswerSpec::from), context);
+        let conversion = self.answer(e.conversion.as_ref().map(AnswerSpec::from), context);
         let callback = match (&e.callback, mode) {
             (None, Some(Mode::CallbackOnly { .. })) => CallbackCheck::Unchecked,
             (None, _) if (200..300).contains(&conversion_status) => CallbackCheck::Expect {
@@ -880,7 +1004,7 @@ impl SuiteBuilder<'_> {
         let callback_response = match (&e.callback_response, mode) {
             (Some(r), _) => Some(ResponseCheck {
                 status: r.status.as_ref().map(|s| s.value),
-                answer: self.answer(Some(r), context)?,
+                answer: self.answer(Some(AnswerSpec::from(r)), context)?,
             }),
             (None, Some(Mode::CallbackOnly { .. })) => Some(ResponseCheck {
                 status: None,
@@ -892,6 +1016,7 @@ impl SuiteBuilder<'_> {
             click_status,
             click: click?,
             conversion_status,
+            conversion_state: conversion_state?,
             conversion: conversion?,
             callback,
             callback_response,
@@ -922,7 +1047,30 @@ impl SuiteBuilder<'_> {
         checks
     }
 
-    fn answer(&mut self, spec: Option<&ResponseExpect>, context: &Context) -> Option<AnswerChecks> {
+    /// `expect.conversion.state`: one of the states, spelled as the platform spells them.
+    fn conversion_state(&mut self, state: &Located<String>) -> Option<String> {
+        use crate::scenario::model::CONVERSION_STATES;
+        if let Some(known) = CONVERSION_STATES
+            .iter()
+            .find(|s| s.eq_ignore_ascii_case(&state.value))
+        {
+            return Some(known.to_string());
+        }
+        let hint = crate::scenario::did_you_mean(&state.value, CONVERSION_STATES.iter().copied())
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        self.error(
+            &state.referenced,
+            format!("`state`: `{}` is not a conversion state", state.value),
+            Some(format!(
+                "{hint}a conversion is {}",
+                CONVERSION_STATES.join(", ")
+            )),
+        );
+        None
+    }
+
+    fn answer(&mut self, spec: Option<AnswerSpec>, context: &Context) -> Option<AnswerChecks> {
         let Some(spec) = spec else {
             return Some(AnswerChecks::default());
         };
@@ -934,8 +1082,8 @@ impl SuiteBuilder<'_> {
                 at: self.at(&b.referenced),
             })
         });
-        let json = self.checks(&spec.json, context, false);
-        let headers = self.checks(&spec.headers, context, true);
+        let json = self.checks(spec.json, context, false);
+        let headers = self.checks(spec.headers, context, true);
         (self.errors() == before).then_some(AnswerChecks {
             body,
             json,

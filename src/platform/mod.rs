@@ -10,13 +10,15 @@ use serde_json::Value;
 
 pub use http::{HttpPlatform, Profile};
 
-use crate::scenario::model::Faults;
+use crate::delivery::{Delivery, Key};
 
 /// One request and its answer, kept for the report's transcript.
 #[derive(Debug, Clone)]
 pub struct Exchange {
     pub method: String,
     pub url: String,
+    /// Request headers sent beyond the client's own (their values are shown masked).
+    pub request_headers: Vec<(String, String)>,
     pub request_body: Value,
     pub status: u16,
     /// The answer's headers, names lowercased, in the order received.
@@ -48,21 +50,30 @@ pub struct NewConversion<'a> {
     pub click: &'a str,
     pub event: &'a str,
     pub params: &'a BTreeMap<String, String>,
-    /// Sandbox targets only.
-    pub faults: Option<&'a Faults>,
+    /// Faults for a sandbox target, in the sandbox API's words; other targets never get them.
+    pub sandbox_faults: Option<&'a Value>,
 }
 
-/// A step's answer and the id it produced, if any.
+/// A step's answer and what the platform said in it.
 #[derive(Debug, Clone)]
 pub struct StepOutcome {
     pub exchange: Exchange,
+    /// The id the step made (click or conversion).
     pub id: Option<String>,
+    /// The conversion's status as the platform answered it (Success, Pending, Rejected).
+    pub state: Option<String>,
+    /// Why the platform rejected the conversion.
+    pub reason: Option<String>,
+    /// The id of the callback record the step made the platform send, when it reports one.
+    pub callback_id: Option<String>,
 }
 
 /// What the callback tool reports of the endpoint's answer.
 #[derive(Debug, Clone)]
 pub struct CallbackSent {
     pub exchange: Exchange,
+    /// The id of the callback record sent.
+    pub callback_id: Option<String>,
     /// The endpoint's HTTP status, when it answered.
     pub endpoint_status: Option<u16>,
     pub endpoint_body: Option<String>,
@@ -70,6 +81,14 @@ pub struct CallbackSent {
     pub endpoint_headers: Vec<(String, String)>,
     /// The transport error, when it did not.
     pub endpoint_error: Option<String>,
+}
+
+/// A conversion's new status.
+#[derive(Debug, Clone)]
+pub struct StatusChange<'a> {
+    pub conversion: &'a str,
+    pub status: &'a str,
+    pub reason: Option<&'a str>,
 }
 
 /// The steps of the click → conversion → callback pipeline.
@@ -90,9 +109,14 @@ pub trait Platform: Send + Sync + 'static {
         click: &str,
         conversion: &str,
     ) -> impl Future<Output = Result<CallbackSent, PlatformError>> + Send;
-    /// Reads every attempt the platform logged for a conversion.
+    /// Changes a conversion's status; the platform then sends another callback.
+    fn change_status(
+        &self,
+        change: StatusChange<'_>,
+    ) -> impl Future<Output = Result<StepOutcome, PlatformError>> + Send;
+    /// Every delivery attempt the platform logged for a conversion or a click, oldest first.
     fn callback_log(
         &self,
-        conversion: &str,
-    ) -> impl Future<Output = Result<Vec<Value>, PlatformError>> + Send;
+        key: &Key,
+    ) -> impl Future<Output = Result<Vec<Delivery>, PlatformError>> + Send;
 }

@@ -1,138 +1,213 @@
-//! The callback endpoint: records every callback, files it under its conversion and wakes the
-//! case waiting for it at once (a notification, not a poll).
+//! The callback endpoint: takes only callbacks that carry the partner's secret, files each
+//! under its conversion and its click, and wakes the case waiting for it at once (a
+//! notification, not a poll). Everything else that reaches it is kept as a stray, so that every
+//! callback is accounted for and none is ever matched to a case by accident.
 
-mod capture;
+mod http;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
 
-use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::shutdown::Shutdown;
+use crate::delivery::{CallbackIds, Correlation, Delivery, Key, Stray};
 
-/// One callback as it reached the receiver.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Captured {
-    /// Arrival order over the receiver's life, from 1.
-    pub seq: u64,
-    #[serde(skip)]
-    pub received_at: SystemTime,
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    pub headers: Vec<(String, String)>,
-    /// The body exactly as sent.
-    pub body: String,
-    /// The body parsed as JSON, when it is JSON.
-    pub json: Option<Value>,
-    /// What it was filed under: `conversion.conversionId`, else `clickId`.
-    pub key: Option<String>,
+/// A header a callback must carry, with its secret value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthHeader {
+    pub name: String,
+    pub secret: String,
+}
+
+/// What the receiver accepts and how it reads callbacks.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiverConfig {
+    /// A callback must carry one of these headers with its secret; with none configured, any
+    /// callback is taken (and the run cannot tell a forged one by its secret).
+    pub auth: Vec<AuthHeader>,
+    /// Where the ids sit in a callback body.
+    pub correlation: Correlation,
 }
 
 #[derive(Default)]
 struct Slot {
-    callbacks: Vec<Arc<Captured>>,
+    deliveries: Vec<Arc<Delivery>>,
     notify: Arc<Notify>,
 }
 
 #[derive(Default)]
 struct Inner {
-    slots: Mutex<HashMap<String, Slot>>,
-    unkeyed: Mutex<Vec<Arc<Captured>>>,
-    seq: std::sync::atomic::AtomicU64,
+    config: ReceiverConfig,
+    seq: AtomicU64,
+    slots: Mutex<HashMap<Key, Slot>>,
+    /// Callbacks refused or unreadable: strays from the start.
+    strays: Mutex<Vec<Stray>>,
 }
 
-/// The in-process handle: record callbacks, wait for them.
+/// The in-process handle: record callbacks, wait for them, account for them.
 #[derive(Clone, Default)]
 pub struct Receiver {
     inner: Arc<Inner>,
 }
 
+/// A lock that a panicking holder left behind is still usable: the data is append-only.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Receiver {
-    fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
-        self.inner.slots.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Files a callback and wakes whoever waits for its key.
-    pub fn record(&self, mut captured: Captured) -> Arc<Captured> {
-        captured.seq = self
-            .inner
-            .seq
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        let captured = Arc::new(captured);
-        match captured.key.clone() {
-            Some(key) => {
-                let mut slots = self.slots();
-                let slot = slots.entry(key).or_default();
-                slot.callbacks.push(captured.clone());
-                slot.notify.notify_waiters();
-            }
-            None => self
-                .inner
-                .unkeyed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(captured.clone()),
+    /// A receiver with this configuration.
+    pub fn new(config: ReceiverConfig) -> Receiver {
+        Receiver {
+            inner: Arc::new(Inner {
+                config,
+                ..Inner::default()
+            }),
         }
-        captured
     }
 
-    /// Every callback filed under `key` so far.
-    pub fn callbacks(&self, key: &str) -> Vec<Arc<Captured>> {
-        self.slots()
+    /// The configuration it was made with.
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.inner.config
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// True when `headers` carry one of the configured secrets (or none is configured).
+    pub fn authorized(&self, headers: &[(String, String)]) -> bool {
+        let auth = &self.inner.config.auth;
+        auth.is_empty()
+            || auth.iter().any(|a| {
+                headers
+                    .iter()
+                    .any(|(n, v)| n.eq_ignore_ascii_case(&a.name) && constant_time_eq(v, &a.secret))
+            })
+    }
+
+    /// Files an authorized delivery under its conversion and its click, and wakes whoever
+    /// waits for either; a delivery with neither id is a stray. Returns its sequence number.
+    pub fn record(&self, mut delivery: Delivery) -> u64 {
+        delivery.seq = self.next_seq();
+        let seq = delivery.seq;
+        let keys: Vec<Key> = [
+            delivery.ids.conversion.clone().map(Key::Conversion),
+            delivery.ids.click.clone().map(Key::Click),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if keys.is_empty() {
+            self.stray(&delivery, "it carries no conversion or click id");
+            return seq;
+        }
+        let delivery = Arc::new(delivery);
+        let mut slots = lock(&self.inner.slots);
+        for key in keys {
+            let slot = slots.entry(key).or_default();
+            slot.deliveries.push(delivery.clone());
+            slot.notify.notify_waiters();
+        }
+        seq
+    }
+
+    /// Keeps a callback that will never be matched, with the reason.
+    pub fn stray(&self, delivery: &Delivery, reason: &str) {
+        let seq = if delivery.seq == 0 {
+            self.next_seq()
+        } else {
+            delivery.seq
+        };
+        lock(&self.inner.strays).push(Stray {
+            seq,
+            at: delivery.at,
+            method: delivery.method.clone(),
+            path: delivery.path.clone(),
+            ids: delivery.ids.clone(),
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Every delivery filed under `key` so far, in arrival order.
+    pub fn deliveries(&self, key: &Key) -> Vec<Arc<Delivery>> {
+        lock(&self.inner.slots)
             .get(key)
-            .map(|s| s.callbacks.clone())
+            .map(|s| s.deliveries.clone())
             .unwrap_or_default()
     }
 
-    /// How many callbacks arrived in all, keyed or not.
+    /// How many callbacks reached the receiver in all.
     pub fn total(&self) -> u64 {
-        self.inner.seq.load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.seq.load(Ordering::Relaxed)
     }
 
-    /// Callbacks that carried no conversion or click id.
-    pub fn unkeyed(&self) -> Vec<Arc<Captured>> {
-        self.inner
-            .unkeyed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Waits until at least `count` callbacks are filed under `key`, or `deadline` passes;
+    /// Waits until `done` holds for the deliveries filed under `key`, or `deadline` passes;
     /// returns what arrived either way.
-    pub async fn wait_for(&self, key: &str, count: usize, deadline: Instant) -> Vec<Arc<Captured>> {
+    pub async fn wait(
+        &self,
+        key: &Key,
+        done: &(dyn Fn(&[Arc<Delivery>]) -> bool + Sync),
+        deadline: Instant,
+    ) -> Vec<Arc<Delivery>> {
         loop {
-            let notify = {
-                let mut slots = self.slots();
-                let slot = slots.entry(key.to_string()).or_default();
-                if slot.callbacks.len() >= count {
-                    return slot.callbacks.clone();
+            let notified = {
+                let mut slots = lock(&self.inner.slots);
+                let slot = slots.entry(key.clone()).or_default();
+                if done(&slot.deliveries) {
+                    return slot.deliveries.clone();
                 }
-                slot.notify.clone()
+                // Registered while the lock is held: a delivery filed after it wakes us.
+                let notify = slot.notify.clone();
+                let mut notified = Box::pin(notify.notified_owned());
+                notified.as_mut().enable();
+                notified
             };
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // A callback may have landed between the check and `enable`.
-            if self
-                .slots()
-                .get(key)
-                .is_some_and(|s| s.callbacks.len() >= count)
-            {
-                continue;
-            }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.callbacks(key);
+                return self.deliveries(key);
             }
         }
     }
+
+    /// Every callback that no case claimed (`claimed` holds the claimed sequence numbers):
+    /// refused, unreadable, or filed under ids no case's delivery had.
+    pub fn strays(&self, claimed: &HashSet<u64>) -> Vec<Stray> {
+        let mut strays = lock(&self.inner.strays).clone();
+        let mut seen = HashSet::new();
+        for slot in lock(&self.inner.slots).values() {
+            for d in &slot.deliveries {
+                if !claimed.contains(&d.seq) && seen.insert(d.seq) {
+                    strays.push(Stray {
+                        seq: d.seq,
+                        at: d.at,
+                        method: d.method.clone(),
+                        path: d.path.clone(),
+                        ids: d.ids.clone(),
+                        reason: "no case expected a delivery with these ids".into(),
+                    });
+                }
+            }
+        }
+        strays.sort_by_key(|s| s.seq);
+        strays
+    }
+
+    /// The ids of a callback body, as this receiver reads them.
+    pub fn ids(&self, json: Option<&serde_json::Value>) -> CallbackIds {
+        json.map(|j| self.inner.config.correlation.ids(j))
+            .unwrap_or_default()
+    }
+}
+
+/// Compares secrets without stopping at the first differing byte.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A receiver listening on HTTP.
@@ -149,17 +224,17 @@ impl ReceiverHandle {
     }
 }
 
-/// Serves `receiver` on `listener` until `shutdown`.
+/// Serves `receiver` on `listener` until `shutdown` is cancelled.
 pub fn serve(
     listener: TcpListener,
     receiver: Receiver,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
 ) -> std::io::Result<ReceiverHandle> {
     let addr = listener.local_addr()?;
-    let app = capture::router(receiver.clone());
+    let app = http::router(receiver.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.wait())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
     });
     Ok(ReceiverHandle { addr, receiver })
@@ -168,48 +243,127 @@ pub fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::EndpointAnswer;
     use std::time::Duration;
 
-    fn callback(conversion: &str) -> Captured {
-        Captured {
+    fn delivery(conversion: &str, click: &str) -> Delivery {
+        Delivery {
             seq: 0,
-            received_at: SystemTime::now(),
+            at: chrono::Utc::now(),
             method: "POST".into(),
             path: "/callbacks".into(),
             query: None,
             headers: vec![],
             body: String::new(),
             json: None,
-            key: Some(conversion.into()),
+            ids: CallbackIds {
+                callback: Some(format!("cb-{conversion}")),
+                conversion: Some(conversion.into()),
+                click: Some(click.into()),
+            },
+            attempt: None,
+            answer: EndpointAnswer {
+                status: Some(200),
+                ..EndpointAnswer::default()
+            },
         }
     }
 
-    #[tokio::test]
-    async fn a_waiting_case_wakes_when_its_callback_lands() {
+    fn any(d: &[Arc<Delivery>]) -> bool {
+        !d.is_empty()
+    }
+
+    /// With the clock paused, a broken wake-up would let the runtime jump to the deadline:
+    /// the waiter must return with no virtual time passed.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_case_wakes_when_its_callback_lands_not_at_its_deadline() {
         let receiver = Receiver::default();
+        let started = Instant::now();
         let waiter = {
             let receiver = receiver.clone();
             tokio::spawn(async move {
-                receiver
-                    .wait_for("c1", 1, Instant::now() + Duration::from_secs(5))
-                    .await
+                let key = Key::Conversion("c1".into());
+                let got = receiver
+                    .wait(&key, &any, Instant::now() + Duration::from_secs(3600))
+                    .await;
+                (got, Instant::now())
             })
         };
-        tokio::task::yield_now().await;
-        receiver.record(callback("other"));
-        receiver.record(callback("c1"));
-        let got = waiter.await.unwrap();
+        // Let the waiter register before anything is recorded.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        receiver.record(delivery("other", "k0"));
+        receiver.record(delivery("c1", "k1"));
+        let (got, woke) = waiter.await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].seq, 2);
+        assert_eq!(
+            woke - started,
+            Duration::ZERO,
+            "woken by the delivery, not the clock"
+        );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn waiting_gives_up_at_the_deadline_with_what_came() {
         let receiver = Receiver::default();
-        receiver.record(callback("c1"));
+        receiver.record(delivery("c1", "k1"));
+        let started = Instant::now();
         let got = receiver
-            .wait_for("c1", 2, Instant::now() + Duration::from_millis(20))
+            .wait(
+                &Key::Conversion("c1".into()),
+                &|d| d.len() >= 2,
+                Instant::now() + Duration::from_millis(20),
+            )
             .await;
         assert_eq!(got.len(), 1);
+        assert_eq!(Instant::now() - started, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn deliveries_are_found_by_conversion_and_by_click() {
+        let receiver = Receiver::default();
+        receiver.record(delivery("c1", "k1"));
+        receiver.record(delivery("c2", "k1"));
+        assert_eq!(receiver.deliveries(&Key::Conversion("c1".into())).len(), 1);
+        assert_eq!(receiver.deliveries(&Key::Click("k1".into())).len(), 2);
+    }
+
+    #[test]
+    fn every_callback_is_claimed_or_a_stray() {
+        let receiver = Receiver::default();
+        let a = receiver.record(delivery("c1", "k1"));
+        receiver.record(delivery("c2", "k2"));
+        let mut unkeyed = delivery("x", "y");
+        unkeyed.ids = CallbackIds::default();
+        receiver.record(unkeyed);
+        let strays = receiver.strays(&HashSet::from([a]));
+        let reasons: Vec<(u64, &str)> = strays.iter().map(|s| (s.seq, s.reason.as_str())).collect();
+        assert_eq!(
+            reasons,
+            [
+                (2, "no case expected a delivery with these ids"),
+                (3, "it carries no conversion or click id")
+            ]
+        );
+        assert_eq!(receiver.total(), 3);
+    }
+
+    #[test]
+    fn only_the_configured_secret_is_authorized() {
+        let receiver = Receiver::new(ReceiverConfig {
+            auth: vec![AuthHeader {
+                name: "X-Api-Token".into(),
+                secret: "s3cret-value".into(),
+            }],
+            ..ReceiverConfig::default()
+        });
+        let h = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
+        assert!(receiver.authorized(&h("x-api-token", "s3cret-value")));
+        assert!(!receiver.authorized(&h("x-api-token", "s3cret-valuE")));
+        assert!(!receiver.authorized(&h("x-other", "s3cret-value")));
+        assert!(!receiver.authorized(&[]));
+        assert!(Receiver::default().authorized(&[]), "no secret configured");
     }
 }

@@ -1,5 +1,6 @@
-//! The console: a line per case in file order, failures spelled out, then the summary.
-//! On a terminal an indicatif progress bar runs underneath; otherwise plain lines only.
+//! The console: a line per case in plan order as verdicts come, failures spelled out, late
+//! failures, then the summary from the run record. On a terminal an indicatif progress bar
+//! runs underneath; otherwise plain lines only. Every line is masked before it is printed.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -7,40 +8,34 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::plan::{Case, Plan};
-use crate::run::{CaseResult, Event, Status};
+use super::record::RunRecord;
+use crate::check::Failure;
+use crate::run::{CancelReason, CaseResult, Event, EventKind, RunInfo, Status};
 
 /// Prints results as the runner reports them.
 pub struct Console {
     bar: Option<ProgressBar>,
-    /// Results that finished before an earlier case: held to keep file order.
+    info: Option<Arc<RunInfo>>,
+    /// Verdicts that came before an earlier case's: held to keep plan order.
     pending: BTreeMap<usize, Arc<CaseResult>>,
     next: usize,
-    plan: Arc<Plan>,
+    progress: bool,
 }
 
 impl Console {
-    /// A console for `plan`; `progress` asks for the bar (used only on a terminal).
-    pub fn new(plan: Arc<Plan>, progress: bool) -> Console {
-        let bar = (progress && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::new(plan.len() as u64);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar
-        });
+    /// A console; `progress` asks for the bar (drawn only when stderr is a terminal).
+    pub fn new(progress: bool) -> Console {
         Console {
-            bar,
+            bar: None,
+            info: None,
             pending: BTreeMap::new(),
             next: 0,
-            plan,
+            progress,
         }
     }
 
     fn print(&self, text: &str) {
+        let text = crate::mask::mask(text);
         match &self.bar {
             Some(bar) => bar.println(text),
             None => {
@@ -52,17 +47,27 @@ impl Console {
 
     /// Takes in one event.
     pub fn on_event(&mut self, event: &Event) {
-        match event {
-            Event::RunStarted {
-                run_id,
-                total,
-                target,
-            } => {
+        match &event.kind {
+            EventKind::RunStarted(info) => {
+                if self.progress && std::io::stderr().is_terminal() {
+                    let bar = ProgressBar::new(info.cases.len() as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    self.bar = Some(bar);
+                }
+                self.info = Some(info.clone());
                 self.print(&format!(
-                    "pitcrew: running {total} case(s) on {target} (run {run_id})"
+                    "pitcrew: running {} case(s) on {} (run {})",
+                    info.cases.len(),
+                    info.target,
+                    info.run_id
                 ));
             }
-            Event::CaseFinished(result) => {
+            EventKind::CaseFinished(result) => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
@@ -72,50 +77,97 @@ impl Console {
                     self.next += 1;
                 }
             }
-            Event::RunFinished { stats } => {
-                if let Some(bar) = self.bar.take() {
-                    bar.finish_and_clear();
+            EventKind::LateFailure {
+                index,
+                failures,
+                error,
+                ..
+            } => {
+                let mut text = format!("LATE  {}  (after its verdict)", self.name(*index));
+                if let Some(e) = error {
+                    text.push_str(&format!("\n      {e}"));
                 }
-                self.print("");
-                self.print(&stats.summarize());
+                push_failures(&mut text, failures);
+                self.print(&text);
             }
+            EventKind::RunCancelled { reason } => {
+                let text = match reason {
+                    CancelReason::FailFast => {
+                        "pitcrew: --fail-fast: a case failed; no more cases start"
+                    }
+                    CancelReason::Interrupted => {
+                        "pitcrew: interrupted: running cases finish, the rest are skipped; reports will be written (interrupt again to stop at once)"
+                    }
+                    CancelReason::Aborted => {
+                        "pitcrew: interrupted again: stopping the running cases; reports will be written"
+                    }
+                };
+                // To stderr, so that it is seen even when stdout goes to a file.
+                match &self.bar {
+                    Some(bar) => bar.println(text),
+                    None => eprintln!("{text}"),
+                }
+            }
+            EventKind::CaseStarted { .. }
+            | EventKind::AttemptFailed(_)
+            | EventKind::RunFinished { .. } => {}
         }
     }
 
-    fn case(&self, index: usize) -> Option<&Case> {
-        // Plans are in file order, so the suite is found by the first index of the next one.
-        let suite = self
-            .plan
-            .suites
-            .iter()
-            .rfind(|s| s.cases.first().is_some_and(|c| c.index <= index))?;
-        suite.cases.get(index - suite.cases.first()?.index)
+    /// Ends the progress bar and prints the summary of the finished record.
+    pub fn finish(&mut self, record: &RunRecord) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.print("");
+        self.print(&record.summary.line());
+        if !record.stray.is_empty() {
+            self.print(&format!(
+                "warning: {} callback(s) reached pitcrew but matched no case (forged, refused or unexpected); see `stray` in the JSON report",
+                record.stray.len()
+            ));
+        }
+    }
+
+    fn name(&self, index: usize) -> String {
+        let Some(info) = &self.info else {
+            return format!("case #{index}");
+        };
+        match info.cases.get(index) {
+            Some(case) => format!("{} › {}", info.suites[case.suite].name, case.name),
+            None => format!("case #{index}"),
+        }
     }
 
     fn line(&self, result: &CaseResult) -> String {
-        let Some(case) = self.case(result.index) else {
-            return String::new();
-        };
         let mut text = format!(
-            "{:<5} {} › {}  ({} ms)",
+            "{:<5} {}  ({} ms)",
             result.status.label(),
-            case.suite,
-            case.name,
+            self.name(result.index),
             result.duration.as_millis()
         );
         if result.status == Status::Passed {
             return text;
         }
-        text.push_str(&format!("\n      at {}:{}", case.file, case.line));
+        if let Some(info) = &self.info
+            && let Some(case) = info.cases.get(result.index)
+        {
+            let file = &info.suites[case.suite].file;
+            text.push_str(&format!("\n      at {file}:{}", case.line));
+        }
         if let Some(e) = &result.error {
             text.push_str(&format!("\n      {e}"));
         }
-        for f in &result.failures {
-            text.push_str(&format!("\n      ✗ {}", f.message));
-            if let Some(at) = &f.at {
-                text.push_str(&format!("\n        expected at {at}"));
-            }
-        }
+        push_failures(&mut text, &result.failures);
         text
+    }
+}
+
+fn push_failures(text: &mut String, failures: &[Failure]) {
+    for f in failures {
+        text.push_str(&format!("\n      ✗ {}", f.message));
+        if let Some(at) = &f.at {
+            text.push_str(&format!("\n        expected at {at}"));
+        }
     }
 }

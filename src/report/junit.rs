@@ -1,96 +1,136 @@
-//! JUnit XML as CI dashboards read it (DESIGN §7), through quick-junit.
+//! JUnit XML as CI dashboards read it (DESIGN §8), through quick-junit, from the run record.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use chrono::{DateTime, Utc};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 
-use super::Collected;
-use crate::plan::{Case, Plan};
-use crate::run::{CaseResult, Status};
+use super::record::{CaseRecord, RunRecord};
+use crate::run::Status;
 
 /// The whole run as one `<testsuites>` document.
-pub fn render(plan: &Plan, collected: &Collected) -> Result<String, quick_junit::SerializeError> {
+pub fn render(record: &RunRecord) -> Result<String, quick_junit::SerializeError> {
     let mut report = Report::new("pitcrew");
-    if let Some(started) = collected.started {
-        report.set_timestamp(started.fixed_offset());
+    report.set_timestamp(record.started_at.fixed_offset());
+    report.set_time(Duration::from_millis(record.summary.duration_ms));
+    let mut by_suite: HashMap<&str, Vec<&CaseRecord>> = HashMap::new();
+    for case in &record.cases {
+        by_suite.entry(case.suite.as_str()).or_default().push(case);
     }
-    report.set_time(Duration::from_millis(collected.stats.duration_ms));
-    for suite in &plan.suites {
-        let mut test_suite = TestSuite::new(suite.name.as_ref());
-        if let Some(started) = collected.started {
-            test_suite.set_timestamp(started.fixed_offset());
-        }
-        test_suite.add_property(Property::new("file", suite.file.as_ref()));
+    for suite in &record.suites {
+        let cases = by_suite.remove(suite.name.as_str()).unwrap_or_default();
+        let mut test_suite = TestSuite::new(suite.name.as_str());
+        let (start, end) = span(&cases);
+        test_suite.set_timestamp(start.unwrap_or(record.started_at).fixed_offset());
+        test_suite.set_time(match (start, end) {
+            (Some(s), Some(e)) => (e - s).to_std().unwrap_or_default(),
+            _ => Duration::ZERO,
+        });
+        test_suite.add_property(Property::new("file", suite.file.as_str()));
         test_suite.add_property(Property::new("tags", suite.tags.join(",")));
-        test_suite.add_property(Property::new("target", collected.target.as_str()));
-        test_suite.add_property(Property::new("run_id", collected.run_id.as_str()));
-        let mut time = Duration::ZERO;
-        for case in &suite.cases {
-            let result = collected.result(case.index);
-            time += result.map(|r| r.duration).unwrap_or_default();
-            test_suite.add_test_case(test_case(case, result));
+        test_suite.add_property(Property::new("target", record.target.as_str()));
+        test_suite.add_property(Property::new("run_id", record.run_id.as_str()));
+        if let Some(shard) = &record.shard {
+            test_suite.add_property(Property::new("shard", shard.as_str()));
         }
-        test_suite.set_time(time);
+        for case in cases {
+            test_suite.add_test_case(test_case(case));
+        }
         report.add_test_suite(test_suite);
     }
     report.to_string()
 }
 
-fn test_case(case: &Case, result: Option<&CaseResult>) -> TestCase {
-    let status = match result {
-        None => {
+/// When a suite's first case started and its last one ended: its wall time.
+fn span(cases: &[&CaseRecord]) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let start = cases.iter().filter_map(|c| c.started_at).min();
+    let end = cases
+        .iter()
+        .filter_map(|c| {
+            c.started_at
+                .map(|s| s + chrono::Duration::milliseconds(c.duration_ms as i64))
+        })
+        .max();
+    (start, end)
+}
+
+fn test_case(case: &CaseRecord) -> TestCase {
+    let status = match case.status {
+        Status::Passed => {
+            let mut status = TestCaseStatus::success();
+            for attempt in &case.earlier_attempts {
+                let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+                rerun.set_message(headline(&attempt.failures, attempt.error.as_deref()));
+                rerun.set_type(failure_type(&attempt.failures));
+                rerun.set_time(Duration::from_millis(attempt.duration_ms));
+                rerun.set_description(body(case, &attempt.failures, attempt.error.as_deref()));
+                status.add_rerun(rerun);
+            }
+            status
+        }
+        Status::Skipped => {
             let mut s = TestCaseStatus::skipped();
-            s.set_message("not run");
+            s.set_message(case.error.as_deref().unwrap_or("not run"));
             s
         }
-        Some(r) => match r.status {
-            Status::Passed => TestCaseStatus::success(),
-            Status::Skipped => {
-                let mut s = TestCaseStatus::skipped();
-                s.set_message(r.headline());
-                s
-            }
-            Status::Failed | Status::Errored => {
-                let kind = if r.status == Status::Failed {
-                    NonSuccessKind::Failure
-                } else {
-                    NonSuccessKind::Error
-                };
-                let mut s = TestCaseStatus::non_success(kind);
-                s.set_message(r.headline());
-                s.set_type(
-                    r.failures
-                        .first()
-                        .map(|f| f.check.as_str())
-                        .unwrap_or("error"),
-                );
-                s.set_description(body(case, r));
-                s
-            }
-        },
+        Status::Failed | Status::Errored => {
+            let kind = if case.status == Status::Failed {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            };
+            let mut s = TestCaseStatus::non_success(kind);
+            s.set_message(headline(&case.failures, case.error.as_deref()));
+            s.set_type(failure_type(&case.failures));
+            s.set_description(body(case, &case.failures, case.error.as_deref()));
+            s
+        }
     };
     let mut test_case = TestCase::new(case.name.as_str(), status);
-    test_case.set_classname(case.suite.as_ref());
-    test_case.set_time(result.map(|r| r.duration).unwrap_or_default());
+    test_case.set_classname(case.suite.as_str());
+    // The contract's XSD has no `timestamp` on <testcase>: a case's start is in the JSON record.
+    test_case.set_time(Duration::from_millis(case.duration_ms));
     test_case
         .extra
-        .insert("file".into(), case.file.as_ref().into());
+        .insert("file".into(), case.file.as_str().into());
     test_case
         .extra
         .insert("line".into(), case.line.to_string().into());
-    if let Some(r) = result.filter(|r| !r.transcript.is_empty()) {
-        test_case.set_system_out(r.transcript.join("\n\n"));
+    if case.status != Status::Passed && !case.transcript.is_empty() {
+        test_case.set_system_out(case.transcript.join("\n\n"));
     }
     test_case
 }
 
+/// The one line a report shows for a case that did not pass.
+pub fn headline(failures: &[crate::check::Failure], error: Option<&str>) -> String {
+    if let Some(e) = error {
+        return e.to_string();
+    }
+    match failures {
+        [] => String::new(),
+        [one] => one.message.clone(),
+        [first, rest @ ..] => format!("{} (and {} more)", first.message, rest.len()),
+    }
+}
+
+fn failure_type(failures: &[crate::check::Failure]) -> String {
+    failures
+        .first()
+        .map(|f| f.check.clone())
+        .unwrap_or_else(|| "error".into())
+}
+
 /// Expected vs actual for every failure, each with where the expectation is written.
-fn body(case: &Case, result: &CaseResult) -> String {
+fn body(case: &CaseRecord, failures: &[crate::check::Failure], error: Option<&str>) -> String {
     let mut text = String::new();
-    if let Some(e) = &result.error {
+    if let Some(e) = error {
         text.push_str(&format!("error: {e}\n"));
     }
-    for f in &result.failures {
+    for f in failures {
         text.push_str(&format!(
             "{}\n  expected: {}\n  actual:   {}\n",
             f.message, f.expected, f.actual
@@ -100,7 +140,7 @@ fn body(case: &Case, result: &CaseResult) -> String {
                 .unwrap_or_else(|| format!("{}:{}:1", case.file, case.line));
         text.push_str(&format!("  ({at})\n"));
     }
-    if result.failures.is_empty() {
+    if failures.is_empty() {
         text.push_str(&format!("({}:{}:1)\n", case.file, case.line));
     }
     text

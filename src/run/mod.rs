@@ -1,44 +1,40 @@
-//! Running a plan: cases concurrently on tokio, results reported as events in any order and
-//! carrying their plan index, so that every report can keep file order.
+//! Running a plan: cases concurrently on tokio, as the schedule allows, each reported as
+//! events. Every planned case gets exactly one final verdict: a case whose task panics is
+//! `errored`, a case that never started is `skipped` with the reason.
+//!
+//! After the last verdict the runner waits one short window and recounts every judged case's
+//! deliveries: a duplicate (or any delivery) that came after a case's verdict fails it late.
+//! Waiting for duplicates therefore holds no job slot.
 
 pub mod case;
+pub mod events;
 pub mod result;
+pub mod schedule;
+pub mod source;
 pub mod transcript;
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-pub use result::{CaseResult, Ids, RunStats, Status};
+pub use events::{CancelReason, Event, EventKind, RunInfo};
+pub use result::{CaseResult, Ids, Inputs, Status};
+pub use source::{CallbackLog, CallbackSource};
 
-use crate::plan::Plan;
+use crate::check::Failure;
+use crate::delivery::Delivery;
+use crate::plan::{Case, Mode, Plan};
 use crate::platform::Platform;
-use crate::receiver::Receiver;
+use case::{CaseOutcome, Watch};
+use schedule::Schedule;
 
-/// Where a case looks for its callbacks.
-#[derive(Clone)]
-pub enum Observer {
-    /// pitcrew's receiver, which the platform posts to.
-    Receiver(Receiver),
-    /// The platform's conversion-callback log, read until the callbacks show up.
-    CallbackLog,
-}
-
-/// What the runner tells the reports.
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// Before the first case.
-    RunStarted {
-        run_id: String,
-        total: usize,
-        target: String,
-    },
-    /// A case finished (in completion order; `index` gives its place).
-    CaseFinished(Arc<CaseResult>),
-    /// After the last case.
-    RunFinished { stats: RunStats },
-}
+/// How long after the last verdict deliveries are still awaited before the late recount.
+pub const LATE_WINDOW: Duration = Duration::from_millis(50);
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -49,86 +45,279 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// The target's name, for the reports.
     pub target: String,
+    /// `K/N` when this run is one shard of several.
+    pub shard: Option<String>,
 }
 
-/// Runs every case of `plan`; sends events to `events`; returns the final statistics.
-pub async fn run<P: Platform>(
+/// How a run is stopped from outside: `finish` starts no more cases (running ones finish),
+/// `abort` stops the running ones too. Cancelling `abort` implies `finish`.
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    pub finish: CancellationToken,
+    pub abort: CancellationToken,
+}
+
+impl Default for Interrupt {
+    fn default() -> Self {
+        let abort = CancellationToken::new();
+        Interrupt {
+            finish: abort.child_token(),
+            abort,
+        }
+    }
+}
+
+/// What a case shares with other cases: a known click, a conversion, its member. Cases that
+/// share any of these never run at the same time.
+pub fn resources(case: &Case) -> Vec<String> {
+    match &case.mode {
+        Mode::Generate => vec![format!("member:{}", case.member)],
+        Mode::Click(click) => vec![format!("click:{click}")],
+        Mode::CallbackOnly { click, conversion } => {
+            vec![format!("click:{click}"), format!("conversion:{conversion}")]
+        }
+    }
+}
+
+struct Emitter(mpsc::UnboundedSender<Event>);
+
+impl Emitter {
+    fn emit(&self, kind: EventKind) {
+        // A report that stopped listening is no reason to stop the run.
+        let _ = self.0.send(Event {
+            at: chrono::Utc::now(),
+            kind,
+        });
+    }
+}
+
+/// Runs every case of `plan`; sends events to `events`.
+pub async fn run<P: Platform, S: CallbackSource>(
     plan: Arc<Plan>,
     platform: Arc<P>,
-    observer: Observer,
+    source: Arc<S>,
     options: RunOptions,
+    interrupt: Interrupt,
     events: mpsc::UnboundedSender<Event>,
-) -> RunStats {
+) {
     let started = Instant::now();
-    let _ = events.send(Event::RunStarted {
-        run_id: plan.run_id.clone(),
-        total: plan.len(),
-        target: options.target.clone(),
-    });
+    let out = Emitter(events);
+    let info = RunInfo::of(&plan, &options.target, options.shard.clone());
+    out.emit(EventKind::RunStarted(Arc::new(info)));
+    let places: Arc<Vec<(usize, usize)>> = Arc::new(
+        plan.suites
+            .iter()
+            .enumerate()
+            .flat_map(|(s, suite)| (0..suite.cases.len()).map(move |c| (s, c)))
+            .collect(),
+    );
+    let mut schedule = Schedule::new(plan.cases().map(resources));
     let jobs = options.jobs.max(1);
-    // `--jobs` cases at a time; `--fail-fast` closes it, and every case not yet started is skipped.
-    let active = Arc::new(Semaphore::new(jobs));
-    let masker = Arc::new(transcript::Masker::from_env());
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<CaseResult>();
-    let driver = {
-        let (plan, active, fail_fast) = (plan.clone(), active.clone(), options.fail_fast);
-        tokio::spawn(async move {
-            for (suite_index, suite) in plan.suites.iter().enumerate() {
-                for case_index in 0..suite.cases.len() {
-                    let index = suite.cases[case_index].index;
-                    let Ok(slot) = active.clone().acquire_owned().await else {
-                        let _ = done_tx.send(skipped(index));
-                        continue;
-                    };
-                    let (plan, platform, observer, active, done_tx, masker) = (
-                        plan.clone(),
-                        platform.clone(),
-                        observer.clone(),
-                        active.clone(),
-                        done_tx.clone(),
-                        masker.clone(),
-                    );
-                    tokio::spawn(async move {
-                        let case = &plan.suites[suite_index].cases[case_index];
-                        let (mut result, entries) =
-                            case::run_case(case, &*platform, &observer).await;
-                        if result.status != Status::Passed {
-                            result.transcript = transcript::render(&entries, &masker);
-                        }
-                        if fail_fast && matches!(result.status, Status::Failed | Status::Errored) {
-                            // Closed while this case still holds its slot: no other case starts.
-                            active.close();
-                        }
-                        drop(slot);
-                        let _ = done_tx.send(result);
-                    });
+    let mut running: JoinSet<CaseOutcome> = JoinSet::new();
+    let mut running_cases: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut stopped: Option<CancelReason> = None;
+    let mut watches: Vec<(usize, Watch)> = Vec::new();
+    let mut claimed: HashSet<u64> = HashSet::new();
+    let mut last_verdict = Instant::now();
+    loop {
+        while stopped.is_none() && running.len() < jobs {
+            let Some(index) = schedule.next() else { break };
+            let (plan, platform, source, places) = (
+                plan.clone(),
+                platform.clone(),
+                source.clone(),
+                places.clone(),
+            );
+            let handle = running.spawn(async move {
+                let (s, c) = places[index];
+                let case = &plan.suites[s].cases[c];
+                let mut outcome = case::run_case(case, 1, &*platform, &*source).await;
+                if outcome.result.status != Status::Passed {
+                    outcome.result.transcript = transcript::render(&outcome.entries);
                 }
+                outcome.entries = Vec::new();
+                outcome
+            });
+            running_cases.insert(handle.id(), index);
+            out.emit(EventKind::CaseStarted { index, attempt: 1 });
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = interrupt.abort.cancelled(), if stopped != Some(CancelReason::Aborted) => {
+                stopped = Some(CancelReason::Aborted);
+                out.emit(EventKind::RunCancelled { reason: CancelReason::Aborted });
+                running.abort_all();
             }
-        })
-    };
-    let mut stats = RunStats::default();
-    while let Some(result) = done_rx.recv().await {
-        stats.add(&result);
-        let _ = events.send(Event::CaseFinished(Arc::new(result)));
+            _ = interrupt.finish.cancelled(), if stopped.is_none() => {
+                stopped = Some(CancelReason::Interrupted);
+                out.emit(EventKind::RunCancelled { reason: CancelReason::Interrupted });
+            }
+            Some(joined) = running.join_next_with_id() => {
+                last_verdict = Instant::now();
+                let (id, outcome) = match joined {
+                    Ok((id, outcome)) => (id, Ok(outcome)),
+                    Err(e) => (e.id(), Err(e)),
+                };
+                let Some(index) = running_cases.remove(&id) else { continue };
+                schedule.finish(index);
+                let result = match outcome {
+                    Ok(outcome) => {
+                        claimed.extend(outcome.claimed);
+                        if let Some(watch) = outcome.watch {
+                            watches.push((index, watch));
+                        }
+                        outcome.result
+                    }
+                    Err(e) => CaseResult::not_run(index, Status::Errored, &broken_task(e)),
+                };
+                if options.fail_fast && result.status.is_failure() && stopped.is_none() {
+                    stopped = Some(CancelReason::FailFast);
+                    out.emit(EventKind::RunCancelled { reason: CancelReason::FailFast });
+                }
+                out.emit(EventKind::CaseFinished(Arc::new(result)));
+            }
+        }
     }
-    let _ = driver.await;
-    stats.duration_ms = started.elapsed().as_millis() as u64;
-    let _ = events.send(Event::RunFinished { stats });
-    stats
+    let why = stopped.map_or(
+        "not run: pitcrew could not schedule this case (a bug; please report it)",
+        CancelReason::skip_reason,
+    );
+    for index in schedule.drain() {
+        let status = if stopped.is_some() {
+            Status::Skipped
+        } else {
+            Status::Errored
+        };
+        out.emit(EventKind::CaseFinished(Arc::new(CaseResult::not_run(
+            index, status, why,
+        ))));
+    }
+    if stopped != Some(CancelReason::Aborted) {
+        tokio::select! {
+            _ = tokio::time::sleep_until(last_verdict + LATE_WINDOW) => {}
+            _ = interrupt.abort.cancelled() => {}
+        }
+        if !interrupt.abort.is_cancelled() {
+            for late in recount(source.clone(), watches, jobs).await {
+                claimed.extend(late.deliveries.iter().map(|d| d.seq));
+                out.emit(late.event());
+            }
+        }
+    }
+    out.emit(EventKind::RunFinished {
+        strays: source.strays(&claimed),
+        duration: started.elapsed(),
+    });
 }
 
-/// Why a case did not run after `--fail-fast` stopped the run.
-pub const FAIL_FAST_SKIP: &str = "not run: --fail-fast stopped the run after a failure";
-
-fn skipped(index: usize) -> CaseResult {
-    CaseResult {
-        index,
-        status: Status::Skipped,
-        duration: std::time::Duration::ZERO,
-        attempts: 0,
-        failures: Vec::new(),
-        error: Some(FAIL_FAST_SKIP.to_string()),
-        ids: Ids::default(),
-        transcript: Vec::new(),
+/// Why a case's task ended without a verdict.
+fn broken_task(e: tokio::task::JoinError) -> String {
+    if e.is_cancelled() {
+        return "interrupted while running (a second Ctrl-C or SIGTERM): not judged".into();
     }
+    let panic = e.into_panic();
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!(
+        "pitcrew failed while running this case, which could not be judged: {what} (a bug; please report it)"
+    )
+}
+
+/// Deliveries that came to a case after its verdict.
+struct Late {
+    index: usize,
+    deliveries: Vec<Arc<Delivery>>,
+    /// Why the recount could not be made.
+    error: Option<String>,
+}
+
+impl Late {
+    fn event(&self) -> EventKind {
+        let failures = match (&self.error, self.deliveries.first()) {
+            (Some(_), _) | (None, None) => Vec::new(),
+            (None, Some(first)) => {
+                let n = self.deliveries.len();
+                let mut failure = Failure::new(
+                    "callback.late",
+                    None,
+                    "no delivery after the verdict".into(),
+                    format!("{n} more"),
+                    None,
+                );
+                failure.message = format!(
+                    "callback.late: {n} more deliver{} arrived after the case was judged (a duplicate or unexpected callback; the first at {}, {})",
+                    if n == 1 { "y" } else { "ies" },
+                    first
+                        .at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    first.outcome()
+                );
+                vec![failure]
+            }
+        };
+        let entries: Vec<case::Entry> = self
+            .deliveries
+            .iter()
+            .cloned()
+            .map(case::Entry::Delivery)
+            .collect();
+        EventKind::LateFailure {
+            index: self.index,
+            failures,
+            transcript: transcript::render(&entries),
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// Recounts every watched case's deliveries, `jobs` at a time.
+async fn recount<S: CallbackSource>(
+    source: Arc<S>,
+    watches: Vec<(usize, Watch)>,
+    jobs: usize,
+) -> Vec<Late> {
+    let queue = Arc::new(Mutex::new(watches.into_iter()));
+    let mut workers = JoinSet::new();
+    for _ in 0..jobs {
+        let (queue, source) = (queue.clone(), source.clone());
+        workers.spawn(async move {
+            let mut late = Vec::new();
+            loop {
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                let Some((index, watch)) = next else { break };
+                match source.deliveries(&watch.key).await {
+                    Ok(all) => {
+                        let mine = watch.mine(&all);
+                        if mine.len() > watch.seen {
+                            late.push(Late {
+                                index,
+                                deliveries: mine[watch.seen..].to_vec(),
+                                error: None,
+                            });
+                        }
+                    }
+                    Err(e) => late.push(Late {
+                        index,
+                        deliveries: Vec::new(),
+                        error: Some(format!(
+                            "could not recount this case's deliveries after its verdict, so a late duplicate may have gone unseen: {e}"
+                        )),
+                    }),
+                }
+            }
+            late
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        all.extend(done.unwrap_or_default());
+    }
+    all.sort_by_key(|l| l.index);
+    all
 }

@@ -1,22 +1,24 @@
-//! What running a case produced, and the run's statistics.
+//! What running a case produced.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::check::Failure;
 
 /// A case's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    /// Every expectation held.
+    /// Every expectation was checked and held.
     Passed,
     /// An expectation did not hold.
     Failed,
-    /// The platform or the network broke before the case could be judged.
+    /// The platform or the network broke, or the case could not be judged.
     Errored,
-    /// Not run (filtered out, or stopped by `--fail-fast`).
+    /// Not run (stopped by `--fail-fast` or an interruption before it started).
     Skipped,
 }
 
@@ -30,87 +32,62 @@ impl Status {
             Status::Skipped => "SKIP",
         }
     }
+
+    /// True for a verdict that fails the run.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Failed | Status::Errored)
+    }
 }
 
 /// The ids a case made or used.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ids {
     pub click: Option<String>,
     pub conversion: Option<String>,
 }
 
-/// The outcome of one case.
+/// What a case's templates rendered to (for this attempt).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    pub offer: String,
+    pub member: String,
+    pub event: Option<String>,
+    pub params: BTreeMap<String, String>,
+}
+
+/// The outcome of one attempt of one case.
 #[derive(Debug, Clone)]
 pub struct CaseResult {
     /// The case's index in the plan.
     pub index: usize,
+    /// Which attempt this is, from 1 (0: the case never started).
+    pub attempt: u32,
     pub status: Status,
+    pub started_at: Option<DateTime<Utc>>,
     pub duration: Duration,
-    pub attempts: u32,
     pub failures: Vec<Failure>,
-    /// What broke, for `Errored`.
+    /// What broke (`Errored`), or why the case did not run (`Skipped`).
     pub error: Option<String>,
     pub ids: Ids,
-    /// Requests, answers and callbacks, masked, for the reports of failing cases.
+    pub inputs: Inputs,
+    /// Requests, answers and callbacks, for the reports of cases that did not pass.
     pub transcript: Vec<String>,
 }
 
 impl CaseResult {
-    /// The one line a report shows for a case that did not pass.
-    pub fn headline(&self) -> String {
-        if let Some(e) = &self.error {
-            return e.clone();
+    /// A case that never started.
+    pub fn not_run(index: usize, status: Status, why: &str) -> CaseResult {
+        CaseResult {
+            index,
+            attempt: 0,
+            status,
+            started_at: None,
+            duration: Duration::ZERO,
+            failures: Vec::new(),
+            error: Some(why.to_string()),
+            ids: Ids::default(),
+            inputs: Inputs::default(),
+            transcript: Vec::new(),
         }
-        match self.failures.as_slice() {
-            [] => String::new(),
-            [one] => one.message.clone(),
-            [first, rest @ ..] => format!("{} (and {} more)", first.message, rest.len()),
-        }
-    }
-}
-
-/// Counts of a run, one small struct.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct RunStats {
-    pub total: usize,
-    pub passed: usize,
-    pub failed: usize,
-    pub errored: usize,
-    pub skipped: usize,
-    pub flaky: usize,
-    pub duration_ms: u64,
-}
-
-impl RunStats {
-    /// Adds one case's verdict.
-    pub fn add(&mut self, result: &CaseResult) {
-        self.total += 1;
-        match result.status {
-            Status::Passed => self.passed += 1,
-            Status::Failed => self.failed += 1,
-            Status::Errored => self.errored += 1,
-            Status::Skipped => self.skipped += 1,
-        }
-        if result.status == Status::Passed && result.attempts > 1 {
-            self.flaky += 1;
-        }
-    }
-
-    /// True when nothing failed or errored.
-    pub fn success(&self) -> bool {
-        self.failed == 0 && self.errored == 0
-    }
-
-    /// `12 passed, 1 failed, 0 errored, 0 skipped in 1.23s`
-    pub fn summarize(&self) -> String {
-        let mut text = format!(
-            "{} passed, {} failed, {} errored, {} skipped",
-            self.passed, self.failed, self.errored, self.skipped
-        );
-        if self.flaky > 0 {
-            text.push_str(&format!(" ({} flaky)", self.flaky));
-        }
-        text.push_str(&format!(" in {:.2}s", self.duration_ms as f64 / 1000.0));
-        text
     }
 }

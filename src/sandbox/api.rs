@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use super::SandboxState;
 use super::config::SEEDED_CLICK;
 use super::delivery::{self, Job};
+use super::faults::FaultsRequest;
 use super::payload;
 use super::store::{Click, Conversion};
-use crate::scenario::model::Faults;
 
 type Shared = Arc<SandboxState>;
 
@@ -151,7 +151,7 @@ struct ConversionRequest {
     params: HashMap<String, Value>,
     /// Sandbox only: faults to inject into this conversion's callbacks.
     #[serde(default)]
-    faults: Faults,
+    faults: FaultsRequest,
 }
 
 async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response {
@@ -159,20 +159,9 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
         Ok(r) => r,
         Err(e) => return e,
     };
-    let delay = match request
-        .faults
-        .callback_delay
-        .as_deref()
-        .map(crate::duration::parse_duration)
-    {
-        Some(Err(e)) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("faults.callback_delay: {e}"),
-            );
-        }
-        Some(Ok(d)) => Some(d),
-        None => None,
+    let faults = match request.faults.parse() {
+        Ok(f) => f,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
     let Some(click) = state.store().clicks.get(&request.click_id).cloned() else {
         return refuse(
@@ -220,7 +209,7 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
         status: "Success".into(),
         rejection_reason: None,
         created_at: Utc::now(),
-        faults: request.faults,
+        faults,
     };
     {
         let mut store = state.store();
@@ -234,7 +223,7 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
             .conversions
             .insert(conversion.id.clone(), conversion.clone());
     }
-    let callback = automatic_callback(&state, &conversion, &click, delay).await;
+    let callback = automatic_callback(&state, &conversion, &click).await;
     let data = json!({
         "conversionId": conversion.id,
         "clickId": conversion.click_id,
@@ -279,12 +268,8 @@ fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Opti
 }
 
 /// Sends the automatic callback of a new or changed conversion; returns its first outcome.
-async fn automatic_callback(
-    state: &Shared,
-    conversion: &Conversion,
-    click: &Click,
-    delay: Option<std::time::Duration>,
-) -> Value {
+/// Without a delay the first attempt is made before the tool answers, as GoKart's tools do.
+async fn automatic_callback(state: &Shared, conversion: &Conversion, click: &Click) -> Value {
     let Some(job) = job_for(state, conversion, click) else {
         return json!({"outcome": "NotSent", "reason": format!("the partner does not call back {} conversions", conversion.status)});
     };
@@ -292,20 +277,32 @@ async fn automatic_callback(
     if faults.drop_callback {
         return json!({"callbackId": job.callback_id, "outcome": "Scheduled"});
     }
-    if let Some(delay) = delay {
-        let (state, copies) = (state.clone(), if faults.duplicate_callback { 2 } else { 1 });
-        let id = job.callback_id.clone();
+    let duplicate = faults.duplicate_after;
+    if let Some(delay) = faults.callback_delay {
+        let (state, id) = (state.clone(), job.callback_id.clone());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            for _ in 0..copies {
-                delivery::deliver(state.clone(), job.clone()).await;
+            delivery::deliver(state.clone(), job.clone()).await;
+            if let Some(after) = duplicate {
+                tokio::time::sleep(after).await;
+                delivery::deliver(state, job).await;
             }
         });
         return json!({"callbackId": id, "outcome": "Scheduled"});
     }
     let first = delivery::deliver(state.clone(), job.clone()).await;
-    if faults.duplicate_callback {
-        delivery::deliver(state.clone(), job).await;
+    match duplicate {
+        Some(after) if after.is_zero() => {
+            delivery::deliver(state.clone(), job).await;
+        }
+        Some(after) => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                delivery::deliver(state, job).await;
+            });
+        }
+        None => {}
     }
     attempt_summary(&first.attempt)
 }
@@ -426,7 +423,8 @@ async fn change_status(
         conversion.rejection_reason = request.rejection_reason.filter(|_| status == "Rejected");
         // A status change is an ordinary callback: earlier delivery faults do not carry over.
         conversion.faults.drop_callback = false;
-        conversion.faults.duplicate_callback = false;
+        conversion.faults.duplicate_after = None;
+        conversion.faults.callback_delay = None;
         let conversion = conversion.clone();
         let click = store.clicks.get(&conversion.click_id).cloned();
         (conversion, click)
@@ -437,7 +435,7 @@ async fn change_status(
             format!("the click of conversion `{id}` is gone"),
         );
     };
-    let callback = automatic_callback(&state, &conversion, &click, None).await;
+    let callback = automatic_callback(&state, &conversion, &click).await;
     let data = json!({
         "conversionId": conversion.id,
         "status": conversion.status,

@@ -106,26 +106,73 @@ impl Default for SandboxConfig {
 }
 
 impl SandboxConfig {
+    /// The headers (name and secret) of the partners whose callbacks go to pitcrew's receiver:
+    /// the receiver takes a callback only when it carries one of them.
+    pub fn receiver_auth(&self) -> Vec<crate::receiver::AuthHeader> {
+        self.partners
+            .iter()
+            .filter(|p| p.callback_url.is_none())
+            .filter_map(|p| p.auth_header.as_ref())
+            .map(|h| crate::receiver::AuthHeader {
+                name: h.name.clone(),
+                secret: h.secret.clone(),
+            })
+            .collect()
+    }
+
+    /// Every secret of the tenant (its API token, the partners' header secrets), to mask.
+    pub fn secrets(&self) -> Vec<String> {
+        let partners = self
+            .partners
+            .iter()
+            .filter_map(|p| p.auth_header.as_ref().map(|h| h.secret.clone()));
+        self.token.clone().into_iter().chain(partners).collect()
+    }
+
+    /// Partners that call back pitcrew's receiver always send a secret header, so that the
+    /// receiver can tell their callbacks from forged ones: one without gets a fresh
+    /// `X-Api-Token`.
+    fn secure_receiver_partners(&mut self) {
+        for partner in &mut self.partners {
+            if partner.callback_url.is_none() && partner.auth_header.is_none() {
+                partner.auth_header = Some(AuthHeader {
+                    name: "X-Api-Token".into(),
+                    secret: fresh_secret(),
+                });
+            }
+        }
+    }
+
     /// Reads a YAML config file; errors name the file, line and column.
     pub fn from_file(path: &std::path::Path) -> Result<SandboxConfig, String> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::scenario::files::read_limited(path)
             .map_err(|e| format!("cannot read sandbox config {}: {e}", path.display()))?;
-        serde_saphyr::from_str(&text).map_err(|e| {
-            let options =
-                serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
-            let at = e
-                .location()
-                .map(|l| format!(":{}:{}", l.line(), l.column()))
-                .unwrap_or_default();
-            let message = e.render_with_options(options);
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_string();
-            format!("{}{at}: {message}", path.display())
-        })
+        let mut config: SandboxConfig =
+            serde_saphyr::from_str_with_options(&text, crate::scenario::yaml_options()).map_err(
+                |e| {
+                    let options =
+                        serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
+                    let at = e
+                        .location()
+                        .map(|l| format!(":{}:{}", l.line(), l.column()))
+                        .unwrap_or_default();
+                    let message = e.render_with_options(options);
+                    let message = message
+                        .split(" at line ")
+                        .next()
+                        .unwrap_or(&message)
+                        .to_string();
+                    format!("{}{at}: {message}", path.display())
+                },
+            )?;
+        config.secure_receiver_partners();
+        Ok(config)
     }
+}
+
+/// A secret no other process can guess: the built-in partner's, fresh for every sandbox.
+pub fn fresh_secret() -> String {
+    format!("pc-{}", uuid::Uuid::new_v4().simple())
 }
 
 fn default_minute() -> Duration {
@@ -173,7 +220,7 @@ fn default_partners() -> Vec<PartnerConfig> {
         callback_url: None,
         auth_header: Some(AuthHeader {
             name: "X-Api-Token".into(),
-            secret: "demo-secret".into(),
+            secret: fresh_secret(),
         }),
         statuses: default_statuses(),
         max_attempts: default_max_attempts(),

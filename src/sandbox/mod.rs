@@ -7,6 +7,7 @@
 mod api;
 pub mod config;
 mod delivery;
+pub mod faults;
 mod payload;
 mod store;
 
@@ -18,7 +19,7 @@ use tokio::net::TcpListener;
 pub use config::{DEMO_OFFER, DEMO_PARTNER, SEEDED_CLICK, SEEDED_CONVERSION, SandboxConfig};
 use store::{Attempt, Store};
 
-use crate::shutdown::Shutdown;
+use tokio_util::sync::CancellationToken;
 
 /// State shared by the sandbox's handlers.
 pub struct SandboxState {
@@ -57,13 +58,13 @@ impl SandboxHandle {
     }
 }
 
-/// Serves the sandbox on `listener` until `shutdown`; callbacks of partners without their own
+/// Serves the sandbox on `listener` until `shutdown` is cancelled; callbacks of partners without their own
 /// URL go to `default_callback_url`.
 pub fn serve(
     listener: TcpListener,
     config: SandboxConfig,
     default_callback_url: String,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
 ) -> std::io::Result<SandboxHandle> {
     let addr = listener.local_addr()?;
     let client = reqwest::Client::builder()
@@ -80,7 +81,7 @@ pub fn serve(
     let app = api::router(state);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.wait())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
     });
     Ok(SandboxHandle { addr })

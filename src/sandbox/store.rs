@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::config::{SEEDED_CLICK, SEEDED_CONVERSION, SEEDED_MEMBER, SandboxConfig};
-use crate::scenario::model::Faults;
+use super::faults::Faults;
 
 /// A click made by the tools (or seeded).
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 //!
 //! Pure: no I/O beyond reading the files. Templating and expansion into cases is `plan`'s job.
 
+pub mod files;
 pub mod matcher;
 pub mod matrix;
 pub mod model;
@@ -10,7 +11,9 @@ pub mod template;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceSpan};
+use miette::{
+    Diagnostic, LabeledSpan, MietteError, Severity, SourceCode, SourceSpan, SpanContents,
+};
 use serde_saphyr::Location;
 
 pub use model::ScenarioFile;
@@ -20,7 +23,7 @@ pub use model::ScenarioFile;
 #[error("{message}")]
 pub struct ScenarioDiagnostic {
     pub message: String,
-    pub source_code: NamedSource<Arc<str>>,
+    pub source_code: Excerpt,
     pub span: Option<SourceSpan>,
     pub label: String,
     pub help: Option<String>,
@@ -64,6 +67,92 @@ impl ScenarioDiagnostic {
     }
 }
 
+/// The source a diagnostic shows: the whole file, or, when the problem sits on a long line,
+/// a window of that line (snippet renderers draw one column per character, and a line of
+/// 70,000 characters is neither readable nor drawable).
+#[derive(Debug, Clone)]
+pub struct Excerpt {
+    name: String,
+    text: Arc<str>,
+    /// The file's line number (0-based) of the excerpt's first line.
+    first_line: usize,
+}
+
+/// A line longer than this is shown as a window around the problem.
+const LONG_LINE: usize = 240;
+/// Characters kept on each side of the problem in a window.
+const WINDOW: usize = 60;
+
+impl Excerpt {
+    fn whole(name: String, text: Arc<str>) -> Excerpt {
+        Excerpt {
+            name,
+            text,
+            first_line: 0,
+        }
+    }
+
+    /// The excerpt to show `span` of `text` with, and the span within it.
+    fn around(name: String, text: &Arc<str>, span: SourceSpan) -> (Excerpt, SourceSpan) {
+        let start = span.offset().min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        if line_end - line_start <= LONG_LINE {
+            return (Excerpt::whole(name, text.clone()), span);
+        }
+        let end = (start + span.len()).min(line_end);
+        let from = back_chars(text, start, WINDOW).max(line_start);
+        let to = forward_chars(text, end, WINDOW).min(line_end);
+        let head = if from > line_start { "…" } else { "" };
+        let tail = if to < line_end { "…" } else { "" };
+        let window = format!("{head}{}{tail}", &text[from..to]);
+        let first_line = text[..line_start].matches('\n').count();
+        let span = SourceSpan::new((start - from + head.len()).into(), end - start);
+        let excerpt = Excerpt {
+            name,
+            text: Arc::from(window),
+            first_line,
+        };
+        (excerpt, span)
+    }
+}
+
+/// The byte offset `n` characters before `at` (or 0).
+fn back_chars(text: &str, at: usize, n: usize) -> usize {
+    text[..at]
+        .char_indices()
+        .rev()
+        .nth(n.saturating_sub(1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// The byte offset `n` characters after `at` (or the end).
+fn forward_chars(text: &str, at: usize, n: usize) -> usize {
+    text[at..]
+        .char_indices()
+        .nth(n)
+        .map_or(text.len(), |(i, _)| at + i)
+}
+
+impl SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner = self.text.read_span(span, before, after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line() + self.first_line,
+            inner.column(),
+            inner.line_count(),
+        )))
+    }
+}
+
 /// A scenario file read from disk, with the text its positions refer to.
 pub struct SourceFile {
     pub path: PathBuf,
@@ -73,10 +162,10 @@ pub struct SourceFile {
 impl SourceFile {
     /// Reads a file; an unreadable file is a diagnostic naming it.
     pub fn read(path: &Path) -> Result<SourceFile, Box<ScenarioDiagnostic>> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = files::read_limited(path).map_err(|e| {
             Box::new(ScenarioDiagnostic {
                 message: format!("cannot read {}: {e}", path.display()),
-                source_code: NamedSource::new(path.display().to_string(), Arc::from("")),
+                source_code: Excerpt::whole(path.display().to_string(), Arc::from("")),
                 span: None,
                 label: String::new(),
                 help: None,
@@ -103,16 +192,24 @@ impl SourceFile {
         help: Option<String>,
     ) -> ScenarioDiagnostic {
         let message = message.into();
+        let mut source_code = Excerpt::whole(self.display_name(), self.text.clone());
         let (span, at) = match location.filter(|l| l.line() > 0) {
             Some(loc) => {
                 let offset = loc
                     .span()
                     .byte_offset()
                     .map(|o| o as usize)
-                    .unwrap_or_else(|| self.offset_of(loc.line(), loc.column()));
+                    .unwrap_or_else(|| self.offset_of(loc.line(), loc.column()))
+                    .min(self.text.len());
                 let len = self.token_len(offset);
+                let (excerpt, span) = Excerpt::around(
+                    self.display_name(),
+                    &self.text,
+                    SourceSpan::new(offset.into(), len),
+                );
+                source_code = excerpt;
                 (
-                    Some(SourceSpan::new(offset.into(), len)),
+                    Some(span),
                     format!("{}:{}:{}", self.display_name(), loc.line(), loc.column()),
                 )
             }
@@ -121,7 +218,7 @@ impl SourceFile {
         ScenarioDiagnostic {
             label: short_label(&message),
             message,
-            source_code: NamedSource::new(self.display_name(), self.text.clone()),
+            source_code,
             span,
             help,
             at,
@@ -176,7 +273,8 @@ pub fn parse(source: &SourceFile) -> (Option<ScenarioFile>, Vec<ScenarioDiagnost
     let mut text: Option<String> = None;
     loop {
         let current = text.as_deref().unwrap_or(&source.text);
-        let err = match serde_saphyr::from_str::<ScenarioFile>(current) {
+        let err = match serde_saphyr::from_str_with_options::<ScenarioFile>(current, yaml_options())
+        {
             Ok(file) => return (Some(file), problems),
             Err(err) => err,
         };
@@ -199,6 +297,14 @@ pub fn parse(source: &SourceFile) -> (Option<ScenarioFile>, Vec<ScenarioDiagnost
     }
 }
 
+/// How scenario files are read: YAML 1.2 booleans only, so that `n`, `no`, `on` and `yes`
+/// stay text where text is expected (a matrix value `n` is sent as `n`, not `false`).
+pub fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+    }
+}
+
 /// Where one case sits in the file.
 struct CaseRange {
     lines: std::ops::RangeInclusive<u64>,
@@ -213,6 +319,7 @@ fn case_ranges(text: &str) -> Option<Vec<CaseRange>> {
         cases: Vec<serde_saphyr::Spanned<serde::de::IgnoredAny>>,
     }
     let options = serde_saphyr::options! {
+        strict_booleans: true,
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
     };
     let outline: Outline = serde_saphyr::from_str_with_options(text, options).ok()?;
@@ -490,39 +597,6 @@ pub fn did_you_mean<'a>(
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
-}
-
-/// Every `.yaml`/`.yml` file under the given paths (files taken as given), sorted per folder.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut found = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            walk(path, &mut found).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        } else if path.exists() {
-            found.push(path.clone());
-        } else {
-            return Err(format!("{}: no such file or directory", path.display()));
-        }
-    }
-    Ok(found)
-}
-
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            walk(&entry, found)?;
-        } else if matches!(
-            entry.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            found.push(entry);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ pub struct SandboxSpec {
 }
 
 /// Faults the sandbox injects into this case's pipeline.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
     /// Leave `pubSub5` (the testing-tools flag) out of the callback.
@@ -170,13 +170,12 @@ pub struct Faults {
     /// Never send the callback.
     #[serde(default)]
     pub drop_callback: bool,
-    /// Send the callback twice.
-    #[serde(default)]
-    pub duplicate_callback: bool,
+    /// Send the callback twice: `true` right after the first, or after a delay (e.g. `2s`).
+    #[schemars(with = "Option<DuplicateSchema>")]
+    pub duplicate_callback: Option<Located<Value>>,
     /// Send the callback this long after the conversion (e.g. `2s`).
-    #[serde(default)]
     #[schemars(with = "Option<DurationSchema>")]
-    pub callback_delay: Option<String>,
+    pub callback_delay: Option<Located<String>>,
 }
 
 /// What a case expects back.
@@ -185,8 +184,8 @@ pub struct Faults {
 pub struct Expect {
     /// The click tool's answer (default: status 201).
     pub click: Option<ResponseExpect>,
-    /// The conversion tool's answer (default: status 201).
-    pub conversion: Option<ResponseExpect>,
+    /// The conversion tool's answer (default: status 201, and a state other than Rejected).
+    pub conversion: Option<ConversionExpect>,
     /// `none`, or the callbacks the receiver must catch (default: exactly one, within 10s).
     #[schemars(with = "Option<CallbackSpec>")]
     pub callback: Option<Located<CallbackSpec>>,
@@ -204,6 +203,30 @@ pub struct ResponseExpect {
     #[schemars(with = "Option<MatcherSchema>")]
     pub body: Option<Located<Value>>,
     /// Dot paths into the JSON body and their matchers (e.g. `data.clickId: { exists: true }`).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, MatcherSchema>")]
+    pub json: BTreeMap<String, Located<Value>>,
+    /// Header names (any case) and their matchers.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, MatcherSchema>")]
+    pub headers: BTreeMap<String, Located<Value>>,
+}
+
+/// Expectations on the conversion tool's answer: as for any answer, plus the conversion's
+/// state.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversionExpect {
+    /// The expected HTTP status code.
+    pub status: Option<Located<u16>>,
+    /// The conversion's status as the platform answered it: `Success`, `Pending` or
+    /// `Rejected`. Unless it is `Rejected` here, a rejected conversion fails the case.
+    #[schemars(with = "Option<StateSchema>")]
+    pub state: Option<Located<String>>,
+    /// A matcher on the whole body, as text (e.g. `{ contains: "OK" }`).
+    #[schemars(with = "Option<MatcherSchema>")]
+    pub body: Option<Located<Value>>,
+    /// Dot paths into the JSON body and their matchers.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, MatcherSchema>")]
     pub json: BTreeMap<String, Located<Value>>,
@@ -399,6 +422,40 @@ impl JsonSchema for ParamSchema {
         json_schema!({
             "description": "A parameter value (sent as text); null removes a default",
             "type": ["string", "number", "boolean", "null"]
+        })
+    }
+}
+
+/// Schema of a conversion state.
+pub struct StateSchema;
+
+impl JsonSchema for StateSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "ConversionState".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A conversion's status: Success, Pending or Rejected",
+            "enum": crate::scenario::model::CONVERSION_STATES
+        })
+    }
+}
+
+/// The statuses a conversion can have.
+pub const CONVERSION_STATES: &[&str] = &["Success", "Pending", "Rejected"];
+
+/// Schema of `duplicate_callback`: a boolean or a delay.
+pub struct DuplicateSchema;
+
+impl JsonSchema for DuplicateSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "Duplicate".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let duration = generator.subschema_for::<DurationSchema>();
+        json_schema!({
+            "description": "`true`: a second copy right after the first; a duration: a second copy that long after",
+            "anyOf": [{ "type": "boolean" }, duration]
         })
     }
 }

@@ -2,6 +2,11 @@
 //!
 //! Context: `vars`, `matrix`, `env`, `case.name`, `case.index`, `run.id`; helpers `uuid`,
 //! `now`, `random`, `default`.
+//!
+//! Templates are expressions only: partials, inline templates, decorators and block helpers
+//! (`{{> p}}`, `{{#*inline}}`, `{{#each}}`) are refused before they are compiled, so that no
+//! template can recurse, loop or nest without bound; and a rendered value is at most
+//! [`MAX_RENDERED_BYTES`].
 
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
@@ -10,6 +15,11 @@ use handlebars::{
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
+
+/// The largest value one template may render to.
+pub const MAX_RENDERED_BYTES: usize = 1024 * 1024;
+/// How deep parentheses (subexpressions) may nest in one template.
+const MAX_NESTING: usize = 32;
 
 /// A strict handlebars registry with pitcrew's helpers, and every template it has compiled.
 ///
@@ -55,6 +65,12 @@ impl Templates {
             return Err(reason.clone());
         }
         if !self.registry.borrow().has_template(text) {
+            if let Err(reason) = refuse_unsafe(text) {
+                self.broken
+                    .borrow_mut()
+                    .insert(text.to_owned(), reason.clone());
+                return Err(reason);
+            }
             let compiled = self
                 .registry
                 .borrow_mut()
@@ -67,15 +83,79 @@ impl Templates {
                 return Err(reason);
             }
         }
-        let mut rendered = self
-            .registry
+        let mut out = Bounded(Vec::new());
+        self.registry
             .borrow()
-            .render_with_context(text, context)
-            .map_err(|e| explain(&e, text, context.data()))?;
-        // handlebars renders into an 8 KiB buffer; kept as is, 100,000 cases would hold GiBs.
+            .render_with_context_to_write(text, context, &mut out)
+            .map_err(|e| match out.0.len() > MAX_RENDERED_BYTES {
+                true => format!(
+                    "`{}` renders to more than {} KiB, the most a value may hold",
+                    shown(text),
+                    MAX_RENDERED_BYTES / 1024
+                ),
+                false => explain(&e, text, context.data()),
+            })?;
+        let mut rendered = String::from_utf8(out.0)
+            .map_err(|_| format!("`{}` renders to text that is not UTF-8", shown(text)))?;
         rendered.shrink_to_fit();
         Ok(rendered)
     }
+}
+
+/// A writer that refuses to grow past [`MAX_RENDERED_BYTES`].
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + bytes.len() > MAX_RENDERED_BYTES {
+            // Keep the length past the limit: the caller reads it to say why rendering stopped.
+            self.0.resize(MAX_RENDERED_BYTES + 1, 0);
+            return Err(std::io::Error::other("rendered value too large"));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Refuses what could recurse or loop (partials, inline templates, decorators, blocks) and
+/// parentheses nested deeper than the parser should be asked to go.
+fn refuse_unsafe(text: &str) -> Result<(), String> {
+    for (at, _) in text.match_indices("{{") {
+        let after = text[at + 2..].trim_start_matches(['~', '{']).trim_start();
+        let kind = match after.chars().next() {
+            Some('>') => "partials (`{{> name}}`)",
+            Some('#') if after[1..].trim_start().starts_with('*') => {
+                "inline templates and decorators (`{{#*inline}}`)"
+            }
+            Some('*') => "decorators (`{{*name}}`)",
+            Some('#' | '^' | '/') => "block helpers (`{{#each}}`, `{{#if}}`)",
+            _ => continue,
+        };
+        return Err(format!(
+            "invalid template `{}`: {kind} are not available in scenario templates; use variables and the helpers {HELPERS}",
+            shown(text)
+        ));
+    }
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!(
+                        "invalid template `{}`: parentheses nest deeper than {MAX_NESTING}",
+                        shown(text)
+                    ));
+                }
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The helpers a template may call.
@@ -83,14 +163,25 @@ pub const HELPER_NAMES: &[&str] = &["uuid", "now", "random", "default"];
 const HELPERS: &str =
     "uuid, now \"FORMAT\", random LO HI | random \"A\" \"B\", default VALUE \"FALLBACK\"";
 
+/// A template as an error message shows it: at most 80 characters.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
 /// Why a template does not compile, in one line.
 fn unparsable(text: &str, error: &impl std::fmt::Display) -> String {
     if text.matches("{{").count() != text.matches("}}").count() {
-        format!("invalid template `{text}`: a `{{{{` is not closed by `}}}}`")
+        format!(
+            "invalid template `{}`: a `{{{{` is not closed by `}}}}`",
+            shown(text)
+        )
     } else {
         let reason = error.to_string();
         let reason = reason.lines().next().unwrap_or_default();
-        format!("invalid template `{text}`: {reason}")
+        format!("invalid template `{}`: {reason}", shown(text))
     }
 }
 
@@ -298,6 +389,38 @@ mod tests {
         );
         assert_eq!(t.render("{{default vars.none 3}}", &ctx()).unwrap(), "3");
         assert!(t.render("{{default vars.amount}}", &ctx()).is_err());
+    }
+
+    #[test]
+    fn partials_blocks_and_decorators_are_refused_before_compiling() {
+        let t = Templates::new();
+        for text in [
+            "{{#*inline \"r\"}}x{{> r}}{{/inline}}{{> r}}",
+            "{{> r}}",
+            "{{~> r}}",
+            "{{#each vars}}{{#each vars}}x{{/each}}{{/each}}",
+            "{{#if vars.a}}x{{/if}}",
+            "{{*decorator}}",
+        ] {
+            let e = t.render(text, &ctx()).unwrap_err();
+            assert!(
+                e.contains("not available in scenario templates"),
+                "{text}: {e}"
+            );
+        }
+        let deep = format!("{{{{{}uuid{}}}}}", "(".repeat(100), ")".repeat(100));
+        assert!(t.render(&deep, &ctx()).unwrap_err().contains("nest deeper"));
+    }
+
+    #[test]
+    fn a_rendered_value_is_bounded() {
+        let t = Templates::new();
+        let mut big = ctx().data().clone();
+        big["vars"]["big"] = json!("x".repeat(400 * 1024));
+        let e = t
+            .render("{{vars.big}}{{vars.big}}{{vars.big}}", &Context::from(big))
+            .unwrap_err();
+        assert!(e.contains("renders to more than 1024 KiB"), "{e}");
     }
 
     #[test]

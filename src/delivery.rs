@@ -1,0 +1,172 @@
+//! One delivery of a callback, as a run sees it, whatever observed it: pitcrew's receiver, a
+//! remote `pitcrew receive`, or the platform's own callback log. The runner and the checks use
+//! this type only; each observer builds it from what it has.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One attempt to deliver a callback, and the endpoint's answer to it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Order of arrival at its observer (the receiver's sequence, or the log's order).
+    pub seq: u64,
+    /// When it arrived at the receiver, or when the platform sent it (callback log).
+    pub at: DateTime<Utc>,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// Request headers as sent (empty when only the platform's log saw the delivery).
+    pub headers: Vec<(String, String)>,
+    /// The body exactly as sent.
+    pub body: String,
+    /// The body parsed as JSON, when it is JSON.
+    pub json: Option<Value>,
+    /// What the delivery says it is: the platform's callback record id and the ids it is for.
+    pub ids: CallbackIds,
+    /// The platform's attempt number, when it reports one.
+    pub attempt: Option<u32>,
+    /// What the endpoint answered.
+    pub answer: EndpointAnswer,
+}
+
+/// The ids a callback carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackIds {
+    /// The platform's id of the callback record (`id` in GoKart's schema v1): the same on every
+    /// attempt of one callback, new for each resend or status change.
+    pub callback: Option<String>,
+    pub conversion: Option<String>,
+    pub click: Option<String>,
+}
+
+/// The endpoint's answer to one delivery.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EndpointAnswer {
+    /// The HTTP status, when the endpoint answered.
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    /// The transport error, when it did not.
+    pub error: Option<String>,
+}
+
+impl Delivery {
+    /// True when the endpoint accepted the delivery (answered 2xx).
+    pub fn accepted(&self) -> bool {
+        self.answer.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    /// The endpoint's answer in a few words: `HTTP 503`, `no answer (connection refused)`.
+    pub fn outcome(&self) -> String {
+        match (&self.answer.status, &self.answer.error) {
+            (Some(s), _) => format!("HTTP {s}"),
+            (None, Some(e)) => format!("no answer ({e})"),
+            (None, None) => "no answer".into(),
+        }
+    }
+}
+
+/// What a delivery is filed under: the conversion it is for, or its click.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    Conversion(String),
+    Click(String),
+}
+
+impl Key {
+    /// The id itself.
+    pub fn id(&self) -> &str {
+        match self {
+            Key::Conversion(id) | Key::Click(id) => id,
+        }
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Conversion(id) => write!(f, "conversion {id}"),
+            Key::Click(id) => write!(f, "click {id}"),
+        }
+    }
+}
+
+/// A callback that reached pitcrew but belongs to no case: refused (no or a wrong secret),
+/// unreadable, or not a delivery the platform made for any case. Never matched; counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stray {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub method: String,
+    pub path: String,
+    pub ids: CallbackIds,
+    /// Why it matched no case.
+    pub reason: String,
+}
+
+/// Where the ids sit in a callback body: JSON Pointers (RFC 6901), first match wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Correlation {
+    pub callback_id: Vec<String>,
+    pub conversion_id: Vec<String>,
+    pub click_id: Vec<String>,
+}
+
+impl Default for Correlation {
+    /// GoKart's schema v1, and its legacy PascalCase variant.
+    fn default() -> Self {
+        let both = |camel: &str, pascal: &str| vec![camel.to_string(), pascal.to_string()];
+        Correlation {
+            callback_id: both("/id", "/Id"),
+            conversion_id: both("/conversion/conversionId", "/Conversion/ConversionId"),
+            click_id: both("/conversion/clickId", "/Conversion/ClickId"),
+        }
+    }
+}
+
+impl Correlation {
+    /// The ids in a callback body.
+    pub fn ids(&self, body: &Value) -> CallbackIds {
+        let first = |pointers: &[String]| pointers.iter().find_map(|p| id_text(body.pointer(p)?));
+        CallbackIds {
+            callback: first(&self.callback_id),
+            conversion: first(&self.conversion_id),
+            click: first(&self.click_id),
+        }
+    }
+}
+
+/// An id as text: a non-empty string, or a number.
+pub fn id_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn gokart_and_legacy_bodies_correlate() {
+        let c = Correlation::default();
+        let v1 = json!({"id": "cb", "conversion": {"conversionId": "cv", "clickId": "ck"}});
+        let legacy = json!({"Id": "cb", "Conversion": {"ConversionId": "cv", "ClickId": 7}});
+        assert_eq!(
+            c.ids(&v1),
+            CallbackIds {
+                callback: Some("cb".into()),
+                conversion: Some("cv".into()),
+                click: Some("ck".into())
+            }
+        );
+        assert_eq!(c.ids(&legacy).click.as_deref(), Some("7"));
+        assert_eq!(
+            c.ids(&json!({"conversion": {"conversionId": ""}})),
+            CallbackIds::default()
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! Secrets never reach an output: the one masking path every writer goes through.
+//!
+//! What is secret (DESIGN §4): values given with `--secret K=V`; values of environment
+//! variables whose names contain TOKEN, SECRET, PASSWORD, KEY or AUTH; auth headers and partner
+//! secrets (registered as they become known); credentials in URLs; values of headers and query
+//! parameters whose names look secret. Each is shown as `***`.
+//!
+//! The console masks every line it prints, the file reports mask every string of the run
+//! record before they render it, and the command line masks its error lines: all through
+//! [`mask`].
+
+use std::borrow::Cow;
+use std::sync::{LazyLock, RwLock};
+
+use regex::Regex;
+use serde_json::Value;
+
+/// What a masked secret is shown as.
+pub const MASK: &str = "***";
+
+/// Words that make a name (of a variable, a header, a query parameter) secret.
+const SECRET_WORDS: &[&str] = &[
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "key",
+    "auth",
+    "cookie",
+    "signature",
+    "credential",
+];
+
+/// Environment values too common to mask without garbling every line (`AUTH_ENABLED=true`).
+const NOT_SECRETS: &[&str] = &["true", "false", "yes", "no", "on", "off", "null", "none"];
+
+static URL_CREDENTIALS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@:]+(:[^/\s@]*)?@").expect("a valid regex")
+});
+
+static SECRET_QUERY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)([?&][^=&\s]*(?:token|secret|password|passwd|key|auth|signature|credential)[^=&\s]*=)[^&\s#]+",
+    )
+    .expect("a valid regex")
+});
+
+/// The secrets known so far, and how to hide them.
+#[derive(Debug, Default, Clone)]
+pub struct Masker {
+    /// Each secret as written and in the forms other outputs escape it to, longest first.
+    patterns: Vec<String>,
+}
+
+impl Masker {
+    /// A masker knowing the secrets in this process's environment.
+    pub fn from_env() -> Masker {
+        let mut masker = Masker::default();
+        for (name, value) in std::env::vars() {
+            if is_secret_name(&name) && worth_masking(&value) {
+                masker.add(&value);
+            }
+        }
+        masker
+    }
+
+    /// Adds a secret (an empty one is ignored).
+    pub fn add(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        let json = Value::String(secret.to_string()).to_string();
+        let json = json[1..json.len() - 1].to_string();
+        for form in [secret.to_string(), json] {
+            if !self.patterns.contains(&form) {
+                self.patterns.push(form);
+            }
+        }
+        // Longest first: a secret that contains another is hidden whole.
+        self.patterns.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    }
+
+    /// `text` with every secret, URL credential and secret query value replaced by `***`.
+    pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut text = Cow::Borrowed(text);
+        for secret in &self.patterns {
+            if text.contains(secret.as_str()) {
+                text = Cow::Owned(text.replace(secret.as_str(), MASK));
+            }
+        }
+        if text.contains("://")
+            && let Cow::Owned(s) = URL_CREDENTIALS.replace_all(&text, "$1***@")
+        {
+            text = Cow::Owned(s);
+        }
+        if text.contains('=')
+            && let Cow::Owned(s) = SECRET_QUERY.replace_all(&text, "$1***")
+        {
+            text = Cow::Owned(s);
+        }
+        text
+    }
+
+    /// Masks every string (and object key) inside a JSON value, in place.
+    pub fn mask_json(&self, value: &mut Value) {
+        match value {
+            Value::String(s) => {
+                if let Cow::Owned(masked) = self.mask(s) {
+                    *s = masked;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_json(v)),
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (key, mut v) in entries {
+                    self.mask_json(&mut v);
+                    map.insert(self.mask(&key).into_owned(), v);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// True when a variable, header or parameter name says its value is secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| lower.contains(w))
+}
+
+fn worth_masking(value: &str) -> bool {
+    let value = value.trim();
+    value.len() >= 4
+        && !NOT_SECRETS.contains(&value.to_ascii_lowercase().as_str())
+        && !(value.len() < 6 && value.bytes().all(|b| b.is_ascii_digit()))
+}
+
+static GLOBAL: LazyLock<RwLock<Masker>> = LazyLock::new(|| RwLock::new(Masker::from_env()));
+
+/// Makes `secret` masked in every output of this process from now on.
+pub fn register(secret: &str) {
+    GLOBAL
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .add(secret);
+}
+
+/// The process's masker as it is now, for masking many texts in a row.
+pub fn current() -> Masker {
+    GLOBAL.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// `text` as it may be shown: see [`Masker::mask`].
+pub fn mask(text: &str) -> String {
+    GLOBAL
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .mask(text)
+        .into_owned()
+}
+
+/// Masks every string inside a JSON value with the process's secrets.
+pub fn mask_json(value: &mut Value) {
+    GLOBAL
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .mask_json(value);
+}
+
+/// A header value as it may be shown: `***` when its name looks secret, else masked text.
+pub fn header_value(name: &str, value: &str) -> String {
+    if is_secret_name(name) {
+        MASK.to_string()
+    } else {
+        mask(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masker(secrets: &[&str]) -> Masker {
+        let mut m = Masker::default();
+        secrets.iter().for_each(|s| m.add(s));
+        m
+    }
+
+    #[test]
+    fn secrets_and_their_escaped_forms_are_hidden() {
+        let m = masker(&["s3cr\"et", "tok-123456"]);
+        assert_eq!(m.mask("a tok-123456 b"), "a *** b");
+        assert_eq!(m.mask(r#"{"h": "s3cr\"et"}"#), r#"{"h": "***"}"#);
+        assert_eq!(m.mask("nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn a_secret_inside_another_is_hidden_whole() {
+        let m = masker(&["abcd", "abcdefgh"]);
+        assert_eq!(m.mask("xabcdefghx"), "x***x");
+    }
+
+    #[test]
+    fn url_credentials_and_secret_query_values_are_hidden() {
+        let m = Masker::default();
+        assert_eq!(
+            m.mask("GET https://qa:hunter2@api.example.com/v1?conversionId=1&api_key=zz9&x=2"),
+            "GET https://***@api.example.com/v1?conversionId=1&api_key=***&x=2"
+        );
+        assert_eq!(
+            m.mask("http://user@host/"),
+            "http://***@host/",
+            "a user alone is a credential too"
+        );
+        assert_eq!(m.mask("see https://host/path"), "see https://host/path");
+    }
+
+    #[test]
+    fn names_that_say_secret() {
+        for name in [
+            "GOKART_API_TOKEN",
+            "X-Partner-Key",
+            "Authorization",
+            "PARTNER_SECRET",
+            "db_password",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["HOME", "content-type", "X-Request-Id"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        assert!(!worth_masking("true") && !worth_masking("123") && !worth_masking("on"));
+        assert!(worth_masking("hunter2") && worth_masking("98765432"));
+    }
+
+    #[test]
+    fn json_values_are_masked_string_by_string() {
+        let m = masker(&["true-secret"]);
+        let mut v = serde_json::json!({"a": ["x true-secret"], "flag": true, "true-secret": 1});
+        m.mask_json(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": ["x ***"], "flag": true, "***": 1})
+        );
+    }
+}

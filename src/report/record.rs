@@ -1,0 +1,516 @@
+//! The run record: everything a report shows, built from the runner's events. It is owned,
+//! versioned, serializable and readable back, and it is the only input of every file report
+//! (JUnit, JSON); the JSON report is the record itself.
+//!
+//! Secrets are masked once, when the record is finished: every string in it goes through
+//! [`crate::mask`].
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::check::Failure;
+use crate::delivery::Stray;
+use crate::run::{CancelReason, CaseResult, Event, EventKind, Ids, Inputs, RunInfo, Status};
+
+/// The record format's version; a reader refuses a newer one.
+pub const VERSION: u32 = 1;
+
+/// One run, as every report sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    pub version: u32,
+    pub run_id: String,
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    pub started_at: DateTime<Utc>,
+    /// Why the run stopped before every case ran: `fail-fast`, `interrupted`, `aborted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<String>,
+    pub summary: Summary,
+    pub suites: Vec<SuiteRecord>,
+    /// Every planned case, in plan order: `summary.total` is always their number.
+    pub cases: Vec<CaseRecord>,
+    /// Callbacks that reached pitcrew and matched no case.
+    #[serde(default)]
+    pub stray: Vec<Stray>,
+}
+
+/// The counts of a run.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Summary {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub errored: usize,
+    pub skipped: usize,
+    /// Passed, but only on a later attempt.
+    pub flaky: usize,
+    /// Callbacks that matched no case.
+    #[serde(default)]
+    pub stray: usize,
+    /// The run's wall time.
+    pub duration_ms: u64,
+}
+
+/// One scenario file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SuiteRecord {
+    pub name: String,
+    pub file: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// One case's verdict and everything that explains it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CaseRecord {
+    pub name: String,
+    pub suite: String,
+    pub file: String,
+    pub line: u64,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub status: Status,
+    /// Passed on a later attempt after failing an earlier one.
+    #[serde(default)]
+    pub flaky: bool,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// How many attempts ran (0: the case never started).
+    pub attempts: u32,
+    #[serde(default)]
+    pub failures: Vec<Failure>,
+    /// What broke (errored), or why it did not run (skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub ids: Ids,
+    #[serde(default)]
+    pub inputs: Inputs,
+    /// Requests, answers and callbacks of a case that did not pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transcript: Vec<String>,
+    /// The failed attempts before the last one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_attempts: Vec<AttemptRecord>,
+}
+
+/// An attempt that failed before the case was run again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub status: Status,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub failures: Vec<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transcript: Vec<String>,
+}
+
+impl Summary {
+    /// The counts of `cases`.
+    pub fn of(cases: &[CaseRecord], stray: usize, duration_ms: u64) -> Summary {
+        let mut s = Summary {
+            total: cases.len(),
+            stray,
+            duration_ms,
+            ..Summary::default()
+        };
+        for case in cases {
+            match case.status {
+                Status::Passed => s.passed += 1,
+                Status::Failed => s.failed += 1,
+                Status::Errored => s.errored += 1,
+                Status::Skipped => s.skipped += 1,
+            }
+            s.flaky += usize::from(case.flaky);
+        }
+        s
+    }
+
+    /// True when nothing failed or errored.
+    pub fn success(&self) -> bool {
+        self.failed == 0 && self.errored == 0
+    }
+
+    /// `12 passed, 1 failed, 0 errored, 0 skipped (1 flaky) in 1.23s`
+    pub fn line(&self) -> String {
+        let mut text = format!(
+            "{} passed, {} failed, {} errored, {} skipped",
+            self.passed, self.failed, self.errored, self.skipped
+        );
+        if self.flaky > 0 {
+            text.push_str(&format!(" ({} flaky)", self.flaky));
+        }
+        text.push_str(&format!(" in {:.2}s", self.duration_ms as f64 / 1000.0));
+        text
+    }
+}
+
+impl RunRecord {
+    /// Reads a JSON record (a `--json` report), refusing versions this pitcrew cannot read.
+    pub fn from_json(text: &str) -> Result<RunRecord, String> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: Option<u32>,
+        }
+        let version: Version =
+            serde_json::from_str(text).map_err(|e| format!("not a pitcrew JSON report: {e}"))?;
+        match version.version {
+            Some(v) if v > VERSION => Err(format!(
+                "record version {v} is newer than this pitcrew reads ({VERSION}); upgrade pitcrew"
+            )),
+            None => Err("not a pitcrew JSON report: no `version`".into()),
+            Some(_) => {
+                serde_json::from_str(text).map_err(|e| format!("not a pitcrew JSON report: {e}"))
+            }
+        }
+    }
+
+    /// The record as pretty JSON (the `--json` report).
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize the record: {e}\"}}"));
+        text.push('\n');
+        text
+    }
+}
+
+/// One case while the run goes on.
+#[derive(Debug, Default)]
+struct CaseState {
+    last: Option<Arc<CaseResult>>,
+    earlier: Vec<Arc<CaseResult>>,
+    late: Vec<(Vec<Failure>, Vec<String>, Option<String>)>,
+}
+
+/// Builds the record from events: the reports' one fan-in point.
+#[derive(Debug, Default)]
+pub struct RecordBuilder {
+    info: Option<Arc<RunInfo>>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    duration_ms: Option<u64>,
+    cases: Vec<CaseState>,
+    cancelled: Option<CancelReason>,
+    strays: Vec<Stray>,
+}
+
+impl RecordBuilder {
+    /// Takes in one event.
+    pub fn on_event(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::RunStarted(info) => {
+                self.started_at = Some(event.at);
+                self.cases = (0..info.cases.len())
+                    .map(|_| CaseState::default())
+                    .collect();
+                self.info = Some(info.clone());
+            }
+            EventKind::CaseStarted { .. } => {}
+            EventKind::AttemptFailed(result) => {
+                if let Some(state) = self.cases.get_mut(result.index) {
+                    state.earlier.push(result.clone());
+                }
+            }
+            EventKind::CaseFinished(result) => {
+                if let Some(state) = self.cases.get_mut(result.index) {
+                    state.last = Some(result.clone());
+                }
+            }
+            EventKind::LateFailure {
+                index,
+                failures,
+                transcript,
+                error,
+            } => {
+                if let Some(state) = self.cases.get_mut(*index) {
+                    state
+                        .late
+                        .push((failures.clone(), transcript.clone(), error.clone()));
+                }
+            }
+            EventKind::RunCancelled { reason } => {
+                if self.cancelled != Some(CancelReason::Aborted) {
+                    self.cancelled = Some(*reason);
+                }
+            }
+            EventKind::RunFinished { strays, duration } => {
+                self.strays = strays.clone();
+                self.duration_ms = Some(duration.as_millis() as u64);
+                self.finished_at = Some(event.at);
+            }
+        }
+    }
+
+    /// The record, with every secret masked. Every planned case is in it: one the run never
+    /// reported is `errored`.
+    pub fn finish(self) -> RunRecord {
+        let info = self.info.unwrap_or_else(|| {
+            Arc::new(RunInfo {
+                run_id: String::new(),
+                target: String::new(),
+                shard: None,
+                suites: Vec::new(),
+                cases: Vec::new(),
+            })
+        });
+        let started_at = self.started_at.unwrap_or_else(Utc::now);
+        let duration_ms = self.duration_ms.unwrap_or_else(|| {
+            (self.finished_at.unwrap_or_else(Utc::now) - started_at)
+                .num_milliseconds()
+                .max(0) as u64
+        });
+        let suites: Vec<SuiteRecord> = info
+            .suites
+            .iter()
+            .map(|s| SuiteRecord {
+                name: s.name.clone(),
+                file: s.file.clone(),
+                tags: s.tags.clone(),
+            })
+            .collect();
+        let cases: Vec<CaseRecord> = info
+            .cases
+            .iter()
+            .zip(self.cases)
+            .map(|(planned, state)| {
+                let suite = &info.suites[planned.suite];
+                case_record(planned, suite, state)
+            })
+            .collect();
+        let summary = Summary::of(&cases, self.strays.len(), duration_ms);
+        let record = RunRecord {
+            version: VERSION,
+            run_id: info.run_id.clone(),
+            target: info.target.clone(),
+            shard: info.shard.clone(),
+            started_at,
+            cancelled: self.cancelled.map(|c| {
+                match c {
+                    CancelReason::FailFast => "fail-fast",
+                    CancelReason::Interrupted => "interrupted",
+                    CancelReason::Aborted => "aborted",
+                }
+                .to_string()
+            }),
+            summary,
+            suites,
+            cases,
+            stray: self.strays,
+        };
+        masked(record)
+    }
+}
+
+fn case_record(
+    planned: &crate::run::events::CaseInfo,
+    suite: &crate::run::events::SuiteInfo,
+    state: CaseState,
+) -> CaseRecord {
+    let mut record = CaseRecord {
+        name: planned.name.clone(),
+        suite: suite.name.clone(),
+        file: suite.file.clone(),
+        line: planned.line,
+        tags: planned.tags.clone(),
+        status: Status::Errored,
+        flaky: false,
+        duration_ms: 0,
+        started_at: None,
+        attempts: 0,
+        failures: Vec::new(),
+        error: Some(
+            "the run ended without a verdict for this case (a bug; please report it)".into(),
+        ),
+        ids: Ids::default(),
+        inputs: Inputs::default(),
+        transcript: Vec::new(),
+        earlier_attempts: state.earlier.iter().map(|r| attempt_record(r)).collect(),
+    };
+    if let Some(last) = &state.last {
+        record.status = last.status;
+        record.duration_ms = last.duration.as_millis() as u64;
+        record.started_at = last.started_at;
+        record.attempts = last.attempt;
+        record.failures = last.failures.clone();
+        record.error = last.error.clone();
+        record.ids = last.ids.clone();
+        record.inputs = last.inputs.clone();
+        record.transcript = last.transcript.clone();
+        record.flaky = last.status == Status::Passed && !state.earlier.is_empty();
+    }
+    for (failures, transcript, error) in state.late {
+        if let Some(error) = error {
+            if record.status != Status::Failed {
+                record.status = Status::Errored;
+            }
+            record.error.get_or_insert(error);
+        } else if record.status == Status::Passed {
+            record.status = Status::Failed;
+        }
+        record.flaky = false;
+        record.failures.extend(failures);
+        record.transcript.extend(transcript);
+    }
+    record
+}
+
+fn attempt_record(result: &CaseResult) -> AttemptRecord {
+    AttemptRecord {
+        attempt: result.attempt,
+        status: result.status,
+        duration_ms: result.duration.as_millis() as u64,
+        started_at: result.started_at,
+        failures: result.failures.clone(),
+        error: result.error.clone(),
+        transcript: result.transcript.clone(),
+    }
+}
+
+/// The record with every text masked (the one masking point of the file reports).
+fn masked(mut record: RunRecord) -> RunRecord {
+    let masker = crate::mask::current();
+    let m = |s: &mut String| {
+        if let std::borrow::Cow::Owned(masked) = masker.mask(s) {
+            *s = masked;
+        }
+    };
+    let failures = |list: &mut Vec<Failure>| {
+        for f in list {
+            for text in [&mut f.check, &mut f.expected, &mut f.actual, &mut f.message] {
+                m(text);
+            }
+            f.path.iter_mut().chain(f.at.iter_mut()).for_each(m);
+        }
+    };
+    m(&mut record.run_id);
+    m(&mut record.target);
+    record
+        .shard
+        .iter_mut()
+        .chain(record.cancelled.iter_mut())
+        .for_each(m);
+    for suite in &mut record.suites {
+        m(&mut suite.name);
+        m(&mut suite.file);
+        suite.tags.iter_mut().for_each(m);
+    }
+    for case in &mut record.cases {
+        for text in [&mut case.name, &mut case.suite, &mut case.file] {
+            m(text);
+        }
+        case.tags.iter_mut().for_each(m);
+        failures(&mut case.failures);
+        case.error.iter_mut().for_each(m);
+        case.ids
+            .click
+            .iter_mut()
+            .chain(case.ids.conversion.iter_mut())
+            .for_each(m);
+        m(&mut case.inputs.offer);
+        m(&mut case.inputs.member);
+        case.inputs.event.iter_mut().for_each(m);
+        case.inputs.params = std::mem::take(&mut case.inputs.params)
+            .into_iter()
+            .map(|(mut k, mut v)| {
+                m(&mut k);
+                m(&mut v);
+                (k, v)
+            })
+            .collect();
+        case.transcript.iter_mut().for_each(m);
+        for attempt in &mut case.earlier_attempts {
+            failures(&mut attempt.failures);
+            attempt.error.iter_mut().for_each(m);
+            attempt.transcript.iter_mut().for_each(m);
+        }
+    }
+    for stray in &mut record.stray {
+        for text in [&mut stray.method, &mut stray.path, &mut stray.reason] {
+            m(text);
+        }
+        let ids = &mut stray.ids;
+        ids.callback
+            .iter_mut()
+            .chain(ids.conversion.iter_mut())
+            .chain(ids.click.iter_mut())
+            .for_each(m);
+    }
+    record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// Every text field of a record, filled with a secret, comes out masked: a field added
+    /// later and forgotten by `masked` fails this test.
+    #[test]
+    fn no_text_field_escapes_masking() {
+        const SECRET: &str = "sekrit-4f1d";
+        crate::mask::register(SECRET);
+        let case = json!({
+            "name": "n", "suite": "s", "file": "f", "line": 1, "tags": ["t"],
+            "status": "failed", "flaky": false, "duration_ms": 1,
+            "started_at": "2026-01-01T00:00:00Z", "attempts": 2,
+            "failures": [{"check": "c", "path": "p", "expected": "e", "actual": "a", "message": "m", "at": "x:1:1"}],
+            "error": "e", "ids": {"click": "k", "conversion": "v"},
+            "inputs": {"offer": "o", "member": "m", "event": "e", "params": {"k": "v"}},
+            "transcript": ["t"],
+            "earlier_attempts": [{"attempt": 1, "status": "failed", "duration_ms": 1,
+                "failures": [{"check": "c", "path": "p", "expected": "e", "actual": "a", "message": "m", "at": "x"}],
+                "error": "e", "transcript": ["t"]}]
+        });
+        let record = json!({
+            "version": 1, "run_id": "r", "target": "t", "shard": "1/2",
+            "started_at": "2026-01-01T00:00:00Z", "cancelled": "c",
+            "summary": {"total": 1, "passed": 0, "failed": 1, "errored": 0, "skipped": 0, "flaky": 0, "stray": 1, "duration_ms": 1},
+            "suites": [{"name": "s", "file": "f", "tags": ["t"]}],
+            "cases": [case],
+            "stray": [{"seq": 1, "at": "2026-01-01T00:00:00Z", "method": "m", "path": "p",
+                "ids": {"callback": "c", "conversion": "v", "click": "k"}, "reason": "r"}]
+        });
+        fn fill(v: &mut Value, key: &str) {
+            match v {
+                Value::String(s) if !matches!(key, "status" | "started_at" | "at") => {
+                    *s = format!("{s} {SECRET}");
+                }
+                Value::Array(items) => items.iter_mut().for_each(|i| fill(i, key)),
+                Value::Object(map) => {
+                    let entries = std::mem::take(map);
+                    for (k, mut v) in entries {
+                        fill(&mut v, &k);
+                        let k = if key == "params" {
+                            format!("{k}{SECRET}")
+                        } else {
+                            k
+                        };
+                        map.insert(k, v);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut filled = record;
+        fill(&mut filled, "");
+        let record: RunRecord = serde_json::from_value(filled).expect("a record");
+        let text = masked(record.clone()).to_json();
+        assert!(!text.contains(SECRET), "a secret escaped masking:\n{text}");
+        assert!(text.contains("***"));
+        let unmasked = record.to_json();
+        assert!(
+            unmasked.matches(SECRET).count() >= 40,
+            "the test fills every text field"
+        );
+    }
+}
