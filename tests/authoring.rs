@@ -185,7 +185,17 @@ fn max_cases_guards_and_can_be_raised() {
         "{stderr}"
     );
     assert!(stderr.contains("--max-cases"), "{stderr}");
-    let out = pitcrew(&["validate", &file, "--max-cases", "6"]);
+    // The limit holds for the whole run: 8 cases in all here.
+    let out = pitcrew(&["validate", &file, "--max-cases", "7"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "expands to 2 cases (event: 2), more than the 1 case(s) left of the run's limit of 7"
+        ),
+        "{stderr}"
+    );
+    let out = pitcrew(&["validate", &file, "--max-cases", "8"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 

@@ -183,6 +183,8 @@ fn no_mutated_scenario_makes_loading_panic() {
     let seeds = seeds();
     let options = PlanOptions {
         max_cases: 2_000,
+        default_offer: Some("demo-offer".into()),
+        sandbox_faults: true,
         ..PlanOptions::default()
     };
     let mut rng = Rng(seed(0x9e37_79b9_7f4a_7c15));

@@ -111,7 +111,7 @@ fn a_callback_that_never_comes_fails_after_within() {
         failure["message"]
             .as_str()
             .unwrap()
-            .contains("no callback arrived within 300ms"),
+            .contains("no accepted callback arrived within 300ms"),
         "{failure}"
     );
     assert!(

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use pitcrew::receiver::{self, Receiver};
+use pitcrew::delivery::Key;
+use pitcrew::receiver::{self, Receiver, ReceiverConfig};
 use pitcrew::sandbox::{self, SandboxConfig};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -14,12 +15,16 @@ struct Tenant {
     base: String,
     receiver: Receiver,
     http: reqwest::Client,
-    _stop: pitcrew::shutdown::ShutdownTrigger,
+    _stop: tokio_util::sync::DropGuard,
 }
 
 async fn tenant(config: SandboxConfig) -> Tenant {
-    let (stop, shutdown) = pitcrew::shutdown::channel();
-    let receiver = Receiver::default();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone().drop_guard();
+    let receiver = Receiver::new(ReceiverConfig {
+        auth: Some(config.receiver_auth()),
+        ..ReceiverConfig::default()
+    });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let handle = receiver::serve(listener, receiver.clone(), shutdown.clone()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -120,7 +125,9 @@ async fn unknown_offer_click_and_event_are_refused_gokart_style() {
 
 #[tokio::test]
 async fn the_callback_is_schema_v1_with_every_field_and_the_flag() {
-    let t = tenant(SandboxConfig::default()).await;
+    let config = SandboxConfig::default();
+    let secret = config.receiver_auth()[0].secret.clone();
+    let t = tenant(config).await;
     let click = t.click("member-v1").await;
     let (status, body) = t
         .post(
@@ -133,7 +140,9 @@ async fn the_callback_is_schema_v1_with_every_field_and_the_flag() {
     assert_wrapped(&body, true);
     assert_eq!(body["data"]["callback"]["outcome"], "Delivered", "{body}");
     let conversion = body["data"]["conversionId"].as_str().unwrap();
-    let got = t.receiver.callbacks(conversion);
+    let got = t
+        .receiver
+        .deliveries(&Key::Conversion(conversion.to_string()));
     assert_eq!(got.len(), 1, "the callback arrived before the answer");
     let callback = got[0].json.clone().unwrap();
     assert!(callback["id"].is_string() && callback["sentAt"].is_string());
@@ -209,8 +218,14 @@ async fn the_callback_is_schema_v1_with_every_field_and_the_flag() {
         .map(|(_, v)| v.as_str());
     assert_eq!(
         header,
-        Some("demo-secret"),
+        Some(secret.as_str()),
         "the partner's auth header is sent"
+    );
+    assert!(secret.len() >= 32, "a fresh, unguessable secret: {secret}");
+    assert_ne!(
+        SandboxConfig::default().receiver_auth()[0].secret,
+        secret,
+        "fresh for every sandbox"
     );
 }
 
@@ -240,9 +255,9 @@ async fn a_member_completes_an_offer_event_once_but_the_seeded_click_is_exempt()
             .unwrap()
             .contains("already")
     );
-    let rejected = t
-        .receiver
-        .callbacks(second["conversionId"].as_str().unwrap());
+    let rejected = t.receiver.deliveries(&Key::Conversion(
+        second["conversionId"].as_str().unwrap().to_string(),
+    ));
     assert_eq!(
         rejected[0].json.as_ref().unwrap()["conversion"]["status"],
         "Rejected"
@@ -323,7 +338,11 @@ async fn a_status_change_calls_back_again_with_the_same_conversion_id() {
     assert_eq!(r.status().as_u16(), 200);
     let got = t
         .receiver
-        .wait_for(&conversion, 2, Instant::now() + Duration::from_secs(5))
+        .wait(
+            &Key::Conversion(conversion.clone()),
+            &|d| d.len() >= 2,
+            Instant::now() + Duration::from_secs(5),
+        )
         .await;
     assert_eq!(got.len(), 2);
     let second = &got[1].json.as_ref().unwrap()["conversion"];

@@ -201,7 +201,7 @@ async fn start_sandbox(
     }
     let bind = || TcpListener::bind("127.0.0.1:0");
     let receiver = Receiver::new(ReceiverConfig {
-        auth: config.receiver_auth(),
+        auth: Some(config.receiver_auth()),
         ..ReceiverConfig::default()
     });
     let receiver_handle = bind()
@@ -230,7 +230,11 @@ async fn start_sandbox(
             .push(("Authorization".to_string(), format!("ApiToken {t}")));
     }
     let platform = HttpPlatform::new(profile).map_err(|e| fail(exit::INFRASTRUCTURE, e))?;
-    let label = format!("sandbox ({})", sandbox.base_url());
+    let label = format!(
+        "sandbox ({}, callbacks to {})",
+        sandbox.base_url(),
+        receiver_handle.callback_url()
+    );
     Ok((Arc::new(platform), Arc::new(receiver), label))
 }
 

@@ -38,7 +38,7 @@ pub fn serve(args: SandboxArgs) -> u8 {
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         let receiver = Receiver::new(ReceiverConfig {
-            auth: config.receiver_auth(),
+            auth: Some(config.receiver_auth()),
             ..ReceiverConfig::default()
         });
         let callback_url = match args.callback_url {

@@ -450,8 +450,18 @@ impl SuiteBuilder<'_> {
                 None => vec![Combination::new()],
                 Some(m) => match matrix::expand(&m.value, self.budget) {
                     Ok(c) => c,
-                    Err(e) => {
+                    Err(mut e) => {
                         let at = e.at.unwrap_or(m.referenced);
+                        let max = self.options.max_cases;
+                        if self.budget < max {
+                            e.message = e.message.replace(
+                                &format!("more than the limit of {}", self.budget),
+                                &format!(
+                                    "more than the {} case(s) left of the run's limit of {max}",
+                                    self.budget
+                                ),
+                            );
+                        }
                         self.error(&at, e.message, e.help);
                         continue;
                     }
@@ -1096,6 +1106,14 @@ impl SuiteBuilder<'_> {
 mod tests {
     use super::*;
 
+    fn sandbox() -> PlanOptions {
+        PlanOptions {
+            default_offer: Some("demo-offer".into()),
+            sandbox_faults: true,
+            ..PlanOptions::default()
+        }
+    }
+
     fn build_text(text: &str, options: &PlanOptions) -> Result<Plan, Vec<ScenarioDiagnostic>> {
         let source = SourceFile {
             path: "t.yaml".into(),
@@ -1107,11 +1125,8 @@ mod tests {
     #[test]
     fn sandbox_faults_are_refused_on_other_targets() {
         let text = "cases:\n  - name: a\n    event: install\n    sandbox: { faults: { omit_flag: true } }\n";
-        assert!(build_text(text, &PlanOptions::default()).is_ok());
-        let other = PlanOptions {
-            sandbox_target: false,
-            ..PlanOptions::default()
-        };
+        assert!(build_text(text, &sandbox()).is_ok());
+        let other = PlanOptions::default();
         let errs = build_text(&format!("defaults: {{ offer: o }}\n{text}"), &other).unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:#?}");
         assert!(errs[0].message.contains("only apply to the sandbox target"));
@@ -1121,7 +1136,7 @@ mod tests {
     #[test]
     fn matrix_cases_see_their_values_and_names() {
         let text = "vars: { base: \"x\" }\ncases:\n  - name: \"{{matrix.e}}\"\n    matrix: { e: [install, signup], n: [1, 2] }\n    event: \"{{matrix.e}}\"\n    params: { pub_sub_1: \"{{vars.base}}-{{matrix.n}}-{{case.name}}\" }\n";
-        let plan = build_text(text, &PlanOptions::default()).unwrap_or_else(|e| panic!("{e:#?}"));
+        let plan = build_text(text, &sandbox()).unwrap_or_else(|e| panic!("{e:#?}"));
         let cases: Vec<(String, String, String)> = plan
             .cases()
             .map(|c| {

@@ -141,8 +141,11 @@ mod tests {
             "name: Suite\ntags: [nightly]\ncases:\n  - name: \"{{matrix.event}} {{matrix.n}}\"\n    matrix: { event: [install, signup, purchase], n: [1, 2, 3] }\n    event: \"{{matrix.event}}\"\n    params: { pub_sub_1: \"{{matrix.n}}\" }\n    tags: [smoke]\n  - name: Slow one\n    event: install\n    tags: [slow]\n",
         )
         .unwrap();
-        let plan =
-            build(&[&file], &PlanOptions::default()).unwrap_or_else(|e| panic!("{}", e[0].message));
+        let options = PlanOptions {
+            default_offer: Some("demo-offer".into()),
+            ..PlanOptions::default()
+        };
+        let plan = build(&[&file], &options).unwrap_or_else(|e| panic!("{}", e[0].message));
         std::fs::remove_dir_all(&dir).unwrap();
         plan
     }

@@ -54,12 +54,16 @@ async fn capture(
             .config()
             .auth
             .iter()
+            .flatten()
             .map(|a| a.name.as_str())
             .collect();
-        let reason = format!(
-            "refused (401): no {} header with the partner's secret",
-            names.join(" or ")
-        );
+        let reason = match names.as_slice() {
+            [] => "refused (401): no partner sends its callbacks to this receiver".to_string(),
+            names => format!(
+                "refused (401): no {} header with the partner's secret",
+                names.join(" or ")
+            ),
+        };
         receiver.stray(&delivery, &reason);
         return (
             StatusCode::UNAUTHORIZED,

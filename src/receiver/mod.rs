@@ -27,9 +27,9 @@ pub struct AuthHeader {
 /// What the receiver accepts and how it reads callbacks.
 #[derive(Debug, Clone, Default)]
 pub struct ReceiverConfig {
-    /// A callback must carry one of these headers with its secret; with none configured, any
-    /// callback is taken (and the run cannot tell a forged one by its secret).
-    pub auth: Vec<AuthHeader>,
+    /// A callback must carry one of these headers with its secret (an empty list takes none);
+    /// `None` takes any callback, and then a forged one cannot be told by its secret.
+    pub auth: Option<Vec<AuthHeader>>,
     /// Where the ids sit in a callback body.
     pub correlation: Correlation,
 }
@@ -80,15 +80,16 @@ impl Receiver {
         self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// True when `headers` carry one of the configured secrets (or none is configured).
+    /// True when `headers` carry one of the configured secrets (or the receiver is open).
     pub fn authorized(&self, headers: &[(String, String)]) -> bool {
-        let auth = &self.inner.config.auth;
-        auth.is_empty()
-            || auth.iter().any(|a| {
-                headers
-                    .iter()
-                    .any(|(n, v)| n.eq_ignore_ascii_case(&a.name) && constant_time_eq(v, &a.secret))
-            })
+        let Some(auth) = &self.inner.config.auth else {
+            return true;
+        };
+        auth.iter().any(|a| {
+            headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case(&a.name) && constant_time_eq(v, &a.secret))
+        })
     }
 
     /// Files an authorized delivery under its conversion and its click, and wakes whoever
@@ -353,10 +354,10 @@ mod tests {
     #[test]
     fn only_the_configured_secret_is_authorized() {
         let receiver = Receiver::new(ReceiverConfig {
-            auth: vec![AuthHeader {
+            auth: Some(vec![AuthHeader {
                 name: "X-Api-Token".into(),
                 secret: "s3cret-value".into(),
-            }],
+            }]),
             ..ReceiverConfig::default()
         });
         let h = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
@@ -364,6 +365,14 @@ mod tests {
         assert!(!receiver.authorized(&h("x-api-token", "s3cret-valuE")));
         assert!(!receiver.authorized(&h("x-other", "s3cret-value")));
         assert!(!receiver.authorized(&[]));
-        assert!(Receiver::default().authorized(&[]), "no secret configured");
+        assert!(Receiver::default().authorized(&[]), "an open receiver");
+        let closed = Receiver::new(ReceiverConfig {
+            auth: Some(Vec::new()),
+            ..ReceiverConfig::default()
+        });
+        assert!(
+            !closed.authorized(&h("x-api-token", "")),
+            "no partner posts here: nothing is taken"
+        );
     }
 }

@@ -81,13 +81,13 @@ impl FileReports {
                 ));
             }
         }
-        if let Some(path) = &self.json {
-            if let Err(e) = write_atomically(path, record.to_json().as_bytes()) {
-                errors.push(format!(
-                    "cannot write the JSON report {}: {e}",
-                    path.display()
-                ));
-            }
+        if let Some(path) = &self.json
+            && let Err(e) = write_atomically(path, record.to_json().as_bytes())
+        {
+            errors.push(format!(
+                "cannot write the JSON report {}: {e}",
+                path.display()
+            ));
         }
         errors
     }

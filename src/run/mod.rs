@@ -121,7 +121,9 @@ pub async fn run<P: Platform, S: CallbackSource>(
     let mut last_verdict = Instant::now();
     loop {
         while stopped.is_none() && running.len() < jobs {
-            let Some(index) = schedule.next() else { break };
+            let Some(index) = schedule.next_ready() else {
+                break;
+            };
             let (plan, platform, source, places) = (
                 plan.clone(),
                 platform.clone(),

@@ -80,7 +80,7 @@ impl Schedule {
     }
 
     /// The lowest ready case, handed out (it must be [`finish`](Self::finish)ed later).
-    pub fn next(&mut self) -> Option<usize> {
+    pub fn next_ready(&mut self) -> Option<usize> {
         let Reverse(case) = self.ready.pop()?;
         self.handed_out[case] = true;
         self.waiting -= 1;
@@ -138,7 +138,12 @@ mod tests {
     fn cases_sharing_nothing_are_all_ready_in_order() {
         let mut s = schedule(&[&["a"], &["b"], &[]]);
         assert_eq!(
-            (s.next(), s.next(), s.next(), s.next()),
+            (
+                s.next_ready(),
+                s.next_ready(),
+                s.next_ready(),
+                s.next_ready()
+            ),
             (Some(0), Some(1), Some(2), None)
         );
     }
@@ -146,16 +151,16 @@ mod tests {
     #[test]
     fn a_shared_resource_serializes_its_cases_and_lets_others_pass() {
         let mut s = schedule(&[&["m"], &["x"], &["m"], &["m", "c"]]);
-        assert_eq!(s.next(), Some(0));
-        assert_eq!(s.next(), Some(1));
-        assert_eq!(s.next(), None, "case 2 waits for case 0");
+        assert_eq!(s.next_ready(), Some(0));
+        assert_eq!(s.next_ready(), Some(1));
+        assert_eq!(s.next_ready(), None, "case 2 waits for case 0");
         s.finish(1);
-        assert_eq!(s.next(), None);
+        assert_eq!(s.next_ready(), None);
         s.finish(0);
-        assert_eq!(s.next(), Some(2));
-        assert_eq!(s.next(), None, "case 3 waits for case 2");
+        assert_eq!(s.next_ready(), Some(2));
+        assert_eq!(s.next_ready(), None, "case 3 waits for case 2");
         s.finish(2);
-        assert_eq!(s.next(), Some(3));
+        assert_eq!(s.next_ready(), Some(3));
         assert_eq!(s.waiting(), 0);
     }
 
@@ -177,7 +182,7 @@ mod tests {
             let mut started = Vec::new();
             let mut picks = finish_order.into_iter();
             loop {
-                while let Some(case) = s.next() {
+                while let Some(case) = s.next_ready() {
                     for &other in &running {
                         let shared = resources[case].iter().any(|r| resources[other].contains(r));
                         prop_assert!(!shared, "case {case} overlaps case {other}");

@@ -153,6 +153,17 @@ impl SourceCode for Excerpt {
     }
 }
 
+/// `path` relative to the current directory, when it is under it.
+pub fn relative_to_cwd(path: &Path) -> PathBuf {
+    if path.is_absolute()
+        && let Ok(cwd) = std::env::current_dir()
+        && let Ok(rest) = path.strip_prefix(&cwd)
+    {
+        return rest.to_path_buf();
+    }
+    path.to_path_buf()
+}
+
 /// A scenario file read from disk, with the text its positions refer to.
 pub struct SourceFile {
     pub path: PathBuf,
@@ -179,9 +190,10 @@ impl SourceFile {
         })
     }
 
-    /// The name positions are shown with.
+    /// The name positions are shown with: the path relative to the current directory when
+    /// the file is under it (as JUnit's `file` attribute wants), else as given.
     pub fn display_name(&self) -> String {
-        self.path.display().to_string()
+        relative_to_cwd(&self.path).display().to_string()
     }
 
     /// A diagnostic at `location` (or at the file when unknown).

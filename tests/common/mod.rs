@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod junit;
+pub mod process;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -23,7 +26,7 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn scratch(label: &str) -> PathBuf {
+pub fn scratch(label: &str) -> PathBuf {
     let dir =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{label}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
@@ -41,6 +44,20 @@ pub fn pitcrew(args: &[&str]) -> Output {
 
 /// `pitcrew run FILES --junit … --json …`, reports read back.
 pub fn run(files: &[&str], extra: &[&str]) -> Run {
+    run_with_env(files, extra, &[])
+}
+
+/// A port nothing listens on (bound, then freed).
+pub fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// [`run`] with extra environment variables.
+pub fn run_with_env(files: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Run {
     let dir = scratch("run");
     let junit_path = dir.join("junit.xml");
     let json_path = dir.join("report.json");
@@ -56,7 +73,13 @@ pub fn run(files: &[&str], extra: &[&str]) -> Run {
     );
     args.extend(["--junit", &junit_arg, "--json", &json_arg]);
     args.extend(extra);
-    let out = pitcrew(&args);
+    let out = Command::new(env!("CARGO_BIN_EXE_pitcrew"))
+        .args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run pitcrew");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -69,28 +92,17 @@ pub fn run(files: &[&str], extra: &[&str]) -> Run {
     }
 }
 
-/// The shared JUnit contract checker (XSD + junitparser).
-pub fn junit_validator() -> PathBuf {
-    std::env::var("PITCREW_JUNIT_VALIDATE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/junit/validate"))
-}
-
-/// Asserts `path` passes the shared JUnit contract checker.
+/// Asserts `path` holds JUnit that keeps the contract (see `junit.rs`).
 pub fn assert_junit_file_valid(path: &Path) {
-    let validator = junit_validator();
-    let out = Command::new("python3")
-        .arg(&validator)
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", validator.display()));
-    assert!(
-        out.status.success(),
-        "JUnit does not validate ({}):\n{}{}",
-        validator.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let xml = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    if let Err(problems) = junit::check(&xml) {
+        panic!(
+            "{} breaks the JUnit contract:\n- {}\n{xml}",
+            path.display(),
+            problems.join("\n- ")
+        );
+    }
 }
 
 impl Run {
@@ -134,9 +146,15 @@ pub struct Standalone {
 
 impl Standalone {
     pub fn start() -> Standalone {
+        Standalone::start_with(&[])
+    }
+
+    /// `pitcrew sandbox --listen 127.0.0.1:0 EXTRA…`.
+    pub fn start_with(extra: &[&str]) -> Standalone {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_pitcrew"))
             .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start the sandbox");
