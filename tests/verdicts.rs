@@ -406,6 +406,18 @@ fn cases_sharing_a_click_a_conversion_or_a_member_never_overlap() {
     }
 }
 
+/// Later cases on the same click are not blamed on an earlier one when every case's
+/// deliveries are recounted after the run: each claims its own.
+#[test]
+fn the_late_recount_blames_no_case_for_another_cases_deliveries() {
+    let standalone = Standalone::start();
+    for extra in [vec![], vec!["--target", standalone.base.as_str()]] {
+        let r = run(&["verdicts/seeded-click.yaml"], &extra);
+        assert_eq!(r.code, 0, "{}", r.explain());
+        assert!(!r.stdout.contains("LATE"), "{}", r.stdout);
+    }
+}
+
 /// Two CI jobs running against one standalone sandbox at once see each other's deliveries in
 /// its log; each must still give the verdicts it gives alone.
 #[test]

@@ -42,6 +42,8 @@ pub struct Profile {
     pub log_items_at: String,
     pub log_payload_at: String,
     pub log_callback_id_at: String,
+    /// The attempt record's own id: what tells one logged delivery from another.
+    pub log_attempt_id_at: String,
     pub log_attempt_at: String,
     pub log_sent_at: String,
     pub log_status_at: String,
@@ -77,6 +79,7 @@ impl Profile {
             log_items_at: "/data".into(),
             log_payload_at: "/note".into(),
             log_callback_id_at: "/callbackId".into(),
+            log_attempt_id_at: "/id".into(),
             log_attempt_at: "/attempt".into(),
             log_sent_at: "/sentAt".into(),
             log_status_at: "/status".into(),
@@ -190,9 +193,15 @@ impl HttpPlatform {
         }
     }
 
-    /// One logged attempt as a delivery.
-    fn delivery(&self, seq: u64, item: &Value) -> Delivery {
+    /// One logged attempt as a delivery. Its sequence number comes from the attempt record's
+    /// id, so that the same delivery has the same number in every read of the log (a log's
+    /// order may change between reads); without an id, its position is all there is.
+    fn delivery(&self, position: u64, item: &Value) -> Delivery {
         let p = &self.profile;
+        let seq = item
+            .pointer(&p.log_attempt_id_at)
+            .and_then(id_text)
+            .map_or(position, |id| stable_hash(&id));
         let payload = item.pointer(&p.log_payload_at).cloned();
         let (body, json) = match payload {
             Some(Value::String(text)) => (text.clone(), serde_json::from_str(&text).ok()),
@@ -236,6 +245,13 @@ impl HttpPlatform {
             },
         }
     }
+}
+
+/// FNV-1a: a hash that is the same in every process (unlike std's, which is seeded).
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn describe_transport_error(url: &str, e: &reqwest::Error) -> String {

@@ -50,8 +50,8 @@ pub struct Watch {
     pub callback_ids: Vec<String>,
     /// Deliveries that carry no callback id the platform reported count from this time on.
     pub since: DateTime<Utc>,
-    /// How many were the case's at its verdict.
-    pub seen: usize,
+    /// The sequence numbers of the case's deliveries at its verdict.
+    pub seen: Vec<u64>,
 }
 
 impl Watch {
@@ -188,7 +188,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             key,
             callback_ids,
             since: self.started_at,
-            seen: 0,
+            seen: Vec::new(),
         });
         self.check_callbacks().await
     }
@@ -398,7 +398,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             }
         };
         if let Some(w) = &mut self.watch {
-            w.seen = mine.len();
+            w.seen = mine.iter().map(|d| d.seq).collect();
         }
         self.claimed.extend(mine.iter().map(|d| d.seq));
         self.entries.extend(mine.into_iter().map(Entry::Delivery));

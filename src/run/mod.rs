@@ -3,8 +3,8 @@
 //! `errored`, a case that never started is `skipped` with the reason.
 //!
 //! After the last verdict the runner waits one short window and recounts every judged case's
-//! deliveries: a duplicate (or any delivery) that came after a case's verdict fails it late.
-//! Waiting for duplicates therefore holds no job slot.
+//! deliveries: one that no case saw at its verdict (a duplicate, or any delivery that came
+//! after the verdict) fails its case late. Waiting for duplicates therefore holds no job slot.
 
 pub mod case;
 pub mod events;
@@ -278,16 +278,24 @@ impl Late {
     }
 }
 
-/// Recounts every watched case's deliveries, `jobs` at a time.
+/// Recounts every watched case's deliveries, `jobs` at a time. A delivery is late for a case
+/// when it is the case's and no case saw it at its verdict: a later case on the same click or
+/// conversion claims its own deliveries, so they are never blamed on an earlier one.
 async fn recount<S: CallbackSource>(
     source: Arc<S>,
     watches: Vec<(usize, Watch)>,
     jobs: usize,
 ) -> Vec<Late> {
+    let seen: Arc<HashSet<u64>> = Arc::new(
+        watches
+            .iter()
+            .flat_map(|(_, w)| w.seen.iter().copied())
+            .collect(),
+    );
     let queue = Arc::new(Mutex::new(watches.into_iter()));
     let mut workers = JoinSet::new();
     for _ in 0..jobs {
-        let (queue, source) = (queue.clone(), source.clone());
+        let (queue, source, seen) = (queue.clone(), source.clone(), seen.clone());
         workers.spawn(async move {
             let mut late = Vec::new();
             loop {
@@ -295,11 +303,15 @@ async fn recount<S: CallbackSource>(
                 let Some((index, watch)) = next else { break };
                 match source.deliveries(&watch.key).await {
                     Ok(all) => {
-                        let mine = watch.mine(&all);
-                        if mine.len() > watch.seen {
+                        let unseen: Vec<Arc<Delivery>> = watch
+                            .mine(&all)
+                            .into_iter()
+                            .filter(|d| !seen.contains(&d.seq))
+                            .collect();
+                        if !unseen.is_empty() {
                             late.push(Late {
                                 index,
-                                deliveries: mine[watch.seen..].to_vec(),
+                                deliveries: unseen,
                                 error: None,
                             });
                         }
