@@ -48,6 +48,9 @@ pub struct EndpointAnswer {
     pub body: Option<String>,
     /// The transport error, when it did not.
     pub error: Option<String>,
+    /// How long the endpoint took to answer, when the observer knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 impl Delivery {
@@ -63,6 +66,27 @@ impl Delivery {
             (None, Some(e)) => format!("no answer ({e})"),
             (None, None) => "no answer".into(),
         }
+    }
+}
+
+/// How pitcrew's receiver answers a case's deliveries, in order; the last answer repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub answers: Vec<ScriptedAnswer>,
+}
+
+/// One scripted answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptedAnswer {
+    pub status: u16,
+    pub body: String,
+    pub delay: std::time::Duration,
+}
+
+impl Script {
+    /// The answer to the `n`-th delivery (from 0): the last one repeats.
+    pub fn answer(&self, n: usize) -> Option<&ScriptedAnswer> {
+        self.answers.get(n).or(self.answers.last())
     }
 }
 
@@ -134,6 +158,15 @@ impl Correlation {
             click: first(&self.click_id),
         }
     }
+}
+
+/// A key in the legacy callback variant's spelling: `pubSub1` → `PubSub1`.
+pub fn pascal_case(key: &str) -> String {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 /// An id as text: a non-empty string, or a number.

@@ -74,6 +74,7 @@ async fn run_plan<P: Platform>(plan: Arc<Plan>, platform: P, receiver: Arc<Recei
         fail_fast: false,
         target: "test".into(),
         shard: None,
+        clock: pitcrew::run::TargetClock::default(),
     };
     let run = tokio::spawn(pitcrew::run::run(
         plan,

@@ -2,6 +2,7 @@
 //! what they carry, the testing-tools flag.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -134,11 +135,12 @@ pub fn payload(
             }
         }
         if let Some(flag) = flag {
-            let actual = at_path(body, FLAG_PATH);
+            let flag_at = flag_path(body);
+            let actual = at_path(body, flag_at);
             if actual.and_then(Value::as_str) != Some(flag) {
                 let mut failure = Failure::new(
                     &label("flag"),
-                    Some(FLAG_PATH),
+                    Some(flag_at),
                     crate::scenario::matcher::describe(&Value::String(flag.into())),
                     show_actual(actual),
                     None,
@@ -159,4 +161,192 @@ pub fn truncate(text: &str, max: usize) -> String {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),
     }
+}
+
+/// Where the flag sits in a body: `conversion.pubSub5`, or `Conversion.PubSub5` in the legacy
+/// variant.
+pub fn flag_path(body: &Value) -> &'static str {
+    if super::schema::is_legacy(body) {
+        "Conversion.PubSub5"
+    } else {
+        FLAG_PATH
+    }
+}
+
+/// How far real time may stray from the platform time an `after` asks for: timers, HTTP and a
+/// loaded CI machine add a little; a schedule step (2 → 4 → 8 minutes) is never mistaken.
+fn after_holds(expected: Duration, actual: Duration) -> bool {
+    let low = expected
+        .mul_f64(0.8)
+        .saturating_sub(Duration::from_millis(15));
+    let high = expected.mul_f64(1.5) + Duration::from_millis(50);
+    (low..=high).contains(&actual)
+}
+
+/// Platform minutes as a report shows them: `2m`, `3.4m`.
+fn platform_minutes(real: Duration, minute: Duration) -> String {
+    let minutes = real.as_secs_f64() / minute.as_secs_f64().max(1e-9);
+    let text = format!("{minutes:.1}");
+    format!("{}m", text.trim_end_matches(".0"))
+}
+
+/// `attempts`: every delivery of the part, in order, with the endpoint's answer and the
+/// platform time since the previous one (`minute`: how long a platform minute lasts here).
+pub fn attempts(
+    deliveries: &[Arc<Delivery>],
+    expected: &[crate::plan::AttemptCheck],
+    minute: Duration,
+) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    let mut sorted: Vec<&Arc<Delivery>> = deliveries.iter().collect();
+    sorted.sort_by_key(|d| (d.attempt, d.at, d.seq));
+    if sorted.len() != expected.len() {
+        let outcomes: Vec<String> = sorted.iter().map(|d| d.outcome()).collect();
+        let mut f = Failure::new(
+            &format!("callback.attempts"),
+            None,
+            format!("{} deliveries", expected.len()),
+            format!("{} ({})", sorted.len(), outcomes.join(", ")),
+            expected.first().map(|a| a.at.clone()),
+        );
+        f.message = format!(
+            "callback.attempts: expected {} deliveries, got {}{}",
+            expected.len(),
+            sorted.len(),
+            if outcomes.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", outcomes.join(", "))
+            }
+        );
+        failures.push(f);
+    }
+    for (i, (d, want)) in sorted.iter().zip(expected).enumerate() {
+        let label = format!("callback.attempts[{}]", i + 1);
+        if let Some(status) = &want.status {
+            let actual = d.answer.status.map(Value::from);
+            if !holds(&status.matcher, actual.as_ref()) {
+                failures.push(Failure::new(
+                    &format!("{label}.status"),
+                    None,
+                    show_expected(&status.matcher),
+                    d.outcome(),
+                    Some(status.at.clone()),
+                ));
+            }
+        }
+        if let Some(body) = &want.body {
+            let actual = d.answer.body.clone().map(Value::String);
+            if !holds(&body.matcher, actual.as_ref()) {
+                failures.push(Failure::new(
+                    &format!("{label}.body"),
+                    None,
+                    show_expected(&body.matcher),
+                    show_actual(actual.as_ref()),
+                    Some(body.at.clone()),
+                ));
+            }
+        }
+        if let (Some(after), Some(previous)) = (want.after, i.checked_sub(1).map(|p| sorted[p])) {
+            let expected_real = minute.mul_f64(after.as_secs_f64() / 60.0);
+            let actual = (d.at - previous.at).to_std().unwrap_or_default();
+            if !after_holds(expected_real, actual) {
+                failures.push(Failure::new(
+                    &format!("{label}.after"),
+                    None,
+                    format!(
+                        "{} ({} at this target's {} minute)",
+                        platform_minutes(expected_real, minute),
+                        crate::duration::format_duration(expected_real),
+                        crate::duration::format_duration(minute)
+                    ),
+                    format!(
+                        "{} ({})",
+                        platform_minutes(actual, minute),
+                        crate::duration::format_duration(actual)
+                    ),
+                    Some(want.at.clone()),
+                ));
+            }
+        }
+    }
+    failures
+}
+
+/// `response`: the endpoint's answer to each accepted delivery.
+pub fn responses(
+    accepted: &[Arc<Delivery>],
+    check: &crate::plan::DeliveryAnswerCheck,
+) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    let several = accepted.len() > 1;
+    for (i, d) in accepted.iter().enumerate() {
+        let label = if several {
+            format!("callback.response (delivery {})", i + 1)
+        } else {
+            format!("callback.response")
+        };
+        if let Some(status) = &check.status {
+            let actual = d.answer.status.map(Value::from);
+            if !holds(&status.matcher, actual.as_ref()) {
+                failures.push(Failure::new(
+                    &format!("{label}.status"),
+                    None,
+                    show_expected(&status.matcher),
+                    d.outcome(),
+                    Some(status.at.clone()),
+                ));
+            }
+        }
+        if let Some(body) = &check.body {
+            let actual = d.answer.body.clone().map(Value::String);
+            if !holds(&body.matcher, actual.as_ref()) {
+                failures.push(Failure::new(
+                    &format!("{label}.body"),
+                    None,
+                    show_expected(&body.matcher),
+                    show_actual(actual.as_ref()),
+                    Some(body.at.clone()),
+                ));
+            }
+        }
+        if let Some((within, at)) = &check.within {
+            match d.answer.duration_ms.map(Duration::from_millis) {
+                Some(took) if took <= *within => {}
+                took => failures.push(Failure::new(
+                    &format!("{label}.within"),
+                    None,
+                    format!(
+                        "an answer within {}",
+                        crate::duration::format_duration(*within)
+                    ),
+                    took.map_or("no time recorded".into(), |t| {
+                        format!("answered after {}", crate::duration::format_duration(t))
+                    }),
+                    Some(at.clone()),
+                )),
+            }
+        }
+    }
+    failures
+}
+
+/// The schema v1 check of each accepted delivery.
+pub fn schema(accepted: &[Arc<Delivery>]) -> Vec<Failure> {
+    let several = accepted.len() > 1;
+    accepted
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            let label = if several {
+                format!("schema (callback {})", i + 1)
+            } else {
+                format!("schema")
+            };
+            d.json
+                .as_ref()
+                .map(|body| super::schema::check(body, &label))
+        })
+        .flatten()
+        .collect()
 }

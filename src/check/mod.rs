@@ -2,6 +2,7 @@
 
 pub mod callback;
 pub mod matcher;
+pub mod schema;
 
 use serde::{Deserialize, Serialize};
 

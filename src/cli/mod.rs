@@ -131,9 +131,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
 /// The sandbox tenant from `--sandbox-config`, or the built-in one.
 pub fn sandbox_config(path: Option<&std::path::Path>) -> Result<crate::sandbox::SandboxConfig, u8> {
     match path {
-        Some(path) => {
-            crate::sandbox::SandboxConfig::from_file(path).map_err(|e| fail(exit::INVALID, e))
-        }
+        Some(path) => crate::sandbox::SandboxConfig::from_file(path).map_err(|e| {
+            print_diagnostics(std::slice::from_ref(&*e));
+            fail(
+                exit::INVALID,
+                format!("{} is not a valid sandbox config", path.display()),
+            )
+        }),
         None => Ok(crate::sandbox::SandboxConfig::default()),
     }
 }

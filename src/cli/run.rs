@@ -1,4 +1,5 @@
-//! `pitcrew run`: load, select, start the target, run, report.
+//! `pitcrew run`: load, select, start the target, run, report. `check-endpoint` runs its
+//! built-in suite through the same [`execute`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 use super::scenarios::{LoadArgs, SelectArgs, load, parse_var, select};
 use super::{exit, fail};
 use crate::plan::{Plan, PlanOptions};
-use crate::platform::{HttpPlatform, Profile};
+use crate::platform::{HttpPlatform, Platform, Profile};
 use crate::receiver::{self, Receiver, ReceiverConfig};
 use crate::report::console::Console;
 use crate::report::{FileReports, RecordBuilder, RunRecord};
-use crate::run::{self as runner, CallbackLog, CallbackSource, Interrupt, RunOptions};
+use crate::run::{self as runner, CallbackLog, CallbackSource, Interrupt, RunOptions, TargetClock};
 use crate::sandbox::{self, SandboxConfig};
 
 #[derive(Debug, Args)]
@@ -29,6 +30,24 @@ pub struct RunArgs {
     /// callbacks are then read from its conversion-callback log.
     #[arg(long, default_value = "sandbox")]
     pub target: String,
+    /// Send the embedded sandbox's callbacks to this endpoint (yours) instead of pitcrew's
+    /// receiver; deliveries and its answers are read from the sandbox's delivery log.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// With `--endpoint`: the header and secret GoKart sends your endpoint, e.g.
+    /// `X-Api-Token=s3cret` (masked in every output).
+    #[arg(long, value_name = "NAME=SECRET", value_parser = parse_var, requires = "endpoint")]
+    pub endpoint_header: Option<(String, String)>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// The embedded sandbox's tenant (offers, partners, token, time scale) as YAML.
+    #[arg(long, value_name = "FILE")]
+    pub sandbox_config: Option<PathBuf>,
+}
+
+/// How a run goes and what it writes: shared by `run` and `check-endpoint`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
     /// How many cases run at once.
     #[arg(long, short = 'j', default_value_t = 64)]
     pub jobs: usize,
@@ -48,9 +67,6 @@ pub struct RunArgs {
     /// output (repeatable).
     #[arg(long = "secret", value_name = "K=V", value_parser = parse_var)]
     pub secrets: Vec<(String, String)>,
-    /// The embedded sandbox's tenant (offers, partners, token) as YAML.
-    #[arg(long, value_name = "FILE")]
-    pub sandbox_config: Option<PathBuf>,
     /// Never draw the progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
@@ -60,23 +76,77 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     crate::duration::parse_duration(text)
 }
 
-/// What the run was asked to run against.
-enum TargetArg {
-    Sandbox,
+/// A publisher's endpoint that the embedded sandbox calls back instead of pitcrew's receiver.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub header: Option<(String, String)>,
+}
+
+/// What a run runs against.
+pub enum Target {
+    /// The embedded sandbox, calling back pitcrew's receiver or a publisher's endpoint.
+    Sandbox {
+        config: Box<SandboxConfig>,
+        endpoint: Option<Endpoint>,
+    },
+    /// Anything speaking the sandbox API at this base URL; callbacks read from its log.
     Url(String),
 }
 
-impl TargetArg {
-    fn parse(text: &str) -> Result<TargetArg, String> {
+impl Target {
+    fn parse(args: &RunArgs) -> Result<Target, u8> {
+        let text = args.target.as_str();
         if text == "sandbox" {
-            return Ok(TargetArg::Sandbox);
+            let config = super::sandbox_config(args.sandbox_config.as_deref())?;
+            let endpoint = args.endpoint.as_ref().map(|url| Endpoint {
+                url: url.clone(),
+                header: args.endpoint_header.clone(),
+            });
+            return Ok(Target::Sandbox {
+                config: Box::new(config),
+                endpoint,
+            });
         }
-        if text.starts_with("http://") || text.starts_with("https://") {
-            return Ok(TargetArg::Url(text.trim_end_matches('/').to_string()));
+        if !(text.starts_with("http://") || text.starts_with("https://")) {
+            return Err(fail(
+                exit::INVALID,
+                format!(
+                    "--target `{text}`: give `sandbox` or a base URL such as http://127.0.0.1:8080/api/v1"
+                ),
+            ));
         }
-        Err(format!(
-            "--target `{text}`: give `sandbox` or a base URL such as http://127.0.0.1:8080/api/v1"
-        ))
+        for (given, flag) in [
+            (args.sandbox_config.is_some(), "--sandbox-config"),
+            (args.endpoint.is_some(), "--endpoint"),
+        ] {
+            if given {
+                return Err(fail(
+                    exit::INVALID,
+                    format!(
+                        "{flag} configures the embedded sandbox; it cannot apply to --target URL"
+                    ),
+                ));
+            }
+        }
+        Ok(Target::Url(text.trim_end_matches('/').to_string()))
+    }
+
+    /// What the plan may use on this target.
+    pub fn plan_options(&self) -> PlanOptions {
+        let no_scripts = match self {
+            Target::Sandbox { endpoint: None, .. } => None,
+            Target::Sandbox {
+                endpoint: Some(_), ..
+            } => Some("your endpoint (--endpoint) answers this run's callbacks".to_string()),
+            Target::Url(_) => Some(
+                "this target calls back its own endpoint, and pitcrew reads its log".to_string(),
+            ),
+        };
+        PlanOptions {
+            no_scripts,
+            ..sandbox_plan_options()
+        }
     }
 }
 
@@ -91,27 +161,17 @@ pub fn sandbox_plan_options() -> PlanOptions {
 
 /// `pitcrew run`.
 pub fn run(args: RunArgs) -> u8 {
-    for (_, secret) in &args.secrets {
+    for (_, secret) in &args.report.secrets {
         crate::mask::register(secret);
     }
-    let target = match TargetArg::parse(&args.target) {
+    let target = match Target::parse(&args) {
         Ok(t) => t,
-        Err(e) => return fail(exit::INVALID, e),
-    };
-    if matches!(target, TargetArg::Url(_)) && args.sandbox_config.is_some() {
-        return fail(
-            exit::INVALID,
-            "--sandbox-config configures the embedded sandbox; it cannot apply to --target URL",
-        );
-    }
-    let sandbox_config = match super::sandbox_config(args.sandbox_config.as_deref()) {
-        Ok(c) => c,
         Err(code) => return code,
     };
     let options = PlanOptions {
-        timeout: args.timeout,
-        secrets: args.secrets.clone(),
-        ..sandbox_plan_options()
+        timeout: args.report.timeout,
+        secrets: args.report.secrets.clone(),
+        ..target.plan_options()
     };
     let mut plan = match load(&args.load, options) {
         Ok(plan) => plan,
@@ -131,6 +191,12 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(_) => {}
         Err(code) => return code,
     }
+    let shard = args.select.shard.map(|s| s.to_string());
+    execute(plan, target, &args.report, shard)
+}
+
+/// Runs `plan` on `target` and writes the reports; the exit code.
+pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<String>) -> u8 {
     let reports = FileReports {
         junit: args.junit.clone(),
         json: args.json.clone(),
@@ -152,18 +218,29 @@ pub fn run(args: RunArgs) -> u8 {
     };
     runtime.block_on(async move {
         let servers = CancellationToken::new();
+        let run = Run {
+            args,
+            reports: &reports,
+            shard,
+        };
         let code = match target {
-            TargetArg::Sandbox => match start_sandbox(sandbox_config, servers.clone()).await {
-                Ok((platform, receiver, label)) => {
-                    run_plan(&args, &reports, plan, platform, receiver, label).await
+            Target::Sandbox { config, endpoint } => {
+                match start_sandbox(*config, endpoint, servers.clone()).await {
+                    Ok((platform, Observed::Receiver(receiver), label, clock)) => {
+                        run.go(plan, platform, receiver, label, clock).await
+                    }
+                    Ok((platform, Observed::Log, label, clock)) => {
+                        let log = Arc::new(CallbackLog::new(platform.clone()));
+                        run.go(plan, platform, log, label, clock).await
+                    }
+                    Err(code) => code,
                 }
-                Err(code) => code,
-            },
-            TargetArg::Url(url) => match connect_url(&url).await {
-                Ok(platform) => {
+            }
+            Target::Url(url) => match connect_url(&url).await {
+                Ok((platform, clock)) => {
                     let log = Arc::new(CallbackLog::new(platform.clone()));
                     let label = crate::mask::mask(&url);
-                    run_plan(&args, &reports, plan, platform, log, label).await
+                    run.go(plan, platform, log, label, clock).await
                 }
                 Err(code) => code,
             },
@@ -173,12 +250,17 @@ pub fn run(args: RunArgs) -> u8 {
     })
 }
 
+/// How a started sandbox's callbacks are seen.
+enum Observed {
+    Receiver(Arc<Receiver>),
+    Log,
+}
+
 /// `--target URL`: a running sandbox API; it must answer before any case runs.
-async fn connect_url(url: &str) -> Result<Arc<HttpPlatform>, u8> {
+async fn connect_url(url: &str) -> Result<(Arc<HttpPlatform>, TargetClock), u8> {
     let platform = HttpPlatform::new(Profile::sandbox(url.to_string()))
         .map_err(|e| fail(exit::INFRASTRUCTURE, e))?;
     let probe = crate::delivery::Key::Conversion(uuid::Uuid::nil().to_string());
-    use crate::platform::Platform;
     if let Err(e) = platform.callback_log(&probe).await {
         let what = if e.message.contains("unauthorized") {
             "the target refused pitcrew"
@@ -187,36 +269,65 @@ async fn connect_url(url: &str) -> Result<Arc<HttpPlatform>, u8> {
         };
         return Err(fail(exit::INFRASTRUCTURE, format!("{what}: {e}")));
     }
-    Ok(Arc::new(platform))
+    let clock = sandbox_clock(url).await;
+    Ok((Arc::new(platform), clock))
 }
 
-/// `--target sandbox`: the embedded sandbox and a receiver that takes only its partners'
-/// secrets, on ephemeral loopback ports.
+/// A `pitcrew sandbox` says how long its minute lasts; any other platform runs on real time.
+async fn sandbox_clock(base: &str) -> TargetClock {
+    let url = format!("{base}/sandbox/clock");
+    let minute = async {
+        let answer: serde_json::Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+        let text = answer.pointer("/data/minute")?.as_str()?.to_string();
+        crate::duration::parse_duration(&text).ok()
+    }
+    .await;
+    minute.map_or_else(TargetClock::default, |minute| TargetClock { minute })
+}
+
+/// `--target sandbox`: the embedded sandbox, and a receiver that takes only its partners'
+/// secrets (or, with `--endpoint`, the publisher's endpoint), on ephemeral loopback ports.
 async fn start_sandbox(
-    config: SandboxConfig,
+    mut config: SandboxConfig,
+    endpoint: Option<Endpoint>,
     shutdown: CancellationToken,
-) -> Result<(Arc<HttpPlatform>, Arc<Receiver>, String), u8> {
+) -> Result<(Arc<HttpPlatform>, Observed, String, TargetClock), u8> {
+    if let Some(endpoint) = &endpoint {
+        config.call_back(&endpoint.url, endpoint.header.clone());
+    }
     for secret in config.secrets() {
         crate::mask::register(&secret);
     }
+    let clock = TargetClock {
+        minute: config.minute,
+    };
     let bind = || TcpListener::bind("127.0.0.1:0");
-    let receiver = Receiver::new(ReceiverConfig {
-        auth: Some(config.receiver_auth()),
-        ..ReceiverConfig::default()
-    });
-    let receiver_handle = bind()
-        .await
-        .and_then(|l| receiver::serve(l, receiver.clone(), shutdown.clone()))
-        .map_err(|e| {
-            fail(
-                exit::INFRASTRUCTURE,
-                format!("cannot start the receiver on 127.0.0.1: {e}"),
+    let (callback_url, observed) = match &endpoint {
+        Some(endpoint) => (endpoint.url.clone(), Observed::Log),
+        None => {
+            let receiver = Receiver::new(ReceiverConfig {
+                auth: Some(config.receiver_auth()),
+                ..ReceiverConfig::default()
+            });
+            let handle = bind()
+                .await
+                .and_then(|l| receiver::serve(l, receiver.clone(), shutdown.clone()))
+                .map_err(|e| {
+                    fail(
+                        exit::INFRASTRUCTURE,
+                        format!("cannot start the receiver on 127.0.0.1: {e}"),
+                    )
+                })?;
+            (
+                handle.callback_url(),
+                Observed::Receiver(Arc::new(receiver)),
             )
-        })?;
+        }
+    };
     let token = config.token.clone();
     let sandbox = bind()
         .await
-        .and_then(|l| sandbox::serve(l, config, receiver_handle.callback_url(), shutdown))
+        .and_then(|l| sandbox::serve(l, config, callback_url.clone(), shutdown))
         .map_err(|e| {
             fail(
                 exit::INFRASTRUCTURE,
@@ -233,9 +344,9 @@ async fn start_sandbox(
     let label = format!(
         "sandbox ({}, callbacks to {})",
         sandbox.base_url(),
-        receiver_handle.callback_url()
+        crate::mask::mask(&callback_url)
     );
-    Ok((Arc::new(platform), Arc::new(receiver), label))
+    Ok((Arc::new(platform), observed, label, clock))
 }
 
 /// Turns Ctrl-C and SIGTERM into the run's interrupt: the first finishes, the second aborts.
@@ -269,50 +380,60 @@ pub(super) async fn signal() -> bool {
     }
 }
 
-/// Runs the plan, feeding the console and the record; writes the reports; the exit code.
-async fn run_plan<S: CallbackSource>(
-    args: &RunArgs,
-    reports: &FileReports,
-    plan: Arc<Plan>,
-    platform: Arc<HttpPlatform>,
-    source: Arc<S>,
-    label: String,
-) -> u8 {
-    let mut console = Console::new(!args.no_progress);
-    let mut builder = RecordBuilder::default();
-    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let options = RunOptions {
-        jobs: args.jobs,
-        fail_fast: args.fail_fast,
-        target: label,
-        shard: args.select.shard.map(|s| s.to_string()),
-    };
-    let interrupt = Interrupt::default();
-    let signals = listen_for_signals(interrupt.clone());
-    let run = tokio::spawn(runner::run(
-        plan, platform, source, options, interrupt, events_tx,
-    ));
-    while let Some(event) = events_rx.recv().await {
-        console.on_event(&event);
-        builder.on_event(&event);
+/// One run's settings once the target is up.
+struct Run<'a> {
+    args: &'a ReportArgs,
+    reports: &'a FileReports,
+    shard: Option<String>,
+}
+
+impl Run<'_> {
+    /// Runs the plan, feeding the console and the record; writes the reports; the exit code.
+    async fn go<S: CallbackSource>(
+        self,
+        plan: Arc<Plan>,
+        platform: Arc<HttpPlatform>,
+        source: Arc<S>,
+        label: String,
+        clock: TargetClock,
+    ) -> u8 {
+        let mut console = Console::new(!self.args.no_progress);
+        let mut builder = RecordBuilder::default();
+        let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let options = RunOptions {
+            jobs: self.args.jobs,
+            fail_fast: self.args.fail_fast,
+            target: label,
+            shard: self.shard,
+            clock,
+        };
+        let interrupt = Interrupt::default();
+        let signals = listen_for_signals(interrupt.clone());
+        let run = tokio::spawn(runner::run(
+            plan, platform, source, options, interrupt, events_tx,
+        ));
+        while let Some(event) = events_rx.recv().await {
+            console.on_event(&event);
+            builder.on_event(&event);
+        }
+        signals.abort();
+        let crashed = run.await.err();
+        let record = builder.finish();
+        console.finish(&record);
+        let errors = self.reports.write(&record);
+        for e in &errors {
+            eprintln!("error: {}", crate::mask::mask(e));
+        }
+        if let Some(e) = crashed {
+            return fail(
+                exit::INFRASTRUCTURE,
+                format!(
+                    "the run stopped unexpectedly: {e}; the reports hold every case's verdict so far"
+                ),
+            );
+        }
+        exit_code(&record, !errors.is_empty())
     }
-    signals.abort();
-    let crashed = run.await.err();
-    let record = builder.finish();
-    console.finish(&record);
-    let errors = reports.write(&record);
-    for e in &errors {
-        eprintln!("error: {}", crate::mask::mask(e));
-    }
-    if let Some(e) = crashed {
-        return fail(
-            exit::INFRASTRUCTURE,
-            format!(
-                "the run stopped unexpectedly: {e}; the reports hold every case's verdict so far"
-            ),
-        );
-    }
-    exit_code(&record, !errors.is_empty())
 }
 
 /// The run's exit code: interrupted, then the verdict, then whether the reports were written.

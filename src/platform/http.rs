@@ -50,6 +50,7 @@ pub struct Profile {
     pub log_body_at: String,
     pub log_error_at: String,
     pub log_endpoint_at: String,
+    pub log_duration_at: String,
     /// Where the ids sit in a callback body.
     pub correlation: Correlation,
 }
@@ -86,6 +87,7 @@ impl Profile {
             log_body_at: "/responseBody".into(),
             log_error_at: "/error".into(),
             log_endpoint_at: "/endpoint".into(),
+            log_duration_at: "/durationMs".into(),
             correlation: Correlation::default(),
         }
     }
@@ -242,6 +244,7 @@ impl HttpPlatform {
                     .and_then(|s| u16::try_from(s).ok()),
                 body: Self::text_at(item, &p.log_body_at),
                 error: Self::text_at(item, &p.log_error_at),
+                duration_ms: item.pointer(&p.log_duration_at).and_then(Value::as_u64),
             },
         }
     }

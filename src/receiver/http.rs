@@ -71,11 +71,22 @@ async fn capture(
         )
             .into_response();
     }
+    let (status, body) = match receiver.scripted_answer(&delivery.ids) {
+        Some(scripted) => {
+            if !scripted.delay.is_zero() {
+                tokio::time::sleep(scripted.delay).await;
+            }
+            let status = StatusCode::from_u16(scripted.status).unwrap_or(StatusCode::OK);
+            (status, scripted.body)
+        }
+        None => (ACCEPTED.0, ACCEPTED.1.to_string()),
+    };
     delivery.answer = EndpointAnswer {
-        status: Some(ACCEPTED.0.as_u16()),
-        body: Some(ACCEPTED.1.to_string()),
+        status: Some(status.as_u16()),
+        body: Some(body.clone()),
         error: None,
+        duration_ms: Some((chrono::Utc::now() - delivery.at).num_milliseconds().max(0) as u64),
     };
     receiver.record(delivery);
-    ACCEPTED.into_response()
+    (status, body).into_response()
 }

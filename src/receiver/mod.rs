@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::{CallbackIds, Correlation, Delivery, Key, Stray};
+use crate::delivery::{CallbackIds, Correlation, Delivery, Key, Script, ScriptedAnswer, Stray};
 
 /// A header a callback must carry, with its secret value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +40,12 @@ struct Slot {
     notify: Arc<Notify>,
 }
 
+/// A case's script and how far its deliveries have got through it.
+struct Scripted {
+    script: Arc<Script>,
+    answered: AtomicU64,
+}
+
 #[derive(Default)]
 struct Inner {
     config: ReceiverConfig,
@@ -47,6 +53,8 @@ struct Inner {
     slots: Mutex<HashMap<Key, Slot>>,
     /// Callbacks refused or unreadable: strays from the start.
     strays: Mutex<Vec<Stray>>,
+    /// Scripted answers, by the click or conversion whose deliveries they answer.
+    scripts: Mutex<HashMap<Key, Arc<Scripted>>>,
 }
 
 /// The in-process handle: record callbacks, wait for them, account for them.
@@ -116,6 +124,32 @@ impl Receiver {
             slot.notify.notify_waiters();
         }
         seq
+    }
+
+    /// Answers the deliveries filed under `key` with `script`, in order (the last repeats).
+    pub fn script(&self, key: Key, script: Arc<Script>) {
+        let scripted = Arc::new(Scripted {
+            script,
+            answered: AtomicU64::new(0),
+        });
+        lock(&self.inner.scripts).insert(key, scripted);
+    }
+
+    /// The scripted answer to a delivery with these ids (by its click, else its conversion),
+    /// if a case scripted one; each call answers the next delivery.
+    pub fn scripted_answer(&self, ids: &CallbackIds) -> Option<ScriptedAnswer> {
+        let scripts = lock(&self.inner.scripts);
+        let keys = [
+            ids.click.clone().map(Key::Click),
+            ids.conversion.clone().map(Key::Conversion),
+        ];
+        let scripted = keys
+            .into_iter()
+            .flatten()
+            .find_map(|k| scripts.get(&k).cloned())?;
+        drop(scripts);
+        let n = scripted.answered.fetch_add(1, Ordering::Relaxed) as usize;
+        scripted.script.answer(n).cloned()
     }
 
     /// Keeps a callback that will never be matched, with the reason.
@@ -349,6 +383,32 @@ mod tests {
             ]
         );
         assert_eq!(receiver.total(), 3);
+    }
+
+    #[test]
+    fn scripted_answers_go_in_order_and_the_last_repeats() {
+        let receiver = Receiver::default();
+        let answer = |status: u16| ScriptedAnswer {
+            status,
+            body: String::new(),
+            delay: Duration::ZERO,
+        };
+        receiver.script(
+            Key::Click("k1".into()),
+            Arc::new(Script {
+                answers: vec![answer(503), answer(200)],
+            }),
+        );
+        let ids = delivery("c1", "k1").ids;
+        let statuses: Vec<u16> = (0..4)
+            .filter_map(|_| receiver.scripted_answer(&ids).map(|a| a.status))
+            .collect();
+        assert_eq!(statuses, [503, 200, 200, 200]);
+        assert!(
+            receiver
+                .scripted_answer(&delivery("c2", "k2").ids)
+                .is_none()
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::check::Failure;
 use crate::delivery::Delivery;
 use crate::plan::{Case, Mode, Plan};
 use crate::platform::Platform;
+pub use case::TargetClock;
 use case::{CaseOutcome, Watch};
 use schedule::Schedule;
 
@@ -47,6 +48,8 @@ pub struct RunOptions {
     pub target: String,
     /// `K/N` when this run is one shard of several.
     pub shard: Option<String>,
+    /// How long a platform minute lasts on the target.
+    pub clock: TargetClock,
 }
 
 /// How a run is stopped from outside: `finish` starts no more cases (running ones finish),
@@ -119,6 +122,7 @@ pub async fn run<P: Platform, S: CallbackSource>(
     let mut watches: Vec<(usize, Watch)> = Vec::new();
     let mut claimed: HashSet<u64> = HashSet::new();
     let mut last_verdict = Instant::now();
+    let clock = options.clock;
     loop {
         while stopped.is_none() && running.len() < jobs {
             let Some(index) = schedule.next_ready() else {
@@ -133,7 +137,7 @@ pub async fn run<P: Platform, S: CallbackSource>(
             let handle = running.spawn(async move {
                 let (s, c) = places[index];
                 let case = &plan.suites[s].cases[c];
-                let mut outcome = case::run_case(case, 1, &*platform, &*source).await;
+                let mut outcome = case::run_case(case, 1, &*platform, &*source, clock).await;
                 if outcome.result.status != Status::Passed {
                     outcome.result.transcript = transcript::render(&outcome.entries);
                 }

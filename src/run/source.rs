@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::delivery::{Delivery, Key, Stray};
+use crate::delivery::{Delivery, Key, Script, Stray};
 use crate::platform::Platform;
 use crate::receiver::Receiver;
 
@@ -32,6 +32,17 @@ pub trait CallbackSource: Send + Sync + 'static {
         deadline: Instant,
     ) -> impl Future<Output = Result<Vec<Arc<Delivery>>, String>> + Send;
 
+    /// Makes the endpoint answer the deliveries filed under `key` as `script` says. Only a
+    /// receiver pitcrew controls can; plans for other sources refuse `receiver:` scripts.
+    fn script(
+        &self,
+        key: Key,
+        script: Arc<Script>,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        let _ = (key, script);
+        async { Err("this target's callbacks go to an endpoint pitcrew does not answer".into()) }
+    }
+
     /// The callbacks that reached pitcrew and no case claimed (`claimed`: their sequence
     /// numbers). Sources that only read the platform's own records have none.
     fn strays(&self, claimed: &HashSet<u64>) -> Vec<Stray> {
@@ -52,6 +63,11 @@ impl CallbackSource for Receiver {
         deadline: Instant,
     ) -> Result<Vec<Arc<Delivery>>, String> {
         Ok(Receiver::wait(self, key, done, deadline).await)
+    }
+
+    async fn script(&self, key: Key, script: Arc<Script>) -> Result<(), String> {
+        Receiver::script(self, key, script);
+        Ok(())
     }
 
     fn strays(&self, claimed: &HashSet<u64>) -> Vec<Stray> {

@@ -17,11 +17,26 @@ use serde_json::{Value, json};
 use super::SandboxState;
 use super::config::SEEDED_CLICK;
 use super::delivery::{self, Job};
-use super::faults::FaultsRequest;
+use super::faults::{AuthFault, FaultsRequest};
 use super::payload;
 use super::store::{Click, Conversion};
 
 type Shared = Arc<SandboxState>;
+
+/// Every route the API serves, under `/api/v1`, as (method, path) the way OpenAPI writes
+/// them: `openapi.json` documents exactly these (a test keeps the two together).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/tools/clicks"),
+    ("post", "/tools/conversions"),
+    ("post", "/tools/callbacks"),
+    ("patch", "/conversions/{id}"),
+    ("get", "/conversion-callbacks"),
+    ("get", "/sandbox/clock"),
+    ("get", "/openapi.json"),
+];
+
+/// The API's OpenAPI 3 document, kept in the repository beside this file.
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 pub fn router(state: Shared) -> Router {
     Router::new()
@@ -30,6 +45,8 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/tools/callbacks", post(send_callback))
         .route("/api/v1/conversions/{id}", patch(change_status))
         .route("/api/v1/conversion-callbacks", get(callback_log))
+        .route("/api/v1/sandbox/clock", get(clock))
+        .route("/api/v1/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
@@ -69,6 +86,21 @@ async fn require_token(State(state): State<Shared>, request: Request, next: Next
         }
     }
     next.run(request).await
+}
+
+/// How long a platform minute lasts here: clients scale the retry schedule by it.
+async fn clock(State(state): State<Shared>) -> Response {
+    let minute = crate::duration::format_duration(state.config.minute);
+    answer(
+        StatusCode::OK,
+        "Sandbox clock",
+        vec![],
+        json!({ "minute": minute }),
+    )
+}
+
+async fn openapi() -> Response {
+    ([("content-type", "application/json")], OPENAPI).into_response()
 }
 
 async fn not_found() -> Response {
@@ -169,6 +201,14 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
             format!("click `{}` not found", request.click_id),
         );
     };
+    let faults = faults.or(&state.config.partner_faults(&click.partner_id));
+    if let Some(latency) = faults.api_latency {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(status) = faults.api_error {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return refuse(status, "the API failed (an injected `api_error` fault)");
+    }
     let offer = state.config.offers.iter().find(|o| o.id == click.offer_id);
     let Some(offer) = offer.filter(|o| o.events.iter().any(|e| e.id == request.event_id)) else {
         let events: Vec<&str> = offer
@@ -201,12 +241,18 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
         offer.id.clone(),
         request.event_id.clone(),
     );
+    // The event's initial status: Success, or Pending until a status change.
+    let initial_status = offer
+        .events
+        .iter()
+        .find(|e| e.id == request.event_id)
+        .map_or_else(|| "Success".into(), |e| e.status.clone());
     let mut conversion = Conversion {
         id: uuid::Uuid::new_v4().to_string(),
         click_id: click.id.clone(),
         event_id: request.event_id,
         params,
-        status: "Success".into(),
+        status: initial_status,
         rejection_reason: None,
         created_at: Utc::now(),
         faults,
@@ -260,9 +306,13 @@ fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Opti
         endpoint: partner
             .and_then(|p| p.callback_url.clone())
             .unwrap_or_else(|| state.default_callback_url.clone()),
-        header: partner
-            .and_then(|p| p.auth_header.as_ref())
-            .map(|h| (h.name.clone(), h.secret.clone())),
+        header: partner.and_then(|p| p.auth_header.as_ref()).and_then(|h| {
+            match conversion.faults.auth {
+                None => Some((h.name.clone(), h.secret.clone())),
+                Some(AuthFault::Wrong) => Some((h.name.clone(), format!("wrong-{}", h.secret))),
+                Some(AuthFault::Missing) => None,
+            }
+        }),
         max_attempts: partner.map(|p| p.max_attempts.max(1)).unwrap_or(5),
     })
 }
@@ -422,9 +472,7 @@ async fn change_status(
         conversion.status = status.into();
         conversion.rejection_reason = request.rejection_reason.filter(|_| status == "Rejected");
         // A status change is an ordinary callback: earlier delivery faults do not carry over.
-        conversion.faults.drop_callback = false;
-        conversion.faults.duplicate_after = None;
-        conversion.faults.callback_delay = None;
+        conversion.faults = conversion.faults.for_status_change();
         let conversion = conversion.clone();
         let click = store.clicks.get(&conversion.click_id).cloned();
         (conversion, click)

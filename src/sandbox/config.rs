@@ -1,10 +1,17 @@
 //! The sandbox's tenant: offers, partners (publisher accounts), token and time scale.
 //!
-//! Read from `--sandbox-config FILE` (YAML) or the built-in defaults that the examples use.
+//! Read from `--sandbox-config FILE` (YAML; documented in docs/sandbox.md, with its JSON
+//! Schema from `pitcrew schema --sandbox-config`) or the built-in defaults the examples use.
+//! Mistakes are reported like a scenario's: file, line, column, snippet and a "did you mean".
 
+use std::collections::HashSet;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
+
+use super::faults::{Faults, FaultsRequest};
+use crate::scenario::{ScenarioDiagnostic, SourceFile};
 
 /// The built-in offer.
 pub const DEMO_OFFER: &str = "demo-offer";
@@ -16,25 +23,36 @@ pub const SEEDED_CLICK: &str = "00000000-0000-4000-8000-000000000001";
 pub const SEEDED_CONVERSION: &str = "00000000-0000-4000-8000-000000000002";
 /// The member of the seeded click.
 pub const SEEDED_MEMBER: &str = "demo-member";
+/// The statuses a conversion can have.
+pub const STATUSES: &[&str] = &["Success", "Pending", "Rejected"];
 
-/// A sandbox tenant.
-#[derive(Debug, Clone, Deserialize)]
+/// A sandbox tenant: what `--sandbox-config` describes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "pitcrew sandbox config")]
 pub struct SandboxConfig {
     /// When set, every API call needs `Authorization: ApiToken <token>`.
     #[serde(default)]
     pub token: Option<String>,
-    /// How long one platform minute lasts here (the retry schedule is 2, 4, 8… minutes).
-    #[serde(default = "default_minute", with = "duration_text")]
+    /// How long one platform minute lasts here, e.g. `50ms` (the retry schedule is 2, 4, 8…
+    /// minutes; default 50ms, so that a retried callback takes a fraction of a second).
+    #[serde(
+        default = "default_minute",
+        deserialize_with = "duration_text::deserialize"
+    )]
+    #[schemars(with = "String")]
     pub minute: Duration,
+    /// The offers; default: `demo-offer` with events install, signup, purchase and deposit.
     #[serde(default = "default_offers")]
     pub offers: Vec<OfferConfig>,
+    /// The partners (publisher accounts); default: `demo-publisher`, calling back pitcrew's
+    /// receiver with a fresh secret.
     #[serde(default = "default_partners")]
     pub partners: Vec<PartnerConfig>,
 }
 
 /// An offer and the events a conversion may name.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfferConfig {
     pub id: String,
@@ -49,11 +67,12 @@ pub struct OfferConfig {
     pub advertiser_name: Option<String>,
     #[serde(default)]
     pub country_code: Option<String>,
+    /// The events a conversion of this offer may name.
     pub events: Vec<EventConfig>,
 }
 
 /// One event of an offer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventConfig {
     pub id: String,
@@ -63,10 +82,14 @@ pub struct EventConfig {
     pub reward_points: Option<f64>,
     #[serde(default)]
     pub revenue: Option<f64>,
+    /// The status a new conversion of this event gets: `Success` (default) or `Pending`
+    /// (approved or rejected later with a status change).
+    #[serde(default = "default_status")]
+    pub status: String,
 }
 
 /// A publisher account: where its callbacks go and how.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerConfig {
     pub id: String,
@@ -78,16 +101,23 @@ pub struct PartnerConfig {
     /// The header sent with every callback, e.g. `{name: X-Api-Token, secret: s3cret}`.
     #[serde(default)]
     pub auth_header: Option<AuthHeader>,
-    /// Which conversion statuses are called back (Success is always among them on GoKart).
+    /// Which conversion statuses are called back (default: all three).
     #[serde(default = "default_statuses")]
     pub statuses: Vec<String>,
-    /// Attempts in all, the first included, for 500 and 503 answers.
+    /// Attempts in all, the first included, for 500 and 503 answers; then the callback is
+    /// marked Failed.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Send this partner's callbacks with the legacy PascalCase keys.
+    #[serde(default)]
+    pub legacy_payload: bool,
+    /// Faults for every conversion of this partner's clicks (a case's own faults win).
+    #[serde(default)]
+    pub faults: FaultsRequest,
 }
 
 /// A header name and its secret value.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthHeader {
     pub name: String,
@@ -129,6 +159,21 @@ impl SandboxConfig {
         self.token.clone().into_iter().chain(partners).collect()
     }
 
+    /// Sends the callbacks that would go to pitcrew's receiver to a publisher's endpoint
+    /// instead, with the publisher's header (or none).
+    pub fn call_back(&mut self, url: &str, header: Option<(String, String)>) {
+        for partner in self
+            .partners
+            .iter_mut()
+            .filter(|p| p.callback_url.is_none())
+        {
+            partner.callback_url = Some(url.to_string());
+            partner.auth_header = header
+                .clone()
+                .map(|(name, secret)| AuthHeader { name, secret });
+        }
+    }
+
     /// Partners that call back pitcrew's receiver always send a secret header, so that the
     /// receiver can tell their callbacks from forged ones: one without gets a fresh
     /// `X-Api-Token`.
@@ -143,31 +188,87 @@ impl SandboxConfig {
         }
     }
 
-    /// Reads a YAML config file; errors name the file, line and column.
-    pub fn from_file(path: &std::path::Path) -> Result<SandboxConfig, String> {
-        let text = crate::scenario::files::read_limited(path)
-            .map_err(|e| format!("cannot read sandbox config {}: {e}", path.display()))?;
-        let mut config: SandboxConfig =
-            serde_saphyr::from_str_with_options(&text, crate::scenario::yaml_options()).map_err(
-                |e| {
-                    let options =
-                        serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
-                    let at = e
-                        .location()
-                        .map(|l| format!(":{}:{}", l.line(), l.column()))
-                        .unwrap_or_default();
-                    let message = e.render_with_options(options);
-                    let message = message
-                        .split(" at line ")
-                        .next()
-                        .unwrap_or(&message)
-                        .to_string();
-                    format!("{}{at}: {message}", path.display())
-                },
-            )?;
+    /// Reads a YAML config file; a mistake is a diagnostic with file, line, column and hint.
+    pub fn from_file(path: &std::path::Path) -> Result<SandboxConfig, Box<ScenarioDiagnostic>> {
+        let source = SourceFile::read(path)?;
+        let mut config: SandboxConfig = crate::scenario::parse_as(&source)?;
+        config
+            .check()
+            .map_err(|e| Box::new(source.diagnostic(None, e, None)))?;
         config.secure_receiver_partners();
         Ok(config)
     }
+
+    /// What serde cannot see: references between offers and partners, statuses, faults.
+    fn check(&self) -> Result<(), String> {
+        let partners: HashSet<&str> = self.partners.iter().map(|p| p.id.as_str()).collect();
+        for offer in &self.offers {
+            if !partners.contains(offer.partner.as_str()) {
+                return Err(format!(
+                    "offer `{}` names partner `{}`, which is not among the partners ({})",
+                    offer.id,
+                    offer.partner,
+                    partners.iter().copied().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            if offer.events.is_empty() {
+                return Err(format!("offer `{}` has no events", offer.id));
+            }
+            for event in &offer.events {
+                if !matches!(event.status.as_str(), "Success" | "Pending") {
+                    return Err(format!(
+                        "event `{}` of offer `{}`: `status: {}` is not Success or Pending",
+                        event.id, offer.id, event.status
+                    ));
+                }
+            }
+        }
+        for partner in &self.partners {
+            if let Some(bad) = partner
+                .statuses
+                .iter()
+                .find(|s| !STATUSES.contains(&s.as_str()))
+            {
+                return Err(format!(
+                    "partner `{}`: `{bad}` is not a status ({})",
+                    partner.id,
+                    STATUSES.join(", ")
+                ));
+            }
+            if partner.max_attempts == 0 {
+                return Err(format!(
+                    "partner `{}`: max_attempts is at least 1",
+                    partner.id
+                ));
+            }
+            partner
+                .faults
+                .clone()
+                .parse()
+                .map_err(|e| format!("partner `{}`: {e}", partner.id))?;
+        }
+        Ok(())
+    }
+
+    /// A partner's faults, as the sandbox applies them.
+    pub fn partner_faults(&self, partner: &str) -> Faults {
+        self.partners
+            .iter()
+            .find(|p| p.id == partner)
+            .map(|p| {
+                let mut faults = p.faults.clone().parse().unwrap_or_default();
+                faults.legacy_payload |= p.legacy_payload;
+                faults
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The JSON Schema (draft-07) of sandbox config files (`pitcrew schema --sandbox-config`).
+pub fn json_schema() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<SandboxConfig>()
 }
 
 /// A secret no other process can guess: the built-in partner's, fresh for every sandbox.
@@ -176,15 +277,19 @@ pub fn fresh_secret() -> String {
 }
 
 fn default_minute() -> Duration {
-    Duration::from_millis(10)
+    Duration::from_millis(50)
 }
 
 fn default_partner_id() -> String {
     DEMO_PARTNER.into()
 }
 
+fn default_status() -> String {
+    "Success".into()
+}
+
 fn default_statuses() -> Vec<String> {
-    vec!["Success".into(), "Pending".into(), "Rejected".into()]
+    STATUSES.iter().map(|s| s.to_string()).collect()
 }
 
 fn default_max_attempts() -> u32 {
@@ -192,11 +297,12 @@ fn default_max_attempts() -> u32 {
 }
 
 fn default_offers() -> Vec<OfferConfig> {
-    let event = |id: &str, name: &str, points: f64, revenue: f64| EventConfig {
+    let event = |id: &str, name: &str, points: f64, revenue: f64, status: &str| EventConfig {
         id: id.into(),
         name: Some(name.into()),
         reward_points: Some(points),
         revenue: Some(revenue),
+        status: status.into(),
     };
     vec![OfferConfig {
         id: DEMO_OFFER.into(),
@@ -206,9 +312,10 @@ fn default_offers() -> Vec<OfferConfig> {
         advertiser_name: Some("Demo Advertiser".into()),
         country_code: Some("US".into()),
         events: vec![
-            event("install", "Install", 100.0, 0.5),
-            event("signup", "Sign up", 250.0, 1.25),
-            event("purchase", "Purchase", 1000.0, 5.0),
+            event("install", "Install", 100.0, 0.5, "Success"),
+            event("signup", "Sign up", 250.0, 1.25, "Success"),
+            event("purchase", "Purchase", 1000.0, 5.0, "Success"),
+            event("deposit", "First deposit", 2000.0, 20.0, "Pending"),
         ],
     }]
 }
@@ -224,6 +331,8 @@ fn default_partners() -> Vec<PartnerConfig> {
         }),
         statuses: default_statuses(),
         max_attempts: default_max_attempts(),
+        legacy_payload: false,
+        faults: FaultsRequest::default(),
     }]
 }
 

@@ -1,13 +1,15 @@
-//! Faults the sandbox injects into a conversion's callbacks, as its API takes them (the
-//! `faults` object of `POST /api/v1/tools/conversions`). The sandbox owns this type; scenario
-//! files are translated into it by the plan, over HTTP like any client.
+//! Faults the sandbox injects, as its API takes them (the `faults` object of
+//! `POST /api/v1/tools/conversions`) and as a partner's config sets them for all its
+//! conversions. The sandbox owns this type; scenario files are translated into it by the plan,
+//! over HTTP like any client.
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-/// What a client asks for, as JSON.
-#[derive(Debug, Default, Clone, Deserialize)]
+/// What a client (or a partner's config) asks for.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultsRequest {
     /// Leave `pubSub5` (the testing-tools flag) out of the callback.
@@ -22,14 +24,39 @@ pub struct FaultsRequest {
     /// Send the callback this long after the conversion, e.g. `"2s"`.
     #[serde(default)]
     pub callback_delay: Option<String>,
+    /// Leave this field out of the callback: a conversion field (`revenue`) or `id`/`sentAt`.
+    #[serde(default)]
+    pub missing_field: Option<String>,
+    /// Send this amount in `trackSysConversionAmount` instead of the conversion's.
+    #[serde(default)]
+    pub altered_amount: Option<String>,
+    /// Send the callback with the legacy PascalCase keys.
+    #[serde(default)]
+    pub legacy_payload: bool,
+    /// `wrong`: the auth header carries a wrong secret; `missing`: no auth header.
+    #[serde(default)]
+    pub auth: Option<String>,
+    /// Answer the conversion call this much later, e.g. `"300ms"`.
+    #[serde(default)]
+    pub api_latency: Option<String>,
+    /// Answer the conversion call with this 5xx status and make no conversion.
+    #[serde(default)]
+    pub api_error: Option<u16>,
 }
 
 /// `true`, `false`, or a delay.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum DuplicateRequest {
     Now(bool),
     After(String),
+}
+
+/// How the auth header of a callback is spoiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFault {
+    Wrong,
+    Missing,
 }
 
 /// Faults as the sandbox applies them.
@@ -40,6 +67,12 @@ pub struct Faults {
     /// Send a second copy this long after the first.
     pub duplicate_after: Option<Duration>,
     pub callback_delay: Option<Duration>,
+    pub missing_field: Option<String>,
+    pub altered_amount: Option<String>,
+    pub legacy_payload: bool,
+    pub auth: Option<AuthFault>,
+    pub api_latency: Option<Duration>,
+    pub api_error: Option<u16>,
 }
 
 impl FaultsRequest {
@@ -60,6 +93,63 @@ impl FaultsRequest {
                 .callback_delay
                 .map(|t| duration("callback_delay", &t))
                 .transpose()?,
+            missing_field: self.missing_field,
+            altered_amount: self.altered_amount,
+            legacy_payload: self.legacy_payload,
+            auth: match self.auth.as_deref() {
+                None => None,
+                Some("wrong") => Some(AuthFault::Wrong),
+                Some("missing") => Some(AuthFault::Missing),
+                Some(other) => {
+                    return Err(format!(
+                        "faults.auth: `{other}` is neither `wrong` nor `missing`"
+                    ));
+                }
+            },
+            api_latency: self
+                .api_latency
+                .map(|t| duration("api_latency", &t))
+                .transpose()?,
+            api_error: match self.api_error {
+                Some(s) if !(500..600).contains(&s) => {
+                    return Err(format!("faults.api_error: `{s}` is not a 5xx status"));
+                }
+                other => other,
+            },
         })
+    }
+}
+
+impl Faults {
+    /// These faults, with `fallback`'s where these set none (a case's over its partner's).
+    pub fn or(self, fallback: &Faults) -> Faults {
+        Faults {
+            omit_flag: self.omit_flag || fallback.omit_flag,
+            drop_callback: self.drop_callback || fallback.drop_callback,
+            duplicate_after: self.duplicate_after.or(fallback.duplicate_after),
+            callback_delay: self.callback_delay.or(fallback.callback_delay),
+            missing_field: self
+                .missing_field
+                .or_else(|| fallback.missing_field.clone()),
+            altered_amount: self
+                .altered_amount
+                .or_else(|| fallback.altered_amount.clone()),
+            legacy_payload: self.legacy_payload || fallback.legacy_payload,
+            auth: self.auth.or(fallback.auth),
+            api_latency: self.api_latency.or(fallback.api_latency),
+            api_error: self.api_error.or(fallback.api_error),
+        }
+    }
+
+    /// The faults a status change keeps: how the payload looks, not how it was delivered.
+    pub fn for_status_change(&self) -> Faults {
+        Faults {
+            omit_flag: self.omit_flag,
+            missing_field: self.missing_field.clone(),
+            altered_amount: self.altered_amount.clone(),
+            legacy_payload: self.legacy_payload,
+            auth: self.auth,
+            ..Faults::default()
+        }
     }
 }

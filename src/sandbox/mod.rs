@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::TcpListener;
 
+pub use api::{OPENAPI, ROUTES};
 pub use config::{DEMO_OFFER, DEMO_PARTNER, SEEDED_CLICK, SEEDED_CONVERSION, SandboxConfig};
 use store::{Attempt, Store};
 

@@ -113,11 +113,37 @@ pub fn build(
         json!(TESTING_TOOLS_FLAG)
     };
     put("pubSub5", flag);
-    json!({
-        "id": callback_id,
-        "sentAt": rfc3339(Utc::now()),
-        "conversion": Value::Object(c),
-    })
+    if let Some(amount) = &conversion.faults.altered_amount {
+        put("trackSysConversionAmount", json!(amount));
+    }
+    let mut body = Map::new();
+    body.insert("id".into(), json!(callback_id));
+    body.insert("sentAt".into(), json!(rfc3339(Utc::now())));
+    body.insert("conversion".into(), Value::Object(c));
+    if let Some(field) = &conversion.faults.missing_field {
+        let removed = body.remove(field.as_str());
+        if removed.is_none()
+            && let Some(Value::Object(c)) = body.get_mut("conversion")
+        {
+            c.remove(field.as_str());
+        }
+    }
+    if conversion.faults.legacy_payload {
+        return legacy(Value::Object(body));
+    }
+    Value::Object(body)
+}
+
+/// The older variant of the body: every key in PascalCase (`Conversion.ConversionId`).
+fn legacy(body: Value) -> Value {
+    match body {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (crate::delivery::pascal_case(&k), legacy(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// RFC 3339 in UTC with milliseconds.

@@ -317,6 +317,15 @@ pub fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
+/// Parses a YAML file into `T` (a sandbox config, a project file) with a scenario's
+/// diagnostics: file, line, column, snippet, and a "did you mean" for unknown keys.
+pub fn parse_as<T: serde::de::DeserializeOwned>(
+    source: &SourceFile,
+) -> Result<T, Box<ScenarioDiagnostic>> {
+    serde_saphyr::from_str_with_options(&source.text, yaml_options())
+        .map_err(|e| Box::new(describe_error(source, &e)))
+}
+
 /// Where one case sits in the file.
 struct CaseRange {
     lines: std::ops::RangeInclusive<u64>,
@@ -547,23 +556,34 @@ fn key_starting_at(text: &str, location: &Location) -> Option<String> {
 /// What a key takes, for type errors.
 fn field_hint(key: &str) -> Option<&'static str> {
     Some(match key {
-        "timeout" | "within" | "callback_delay" => {
+        "timeout" | "within" | "callback_delay" | "wait" | "delay" | "after" | "api_latency" => {
             "a duration: a number and a unit, e.g. `500ms`, `5s`, `2m`"
         }
-        "status" => "an HTTP status code, e.g. `201`",
+        "status" | "api_error" => "an HTTP status code, e.g. `201`",
         "count" => "a whole number of callbacks, e.g. `1` (0 means none may arrive)",
-        "name" | "offer" | "member" | "partner" | "click" | "conversion" | "event" => {
+        "name" | "offer" | "member" | "partner" | "click" | "conversion" | "event" | "reason"
+        | "missing_field" | "altered_amount" => {
             "text; quote it when it holds `: ` or starts with `{`, `[`, `*` or `&`"
         }
         "tags" => "a list of words, e.g. `[go-live, smoke]`",
         "params" | "payload" | "headers" | "json" | "vars" | "defaults" | "sandbox" | "faults"
-        | "expect" => "a mapping, e.g. `{ key: value }`",
+        | "expect" | "receiver" | "response" => "a mapping, e.g. `{ key: value }`",
         "matrix" => "a mapping of keys to lists, e.g. `{ event: [install, signup] }`",
         "include" | "exclude" => "a list of mappings, e.g. `[{ event: install }]`",
         "cases" => "a list of cases, each starting with `- name:`",
-        "callback" => "`none`, or a mapping with `within`, `count`, `payload`, `headers`",
+        "then" => {
+            "a list of steps, each one of `- change_status: Rejected`, `- resend: true`, `- wait: 2s`"
+        }
+        "respond" => "a list of answers, e.g. `[{ status: 503 }, { status: 200, body: OK }]`",
+        "attempts" => "a list of deliveries, e.g. `[{ status: 503 }, { status: 200, after: 2m }]`",
+        "callback" => {
+            "`none`, or a mapping with `within`, `count`, `payload`, `headers`, `attempts`, `response`, `schema`"
+        }
         "flag" => "`false`, `true` or the expected pubSub5 text",
-        "omit_flag" | "drop_callback" | "duplicate_callback" => "`true` or `false`",
+        "omit_flag" | "drop_callback" | "duplicate_callback" | "legacy_payload" | "resend"
+        | "schema" => "`true` or `false`",
+        "change_status" | "state" => "one of `Success`, `Pending`, `Rejected`",
+        "auth" => "`wrong` or `missing`",
         _ => return None,
     })
 }

@@ -68,6 +68,9 @@ pub struct ScenarioFile {
     /// `pubSub5` text.
     #[schemars(with = "Option<FlagSchema>")]
     pub flag: Option<Located<Value>>,
+    /// File-wide schema v1 check of every callback: `false` turns it off, for platforms that
+    /// send something else.
+    pub schema: Option<Located<bool>>,
     /// The test cases, in the order they are reported.
     pub cases: Vec<Located<CaseSpec>>,
 }
@@ -93,11 +96,15 @@ pub struct Defaults {
     /// `false` turns the testing-tools flag check off; a string sets the expected text.
     #[schemars(with = "Option<FlagSchema>")]
     pub flag: Option<Located<Value>>,
+    /// `false` turns the schema v1 check of every callback off.
+    pub schema: Option<Located<bool>>,
     /// The whole case's time limit, e.g. `30s`.
     #[schemars(with = "Option<DurationSchema>")]
     pub timeout: Option<Located<String>>,
     /// Sandbox-only settings (faults); an error on other targets.
     pub sandbox: Option<SandboxSpec>,
+    /// How pitcrew's receiver answers each case's deliveries.
+    pub receiver: Option<ReceiverSpec>,
 }
 
 /// One case as written (before templating and matrix expansion).
@@ -130,14 +137,74 @@ pub struct CaseSpec {
     /// `false` turns the testing-tools flag check off; a string sets the expected text.
     #[schemars(with = "Option<FlagSchema>")]
     pub flag: Option<Located<Value>>,
+    /// `false` turns the schema v1 check of every callback off.
+    pub schema: Option<Located<bool>>,
     /// The whole case's time limit, e.g. `30s`.
     #[schemars(with = "Option<DurationSchema>")]
     pub timeout: Option<Located<String>>,
     /// Sandbox-only settings (faults); an error on other targets.
     pub sandbox: Option<SandboxSpec>,
+    /// How pitcrew's receiver answers this case's deliveries (default: 200 `OK`).
+    pub receiver: Option<ReceiverSpec>,
     /// What must come back; by default a 201 for each call and exactly one callback.
     #[serde(default)]
     pub expect: Expect,
+    /// Follow-up steps on the case's conversion, run in order once `expect` holds.
+    #[serde(default)]
+    pub then: Vec<Located<StepSpec>>,
+}
+
+/// How pitcrew's receiver answers a case's deliveries.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverSpec {
+    /// The answers to the case's deliveries, in order; the last one repeats.
+    pub respond: Located<Vec<Located<RespondSpec>>>,
+}
+
+/// One scripted answer of the receiver.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RespondSpec {
+    /// The HTTP status to answer, e.g. `503`.
+    pub status: Located<u16>,
+    /// The body to answer (default: `OK` for a 2xx, empty otherwise).
+    pub body: Option<Located<String>>,
+    /// How long to wait before answering, e.g. `2s`.
+    #[schemars(with = "Option<DurationSchema>")]
+    pub delay: Option<Located<String>>,
+}
+
+/// One follow-up step: exactly one of `change_status`, `resend` or `wait`, and what it expects.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// Change the conversion's status (`Success`, `Pending` or `Rejected`): the platform sends
+    /// another callback with the same conversionId.
+    #[schemars(with = "Option<StateSchema>")]
+    pub change_status: Option<Located<String>>,
+    /// With `change_status: Rejected`: the rejection reason.
+    pub reason: Option<Located<String>>,
+    /// `true`: resend the conversion's callback with the callback tool.
+    pub resend: Option<Located<bool>>,
+    /// Wait this long, e.g. `3s` (deliveries during the wait may be expected).
+    #[schemars(with = "Option<DurationSchema>")]
+    pub wait: Option<Located<String>>,
+    /// What the step expects; its `callback` counts only deliveries after the step began.
+    #[serde(default)]
+    pub expect: StepExpect,
+}
+
+/// What a follow-up step expects.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepExpect {
+    /// `none`, or the callbacks the step makes the platform send (default for `change_status`
+    /// and `resend`: exactly one, checked like any callback).
+    #[schemars(with = "Option<CallbackSpec>")]
+    pub callback: Option<Located<CallbackSpec>>,
+    /// The endpoint's answer as the callback tool reports it (`resend` steps).
+    pub callback_response: Option<ResponseExpect>,
 }
 
 /// A case's matrix: lists to combine, plus GitHub-style `include:` and `exclude:`.
@@ -176,6 +243,21 @@ pub struct Faults {
     /// Send the callback this long after the conversion (e.g. `2s`).
     #[schemars(with = "Option<DurationSchema>")]
     pub callback_delay: Option<Located<String>>,
+    /// Leave this field out of the callback, e.g. `revenue` (a conversion field) or `sentAt`.
+    pub missing_field: Option<Located<String>>,
+    /// Send this amount in `trackSysConversionAmount` instead of the conversion's.
+    pub altered_amount: Option<Located<String>>,
+    /// Send the callback with the legacy PascalCase keys (`Conversion.ConversionId`).
+    #[serde(default)]
+    pub legacy_payload: bool,
+    /// Send the callback with a `wrong` secret, or with its auth header `missing`.
+    #[schemars(with = "Option<AuthFaultSchema>")]
+    pub auth: Option<Located<String>>,
+    /// Answer the conversion call this much later, e.g. `300ms`.
+    #[schemars(with = "Option<DurationSchema>")]
+    pub api_latency: Option<Located<String>>,
+    /// Answer the conversion call with this 5xx status and make no conversion, e.g. `503`.
+    pub api_error: Option<Located<u16>>,
 }
 
 /// What a case expects back.
@@ -260,6 +342,44 @@ pub struct CallbackExpect {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, MatcherSchema>")]
     pub headers: BTreeMap<String, Located<Value>>,
+    /// Every delivery in order, accepted or not, with the endpoint's answer and the platform
+    /// time since the previous attempt (`after`).
+    pub attempts: Option<Located<Vec<Located<AttemptSpec>>>>,
+    /// The endpoint's answer to each accepted delivery.
+    pub response: Option<DeliveryResponseSpec>,
+    /// Check every callback against GoKart's schema v1 (default `true`; `schema:` on the case
+    /// or file sets it for all).
+    pub schema: Option<Located<bool>>,
+}
+
+/// One delivery attempt as `attempts` lists it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptSpec {
+    /// The endpoint's HTTP status (a number, or a matcher such as `{ one_of: [401, 403] }`).
+    #[schemars(with = "Option<MatcherSchema>")]
+    pub status: Option<Located<Value>>,
+    /// A matcher on the endpoint's answer body.
+    #[schemars(with = "Option<MatcherSchema>")]
+    pub body: Option<Located<Value>>,
+    /// Platform time since the previous attempt, e.g. `2m` (the target's time scale applies).
+    #[schemars(with = "Option<DurationSchema>")]
+    pub after: Option<Located<String>>,
+}
+
+/// The endpoint's answer to each accepted delivery.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryResponseSpec {
+    /// The HTTP status (a number, or a matcher such as `{ gte: 200, lt: 300 }`).
+    #[schemars(with = "Option<MatcherSchema>")]
+    pub status: Option<Located<Value>>,
+    /// A matcher on the answer body.
+    #[schemars(with = "Option<MatcherSchema>")]
+    pub body: Option<Located<Value>>,
+    /// The endpoint must answer within this long, e.g. `5s`.
+    #[schemars(with = "Option<DurationSchema>")]
+    pub within: Option<Located<String>>,
 }
 
 impl<'de> Deserialize<'de> for CallbackSpec {
@@ -268,7 +388,7 @@ impl<'de> Deserialize<'de> for CallbackSpec {
         impl<'de> Visitor<'de> for SpecVisitor {
             type Value = CallbackSpec;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("`none` or a mapping with `within`, `count`, `payload`, `headers`")
+                f.write_str("`none` or a mapping with `within`, `count`, `payload`, `headers`, `attempts`, `response`, `schema`")
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<CallbackSpec, E> {
                 match text {
@@ -443,6 +563,21 @@ impl JsonSchema for StateSchema {
 
 /// The statuses a conversion can have.
 pub const CONVERSION_STATES: &[&str] = &["Success", "Pending", "Rejected"];
+
+/// Schema of the `auth` fault.
+pub struct AuthFaultSchema;
+
+impl JsonSchema for AuthFaultSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "AuthFault".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "`wrong`: the auth header carries a wrong secret; `missing`: no auth header",
+            "enum": ["wrong", "missing"]
+        })
+    }
+}
 
 /// Schema of `duplicate_callback`: a boolean or a delay.
 pub struct DuplicateSchema;

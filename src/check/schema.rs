@@ -1,0 +1,172 @@
+//! The schema v1 check: a GoKart callback carries `id`, `sentAt` and every conversion field,
+//! `null` when empty (reference/gokart.md). Its legacy variant spells every key in PascalCase.
+
+use serde_json::Value;
+
+use super::Failure;
+
+/// Every field of `conversion` in schema v1, in the reference's order.
+pub const CONVERSION_FIELDS: &[&str] = &[
+    "status",
+    "rejectionReason",
+    "userCompletedAt",
+    "isRewardSent",
+    "viewId",
+    "clickId",
+    "conversionId",
+    "offerId",
+    "offerName",
+    "offerAdvertiserId",
+    "offerAdvertiserName",
+    "offerEventId",
+    "offerCategoryId",
+    "offerCategoryName",
+    "offerCountryId",
+    "offerCountryCode2",
+    "offerCountryCode3",
+    "eventId",
+    "eventName",
+    "rewardPoints",
+    "revenue",
+    "pubMemberId",
+    "pubClickId",
+    "pubSessionId",
+    "pubGender",
+    "pubAge",
+    "pubGeoCountry",
+    "pubGeoState",
+    "pubPostalCode",
+    "pubSub1",
+    "pubSub2",
+    "pubSub3",
+    "pubSub4",
+    "pubSub5",
+    "pubSub6",
+    "pubSub7",
+    "pubSub8",
+    "pubSub9",
+    "pubSub10",
+    "pubSub11",
+    "pubSub12",
+    "pubSub13",
+    "pubSub14",
+    "pubSub15",
+    "pubDevice",
+    "trackSysEventId",
+    "trackSysConversionId",
+    "trackSysConversionAmount",
+    "trackSysConversionIpAddress",
+    "trackSysConversionEmail",
+    "trackSysConversionUserId",
+    "trackSysConversionSub1",
+    "trackSysConversionSub2",
+    "trackSysConversionSub3",
+    "trackSysConversionSub4",
+    "trackSysConversionSub5",
+    "sequenceNumber",
+    "partnerId",
+    "partnerName",
+    "createdAt",
+    "clickTime",
+];
+
+/// The top-level fields besides `conversion`.
+pub const TOP_FIELDS: &[&str] = &["id", "sentAt"];
+
+pub use crate::delivery::pascal_case as pascal;
+
+/// True when a body uses the legacy PascalCase keys.
+pub fn is_legacy(body: &Value) -> bool {
+    body.get("Conversion").is_some() && body.get("conversion").is_none()
+}
+
+/// The failures of one callback body: each missing field named (at most five, then a count).
+pub fn check(body: &Value, label: &str) -> Vec<Failure> {
+    let legacy = is_legacy(body);
+    let key = |k: &str| if legacy { pascal(k) } else { k.to_string() };
+    let mut missing: Vec<String> = TOP_FIELDS
+        .iter()
+        .map(|f| key(f))
+        .filter(|f| body.get(f).is_none())
+        .collect();
+    let conversion_key = key("conversion");
+    match body.get(&conversion_key) {
+        Some(Value::Object(conversion)) => missing.extend(
+            CONVERSION_FIELDS
+                .iter()
+                .map(|f| key(f))
+                .filter(|f| !conversion.contains_key(f))
+                .map(|f| format!("{conversion_key}.{f}")),
+        ),
+        _ => missing.push(conversion_key.clone()),
+    }
+    let shown = missing.len().min(5);
+    let mut failures: Vec<Failure> = missing[..shown]
+        .iter()
+        .map(|field| {
+            let mut f = Failure::new(
+                label,
+                Some(field),
+                "present (null when empty)".into(),
+                "missing (no such field)".into(),
+                None,
+            );
+            f.message = format!(
+                "{label} {field}: missing: a schema v1 callback carries every field, null when empty (`schema: false` turns this check off)"
+            );
+            f
+        })
+        .collect();
+    if missing.len() > shown {
+        let mut f = Failure::new(
+            label,
+            None,
+            "every schema v1 field".into(),
+            format!("{} more missing", missing.len() - shown),
+            None,
+        );
+        f.message = format!("{label}: {} more fields are missing", missing.len() - shown);
+        failures.push(f);
+    }
+    failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, json};
+
+    fn full(legacy: bool) -> Value {
+        let k = |s: &str| if legacy { pascal(s) } else { s.to_string() };
+        let conversion: Map<String, Value> = CONVERSION_FIELDS
+            .iter()
+            .map(|f| (k(f), Value::Null))
+            .collect();
+        let mut body = Map::new();
+        body.insert(k("id"), json!("cb"));
+        body.insert(k("sentAt"), json!("t"));
+        body.insert(k("conversion"), Value::Object(conversion));
+        Value::Object(body)
+    }
+
+    #[test]
+    fn a_complete_callback_passes_in_either_spelling() {
+        assert!(check(&full(false), "schema").is_empty());
+        assert!(check(&full(true), "schema").is_empty());
+    }
+
+    #[test]
+    fn each_missing_field_is_named() {
+        let mut body = full(false);
+        body["conversion"]
+            .as_object_mut()
+            .unwrap()
+            .remove("revenue");
+        body.as_object_mut().unwrap().remove("sentAt");
+        let failures = check(&body, "schema");
+        let paths: Vec<&str> = failures.iter().filter_map(|f| f.path.as_deref()).collect();
+        assert_eq!(paths, ["sentAt", "conversion.revenue"]);
+        let many = check(&json!({"id": "x"}), "schema");
+        assert_eq!(many.len(), 2, "sentAt and conversion: {many:#?}");
+    }
+}

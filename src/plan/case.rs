@@ -1,0 +1,236 @@
+//! One case of one combination: its identity (offer, member, partner, event), its mode, its
+//! parameters and checks, each rendered with the case's template context.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use handlebars::Context;
+use serde_json::Value;
+
+use super::suite::{SuiteBuilder, pick};
+use super::{Case, DEFAULT_TIMEOUT, Mode};
+use crate::scenario::model::{CaseSpec, Defaults, Located, ScenarioFile};
+
+impl SuiteBuilder<'_> {
+    /// Builds one case; `None` when it has an error (reported).
+    pub(super) fn case(
+        &mut self,
+        spec: &Located<CaseSpec>,
+        defaults: &Defaults,
+        file: &ScenarioFile,
+        context: &Context,
+        name: String,
+    ) -> Option<Case> {
+        let before = self.errors();
+        let c = &spec.value;
+        let offer = match pick(&c.offer, &defaults.offer) {
+            Some(v) => self.render(v, context),
+            None if self.options.default_offer.is_some() => self.options.default_offer.clone(),
+            None => {
+                self.error(
+                    &spec.referenced,
+                    "this case names no `offer`",
+                    Some("set `offer:` on the case or under `defaults:`".into()),
+                );
+                None
+            }
+        };
+        let member = match pick(&c.member, &defaults.member) {
+            Some(v) => self.render(v, context),
+            None => Some(format!("pitcrew-{}", uuid::Uuid::new_v4())),
+        };
+        let partner = pick(&c.partner, &defaults.partner).and_then(|v| self.render(v, context));
+        let event = pick(&c.event, &defaults.event).and_then(|v| self.render(v, context));
+        let mode = self.mode(spec, defaults, context);
+        if matches!(mode, Some(Mode::Generate | Mode::Click(_))) && event.is_none() {
+            self.error(
+                &spec.referenced,
+                "this case converts a click but names no `event`",
+                Some("set `event:` (e.g. install, signup, purchase) on the case or under `defaults:`".into()),
+            );
+        }
+        let converts = matches!(mode, Some(Mode::Generate | Mode::Click(_)));
+        let params = self.params(c, defaults, context, converts);
+        let flag = self.flag(c, defaults, file, context, mode.as_ref());
+        let schema = [&c.schema, &defaults.schema, &file.schema]
+            .into_iter()
+            .find_map(|s| s.as_ref().map(|s| s.value))
+            .unwrap_or(true);
+        let sandbox_faults = self.sandbox(spec, defaults);
+        let script = self.script(spec, defaults);
+        let timeout = match pick(&c.timeout, &defaults.timeout) {
+            Some(t) => self.duration(t),
+            None => Some(self.options.timeout.unwrap_or(DEFAULT_TIMEOUT)),
+        };
+        let (expect, steps) = self.shared_expectations(spec, mode.as_ref(), context, schema);
+        if let (Some(timeout), Some(expect)) = (timeout, expect.as_deref()) {
+            self.within_longer_than_timeout(c, expect, timeout);
+        }
+        if self.errors() > before {
+            return None;
+        }
+        Some(Case {
+            index: 0,
+            name,
+            suite: Arc::from(""),
+            file: Arc::from(""),
+            line: spec.referenced.line(),
+            tags: c.tags.clone(),
+            offer: offer?,
+            member: member?,
+            partner,
+            mode: mode?,
+            event,
+            params,
+            flag,
+            sandbox_faults: sandbox_faults?,
+            script: script?,
+            timeout: timeout?,
+            expect: expect?,
+            steps: steps?,
+        })
+    }
+
+    /// Which of the tools' modes: `generate`, a click id, or a click and a conversion.
+    fn mode(
+        &mut self,
+        spec: &Located<CaseSpec>,
+        defaults: &Defaults,
+        context: &Context,
+    ) -> Option<Mode> {
+        let c = &spec.value;
+        let click = pick(&c.click, &defaults.click);
+        let conversion = c.conversion.as_ref().and_then(|v| self.render(v, context));
+        match (click, conversion) {
+            (None, Some(_)) => {
+                self.error(
+                    &c.conversion.as_ref()?.referenced,
+                    "`conversion:` needs the click id it belongs to",
+                    Some("add `click: <click id>` to resend this conversion's callback".into()),
+                );
+                None
+            }
+            (Some(click), conversion) => match (self.render(click, context), conversion) {
+                (Some(id), None) if id == "generate" => Some(Mode::Generate),
+                (Some(id), Some(_)) if id == "generate" => {
+                    self.error(
+                        &c.conversion.as_ref()?.referenced,
+                        "`conversion:` cannot be combined with `click: generate`",
+                        Some("a generated click has no conversion yet: drop `conversion:`, or give the click id".into()),
+                    );
+                    None
+                }
+                (Some(id), Some(conversion)) => Some(Mode::CallbackOnly {
+                    click: id,
+                    conversion,
+                }),
+                (Some(id), None) => Some(Mode::Click(id)),
+                (None, _) => None,
+            },
+            (None, None) => Some(Mode::Generate),
+        }
+    }
+
+    /// The conversion's parameters: the defaults', then the case's (`null` removes one).
+    fn params(
+        &mut self,
+        c: &CaseSpec,
+        defaults: &Defaults,
+        context: &Context,
+        converts: bool,
+    ) -> BTreeMap<String, String> {
+        let mut params = BTreeMap::new();
+        for (key, value) in defaults.params.iter().chain(c.params.iter()) {
+            if key == "pub_sub_5" && converts {
+                self.pub_sub_5_overwritten(value);
+            }
+            match self.render_value(value, context) {
+                Some(Value::String(s)) => {
+                    params.insert(key.clone(), s);
+                }
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => {
+                    params.insert(key.clone(), v.to_string());
+                }
+                Some(Value::Null) => {
+                    params.remove(key);
+                }
+                Some(other) => self.error(
+                    &value.referenced,
+                    format!(
+                        "parameter `{key}` must be a scalar, not {}",
+                        crate::scenario::matcher::describe(&other)
+                    ),
+                    None,
+                ),
+                None => {}
+            }
+        }
+        params
+    }
+
+    /// The testing-tools flag text to expect; `None` when the check is off.
+    fn flag(
+        &mut self,
+        c: &CaseSpec,
+        defaults: &Defaults,
+        file: &ScenarioFile,
+        context: &Context,
+        mode: Option<&Mode>,
+    ) -> Option<String> {
+        let setting = c
+            .flag
+            .as_ref()
+            .or(defaults.flag.as_ref())
+            .or(file.flag.as_ref());
+        let Some(setting) = setting else {
+            return match mode {
+                Some(Mode::CallbackOnly { .. }) => None,
+                _ => Some(crate::TESTING_TOOLS_FLAG.to_string()),
+            };
+        };
+        match self.render_value(setting, context) {
+            Some(Value::Bool(false)) => None,
+            Some(Value::Bool(true)) => Some(crate::TESTING_TOOLS_FLAG.to_string()),
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                self.error(
+                    &setting.referenced,
+                    "`flag` takes false, true or the expected pubSub5 text",
+                    None,
+                );
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The case's expectations and steps, built once per mode and shared by every case of a
+    /// matrix when they hold no template.
+    #[allow(clippy::type_complexity)]
+    fn shared_expectations(
+        &mut self,
+        spec: &Located<CaseSpec>,
+        mode: Option<&Mode>,
+        context: &Context,
+        schema: bool,
+    ) -> (Option<Arc<super::CaseExpect>>, Option<Arc<[super::Step]>>) {
+        let kind = match mode {
+            Some(Mode::Generate) => 0,
+            Some(Mode::Click(_)) => 1,
+            _ => 2,
+        };
+        if let Some((expect, steps)) = self.shared.get(&kind) {
+            return (Some(expect.clone()), Some(steps.clone()));
+        }
+        let expect = self
+            .expect(&spec.value, mode, context, schema)
+            .map(Arc::new);
+        let steps = self.steps(spec, mode, context, schema);
+        if let (Some(e), Some(s)) = (&expect, &steps)
+            && !self.expect_templated
+        {
+            self.shared.insert(kind, (e.clone(), s.clone()));
+        }
+        (expect, steps)
+    }
+}

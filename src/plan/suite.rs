@@ -1,0 +1,337 @@
+//! One file into a suite: its matrices expanded, its cases named, and the helpers every part of
+//! case building shares (rendering, locating problems, durations, matchers).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use handlebars::Context;
+use serde_json::{Map, Value, json};
+use serde_saphyr::Location;
+
+use super::{CaseExpect, PlanOptions, Step, Suite};
+use crate::duration::parse_duration;
+use crate::scenario::matcher::Matcher;
+use crate::scenario::matrix::{self, Combination};
+use crate::scenario::model::{Defaults, Located, ScenarioFile};
+use crate::scenario::template::Templates;
+use crate::scenario::{ScenarioDiagnostic, SourceFile};
+
+pub(super) struct SuiteBuilder<'a> {
+    pub source: &'a SourceFile,
+    pub options: &'a PlanOptions,
+    pub templates: &'a Templates,
+    pub run_id: &'a str,
+    pub env: &'a Map<String, Value>,
+    pub problems: Vec<ScenarioDiagnostic>,
+    /// Matchers already parsed, by their rendered YAML: a regex is compiled once per file,
+    /// not once per case.
+    pub matchers: HashMap<String, Matcher>,
+    /// The current case's expectations and steps, by mode, when they hold no template: built
+    /// once and shared by every case of its matrix.
+    pub shared: HashMap<u8, (Arc<CaseExpect>, Arc<[Step]>)>,
+    /// True when the current case's expectations or steps hold a template.
+    pub expect_templated: bool,
+    /// How many more cases the run may plan (`--max-cases` less those planned already).
+    pub budget: usize,
+}
+
+/// A case's own value, else the file default's.
+pub(super) fn pick<'a>(
+    own: &'a Option<Located<String>>,
+    default: &'a Option<Located<String>>,
+) -> Option<&'a Located<String>> {
+    own.as_ref().or(default.as_ref())
+}
+
+/// The environment variables a file names as `env.NAME`: all a template can read, and far
+/// fewer than the whole environment to copy into every case's context.
+fn referenced_env(text: &str, env: &Map<String, Value>) -> Map<String, Value> {
+    let mut used = Map::new();
+    for (i, _) in text.match_indices("env.") {
+        let name: String = text[i + 4..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if let Some(value) = env.get(&name) {
+            used.insert(name, value.clone());
+        }
+    }
+    used
+}
+
+impl SuiteBuilder<'_> {
+    pub fn error(&mut self, at: &Location, message: impl Into<String>, help: Option<String>) {
+        self.problems
+            .push(self.source.diagnostic(Some(at), message, help));
+    }
+
+    pub fn warn(&mut self, at: &Location, message: impl Into<String>, help: Option<String>) {
+        let warning = self
+            .source
+            .diagnostic(Some(at), message, help)
+            .into_warning();
+        self.problems.push(warning);
+    }
+
+    pub fn errors(&self) -> usize {
+        self.problems.iter().filter(|p| p.is_error()).count()
+    }
+
+    /// `file:line:col` of a location, for failures that point back at the scenario.
+    pub fn at(&self, location: &Location) -> String {
+        format!(
+            "{}:{}:{}",
+            self.source.display_name(),
+            location.line(),
+            location.column()
+        )
+    }
+
+    pub fn render(&mut self, value: &Located<String>, context: &Context) -> Option<String> {
+        match self.templates.render(&value.value, context) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.error(&value.referenced, e, None);
+                None
+            }
+        }
+    }
+
+    pub fn render_value(&mut self, value: &Located<Value>, context: &Context) -> Option<Value> {
+        fn walk(t: &Templates, v: &Value, c: &Context) -> Result<Value, String> {
+            Ok(match v {
+                Value::String(s) => Value::String(t.render(s, c)?),
+                Value::Array(items) => Value::Array(
+                    items
+                        .iter()
+                        .map(|i| walk(t, i, c))
+                        .collect::<Result<_, _>>()?,
+                ),
+                Value::Object(map) => Value::Object(
+                    map.iter()
+                        .map(|(k, v)| Ok((k.clone(), walk(t, v, c)?)))
+                        .collect::<Result<_, String>>()?,
+                ),
+                other => other.clone(),
+            })
+        }
+        match walk(self.templates, &value.value, context) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error(&value.referenced, e, None);
+                None
+            }
+        }
+    }
+
+    pub fn duration(&mut self, text: &Located<String>) -> Option<Duration> {
+        match parse_duration(&text.value) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(&text.referenced, e, None);
+                None
+            }
+        }
+    }
+
+    pub fn matcher(&mut self, value: &Located<Value>, context: &Context) -> Option<Matcher> {
+        let rendered = self.render_value(value, context)?;
+        let key = rendered.to_string();
+        if let Some(known) = self.matchers.get(&key) {
+            return Some(known.clone());
+        }
+        match Matcher::parse(&rendered) {
+            Ok(m) => {
+                self.matchers.insert(key, m.clone());
+                Some(m)
+            }
+            Err(e) => {
+                self.error(&value.referenced, e, None);
+                None
+            }
+        }
+    }
+
+    fn vars(&mut self, file: &ScenarioFile) -> Map<String, Value> {
+        let mut vars = Map::new();
+        for (key, value) in &file.vars {
+            vars.insert(key.clone(), value.value.clone());
+        }
+        for (key, value) in &self.options.vars {
+            vars.insert(key.clone(), Value::String(value.clone()));
+        }
+        vars
+    }
+
+    /// Expands and builds every case of `file`, numbering them from `first_index`.
+    pub fn build(&mut self, file: &ScenarioFile, first_index: usize) -> Suite {
+        let suite_name: Arc<str> = match &file.name {
+            Some(n) => Arc::from(n.value.as_str()),
+            None => Arc::from(
+                self.source
+                    .path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "scenarios".into()),
+            ),
+        };
+        let file_name: Arc<str> = Arc::from(self.source.display_name());
+        let vars = self.vars(file);
+        let env = referenced_env(&self.source.text, self.env);
+        let empty = Defaults::default();
+        let defaults = file.defaults.as_ref().unwrap_or(&empty);
+        let mut cases = Vec::with_capacity(file.cases.len());
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        let starts: Vec<u64> = file.cases.iter().map(|c| c.referenced.line()).collect();
+        let mut line_starts: Option<Vec<usize>> = None;
+        for (i, spec) in file.cases.iter().enumerate() {
+            self.shared.clear();
+            self.expect_templated = super::expect::templated(&spec.value);
+            let Some(combinations) = self.combinations(spec) else {
+                if self.budget == 0 && spec.value.matrix.is_none() {
+                    break;
+                }
+                continue;
+            };
+            if let Some(m) = &spec.value.matrix {
+                let line_starts = line_starts.get_or_insert_with(|| {
+                    std::iter::once(0)
+                        .chain(self.source.text.match_indices('\n').map(|(at, _)| at + 1))
+                        .collect::<Vec<usize>>()
+                });
+                let text = self.case_text(line_starts, &starts, i);
+                self.unused_matrix_keys(&m.value, &combinations, &text, &m.referenced);
+            }
+            // Contexts are built one at a time (twice: for the names, then for the case) so
+            // that a 100,000-case matrix never holds 100,000 of them.
+            let run_id = self.run_id;
+            let context_for = |combination: &Combination, name: &str, index: usize| {
+                let matrix: Map<String, Value> = combination.iter().cloned().collect();
+                Context::from(json!({
+                    "vars": vars,
+                    "matrix": matrix,
+                    "env": env,
+                    "case": {"name": name, "index": index},
+                    "run": {"id": run_id},
+                }))
+            };
+            let errors_before = self.errors();
+            let raw_name = &spec.value.name;
+            let names: Vec<Option<String>> = if raw_name.value.contains("{{") {
+                let first = first_index + cases.len();
+                combinations
+                    .iter()
+                    .enumerate()
+                    .map(|(n, c)| {
+                        let context = context_for(c, &raw_name.value, first + n);
+                        self.render(raw_name, &context)
+                    })
+                    .collect()
+            } else {
+                vec![Some(raw_name.value.clone()); combinations.len()]
+            };
+            if self.errors() > errors_before {
+                continue;
+            }
+            let names: Vec<String> = names.into_iter().flatten().collect();
+            self.unstable_name(raw_name);
+            let names = matrix::unique_names(names, &combinations, &raw_name.value);
+            cases.reserve(combinations.len());
+            for (combination, name) in combinations.iter().zip(names) {
+                let index = first_index + cases.len();
+                let context = context_for(combination, &name, index);
+                let Some(mut case) = self.case(spec, defaults, file, &context, name) else {
+                    if self.errors() >= errors_before + 20 {
+                        break;
+                    }
+                    continue;
+                };
+                case.index = index;
+                case.suite = suite_name.clone();
+                case.file = file_name.clone();
+                if let Some(first) = seen.insert(case.name.clone(), case.line) {
+                    self.error(
+                        &spec.value.name.referenced,
+                        format!(
+                            "case name `{}` is used twice in this file (first at line {first})",
+                            case.name
+                        ),
+                        Some(
+                            "case names must be unique in a file: dashboards track cases by name"
+                                .into(),
+                        ),
+                    );
+                }
+                cases.push(case);
+            }
+        }
+        Suite {
+            name: suite_name,
+            file: file_name,
+            tags: file.tags.clone(),
+            cases,
+        }
+    }
+
+    /// The combinations a case expands to, within what the run may still plan.
+    fn combinations(
+        &mut self,
+        spec: &Located<crate::scenario::model::CaseSpec>,
+    ) -> Option<Vec<Combination>> {
+        let combinations = match &spec.value.matrix {
+            None if self.budget == 0 => {
+                self.over_budget(&spec.referenced);
+                return None;
+            }
+            None => vec![Combination::new()],
+            Some(m) => match matrix::expand(&m.value, self.budget) {
+                Ok(c) => c,
+                Err(mut e) => {
+                    let at = e.at.unwrap_or(m.referenced);
+                    let max = self.options.max_cases;
+                    if self.budget < max {
+                        e.message = e.message.replace(
+                            &format!("more than the limit of {}", self.budget),
+                            &format!(
+                                "more than the {} case(s) left of the run's limit of {max}",
+                                self.budget
+                            ),
+                        );
+                    }
+                    self.error(&at, e.message, e.help);
+                    return None;
+                }
+            },
+        };
+        self.budget -= combinations.len();
+        Some(combinations)
+    }
+
+    /// The text a case's templates can come from: its own lines, and the file's lines before
+    /// the first case (where `defaults:` sits). `line_starts` holds each line's byte offset.
+    fn case_text(&self, line_starts: &[usize], starts: &[u64], i: usize) -> String {
+        let text = &self.source.text;
+        let at = |line: u64| {
+            line_starts
+                .get(line.saturating_sub(1) as usize)
+                .copied()
+                .unwrap_or(text.len())
+        };
+        let preamble = &text[..at(starts[0])];
+        let own = &text[at(starts[i])..starts.get(i + 1).map_or(text.len(), |&n| at(n))];
+        format!("{preamble}\n{own}")
+    }
+
+    /// More cases than `--max-cases` in the whole run: reported once, at the first case over.
+    fn over_budget(&mut self, at: &Location) {
+        self.error(
+            at,
+            format!(
+                "the run plans more than {} cases (the limit)",
+                self.options.max_cases
+            ),
+            Some("run fewer files or cases, or raise the limit with `--max-cases N`".into()),
+        );
+    }
+}
