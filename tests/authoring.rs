@@ -355,3 +355,48 @@ fn answer_bodies_and_headers_are_matched() {
     }
     r.assert_junit_valid();
 }
+
+#[test]
+fn sandbox_config_mistakes_are_located_and_hinted() {
+    let out = pitcrew(&[
+        "run",
+        "tests/fixtures/modes.yaml",
+        "--sandbox-config",
+        "tests/fixtures/sandbox/bad.yaml",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tests/fixtures/sandbox/bad.yaml:1:9"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`soon` is not a duration"), "{stderr}");
+    let unknown = std::fs::read_to_string("tests/fixtures/sandbox/bad.yaml")
+        .unwrap()
+        .replace("minute: soon\n", "");
+    let dir = common::scratch("bad-config");
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, unknown).unwrap();
+    let out = pitcrew(&["sandbox", "--sandbox-config", &path.display().to_string()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("config.yaml:3:5: unknown key `callback_ulr`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `callback_url`"), "{stderr}");
+}
+
+#[test]
+fn committed_sandbox_schema_is_current() {
+    let out = pitcrew(&["schema", "--sandbox-config"]);
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/sandbox-config.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        committed,
+        "schema/sandbox-config.schema.json is stale: `pitcrew schema --sandbox-config > schema/sandbox-config.schema.json`"
+    );
+}

@@ -91,3 +91,24 @@ fn complete_example_files_validate() {
     }
     assert!(checked >= 1, "no complete example file in the docs");
 }
+
+/// The tenant docs/sandbox.md shows is a valid sandbox config.
+#[test]
+fn the_sandbox_config_example_loads() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/sandbox.md"))
+            .unwrap();
+    let block = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a yaml block");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sandbox-doc-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tenant.yaml");
+    std::fs::write(&path, block).unwrap();
+    let config = pitcrew::sandbox::SandboxConfig::from_file(&path)
+        .unwrap_or_else(|e| panic!("docs/sandbox.md's config does not load: {}", e.message));
+    assert_eq!(config.offers[0].events[1].status, "Pending");
+}

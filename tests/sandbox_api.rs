@@ -432,3 +432,202 @@ async fn a_configured_token_is_required() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
 }
+
+/// Polls the log of `conversion` until `n` attempts are there (or 5 s pass).
+async fn attempts_of(t: &Tenant, conversion: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, log) = t
+            .get(&format!("/conversion-callbacks?conversionId={conversion}"))
+            .await;
+        let attempts = log["data"].as_array().cloned().unwrap_or_default();
+        if attempts.len() >= n || Instant::now() > deadline {
+            return attempts;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn after_max_attempts_a_callback_is_failed() {
+    let mut config = SandboxConfig {
+        minute: Duration::from_millis(5),
+        ..SandboxConfig::default()
+    };
+    config.partners[0].max_attempts = 3;
+    let t = tenant(config).await;
+    let click = t.click("always-down").await;
+    let down = pitcrew::delivery::Script {
+        answers: vec![pitcrew::delivery::ScriptedAnswer {
+            status: 500,
+            body: "down".into(),
+            delay: Duration::ZERO,
+        }],
+    };
+    t.receiver.script(Key::Click(click.clone()), Arc::new(down));
+    let (_, body) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": "install"}),
+        )
+        .await;
+    let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
+    let attempts = attempts_of(&t, &conversion, 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let attempts_later = attempts_of(&t, &conversion, 3).await;
+    let outcomes: Vec<&str> = attempts_later
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["Retrying", "Retrying", "Failed"],
+        "{attempts:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_partner_is_called_back_only_for_the_statuses_it_wants() {
+    let mut config = SandboxConfig::default();
+    config.partners[0].statuses = vec!["Success".into()];
+    let t = tenant(config).await;
+    let click = t.click("pending-member").await;
+    let (status, body) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": "deposit"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        body["data"]["status"], "Pending",
+        "deposit starts Pending: {body}"
+    );
+    assert_eq!(body["data"]["callback"]["outcome"], "NotSent", "{body}");
+    let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
+    let (_, log) = t
+        .get(&format!("/conversion-callbacks?conversionId={conversion}"))
+        .await;
+    assert_eq!(
+        log["data"].as_array().unwrap().len(),
+        0,
+        "no Pending callback: {log}"
+    );
+    // Approved: now there is a status it wants.
+    let r = t
+        .http
+        .patch(format!("{}/conversions/{conversion}", t.base))
+        .json(&json!({"status": "Success"}))
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(
+        answer["data"]["callback"]["outcome"], "Delivered",
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn api_faults_slow_or_fail_the_conversion_tool() {
+    let t = tenant(SandboxConfig::default()).await;
+    let click = t.click("api-faults").await;
+    let (status, body) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": "install", "faults": {"api_error": 503}}),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_wrapped(&body, false);
+    let started = std::time::Instant::now();
+    let (status, _) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": "install", "faults": {"api_latency": "250ms"}}),
+        )
+        .await;
+    assert_eq!(
+        status, 201,
+        "the failed call made no conversion, so this one is the first"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let (status, body) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": "install", "faults": {"api_error": 404}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn a_legacy_partner_gets_pascal_case_callbacks() {
+    let mut config = SandboxConfig::default();
+    config.partners[0].legacy_payload = true;
+    let t = tenant(config).await;
+    let click = t.click("legacy").await;
+    let (_, body) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": "install"}),
+        )
+        .await;
+    let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
+    let got = t.receiver.deliveries(&Key::Conversion(conversion.clone()));
+    let json = got[0].json.clone().unwrap();
+    assert_eq!(
+        json["Conversion"]["ConversionId"],
+        conversion.as_str(),
+        "{json:#}"
+    );
+    assert!(json["Id"].is_string() && json["SentAt"].is_string());
+    assert!(pitcrew::check::schema::check(&json, "schema").is_empty());
+}
+
+/// The OpenAPI document lists exactly the routes the sandbox serves.
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes() {
+    let t = tenant(SandboxConfig::default()).await;
+    let doc: Value = t
+        .http
+        .get(format!("{}/openapi.json", t.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "OpenAPI 3"
+    );
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut served: Vec<(String, String)> = pitcrew::sandbox::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    served.sort();
+    assert_eq!(documented, served);
+    for (method, path) in pitcrew::sandbox::ROUTES {
+        let url = format!("{}{}", t.base, path.replace("{id}", "nope"));
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let r = t.http.request(method, &url).send().await.unwrap();
+        let body = r.text().await.unwrap();
+        assert!(
+            !body.contains("no such endpoint"),
+            "{path} is documented but not served"
+        );
+    }
+}

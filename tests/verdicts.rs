@@ -248,7 +248,8 @@ fn failed_deliveries_are_not_received_callbacks_and_verdicts_agree_across_target
     let examples = |extra: &[&str]| {
         let mut args = vec![
             "run".to_string(),
-            "scenarios/".to_string(),
+            "scenarios/go-live.yaml".to_string(),
+            "scenarios/refusals.yaml".to_string(),
             "--json".to_string(),
         ];
         let dir = scratch("examples");

@@ -30,6 +30,9 @@ pub fn count(expected: u32, arrived: usize, within: &str) -> Option<Failure> {
         0 => format!(
             "callback.count: expected {expected}, got 0: no accepted callback arrived within {within}"
         ),
+        n if expected == 0 => format!(
+            "callback.count: expected no accepted delivery, got {n}: the endpoint accepted what it should refuse"
+        ),
         n if n > expected as usize => {
             format!("callback.count: expected {expected}, got {n}: a duplicate callback arrived")
         }
@@ -203,7 +206,7 @@ pub fn attempts(
     if sorted.len() != expected.len() {
         let outcomes: Vec<String> = sorted.iter().map(|d| d.outcome()).collect();
         let mut f = Failure::new(
-            &format!("callback.attempts"),
+            "callback.attempts",
             None,
             format!("{} deliveries", expected.len()),
             format!("{} ({})", sorted.len(), outcomes.join(", ")),
@@ -284,7 +287,7 @@ pub fn responses(
         let label = if several {
             format!("callback.response (delivery {})", i + 1)
         } else {
-            format!("callback.response")
+            "callback.response".to_string()
         };
         if let Some(status) = &check.status {
             let actual = d.answer.status.map(Value::from);
@@ -341,7 +344,7 @@ pub fn schema(accepted: &[Arc<Delivery>]) -> Vec<Failure> {
             let label = if several {
                 format!("schema (callback {})", i + 1)
             } else {
-                format!("schema")
+                "schema".to_string()
             };
             d.json
                 .as_ref()

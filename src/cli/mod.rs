@@ -1,6 +1,8 @@
 //! The command line: `pitcrew run`, `validate`, `list`, `schema`, `init`, `sandbox`,
 //! `completions`. Every flag is documented where it is defined; `--help` is the reference.
 
+mod check_endpoint;
+mod error;
 mod init;
 mod run;
 mod sandbox;
@@ -10,6 +12,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+
+pub use error::{CliError, Outcome};
 
 /// Exit codes of DESIGN §6.
 pub mod exit {
@@ -50,11 +54,18 @@ pub enum Command {
         select: scenarios::SelectArgs,
     },
     /// Print the JSON Schema (draft-07) of scenario files, for editors.
-    Schema,
+    Schema {
+        /// The schema of `--sandbox-config` files instead.
+        #[arg(long)]
+        sandbox_config: bool,
+    },
     /// Start a project: a commented example scenario, the schema, and pitcrew.yaml.
     Init(init::InitArgs),
     /// Serve the GoKart sandbox standalone.
     Sandbox(sandbox::SandboxArgs),
+    /// Put your callback endpoint through the conformance suite: acceptance, duplicates,
+    /// status changes, auth, legacy, large and unicode payloads, answer time (exit 0 or 1).
+    CheckEndpoint(check_endpoint::CheckEndpointArgs),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -62,17 +73,24 @@ pub enum Command {
     },
 }
 
-/// Parses the command line and runs it; returns the process exit code.
+/// Parses the command line and runs it; returns the process exit code. Errors are printed
+/// here, once.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let code = match cli.command {
+    let outcome = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => scenarios::validate(&args),
         Command::List { load, select } => scenarios::list(&load, &select),
-        Command::Schema => {
-            say(schema_text().trim_end());
-            exit::PASSED
+        Command::Schema { sandbox_config } => {
+            let text = if sandbox_config {
+                sandbox_schema_text()
+            } else {
+                schema_text()
+            };
+            say(text.trim_end());
+            Ok(exit::PASSED)
         }
+        Command::CheckEndpoint(args) => check_endpoint::check_endpoint(args),
         Command::Init(args) => init::init(&args),
         Command::Sandbox(args) => sandbox::serve(args),
         Command::Completions { shell } => {
@@ -82,15 +100,26 @@ pub fn main() -> ExitCode {
                 "pitcrew",
                 &mut std::io::stdout(),
             );
-            exit::PASSED
+            Ok(exit::PASSED)
         }
     };
-    ExitCode::from(code)
+    ExitCode::from(outcome.unwrap_or_else(|e| {
+        e.print();
+        e.code()
+    }))
 }
 
 /// The scenario JSON Schema as committed at `schema/scenario.schema.json`.
 pub fn schema_text() -> String {
     let schema = crate::scenario::model::json_schema();
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The sandbox config JSON Schema as committed at `schema/sandbox-config.schema.json`.
+pub fn sandbox_schema_text() -> String {
+    let schema = crate::sandbox::config::json_schema();
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
@@ -118,26 +147,23 @@ pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
     }
 }
 
-/// The async runtime, or the exit code for when it cannot start.
-pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
-    tokio::runtime::Runtime::new().map_err(|e| {
-        fail(
-            exit::INFRASTRUCTURE,
-            format!("cannot start the async runtime: {e}"),
-        )
-    })
+/// The async runtime.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::Infrastructure(format!("cannot start the async runtime: {e}")))
 }
 
 /// The sandbox tenant from `--sandbox-config`, or the built-in one.
-pub fn sandbox_config(path: Option<&std::path::Path>) -> Result<crate::sandbox::SandboxConfig, u8> {
+pub fn sandbox_config(
+    path: Option<&std::path::Path>,
+) -> Result<crate::sandbox::SandboxConfig, CliError> {
     match path {
-        Some(path) => crate::sandbox::SandboxConfig::from_file(path).map_err(|e| {
-            print_diagnostics(std::slice::from_ref(&*e));
-            fail(
-                exit::INVALID,
-                format!("{} is not a valid sandbox config", path.display()),
-            )
-        }),
+        Some(path) => {
+            crate::sandbox::SandboxConfig::from_file(path).map_err(|e| CliError::Diagnostics {
+                problems: vec![*e],
+                summary: format!("{} is not a valid sandbox config", path.display()),
+            })
+        }
         None => Ok(crate::sandbox::SandboxConfig::default()),
     }
 }
@@ -147,10 +173,4 @@ pub fn say(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}").and_then(|_| out.flush());
-}
-
-/// Prints an error line (masked) to stderr and returns `code`.
-pub fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {}", crate::mask::mask(&message.to_string()));
-    code
 }

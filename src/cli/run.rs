@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::scenarios::{LoadArgs, SelectArgs, load, parse_var, select};
-use super::{exit, fail};
+use super::{CliError, Outcome, exit};
 use crate::plan::{Plan, PlanOptions};
 use crate::platform::{HttpPlatform, Platform, Profile};
 use crate::receiver::{self, Receiver, ReceiverConfig};
@@ -95,7 +95,7 @@ pub enum Target {
 }
 
 impl Target {
-    fn parse(args: &RunArgs) -> Result<Target, u8> {
+    fn parse(args: &RunArgs) -> Result<Target, CliError> {
         let text = args.target.as_str();
         if text == "sandbox" {
             let config = super::sandbox_config(args.sandbox_config.as_deref())?;
@@ -109,24 +109,18 @@ impl Target {
             });
         }
         if !(text.starts_with("http://") || text.starts_with("https://")) {
-            return Err(fail(
-                exit::INVALID,
-                format!(
-                    "--target `{text}`: give `sandbox` or a base URL such as http://127.0.0.1:8080/api/v1"
-                ),
-            ));
+            return Err(CliError::Usage(format!(
+                "--target `{text}`: give `sandbox` or a base URL such as http://127.0.0.1:8080/api/v1"
+            )));
         }
         for (given, flag) in [
             (args.sandbox_config.is_some(), "--sandbox-config"),
             (args.endpoint.is_some(), "--endpoint"),
         ] {
             if given {
-                return Err(fail(
-                    exit::INVALID,
-                    format!(
-                        "{flag} configures the embedded sandbox; it cannot apply to --target URL"
-                    ),
-                ));
+                return Err(CliError::Usage(format!(
+                    "{flag} configures the embedded sandbox; it cannot apply to --target URL"
+                )));
             }
         }
         Ok(Target::Url(text.trim_end_matches('/').to_string()))
@@ -160,25 +154,19 @@ pub fn sandbox_plan_options() -> PlanOptions {
 }
 
 /// `pitcrew run`.
-pub fn run(args: RunArgs) -> u8 {
+pub fn run(args: RunArgs) -> Outcome {
     for (_, secret) in &args.report.secrets {
         crate::mask::register(secret);
     }
-    let target = match Target::parse(&args) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let target = Target::parse(&args)?;
     let options = PlanOptions {
         timeout: args.report.timeout,
         secrets: args.report.secrets.clone(),
         ..target.plan_options()
     };
-    let mut plan = match load(&args.load, options) {
-        Ok(plan) => plan,
-        Err(code) => return code,
-    };
+    let mut plan = load(&args.load, options)?;
     if plan.is_empty() {
-        return fail(exit::INVALID, "the scenario files hold no cases");
+        return Err(CliError::Usage("the scenario files hold no cases".into()));
     }
     match select(&mut plan, &args.select) {
         Ok(selected) if selected.kept == 0 => {
@@ -189,33 +177,27 @@ pub fn run(args: RunArgs) -> u8 {
             );
         }
         Ok(_) => {}
-        Err(code) => return code,
+        Err(e) => return Err(e),
     }
     let shard = args.select.shard.map(|s| s.to_string());
     execute(plan, target, &args.report, shard)
 }
 
 /// Runs `plan` on `target` and writes the reports; the exit code.
-pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<String>) -> u8 {
+pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<String>) -> Outcome {
     let reports = FileReports {
         junit: args.junit.clone(),
         json: args.json.clone(),
     };
     let unwritable = reports.check();
     if !unwritable.is_empty() {
-        for e in &unwritable {
-            eprintln!("error: {}", crate::mask::mask(e));
-        }
-        return fail(
-            exit::INVALID,
-            "a report cannot be written there; nothing was run",
-        );
+        return Err(CliError::Usage(format!(
+            "{}; nothing was run",
+            unwritable.join("; ")
+        )));
     }
     let plan = Arc::new(plan);
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let runtime = super::runtime()?;
     runtime.block_on(async move {
         let servers = CancellationToken::new();
         let run = Run {
@@ -233,7 +215,7 @@ pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<Stri
                         let log = Arc::new(CallbackLog::new(platform.clone()));
                         run.go(plan, platform, log, label, clock).await
                     }
-                    Err(code) => code,
+                    Err(e) => Err(e),
                 }
             }
             Target::Url(url) => match connect_url(&url).await {
@@ -242,7 +224,7 @@ pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<Stri
                     let label = crate::mask::mask(&url);
                     run.go(plan, platform, log, label, clock).await
                 }
-                Err(code) => code,
+                Err(e) => Err(e),
             },
         };
         servers.cancel();
@@ -257,9 +239,9 @@ enum Observed {
 }
 
 /// `--target URL`: a running sandbox API; it must answer before any case runs.
-async fn connect_url(url: &str) -> Result<(Arc<HttpPlatform>, TargetClock), u8> {
+async fn connect_url(url: &str) -> Result<(Arc<HttpPlatform>, TargetClock), CliError> {
     let platform = HttpPlatform::new(Profile::sandbox(url.to_string()))
-        .map_err(|e| fail(exit::INFRASTRUCTURE, e))?;
+        .map_err(|e| CliError::Infrastructure(e.to_string()))?;
     let probe = crate::delivery::Key::Conversion(uuid::Uuid::nil().to_string());
     if let Err(e) = platform.callback_log(&probe).await {
         let what = if e.message.contains("unauthorized") {
@@ -267,7 +249,7 @@ async fn connect_url(url: &str) -> Result<(Arc<HttpPlatform>, TargetClock), u8> 
         } else {
             "the target is unreachable"
         };
-        return Err(fail(exit::INFRASTRUCTURE, format!("{what}: {e}")));
+        return Err(CliError::Infrastructure(format!("{what}: {e}")));
     }
     let clock = sandbox_clock(url).await;
     Ok((Arc::new(platform), clock))
@@ -291,7 +273,7 @@ async fn start_sandbox(
     mut config: SandboxConfig,
     endpoint: Option<Endpoint>,
     shutdown: CancellationToken,
-) -> Result<(Arc<HttpPlatform>, Observed, String, TargetClock), u8> {
+) -> Result<(Arc<HttpPlatform>, Observed, String, TargetClock), CliError> {
     if let Some(endpoint) = &endpoint {
         config.call_back(&endpoint.url, endpoint.header.clone());
     }
@@ -313,10 +295,7 @@ async fn start_sandbox(
                 .await
                 .and_then(|l| receiver::serve(l, receiver.clone(), shutdown.clone()))
                 .map_err(|e| {
-                    fail(
-                        exit::INFRASTRUCTURE,
-                        format!("cannot start the receiver on 127.0.0.1: {e}"),
-                    )
+                    CliError::Infrastructure(format!("cannot start the receiver on 127.0.0.1: {e}"))
                 })?;
             (
                 handle.callback_url(),
@@ -329,10 +308,7 @@ async fn start_sandbox(
         .await
         .and_then(|l| sandbox::serve(l, config, callback_url.clone(), shutdown))
         .map_err(|e| {
-            fail(
-                exit::INFRASTRUCTURE,
-                format!("cannot start the sandbox on 127.0.0.1: {e}"),
-            )
+            CliError::Infrastructure(format!("cannot start the sandbox on 127.0.0.1: {e}"))
         })?;
     let mut profile = Profile::sandbox(sandbox.base_url());
     if let Some(t) = token {
@@ -340,7 +316,8 @@ async fn start_sandbox(
             .headers
             .push(("Authorization".to_string(), format!("ApiToken {t}")));
     }
-    let platform = HttpPlatform::new(profile).map_err(|e| fail(exit::INFRASTRUCTURE, e))?;
+    let platform =
+        HttpPlatform::new(profile).map_err(|e| CliError::Infrastructure(e.to_string()))?;
     let label = format!(
         "sandbox ({}, callbacks to {})",
         sandbox.base_url(),
@@ -396,7 +373,7 @@ impl Run<'_> {
         source: Arc<S>,
         label: String,
         clock: TargetClock,
-    ) -> u8 {
+    ) -> Outcome {
         let mut console = Console::new(!self.args.no_progress);
         let mut builder = RecordBuilder::default();
         let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -425,14 +402,11 @@ impl Run<'_> {
             eprintln!("error: {}", crate::mask::mask(e));
         }
         if let Some(e) = crashed {
-            return fail(
-                exit::INFRASTRUCTURE,
-                format!(
-                    "the run stopped unexpectedly: {e}; the reports hold every case's verdict so far"
-                ),
-            );
+            return Err(CliError::Infrastructure(format!(
+                "the run stopped unexpectedly: {e}; the reports hold every case's verdict so far"
+            )));
         }
-        exit_code(&record, !errors.is_empty())
+        Ok(exit_code(&record, !errors.is_empty()))
     }
 }
 

@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{exit, fail};
+use super::{CliError, Outcome, exit};
 use crate::receiver::{self, Receiver, ReceiverConfig};
 use crate::sandbox;
 
@@ -25,66 +25,40 @@ pub struct SandboxArgs {
     pub callback_url: Option<String>,
 }
 
-/// Serves until Ctrl-C.
-pub fn serve(args: SandboxArgs) -> u8 {
-    let config = match super::sandbox_config(args.sandbox_config.as_deref()) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+/// Serves until Ctrl-C or SIGTERM.
+pub fn serve(args: SandboxArgs) -> Outcome {
+    let config = super::sandbox_config(args.sandbox_config.as_deref())?;
+    let runtime = super::runtime()?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        let receiver = Receiver::new(ReceiverConfig {
-            auth: Some(config.receiver_auth()),
-            ..ReceiverConfig::default()
-        });
+        let infrastructure = |what: String| CliError::Infrastructure(what);
         let callback_url = match args.callback_url {
             Some(url) => url,
             None => {
-                let listener = match TcpListener::bind("127.0.0.1:0").await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        return fail(
-                            exit::INFRASTRUCTURE,
-                            format!("cannot start the receiver: {e}"),
-                        );
-                    }
-                };
-                match receiver::serve(listener, receiver, shutdown.clone()) {
-                    Ok(h) => h.callback_url(),
-                    Err(e) => {
-                        return fail(
-                            exit::INFRASTRUCTURE,
-                            format!("cannot start the receiver: {e}"),
-                        );
-                    }
-                }
+                let receiver = Receiver::new(ReceiverConfig {
+                    auth: Some(config.receiver_auth()),
+                    ..ReceiverConfig::default()
+                });
+                let listener = TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .and_then(|l| receiver::serve(l, receiver, shutdown.clone()))
+                    .map_err(|e| infrastructure(format!("cannot start the receiver: {e}")))?;
+                listener.callback_url()
             }
         };
-        let listener = match TcpListener::bind(&args.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                return fail(
-                    exit::INFRASTRUCTURE,
-                    format!("cannot listen on {}: {e}", args.listen),
-                );
-            }
-        };
-        let handle = match sandbox::serve(listener, config, callback_url.clone(), shutdown.clone())
-        {
-            Ok(h) => h,
-            Err(e) => return fail(exit::INFRASTRUCTURE, e),
-        };
+        let listener = TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| infrastructure(format!("cannot listen on {}: {e}", args.listen)))?;
+        let handle = sandbox::serve(listener, config, callback_url.clone(), shutdown.clone())
+            .map_err(|e| infrastructure(format!("cannot start the sandbox: {e}")))?;
         super::say(&format!("pitcrew sandbox: API on {}", handle.base_url()));
         super::say(&format!(
-            "pitcrew sandbox: callbacks of partners without their own URL go to {callback_url}"
+            "pitcrew sandbox: callbacks of partners without their own URL go to {}",
+            crate::mask::mask(&callback_url)
         ));
         super::say("pitcrew sandbox: press Ctrl-C to stop");
         super::run::signal().await;
         shutdown.cancel();
-        exit::PASSED
+        Ok(exit::PASSED)
     })
 }

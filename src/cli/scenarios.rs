@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{exit, fail, print_diagnostics, say};
+use super::{CliError, Outcome, exit, print_diagnostics, say};
 use crate::plan::{self, Plan, PlanOptions, Selected, Selection, Shard};
 use crate::scenario::matrix::DEFAULT_MAX_CASES;
 
@@ -57,21 +57,20 @@ pub fn parse_var(text: &str) -> Result<(String, String), String> {
 }
 
 /// Reads, checks and expands the files; prints the diagnostics (warnings too).
-pub fn load(args: &LoadArgs, mut options: PlanOptions) -> Result<Plan, u8> {
+pub fn load(args: &LoadArgs, mut options: PlanOptions) -> Result<Plan, CliError> {
     options.vars = args.vars.clone();
     options.max_cases = args.max_cases;
-    let found =
-        crate::scenario::files::discover(&args.paths).map_err(|e| fail(exit::INVALID, e))?;
+    let found = crate::scenario::files::discover(&args.paths)?;
     for note in &found.notes {
         eprintln!("note: {note}");
     }
     let files = found.files;
     if files.is_empty() {
         let shown: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
-        return Err(fail(
-            exit::INVALID,
-            format!("no .yaml scenario files in {}", shown.join(", ")),
-        ));
+        return Err(CliError::Usage(format!(
+            "no .yaml scenario files in {}",
+            shown.join(", ")
+        )));
     }
     match plan::build(&files, &options) {
         Ok(plan) => {
@@ -79,43 +78,36 @@ pub fn load(args: &LoadArgs, mut options: PlanOptions) -> Result<Plan, u8> {
             Ok(plan)
         }
         Err(problems) => {
-            print_diagnostics(&problems);
             let errors = problems.iter().filter(|p| p.is_error()).count();
-            Err(fail(
-                exit::INVALID,
-                format!("{errors} error(s) in scenario files; nothing was run"),
-            ))
+            Err(CliError::Diagnostics {
+                problems,
+                summary: format!("{errors} error(s) in scenario files; nothing was run"),
+            })
         }
     }
 }
 
 /// Narrows the plan to the selected cases; selecting nothing with filters or tags is an error
 /// (a mistyped filter must not pass as a green run), an empty shard is not.
-pub fn select(plan: &mut Plan, args: &SelectArgs) -> Result<Selected, u8> {
+pub fn select(plan: &mut Plan, args: &SelectArgs) -> Result<Selected, CliError> {
     let selection = args.selection();
     let selected = plan.select(&selection);
     if selected.matched == 0 && selection.narrows() {
         let mut asked = Vec::new();
         asked.extend(args.filters.iter().map(|f| format!("--filter {f:?}")));
         asked.extend(args.tags.iter().map(|t| format!("--tag {t:?}")));
-        return Err(fail(
-            exit::INVALID,
-            format!(
-                "no case matches {} (of {} case(s)); `pitcrew list` shows them all",
-                asked.join(" "),
-                selected.total
-            ),
-        ));
+        return Err(CliError::Usage(format!(
+            "no case matches {} (of {} case(s)); `pitcrew list` shows them all",
+            asked.join(" "),
+            selected.total
+        )));
     }
     Ok(selected)
 }
 
 /// `pitcrew validate`: load and expand, print the files and their case counts.
-pub fn validate(args: &LoadArgs) -> u8 {
-    let plan = match load(args, super::run::sandbox_plan_options()) {
-        Ok(plan) => plan,
-        Err(code) => return code,
-    };
+pub fn validate(args: &LoadArgs) -> Outcome {
+    let plan = load(args, super::run::sandbox_plan_options())?;
     for suite in &plan.suites {
         say(&format!(
             "{}: {} case(s) ({})",
@@ -133,19 +125,13 @@ pub fn validate(args: &LoadArgs) -> u8 {
         plan.suites.len(),
         plan.len()
     ));
-    exit::PASSED
+    Ok(exit::PASSED)
 }
 
 /// `pitcrew list`: the expanded case names with where they are written, after selection.
-pub fn list(load_args: &LoadArgs, select_args: &SelectArgs) -> u8 {
-    let mut plan = match load(load_args, super::run::sandbox_plan_options()) {
-        Ok(plan) => plan,
-        Err(code) => return code,
-    };
-    let selected = match select(&mut plan, select_args) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+pub fn list(load_args: &LoadArgs, select_args: &SelectArgs) -> Outcome {
+    let mut plan = load(load_args, super::run::sandbox_plan_options())?;
+    let selected = select(&mut plan, select_args)?;
     for case in plan.cases() {
         say(&format!(
             "{}:{}  {} › {}",
@@ -160,5 +146,5 @@ pub fn list(load_args: &LoadArgs, select_args: &SelectArgs) -> u8 {
         "{} case(s){shard}, of {} selected and {} in all",
         selected.kept, selected.matched, selected.total
     );
-    exit::PASSED
+    Ok(exit::PASSED)
 }

@@ -206,7 +206,7 @@ impl SuiteBuilder<'_> {
         if count == 0 && attempts.is_none() {
             return Some(CallbackCheck::None { wait: within });
         }
-        Some(CallbackCheck::Expect(CallbackExpect {
+        Some(CallbackCheck::Expect(Box::new(CallbackExpect {
             within,
             count,
             payload,
@@ -214,7 +214,7 @@ impl SuiteBuilder<'_> {
             attempts: attempts.flatten(),
             response: response.flatten(),
             schema,
-        }))
+        })))
     }
 
     /// `attempts:`: every delivery in order; as many accepted ones as `count` says.
@@ -360,7 +360,7 @@ impl SuiteBuilder<'_> {
 /// The default when a part makes the platform call back: exactly one accepted delivery within
 /// 10 s, with the flag and schema checks.
 pub(super) fn one_callback(schema: bool) -> CallbackCheck {
-    CallbackCheck::Expect(CallbackExpect {
+    CallbackCheck::Expect(Box::new(CallbackExpect {
         within: DEFAULT_WITHIN,
         count: 1,
         payload: Vec::new(),
@@ -368,5 +368,5 @@ pub(super) fn one_callback(schema: bool) -> CallbackCheck {
         attempts: None,
         response: None,
         schema,
-    })
+    }))
 }

@@ -133,7 +133,7 @@ pub enum CallbackCheck {
     /// No delivery may arrive during `wait`.
     None { wait: Duration },
     /// Deliveries as described.
-    Expect(CallbackExpect),
+    Expect(Box<CallbackExpect>),
 }
 
 /// What the deliveries of one part must be.

@@ -40,7 +40,7 @@ pub struct SandboxConfig {
         default = "default_minute",
         deserialize_with = "duration_text::deserialize"
     )]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", extend("default" = "50ms", "pattern" = "^\\s*[0-9]+(\\.[0-9]+)?(ms|s|m|h)\\s*$"))]
     pub minute: Duration,
     /// The offers; default: `demo-offer` with events install, signup, purchase and deposit.
     #[serde(default = "default_offers")]

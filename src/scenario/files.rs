@@ -16,6 +16,15 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Folders never searched for scenarios.
 const SKIPPED_DIRS: &[&str] = &["node_modules"];
 
+/// Why a file or folder cannot be read as scenarios.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error("{path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{path}: not a regular file (a FIFO, socket or device is never read as a scenario)")]
+    NotAFile { path: String },
+}
+
 /// What a search found: the files, in order, and notes on what it passed over.
 #[derive(Debug, Default)]
 pub struct Found {
@@ -26,7 +35,7 @@ pub struct Found {
 
 /// Every `.yaml`/`.yml` regular file under `paths` (a file named on the command line is taken
 /// whatever its extension), sorted by name within each folder, each file once.
-pub fn discover(paths: &[PathBuf]) -> Result<Found, String> {
+pub fn discover(paths: &[PathBuf]) -> Result<Found, FilesError> {
     let mut found = Found::default();
     let mut seen = HashSet::new();
     let mut keep = |path: PathBuf, found: &mut Found| {
@@ -36,17 +45,18 @@ pub fn discover(paths: &[PathBuf]) -> Result<Found, String> {
         }
     };
     for path in paths {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| format!("{}: {}", path.display(), describe_io(&e)))?;
+        let meta = std::fs::metadata(path).map_err(|e| FilesError::Unreadable {
+            path: path.display().to_string(),
+            reason: describe_io(&e),
+        })?;
         if meta.is_dir() {
             walk(path, &mut found, &mut keep);
         } else if meta.is_file() {
             keep(path.clone(), &mut found);
         } else {
-            return Err(format!(
-                "{}: not a regular file (a FIFO, socket or device is never read as a scenario)",
-                path.display()
-            ));
+            return Err(FilesError::NotAFile {
+                path: path.display().to_string(),
+            });
         }
     }
     Ok(found)
@@ -189,14 +199,11 @@ mod tests {
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         let found = discover(std::slice::from_ref(&d)).unwrap();
         assert!(found.files.is_empty(), "{found:?}");
-        let e = discover(&[d.join("zero.yaml")]).unwrap_err();
+        let e = discover(&[d.join("zero.yaml")]).unwrap_err().to_string();
         assert!(e.contains("not a regular file"), "{e}");
         if made.is_ok_and(|s| s.success()) {
-            assert!(
-                discover(&[fifo])
-                    .unwrap_err()
-                    .contains("not a regular file")
-            );
+            let e = discover(&[fifo]).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
         }
         assert!(read_limited(&d.join("zero.yaml")).is_err());
         std::fs::remove_dir_all(d).unwrap();

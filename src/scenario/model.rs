@@ -322,7 +322,7 @@ pub struct ConversionExpect {
 #[derive(Debug)]
 pub enum CallbackSpec {
     None,
-    Some(CallbackExpect),
+    Some(Box<CallbackExpect>),
 }
 
 /// Expectations on the callbacks the receiver catches.
@@ -398,7 +398,7 @@ impl<'de> Deserialize<'de> for CallbackSpec {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CallbackSpec, A::Error> {
                 CallbackExpect::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(CallbackSpec::Some)
+                    .map(|e| CallbackSpec::Some(Box::new(e)))
             }
         }
         deserializer.deserialize_any(SpecVisitor)

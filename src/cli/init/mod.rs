@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{exit, fail, say};
+use super::{CliError, Outcome, exit, say};
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -26,7 +26,7 @@ fn files() -> Vec<(&'static str, String)> {
 }
 
 /// Writes the starter files; refuses (exit 2, nothing written) when any already exists.
-pub fn init(args: &InitArgs) -> u8 {
+pub fn init(args: &InitArgs) -> Outcome {
     let files = files();
     let taken: Vec<String> = files
         .iter()
@@ -35,26 +35,19 @@ pub fn init(args: &InitArgs) -> u8 {
         .map(|p| p.display().to_string())
         .collect();
     if !taken.is_empty() {
-        return fail(
-            exit::INVALID,
-            format!(
-                "{} already exist(s); pitcrew init never overwrites. Move them away or use --dir",
-                taken.join(", ")
-            ),
-        );
+        return Err(CliError::Usage(format!(
+            "{} already exist(s); pitcrew init never overwrites. Move them away or use --dir",
+            taken.join(", ")
+        )));
     }
     for (name, text) in &files {
         let path = args.dir.join(name);
-        if let Err(e) = write(&path, text) {
-            return fail(
-                exit::INVALID,
-                format!("cannot write {}: {e}", path.display()),
-            );
-        }
+        write(&path, text)
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?;
         say(&format!("wrote {}", path.display()));
     }
     say("next: `pitcrew run` runs scenarios/ on the embedded sandbox");
-    exit::PASSED
+    Ok(exit::PASSED)
 }
 
 fn write(path: &Path, text: &str) -> std::io::Result<()> {
