@@ -97,9 +97,11 @@ pub enum Mode {
 /// What the first part of a case checks.
 #[derive(Debug, Clone)]
 pub struct CaseExpect {
-    pub click_status: u16,
+    /// The click tool's status; `None`: one the target counts as done.
+    pub click_status: Option<u16>,
     pub click: AnswerChecks,
-    pub conversion_status: u16,
+    /// The conversion tool's status; `None`: one the target counts as done.
+    pub conversion_status: Option<u16>,
     /// The conversion state the platform must answer; `None`: anything but Rejected.
     pub conversion_state: Option<String>,
     pub conversion: AnswerChecks,

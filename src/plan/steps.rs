@@ -27,23 +27,12 @@ impl SuiteBuilder<'_> {
             }
         }
         let expect = &spec.value.expect;
-        let status = |r: Option<u16>| r.unwrap_or(201);
+        let refuses = |status: Option<u16>| status.is_some_and(|s| !(200..300).contains(&s));
+        let conversion = expect.conversion.as_ref().and_then(|c| c.status.as_ref());
+        let click = expect.click.as_ref().and_then(|c| c.status.as_ref());
         let refused = matches!(mode, Some(Mode::Generate | Mode::Click(_)))
-            && !(200..300).contains(&status(
-                expect
-                    .conversion
-                    .as_ref()
-                    .and_then(|c| c.status.as_ref())
-                    .map(|s| s.value),
-            ))
-            || matches!(mode, Some(Mode::Generate))
-                && !(200..300).contains(&status(
-                    expect
-                        .click
-                        .as_ref()
-                        .and_then(|c| c.status.as_ref())
-                        .map(|s| s.value),
-                ));
+            && refuses(conversion.map(|s| s.value))
+            || matches!(mode, Some(Mode::Generate)) && refuses(click.map(|s| s.value));
         if !steps.is_empty() && refused {
             self.error(
                 &spec.value.then[0].referenced,

@@ -1,6 +1,7 @@
 //! The pipeline's steps as one trait, and its HTTP implementation driven by a target profile.
 
 mod http;
+pub mod profile;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use http::{HttpPlatform, Profile};
+pub use http::HttpPlatform;
+pub use profile::Profile;
 
 use crate::delivery::{Delivery, Key};
 
@@ -58,6 +60,10 @@ pub struct NewConversion<'a> {
 #[derive(Debug, Clone)]
 pub struct StepOutcome {
     pub exchange: Exchange,
+    /// True when the answer's status is one the target counts as done.
+    pub done: bool,
+    /// The statuses the target counts as done, as a report shows them (`201`, `2xx`).
+    pub ok: String,
     /// The id the step made (click or conversion).
     pub id: Option<String>,
     /// The conversion's status as the platform answered it (Success, Pending, Rejected).
@@ -72,6 +78,10 @@ pub struct StepOutcome {
 #[derive(Debug, Clone)]
 pub struct CallbackSent {
     pub exchange: Exchange,
+    /// True when the tool's answer is one the target counts as done.
+    pub done: bool,
+    /// The statuses the target counts as done, as a report shows them.
+    pub ok: String,
     /// The id of the callback record sent.
     pub callback_id: Option<String>,
     /// The endpoint's HTTP status, when it answered.

@@ -1,0 +1,339 @@
+//! A target profile, ready to drive the HTTP platform: each step's request template and the JSON
+//! Pointers into its answer. The sandbox API is the built-in profile; a `pitcrew.yaml` target
+//! compiles into the same thing (`from_spec`), checked when it is loaded.
+//!
+//! Templates hold `{{name}}` placeholders, filled per call from the step's variables
+//! (`offer`, `member`, `partner`, `click`, `event`, `conversion`, `status`, `reason`), and
+//! `{{env.NAME}}`, filled when the profile is loaded. In a JSON body or a query, a value that is
+//! exactly one placeholder of a variable the call does not have is left out; `"{{params}}"` is
+//! the params object and `"{{faults}}"` the sandbox's faults.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::delivery::Correlation;
+
+/// A profile: where a platform lives and how each step is asked.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// e.g. `http://127.0.0.1:41234/api/v1`
+    pub base_url: String,
+    /// Headers sent with every call (values already rendered).
+    pub headers: Vec<(String, String)>,
+    /// Whether the target understands the sandbox's `faults`.
+    pub sandbox: bool,
+    /// How long one platform minute lasts.
+    pub minute: Duration,
+    /// The offer of cases that name none.
+    pub default_offer: Option<String>,
+    pub click: Option<Step>,
+    pub conversion: Option<Step>,
+    pub resend: Option<Step>,
+    pub change_status: Option<Step>,
+    pub callback_log: Option<LogStep>,
+    /// Where the ids sit in a callback body.
+    pub correlation: Correlation,
+}
+
+/// One step's request and where its answer keeps what a run needs.
+#[derive(Debug, Clone, Default)]
+pub struct Step {
+    pub request: Request,
+    /// The statuses that mean done (empty: any 2xx).
+    pub ok: Vec<u16>,
+    pub id: Option<String>,
+    pub state: Option<String>,
+    pub reason: Option<String>,
+    pub callback_id: Option<String>,
+    pub endpoint_status: Option<String>,
+    pub endpoint_body: Option<String>,
+    pub endpoint_headers: Option<String>,
+    pub endpoint_error: Option<String>,
+}
+
+impl Step {
+    /// The statuses that mean done, as a report shows them: `201`, `200 or 204`, `2xx`.
+    pub fn ok_text(&self) -> String {
+        match self.ok.as_slice() {
+            [] => "2xx".into(),
+            list => list
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" or "),
+        }
+    }
+
+    /// True when `status` means the step was done.
+    pub fn done(&self, status: u16) -> bool {
+        if self.ok.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            self.ok.contains(&status)
+        }
+    }
+}
+
+/// The callback log step.
+#[derive(Debug, Clone, Default)]
+pub struct LogStep {
+    pub request: Request,
+    pub items: String,
+    pub payload: String,
+    pub endpoint_status: Option<String>,
+    pub endpoint_body: Option<String>,
+    pub error: Option<String>,
+    pub attempt: Option<String>,
+    pub sent_at: Option<String>,
+    pub callback_id: Option<String>,
+    pub attempt_id: Option<String>,
+    pub duration_ms: Option<String>,
+}
+
+/// An HTTP request template.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: reqwest::Method,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            method: reqwest::Method::GET,
+            path: String::new(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Body::None,
+        }
+    }
+}
+
+/// A request's body template.
+#[derive(Debug, Clone)]
+pub enum Body {
+    None,
+    Json(Value),
+    Form(Vec<(String, String)>),
+}
+
+/// One call's variables.
+#[derive(Debug, Default)]
+pub struct Vars<'a> {
+    pub text: Vec<(&'static str, &'a str)>,
+    pub params: Option<&'a std::collections::BTreeMap<String, String>>,
+    pub faults: Option<&'a Value>,
+}
+
+impl<'a> Vars<'a> {
+    /// Adds a variable when it has a value.
+    pub fn with(mut self, name: &'static str, value: Option<&'a str>) -> Self {
+        if let Some(v) = value {
+            self.text.push((name, v));
+        }
+        self
+    }
+
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.text.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
+
+/// The names between `{{` and `}}` in `text`, trimmed.
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start + 2..].find("}}") else {
+            break;
+        };
+        names.push(rest[start + 2..start + 2 + len].trim().to_string());
+        rest = &rest[start + 2 + len + 2..];
+    }
+    names
+}
+
+/// `text` with every placeholder filled (an absent variable becomes empty text).
+pub fn fill(text: &str, vars: &Vars) -> String {
+    if !text.contains("{{") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start + 2..].find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        let name = rest[start + 2..start + 2 + len].trim();
+        out.push_str(vars.get(name).unwrap_or_default());
+        rest = &rest[start + 2 + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The variable a text is exactly a placeholder of (`"{{params}}"` → `params`).
+fn sole_placeholder(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{")).then_some(inner.trim())
+}
+
+/// A JSON body template filled: `"{{params}}"` is the params object, `"{{faults}}"` the faults,
+/// and a value that is only an absent variable is left out.
+pub fn fill_json(template: &Value, vars: &Vars) -> Option<Value> {
+    match template {
+        Value::String(s) => match sole_placeholder(s) {
+            Some("params") => vars.params.map(|p| json!(p)),
+            Some("faults") => vars.faults.cloned(),
+            Some(name) => vars.get(name).map(|v| Value::String(v.to_string())),
+            None => Some(Value::String(fill(s, vars))),
+        },
+        Value::Object(map) => Some(Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| Some((k.clone(), fill_json(v, vars)?)))
+                .collect::<Map<String, Value>>(),
+        )),
+        Value::Array(items) => Some(Value::Array(
+            items.iter().filter_map(|v| fill_json(v, vars)).collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+/// Pairs filled, leaving out those whose value is only an absent variable.
+pub fn fill_pairs(pairs: &[(String, String)], vars: &Vars) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .filter(|(_, v)| sole_placeholder(v).is_none_or(|name| vars.get(name).is_some()))
+        .map(|(k, v)| (k.clone(), fill(v, vars)))
+        .collect()
+}
+
+/// A request of the sandbox API.
+fn sandbox_request(method: reqwest::Method, path: &str, body: Value) -> Request {
+    Request {
+        method,
+        path: path.into(),
+        body: Body::Json(body),
+        ..Request::default()
+    }
+}
+
+impl Profile {
+    /// The sandbox API of DESIGN §5 at `base_url`: the built-in profile.
+    pub fn sandbox(base_url: String) -> Profile {
+        use reqwest::Method;
+        let pointer = |p: &str| Some(p.to_string());
+        Profile {
+            base_url,
+            headers: Vec::new(),
+            sandbox: true,
+            minute: Duration::from_secs(60),
+            default_offer: Some(crate::sandbox::DEMO_OFFER.to_string()),
+            click: Some(Step {
+                request: sandbox_request(
+                    Method::POST,
+                    "/tools/clicks",
+                    json!({"offerId": "{{offer}}", "publisherMemberId": "{{member}}", "partnerId": "{{partner}}"}),
+                ),
+                ok: vec![201],
+                id: pointer("/data/clickId"),
+                ..Step::default()
+            }),
+            conversion: Some(Step {
+                request: sandbox_request(
+                    Method::POST,
+                    "/tools/conversions",
+                    json!({"clickId": "{{click}}", "eventId": "{{event}}", "params": "{{params}}", "faults": "{{faults}}"}),
+                ),
+                ok: vec![201],
+                id: pointer("/data/conversionId"),
+                state: pointer("/data/status"),
+                reason: pointer("/data/rejectionReason"),
+                callback_id: pointer("/data/callback/callbackId"),
+                ..Step::default()
+            }),
+            resend: Some(Step {
+                request: sandbox_request(
+                    Method::POST,
+                    "/tools/callbacks",
+                    json!({"clickId": "{{click}}", "conversionId": "{{conversion}}"}),
+                ),
+                ok: vec![200],
+                callback_id: pointer("/data/callbackId"),
+                endpoint_status: pointer("/data/response/status"),
+                endpoint_body: pointer("/data/response/body"),
+                endpoint_headers: pointer("/data/response/headers"),
+                endpoint_error: pointer("/data/error"),
+                ..Step::default()
+            }),
+            change_status: Some(Step {
+                request: sandbox_request(
+                    Method::PATCH,
+                    "/conversions/{{conversion}}",
+                    json!({"status": "{{status}}", "rejectionReason": "{{reason}}"}),
+                ),
+                ok: vec![200],
+                state: pointer("/data/status"),
+                callback_id: pointer("/data/callback/callbackId"),
+                ..Step::default()
+            }),
+            callback_log: Some(LogStep {
+                request: Request {
+                    path: "/conversion-callbacks".into(),
+                    query: vec![
+                        ("conversionId".into(), "{{conversion}}".into()),
+                        ("clickId".into(), "{{click}}".into()),
+                    ],
+                    ..Request::default()
+                },
+                items: "/data".into(),
+                payload: "/note".into(),
+                endpoint_status: pointer("/status"),
+                endpoint_body: pointer("/responseBody"),
+                error: pointer("/error"),
+                attempt: pointer("/attempt"),
+                sent_at: pointer("/sentAt"),
+                callback_id: pointer("/callbackId"),
+                attempt_id: pointer("/id"),
+                duration_ms: pointer("/durationMs"),
+            }),
+            correlation: Correlation::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_fill_and_absent_sole_values_are_left_out() {
+        let params = [("pub_sub_1".to_string(), "a".to_string())].into();
+        let vars = Vars {
+            params: Some(&params),
+            ..Vars::default()
+        }
+        .with("click", Some("c1"))
+        .with("partner", None);
+        let body = json!({"clickId": "{{click}}", "partnerId": "{{partner}}", "params": "{{params}}", "note": "x-{{ click }}-{{partner}}"});
+        assert_eq!(
+            fill_json(&body, &vars),
+            Some(json!({"clickId": "c1", "params": {"pub_sub_1": "a"}, "note": "x-c1-"}))
+        );
+        let query = vec![
+            ("conversionId".to_string(), "{{conversion}}".to_string()),
+            ("clickId".to_string(), "{{click}}".to_string()),
+        ];
+        assert_eq!(
+            fill_pairs(&query, &vars),
+            [("clickId".to_string(), "c1".to_string())]
+        );
+        assert_eq!(placeholders("/a/{{x}}/{{ env.Y }}"), ["x", "env.Y"]);
+    }
+}

@@ -1,0 +1,203 @@
+//! The project file, `pitcrew.yaml`: named targets (real tenants, other platforms), each a
+//! profile of the pipeline's HTTP steps and of how its callbacks are observed (DESIGN §4).
+//!
+//! Found in the current directory or the nearest parent. Pure data here: turning a target into
+//! a platform is `platform::profile`'s job.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::scenario::model::Located;
+use crate::scenario::{ScenarioDiagnostic, SourceFile};
+
+/// The file's name.
+pub const FILE_NAME: &str = "pitcrew.yaml";
+
+/// `pitcrew.yaml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "pitcrew project file")]
+pub struct ProjectFile {
+    /// Named targets, for `pitcrew run --target NAME`.
+    #[serde(default)]
+    pub targets: BTreeMap<String, Located<TargetSpec>>,
+}
+
+/// A platform as pitcrew drives it: where it lives, each step's request, and where callbacks
+/// are seen.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// The API's base URL, e.g. `https://api.acme.getgokart.ai/api/v1`.
+    pub base_url: Located<String>,
+    /// Headers sent with every call; templates read `{{env.NAME}}`, e.g.
+    /// `Authorization: "ApiToken {{env.GOKART_API_TOKEN}}"` (masked in every output).
+    #[serde(default)]
+    pub headers: BTreeMap<String, Located<String>>,
+    /// How long one platform minute lasts on this target (default `60s`; a sandbox compresses
+    /// it), for `attempts` `after` checks.
+    pub minute: Option<Located<String>>,
+    /// The offer of cases that name none.
+    pub offer: Option<Located<String>>,
+    /// The pipeline's steps; a step left out cannot be used (scenarios needing it are refused
+    /// before anything runs).
+    pub steps: StepsSpec,
+    /// How callbacks are observed (default: read from `steps.callback_log`).
+    #[serde(default)]
+    pub callbacks: CallbacksSpec,
+}
+
+/// The pipeline's steps.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepsSpec {
+    /// Create a click (`click: generate`). Variables: `offer`, `member`, `partner`.
+    pub click: Option<Located<StepSpec>>,
+    /// Convert a click. Variables: `click`, `event`, `params` (the object, in a body value
+    /// that is exactly `"{{params}}"`), `offer`, `member`.
+    pub conversion: Option<Located<StepSpec>>,
+    /// Resend a conversion's callback. Variables: `click`, `conversion`.
+    pub resend: Option<Located<StepSpec>>,
+    /// Change a conversion's status. Variables: `conversion`, `status`, `reason`.
+    pub change_status: Option<Located<StepSpec>>,
+    /// Read a conversion's delivery attempts. Variables: `conversion`, `click`.
+    pub callback_log: Option<Located<LogStepSpec>>,
+}
+
+/// One step: its request, and where its answer keeps what a run needs (JSON Pointers).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub request: RequestSpec,
+    /// The HTTP statuses that mean "done" (default: any 2xx).
+    #[serde(default)]
+    pub ok: Vec<u16>,
+    /// The id the step made: the click's or the conversion's, e.g. `/data/clickId`.
+    pub id: Option<Located<String>>,
+    /// The conversion's status in the answer (Success, Pending, Rejected).
+    pub state: Option<Located<String>>,
+    /// Why the conversion was rejected.
+    pub reason: Option<Located<String>>,
+    /// The id of the callback record the step made the platform send.
+    pub callback_id: Option<Located<String>>,
+    /// The endpoint's HTTP status, as the resend tool reports it.
+    pub endpoint_status: Option<Located<String>>,
+    /// The endpoint's answer body.
+    pub endpoint_body: Option<Located<String>>,
+    /// The endpoint's answer headers (an object).
+    pub endpoint_headers: Option<Located<String>>,
+    /// The transport error when the endpoint did not answer.
+    pub endpoint_error: Option<Located<String>>,
+}
+
+/// The callback log step: its request, and where each attempt keeps its parts.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogStepSpec {
+    pub request: RequestSpec,
+    /// The list of delivery attempts in the answer, e.g. `/data`.
+    pub items: Located<String>,
+    /// Within an item: the callback body as sent, e.g. `/payload`.
+    pub payload: Located<String>,
+    /// Within an item: the endpoint's HTTP status.
+    pub endpoint_status: Option<Located<String>>,
+    /// Within an item: the endpoint's answer body.
+    pub endpoint_body: Option<Located<String>>,
+    /// Within an item: the transport error.
+    pub error: Option<Located<String>>,
+    /// Within an item: the attempt's number.
+    pub attempt: Option<Located<String>>,
+    /// Within an item: when it was sent (RFC 3339).
+    pub sent_at: Option<Located<String>>,
+    /// Within an item: the callback record's id (when the payload lacks it).
+    pub callback_id: Option<Located<String>>,
+    /// Within an item: the attempt record's own id.
+    pub attempt_id: Option<Located<String>>,
+    /// Within an item: how long the endpoint took, in milliseconds.
+    pub duration_ms: Option<Located<String>>,
+}
+
+/// An HTTP request, templated.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub method: Located<String>,
+    /// Appended to `base_url`, e.g. `/tools/clicks` or `/conversions/{{conversion}}`.
+    pub path: Located<String>,
+    /// Query parameters.
+    #[serde(default)]
+    pub query: BTreeMap<String, Located<String>>,
+    /// Headers of this request (besides the target's).
+    #[serde(default)]
+    pub headers: BTreeMap<String, Located<String>>,
+    /// A JSON body; a value that is exactly `"{{params}}"` becomes the params object.
+    #[schemars(with = "Option<Value>")]
+    pub body: Option<Located<Value>>,
+    /// A form-encoded body (`application/x-www-form-urlencoded`) instead of JSON.
+    #[serde(default)]
+    pub form: BTreeMap<String, Located<String>>,
+}
+
+/// How a target's callbacks are observed.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallbacksSpec {
+    /// `receiver` (pitcrew's own, listening for the platform), `remote` (a shared
+    /// `pitcrew receive`), or `log` (the platform's callback log; the default).
+    pub via: Option<Located<String>>,
+    /// `via: receiver`: the address pitcrew's receiver listens on, e.g. `0.0.0.0:8787`.
+    pub listen: Option<Located<String>>,
+    /// `via: remote`: the `pitcrew receive` service's URL.
+    pub url: Option<Located<String>>,
+    /// `via: remote`: its API token (templated, e.g. `{{env.PITCREW_RECEIVER_TOKEN}}`).
+    pub token: Option<Located<String>>,
+    /// The header and secret the platform sends with every callback (templated).
+    pub auth_header: Option<AuthHeaderSpec>,
+    /// Where the conversion id sits in a callback body (default `/conversion/conversionId`).
+    pub conversion_id: Option<Located<String>>,
+    /// Where the click id sits (default `/conversion/clickId`).
+    pub click_id: Option<Located<String>>,
+    /// Where the callback record's id sits (default `/id`).
+    pub callback_id: Option<Located<String>>,
+}
+
+/// A header name and its secret value.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthHeaderSpec {
+    pub name: Located<String>,
+    pub secret: Located<String>,
+}
+
+/// A loaded project file and the source its positions refer to.
+pub struct Project {
+    pub file: ProjectFile,
+    pub source: SourceFile,
+}
+
+/// `pitcrew.yaml` in `start` or its nearest parent, if any.
+pub fn find(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|p| p.is_file())
+}
+
+/// Reads a project file; a mistake is a located diagnostic.
+pub fn load(path: &Path) -> Result<Project, Box<ScenarioDiagnostic>> {
+    let source = SourceFile::read(path)?;
+    let file = crate::scenario::parse_as(&source)?;
+    Ok(Project { file, source })
+}
+
+/// The JSON Schema (draft-07) of `pitcrew.yaml` (`pitcrew schema --project`).
+pub fn json_schema() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<ProjectFile>()
+}
