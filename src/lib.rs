@@ -11,11 +11,13 @@ pub mod duration;
 pub mod mask;
 pub mod plan;
 pub mod platform;
+pub mod project;
 pub mod receiver;
 pub mod report;
 pub mod run;
 pub mod sandbox;
 pub mod scenario;
+pub mod serve;
 
 /// The text GoKart's Operation Tools put in `pubSub5` of every conversion they create.
 pub const TESTING_TOOLS_FLAG: &str =

@@ -49,6 +49,13 @@ impl SuiteBuilder<'_> {
                 Some("set `event:` (e.g. install, signup, purchase) on the case or under `defaults:`".into()),
             );
         }
+        let needs: &[&str] = match &mode {
+            Some(Mode::Generate) => &["click", "conversion"],
+            Some(Mode::Click(_)) => &["conversion"],
+            Some(Mode::CallbackOnly { .. }) => &["resend"],
+            None => &[],
+        };
+        self.needs_steps(needs, &spec.referenced);
         let converts = matches!(mode, Some(Mode::Generate | Mode::Click(_)));
         let params = self.params(c, defaults, context, converts);
         let flag = self.flag(c, defaults, file, context, mode.as_ref());
@@ -89,6 +96,24 @@ impl SuiteBuilder<'_> {
             expect: expect?,
             steps: steps?,
         })
+    }
+
+    /// A case (or step) at `at` needs these steps of the target's profile.
+    pub(super) fn needs_steps(&mut self, needs: &[&str], at: &serde_saphyr::Location) {
+        for step in needs {
+            if self.options.missing_steps.contains(step) {
+                self.error(
+                    at,
+                    format!(
+                        "this needs the `{step}` step, which target `{}` leaves out",
+                        self.options.target_name
+                    ),
+                    Some(format!(
+                        "add `steps.{step}` to the target in pitcrew.yaml, or run this case on another target"
+                    )),
+                );
+            }
+        }
     }
 
     /// Which of the tools' modes: `generate`, a click id, or a click and a conversion.

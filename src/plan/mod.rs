@@ -242,6 +242,10 @@ pub struct PlanOptions {
     pub sandbox_faults: bool,
     /// Why `receiver:` scripts cannot be used on this target (`None`: they can).
     pub no_scripts: Option<String>,
+    /// The pipeline steps the target's profile leaves out, and the target's name: a case that
+    /// needs one is an error.
+    pub missing_steps: Vec<&'static str>,
+    pub target_name: String,
     /// `--var k=v`, overriding the files' `vars`.
     pub vars: Vec<(String, String)>,
     /// `--secret K=V`: read as `{{env.K}}`, over the environment's value.
@@ -258,6 +262,8 @@ impl Default for PlanOptions {
             default_offer: None,
             sandbox_faults: false,
             no_scripts: None,
+            missing_steps: Vec::new(),
+            target_name: "sandbox".into(),
             vars: Vec::new(),
             secrets: Vec::new(),
             timeout: None,

@@ -86,6 +86,12 @@ impl SuiteBuilder<'_> {
             );
             return None;
         }
+        let needs: &[&str] = match (&s.change_status, &s.resend) {
+            (Some(_), _) => &["change_status"],
+            (None, Some(_)) => &["resend"],
+            _ => &[],
+        };
+        self.needs_steps(needs, &step.referenced);
         let action = if let Some(status) = &s.change_status {
             let rendered = self.render(status, context)?;
             let located = Located {

@@ -55,6 +55,8 @@ impl HttpPlatform {
     pub fn new(profile: Profile) -> Result<HttpPlatform, PlatformError> {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(512)
+            // Servers drop connections idle past their header timeout: reuse only fresh ones.
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| PlatformError {
@@ -252,7 +254,9 @@ impl Platform for HttpPlatform {
             ..Vars::default()
         }
         .with("click", Some(conversion.click))
-        .with("event", Some(conversion.event));
+        .with("event", Some(conversion.event))
+        .with("offer", Some(conversion.offer))
+        .with("member", Some(conversion.member));
         let exchange = self.call("create conversion", &step.request, &vars).await?;
         Ok(Self::outcome(step, exchange))
     }
@@ -299,6 +303,7 @@ impl Platform for HttpPlatform {
         let step = self.step("change_status", self.profile.change_status.as_ref())?;
         let vars = Vars::default()
             .with("conversion", Some(change.conversion))
+            .with("click", Some(change.click))
             .with("status", Some(change.status))
             .with("reason", change.reason);
         let exchange = self.call("change status", &step.request, &vars).await?;

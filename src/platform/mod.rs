@@ -2,6 +2,7 @@
 
 mod http;
 pub mod profile;
+pub mod target;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -50,6 +51,8 @@ pub struct NewClick<'a> {
 #[derive(Debug, Clone)]
 pub struct NewConversion<'a> {
     pub click: &'a str,
+    pub offer: &'a str,
+    pub member: &'a str,
     pub event: &'a str,
     pub params: &'a BTreeMap<String, String>,
     /// Faults for a sandbox target, in the sandbox API's words; other targets never get them.
@@ -97,6 +100,7 @@ pub struct CallbackSent {
 #[derive(Debug, Clone)]
 pub struct StatusChange<'a> {
     pub conversion: &'a str,
+    pub click: &'a str,
     pub status: &'a str,
     pub reason: Option<&'a str>,
 }

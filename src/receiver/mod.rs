@@ -267,11 +267,7 @@ pub fn serve(
 ) -> std::io::Result<ReceiverHandle> {
     let addr = listener.local_addr()?;
     let app = http::router(receiver.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-    });
+    crate::serve::spawn(listener, app, shutdown, crate::serve::Limits::default());
     Ok(ReceiverHandle { addr, receiver })
 }
 

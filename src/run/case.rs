@@ -324,6 +324,8 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             .platform
             .create_conversion(NewConversion {
                 click,
+                offer: &case.offer,
+                member: &case.member,
                 event: case.event.as_deref().unwrap_or_default(),
                 params: &case.params,
                 sandbox_faults: case.sandbox_faults.as_deref(),
@@ -408,6 +410,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                     .platform
                     .change_status(StatusChange {
                         conversion: &conversion,
+                        click: &click,
                         status,
                         reason: reason.as_deref(),
                     })

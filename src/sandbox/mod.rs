@@ -71,6 +71,8 @@ pub fn serve(
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .pool_max_idle_per_host(256)
+        // Servers drop connections idle past their header timeout: reuse only fresh ones.
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
         .build()
         .map_err(std::io::Error::other)?;
     let state = Arc::new(SandboxState {
@@ -80,10 +82,6 @@ pub fn serve(
         default_callback_url,
     });
     let app = api::router(state);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-    });
+    crate::serve::spawn(listener, app, shutdown, crate::serve::Limits::default());
     Ok(SandboxHandle { addr })
 }

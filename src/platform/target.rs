@@ -1,0 +1,427 @@
+//! A `pitcrew.yaml` target, checked and compiled: its profile, and how its callbacks are
+//! observed. Every mistake is a diagnostic at its place in the file, like a scenario's.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use serde_saphyr::Location;
+
+use super::profile::{Body, LogStep, Profile, Request, Step, placeholders};
+use crate::delivery::Correlation;
+use crate::project::{CallbacksSpec, LogStepSpec, RequestSpec, StepSpec, TargetSpec};
+use crate::receiver::AuthHeader;
+use crate::scenario::model::Located;
+use crate::scenario::{ScenarioDiagnostic, SourceFile};
+
+/// How a target's callbacks are observed.
+#[derive(Debug, Clone)]
+pub enum Observe {
+    /// pitcrew's own receiver, listening at `listen` for the platform to post to.
+    Receiver {
+        listen: String,
+        auth: Option<AuthHeader>,
+    },
+    /// A shared `pitcrew receive` service.
+    Remote { url: String, token: Option<String> },
+    /// The platform's callback log.
+    Log,
+}
+
+/// A target ready to run against.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub profile: Profile,
+    pub observe: Observe,
+    /// The secrets its configuration holds (header values from the environment, the auth
+    /// secret, the receiver token), to mask.
+    pub secrets: Vec<String>,
+}
+
+/// The variables each step's templates may use.
+const STEP_VARIABLES: &[(&str, &[&str])] = &[
+    ("click", &["offer", "member", "partner"]),
+    (
+        "conversion",
+        &["click", "event", "params", "offer", "member"],
+    ),
+    ("resend", &["click", "conversion"]),
+    (
+        "change_status",
+        &["conversion", "click", "status", "reason"],
+    ),
+    ("callback_log", &["conversion", "click"]),
+];
+
+struct Compiler<'a> {
+    source: &'a SourceFile,
+    /// `--secret K=V`, read as `{{env.K}}` before the environment.
+    secrets: &'a [(String, String)],
+    problems: Vec<ScenarioDiagnostic>,
+    used_secrets: Vec<String>,
+}
+
+/// Compiles target `name` of the project at `source`.
+pub fn compile(
+    name: &str,
+    spec: &Located<TargetSpec>,
+    source: &SourceFile,
+    secrets: &[(String, String)],
+) -> Result<Target, Vec<ScenarioDiagnostic>> {
+    let mut c = Compiler {
+        source,
+        secrets,
+        problems: Vec::new(),
+        used_secrets: Vec::new(),
+    };
+    let t = &spec.value;
+    let base_url = c.env_text(&t.base_url);
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        c.error(
+            &t.base_url.referenced,
+            format!("`base_url` must be an http(s) URL, not `{base_url}`"),
+            Some("e.g. `https://api.acme.getgokart.ai/api/v1`".into()),
+        );
+    }
+    let headers = t
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), c.env_secret(v)))
+        .collect();
+    let minute = t.minute.as_ref().map_or(Duration::from_secs(60), |m| {
+        crate::duration::parse_duration(&m.value).unwrap_or_else(|e| {
+            c.error(&m.referenced, e, None);
+            Duration::from_secs(60)
+        })
+    });
+    let steps = &t.steps;
+    let step = |c: &mut Compiler, name: &'static str, s: &Option<Located<StepSpec>>| {
+        s.as_ref().map(|s| c.step(name, s))
+    };
+    let click = step(&mut c, "click", &steps.click);
+    let conversion = step(&mut c, "conversion", &steps.conversion);
+    let resend = step(&mut c, "resend", &steps.resend);
+    let change_status = step(&mut c, "change_status", &steps.change_status);
+    let callback_log = steps.callback_log.as_ref().map(|s| c.log_step(s));
+    let correlation = c.correlation(&t.callbacks);
+    let observe = c.observe(&t.callbacks, callback_log.is_some(), &spec.referenced);
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    Ok(Target {
+        name: name.to_string(),
+        profile: Profile {
+            base_url,
+            headers,
+            sandbox: false,
+            minute,
+            default_offer: t.offer.as_ref().map(|o| o.value.clone()),
+            click,
+            conversion,
+            resend,
+            change_status,
+            callback_log,
+            correlation,
+        },
+        observe,
+        secrets: c.used_secrets,
+    })
+}
+
+impl Compiler<'_> {
+    fn error(&mut self, at: &Location, message: impl Into<String>, help: Option<String>) {
+        self.problems
+            .push(self.source.diagnostic(Some(at), message, help));
+    }
+
+    /// The value of `env.NAME` (or `--secret NAME=…`).
+    fn env(&self, name: &str) -> Option<String> {
+        self.secrets
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    }
+
+    /// `{{env.NAME}}` placeholders filled now; other placeholders are left for each call.
+    fn env_text(&mut self, text: &Located<String>) -> String {
+        let mut out = String::with_capacity(text.value.len());
+        let mut rest = text.value.as_str();
+        while let Some(start) = rest.find("{{") {
+            let Some(len) = rest[start + 2..].find("}}") else {
+                break;
+            };
+            out.push_str(&rest[..start]);
+            let whole = &rest[start..start + 2 + len + 2];
+            let name = rest[start + 2..start + 2 + len].trim();
+            match name.strip_prefix("env.") {
+                Some(var) => match self.env(var) {
+                    Some(value) => out.push_str(&value),
+                    None => self.error(
+                        &text.referenced,
+                        format!("environment variable `{var}` is not set"),
+                        Some(format!("export {var}=…, or pass `--secret {var}=…`")),
+                    ),
+                },
+                None => out.push_str(whole),
+            }
+            rest = &rest[start + 2 + len + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Like `env_text`, and what came from the environment is kept as a secret to mask.
+    fn env_secret(&mut self, text: &Located<String>) -> String {
+        let value = self.env_text(text);
+        if value != text.value || crate::mask::is_secret_name(&text.value) {
+            self.used_secrets.push(value.clone());
+        }
+        value
+    }
+
+    /// Checks that `text` uses only `allowed` variables (and `env.*`).
+    fn variables(&mut self, step: &str, text: &Located<String>, allowed: &[&str]) {
+        for name in placeholders(&text.value) {
+            if name.starts_with("env.") || allowed.contains(&name.as_str()) {
+                continue;
+            }
+            let hint = crate::scenario::did_you_mean(&name, allowed.iter().copied())
+                .map(|s| format!("did you mean `{{{{{s}}}}}`? "))
+                .unwrap_or_default();
+            self.error(
+                &text.referenced,
+                format!("`{{{{{name}}}}}` is not a variable of the `{step}` step"),
+                Some(format!(
+                    "{hint}its variables: {}, and env.NAME",
+                    allowed.join(", ")
+                )),
+            );
+        }
+    }
+
+    fn pointer(&mut self, p: &Option<Located<String>>) -> Option<String> {
+        let p = p.as_ref()?;
+        if !(p.value.is_empty() || p.value.starts_with('/')) {
+            self.error(
+                &p.referenced,
+                format!("`{}` is not a JSON Pointer", p.value),
+                Some(format!(
+                    "a JSON Pointer (RFC 6901) starts with `/`, e.g. `/{}`",
+                    p.value.replace('.', "/")
+                )),
+            );
+        }
+        Some(p.value.clone())
+    }
+
+    fn request(&mut self, step: &'static str, r: &RequestSpec) -> Request {
+        let allowed = STEP_VARIABLES
+            .iter()
+            .find(|(s, _)| *s == step)
+            .map_or(&[][..], |(_, v)| *v);
+        let method = match r.method.value.to_ascii_uppercase().as_str() {
+            m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE") => {
+                reqwest::Method::from_bytes(m.as_bytes()).unwrap_or(reqwest::Method::GET)
+            }
+            other => {
+                self.error(
+                    &r.method.referenced,
+                    format!("`{other}` is not a method pitcrew sends"),
+                    Some("GET, POST, PUT, PATCH or DELETE".into()),
+                );
+                reqwest::Method::GET
+            }
+        };
+        self.variables(step, &r.path, allowed);
+        let path = self.env_text(&r.path);
+        let pairs =
+            |c: &mut Compiler, map: &std::collections::BTreeMap<String, Located<String>>| {
+                map.iter()
+                    .map(|(k, v)| {
+                        c.variables(step, v, allowed);
+                        (k.clone(), c.env_secret(v))
+                    })
+                    .collect::<Vec<_>>()
+            };
+        let query = pairs(self, &r.query);
+        let headers = pairs(self, &r.headers);
+        let body = match (&r.body, r.form.is_empty()) {
+            (Some(body), false) => {
+                self.error(
+                    &body.referenced,
+                    "a request has a JSON `body` or a `form`, not both",
+                    None,
+                );
+                Body::None
+            }
+            (Some(body), true) => Body::Json(self.json(step, body, allowed)),
+            (None, false) => Body::Form(pairs(self, &r.form)),
+            (None, true) => Body::None,
+        };
+        Request {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        }
+    }
+
+    /// A JSON body template: its strings checked and their `env.*` filled.
+    fn json(&mut self, step: &'static str, body: &Located<Value>, allowed: &[&str]) -> Value {
+        fn walk(
+            c: &mut Compiler,
+            v: &Value,
+            at: &Location,
+            step: &'static str,
+            allowed: &[&str],
+        ) -> Value {
+            match v {
+                Value::String(s) => {
+                    let located = Located {
+                        value: s.clone(),
+                        referenced: *at,
+                    };
+                    c.variables(step, &located, allowed);
+                    Value::String(c.env_secret(&located))
+                }
+                Value::Array(items) => Value::Array(
+                    items
+                        .iter()
+                        .map(|i| walk(c, i, at, step, allowed))
+                        .collect(),
+                ),
+                Value::Object(map) => Value::Object(
+                    map.iter()
+                        .map(|(k, v)| (k.clone(), walk(c, v, at, step, allowed)))
+                        .collect(),
+                ),
+                other => other.clone(),
+            }
+        }
+        walk(self, &body.value, &body.referenced, step, allowed)
+    }
+
+    fn step(&mut self, name: &'static str, spec: &Located<StepSpec>) -> Step {
+        let s = &spec.value;
+        for status in &s.ok {
+            if !(100..600).contains(status) {
+                self.error(
+                    &spec.referenced,
+                    format!("`ok` lists `{status}`, which is not an HTTP status"),
+                    None,
+                );
+            }
+        }
+        Step {
+            request: self.request(name, &s.request),
+            ok: s.ok.clone(),
+            id: self.pointer(&s.id),
+            state: self.pointer(&s.state),
+            reason: self.pointer(&s.reason),
+            callback_id: self.pointer(&s.callback_id),
+            endpoint_status: self.pointer(&s.endpoint_status),
+            endpoint_body: self.pointer(&s.endpoint_body),
+            endpoint_headers: self.pointer(&s.endpoint_headers),
+            endpoint_error: self.pointer(&s.endpoint_error),
+        }
+    }
+
+    fn log_step(&mut self, spec: &Located<LogStepSpec>) -> LogStep {
+        let s = &spec.value;
+        let items = Some(s.items.clone());
+        let payload = Some(s.payload.clone());
+        LogStep {
+            request: self.request("callback_log", &s.request),
+            items: self.pointer(&items).unwrap_or_default(),
+            payload: self.pointer(&payload).unwrap_or_default(),
+            endpoint_status: self.pointer(&s.endpoint_status),
+            endpoint_body: self.pointer(&s.endpoint_body),
+            error: self.pointer(&s.error),
+            attempt: self.pointer(&s.attempt),
+            sent_at: self.pointer(&s.sent_at),
+            callback_id: self.pointer(&s.callback_id),
+            attempt_id: self.pointer(&s.attempt_id),
+            duration_ms: self.pointer(&s.duration_ms),
+        }
+    }
+
+    fn correlation(&mut self, c: &CallbacksSpec) -> Correlation {
+        let mut correlation = Correlation::default();
+        for (spec, field) in [
+            (&c.conversion_id, &mut correlation.conversion_id),
+            (&c.click_id, &mut correlation.click_id),
+            (&c.callback_id, &mut correlation.callback_id),
+        ] {
+            if let Some(p) = self.pointer(spec) {
+                *field = vec![p];
+            }
+        }
+        correlation
+    }
+
+    fn observe(&mut self, c: &CallbacksSpec, has_log: bool, at: &Location) -> Observe {
+        let auth = c.auth_header.as_ref().map(|h| AuthHeader {
+            name: self.env_text(&h.name),
+            secret: self.env_secret(&h.secret),
+        });
+        if let Some(auth) = &auth {
+            self.used_secrets.push(auth.secret.clone());
+        }
+        let via = c.via.as_ref().map_or("log", |v| v.value.as_str());
+        let via_at = c.via.as_ref().map_or(*at, |v| v.referenced);
+        match via {
+            "receiver" => {
+                let Some(listen) = &c.listen else {
+                    self.error(
+                        &via_at,
+                        "`via: receiver` needs `listen:`, the address the platform posts to",
+                        Some("e.g. `listen: \"0.0.0.0:8787\"`".into()),
+                    );
+                    return Observe::Log;
+                };
+                Observe::Receiver {
+                    listen: listen.value.clone(),
+                    auth,
+                }
+            }
+            "remote" => {
+                let Some(url) = &c.url else {
+                    self.error(
+                        &via_at,
+                        "`via: remote` needs `url:`, the `pitcrew receive` service",
+                        Some("e.g. `url: https://hooks.acme.dev`".into()),
+                    );
+                    return Observe::Log;
+                };
+                let token = c.token.as_ref().map(|t| self.env_secret(t));
+                Observe::Remote {
+                    url: self.env_text(url).trim_end_matches('/').to_string(),
+                    token,
+                }
+            }
+            "log" => {
+                if !has_log {
+                    self.error(
+                        &via_at,
+                        "callbacks are read from the platform's log, but `steps.callback_log` is not there",
+                        Some("add `steps.callback_log`, or observe callbacks `via: receiver` or `via: remote`".into()),
+                    );
+                }
+                Observe::Log
+            }
+            other => {
+                let hint = crate::scenario::did_you_mean(other, ["receiver", "remote", "log"])
+                    .map(|s| format!("did you mean `{s}`? "))
+                    .unwrap_or_default();
+                self.error(
+                    &via_at,
+                    format!("`via: {other}` is not a way of observing callbacks"),
+                    Some(format!("{hint}`receiver`, `remote` or `log`")),
+                );
+                Observe::Log
+            }
+        }
+    }
+}
