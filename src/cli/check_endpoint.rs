@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::run::{Endpoint, ReportArgs, Target, execute};
+use super::run::{ReportArgs, execute};
 use super::scenarios::parse_var;
+use super::target::{Endpoint, Target};
 use super::{CliError, Outcome};
 use crate::plan::PlanOptions;
 use crate::scenario::SourceFile;

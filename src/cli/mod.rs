@@ -4,9 +4,12 @@
 mod check_endpoint;
 mod error;
 mod init;
+mod receive;
 mod run;
 mod sandbox;
 mod scenarios;
+mod target;
+mod targets;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -56,13 +59,22 @@ pub enum Command {
     /// Print the JSON Schema (draft-07) of scenario files, for editors.
     Schema {
         /// The schema of `--sandbox-config` files instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "project")]
         sandbox_config: bool,
+        /// The schema of the project file, `pitcrew.yaml`, instead.
+        #[arg(long)]
+        project: bool,
     },
+    /// List the targets of pitcrew.yaml and check that each answers and takes pitcrew's
+    /// credentials (exit 0 all good, 1 not).
+    Targets(targets::TargetsArgs),
     /// Start a project: a commented example scenario, the schema, and pitcrew.yaml.
     Init(init::InitArgs),
     /// Serve the GoKart sandbox standalone.
     Sandbox(sandbox::SandboxArgs),
+    /// Serve the callback receiver as a service many runs share: the callback endpoint, an API
+    /// behind a token, an optional SQLite store.
+    Receive(receive::ReceiveArgs),
     /// Put your callback endpoint through the conformance suite: acceptance, duplicates,
     /// status changes, auth, legacy, large and unicode payloads, answer time (exit 0 or 1).
     CheckEndpoint(check_endpoint::CheckEndpointArgs),
@@ -81,9 +93,14 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => scenarios::validate(&args),
         Command::List { load, select } => scenarios::list(&load, &select),
-        Command::Schema { sandbox_config } => {
+        Command::Schema {
+            sandbox_config,
+            project,
+        } => {
             let text = if sandbox_config {
                 sandbox_schema_text()
+            } else if project {
+                project_schema_text()
             } else {
                 schema_text()
             };
@@ -91,6 +108,8 @@ pub fn main() -> ExitCode {
             Ok(exit::PASSED)
         }
         Command::CheckEndpoint(args) => check_endpoint::check_endpoint(args),
+        Command::Receive(args) => receive::receive(args),
+        Command::Targets(args) => targets::targets(args),
         Command::Init(args) => init::init(&args),
         Command::Sandbox(args) => sandbox::serve(args),
         Command::Completions { shell } => {
@@ -120,6 +139,14 @@ pub fn schema_text() -> String {
 /// The sandbox config JSON Schema as committed at `schema/sandbox-config.schema.json`.
 pub fn sandbox_schema_text() -> String {
     let schema = crate::sandbox::config::json_schema();
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The project file JSON Schema as committed at `schema/project.schema.json`.
+pub fn project_schema_text() -> String {
+    let schema = crate::project::json_schema();
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text

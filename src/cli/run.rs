@@ -6,18 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::scenarios::{LoadArgs, SelectArgs, load, parse_var, select};
+use super::target::{Endpoint, Observed, Started, Target, TargetArgs};
 use super::{CliError, Outcome, exit};
 use crate::plan::{Plan, PlanOptions};
-use crate::platform::{HttpPlatform, Platform, Profile};
-use crate::receiver::{self, Receiver, ReceiverConfig};
+use crate::platform::HttpPlatform;
 use crate::report::console::Console;
 use crate::report::{FileReports, RecordBuilder, RunRecord};
 use crate::run::{self as runner, CallbackLog, CallbackSource, Interrupt, RunOptions, TargetClock};
-use crate::sandbox::{self, SandboxConfig};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -25,11 +23,15 @@ pub struct RunArgs {
     pub load: LoadArgs,
     #[command(flatten)]
     pub select: SelectArgs,
-    /// `sandbox` (the embedded GoKart sandbox, the default), or the base URL of anything
-    /// speaking the sandbox API, e.g. `http://127.0.0.1:8080/api/v1` (a `pitcrew sandbox`);
-    /// callbacks are then read from its conversion-callback log.
+    /// `sandbox` (the embedded GoKart sandbox, the default); the base URL of anything speaking
+    /// the sandbox API, e.g. `http://127.0.0.1:8080/api/v1` (a `pitcrew sandbox`), whose
+    /// callbacks are read from its log; or a target named in pitcrew.yaml.
     #[arg(long, default_value = "sandbox")]
     pub target: String,
+    /// Read callbacks from a shared `pitcrew receive` at this URL (its API token from
+    /// PITCREW_RECEIVER_TOKEN), for a URL or a pitcrew.yaml target.
+    #[arg(long, value_name = "URL")]
+    pub receiver_url: Option<String>,
     /// Send the embedded sandbox's callbacks to this endpoint (yours) instead of pitcrew's
     /// receiver; deliveries and its answers are read from the sandbox's delivery log.
     #[arg(long, value_name = "URL")]
@@ -76,89 +78,21 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     crate::duration::parse_duration(text)
 }
 
-/// A publisher's endpoint that the embedded sandbox calls back instead of pitcrew's receiver.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub url: String,
-    pub header: Option<(String, String)>,
-}
-
-/// What a run runs against.
-pub enum Target {
-    /// The embedded sandbox, calling back pitcrew's receiver or a publisher's endpoint.
-    Sandbox {
-        config: Box<SandboxConfig>,
-        endpoint: Option<Endpoint>,
-    },
-    /// Anything speaking the sandbox API at this base URL; callbacks read from its log.
-    Url(String),
-}
-
-impl Target {
-    fn parse(args: &RunArgs) -> Result<Target, CliError> {
-        let text = args.target.as_str();
-        if text == "sandbox" {
-            let config = super::sandbox_config(args.sandbox_config.as_deref())?;
-            let endpoint = args.endpoint.as_ref().map(|url| Endpoint {
-                url: url.clone(),
-                header: args.endpoint_header.clone(),
-            });
-            return Ok(Target::Sandbox {
-                config: Box::new(config),
-                endpoint,
-            });
-        }
-        if !(text.starts_with("http://") || text.starts_with("https://")) {
-            return Err(CliError::Usage(format!(
-                "--target `{text}`: give `sandbox` or a base URL such as http://127.0.0.1:8080/api/v1"
-            )));
-        }
-        for (given, flag) in [
-            (args.sandbox_config.is_some(), "--sandbox-config"),
-            (args.endpoint.is_some(), "--endpoint"),
-        ] {
-            if given {
-                return Err(CliError::Usage(format!(
-                    "{flag} configures the embedded sandbox; it cannot apply to --target URL"
-                )));
-            }
-        }
-        Ok(Target::Url(text.trim_end_matches('/').to_string()))
-    }
-
-    /// What the plan may use on this target.
-    pub fn plan_options(&self) -> PlanOptions {
-        let no_scripts = match self {
-            Target::Sandbox { endpoint: None, .. } => None,
-            Target::Sandbox {
-                endpoint: Some(_), ..
-            } => Some("your endpoint (--endpoint) answers this run's callbacks".to_string()),
-            Target::Url(_) => Some(
-                "this target calls back its own endpoint, and pitcrew reads its log".to_string(),
-            ),
-        };
-        PlanOptions {
-            no_scripts,
-            ..sandbox_plan_options()
-        }
-    }
-}
-
-/// The plan options of a target that speaks the sandbox API: its default offer, its faults.
-pub fn sandbox_plan_options() -> PlanOptions {
-    PlanOptions {
-        default_offer: Some(sandbox::DEMO_OFFER.to_string()),
-        sandbox_faults: true,
-        ..PlanOptions::default()
-    }
-}
-
 /// `pitcrew run`.
 pub fn run(args: RunArgs) -> Outcome {
     for (_, secret) in &args.report.secrets {
         crate::mask::register(secret);
     }
-    let target = Target::parse(&args)?;
+    let target = Target::parse(TargetArgs {
+        target: &args.target,
+        endpoint: args.endpoint.as_ref().map(|url| Endpoint {
+            url: url.clone(),
+            header: args.endpoint_header.clone(),
+        }),
+        receiver_url: args.receiver_url.as_deref(),
+        sandbox_config: args.sandbox_config.as_deref(),
+        secrets: &args.report.secrets,
+    })?;
     let options = PlanOptions {
         timeout: args.report.timeout,
         secrets: args.report.secrets.clone(),
@@ -205,125 +139,13 @@ pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<Stri
             reports: &reports,
             shard,
         };
-        let code = match target {
-            Target::Sandbox { config, endpoint } => {
-                match start_sandbox(*config, endpoint, servers.clone()).await {
-                    Ok((platform, Observed::Receiver(receiver), label, clock)) => {
-                        run.go(plan, platform, receiver, label, clock).await
-                    }
-                    Ok((platform, Observed::Log, label, clock)) => {
-                        let log = Arc::new(CallbackLog::new(platform.clone()));
-                        run.go(plan, platform, log, label, clock).await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Target::Url(url) => match connect_url(&url).await {
-                Ok((platform, clock)) => {
-                    let log = Arc::new(CallbackLog::new(platform.clone()));
-                    let label = crate::mask::mask(&url);
-                    run.go(plan, platform, log, label, clock).await
-                }
-                Err(e) => Err(e),
-            },
+        let code = match target.start(servers.clone()).await {
+            Ok(started) => run.go(plan, started).await,
+            Err(e) => Err(e),
         };
         servers.cancel();
         code
     })
-}
-
-/// How a started sandbox's callbacks are seen.
-enum Observed {
-    Receiver(Arc<Receiver>),
-    Log,
-}
-
-/// `--target URL`: a running sandbox API; it must answer before any case runs.
-async fn connect_url(url: &str) -> Result<(Arc<HttpPlatform>, TargetClock), CliError> {
-    let platform = HttpPlatform::new(Profile::sandbox(url.to_string()))
-        .map_err(|e| CliError::Infrastructure(e.to_string()))?;
-    let probe = crate::delivery::Key::Conversion(uuid::Uuid::nil().to_string());
-    if let Err(e) = platform.callback_log(&probe).await {
-        let what = if e.message.contains("unauthorized") {
-            "the target refused pitcrew"
-        } else {
-            "the target is unreachable"
-        };
-        return Err(CliError::Infrastructure(format!("{what}: {e}")));
-    }
-    let clock = sandbox_clock(url).await;
-    Ok((Arc::new(platform), clock))
-}
-
-/// A `pitcrew sandbox` says how long its minute lasts; any other platform runs on real time.
-async fn sandbox_clock(base: &str) -> TargetClock {
-    let url = format!("{base}/sandbox/clock");
-    let minute = async {
-        let answer: serde_json::Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
-        let text = answer.pointer("/data/minute")?.as_str()?.to_string();
-        crate::duration::parse_duration(&text).ok()
-    }
-    .await;
-    minute.map_or_else(TargetClock::default, |minute| TargetClock { minute })
-}
-
-/// `--target sandbox`: the embedded sandbox, and a receiver that takes only its partners'
-/// secrets (or, with `--endpoint`, the publisher's endpoint), on ephemeral loopback ports.
-async fn start_sandbox(
-    mut config: SandboxConfig,
-    endpoint: Option<Endpoint>,
-    shutdown: CancellationToken,
-) -> Result<(Arc<HttpPlatform>, Observed, String, TargetClock), CliError> {
-    if let Some(endpoint) = &endpoint {
-        config.call_back(&endpoint.url, endpoint.header.clone());
-    }
-    for secret in config.secrets() {
-        crate::mask::register(&secret);
-    }
-    let clock = TargetClock {
-        minute: config.minute,
-    };
-    let bind = || TcpListener::bind("127.0.0.1:0");
-    let (callback_url, observed) = match &endpoint {
-        Some(endpoint) => (endpoint.url.clone(), Observed::Log),
-        None => {
-            let receiver = Receiver::new(ReceiverConfig {
-                auth: Some(config.receiver_auth()),
-                ..ReceiverConfig::default()
-            });
-            let handle = bind()
-                .await
-                .and_then(|l| receiver::serve(l, receiver.clone(), shutdown.clone()))
-                .map_err(|e| {
-                    CliError::Infrastructure(format!("cannot start the receiver on 127.0.0.1: {e}"))
-                })?;
-            (
-                handle.callback_url(),
-                Observed::Receiver(Arc::new(receiver)),
-            )
-        }
-    };
-    let token = config.token.clone();
-    let sandbox = bind()
-        .await
-        .and_then(|l| sandbox::serve(l, config, callback_url.clone(), shutdown))
-        .map_err(|e| {
-            CliError::Infrastructure(format!("cannot start the sandbox on 127.0.0.1: {e}"))
-        })?;
-    let mut profile = Profile::sandbox(sandbox.base_url());
-    if let Some(t) = token {
-        profile
-            .headers
-            .push(("Authorization".to_string(), format!("ApiToken {t}")));
-    }
-    let platform =
-        HttpPlatform::new(profile).map_err(|e| CliError::Infrastructure(e.to_string()))?;
-    let label = format!(
-        "sandbox ({}, callbacks to {})",
-        sandbox.base_url(),
-        crate::mask::mask(&callback_url)
-    );
-    Ok((Arc::new(platform), observed, label, clock))
 }
 
 /// Turns Ctrl-C and SIGTERM into the run's interrupt: the first finishes, the second aborts.
@@ -366,7 +188,27 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// Runs the plan, feeding the console and the record; writes the reports; the exit code.
-    async fn go<S: CallbackSource>(
+    async fn go(self, plan: Arc<Plan>, started: Started) -> Outcome {
+        let Started {
+            platform,
+            observed,
+            label,
+            clock,
+        } = started;
+        match observed {
+            Observed::Receiver(receiver) => {
+                self.drive(plan, platform, receiver, label, clock).await
+            }
+            Observed::Remote(remote) => self.drive(plan, platform, remote, label, clock).await,
+            Observed::Log => {
+                let log = Arc::new(CallbackLog::new(platform.clone()));
+                self.drive(plan, platform, log, label, clock).await
+            }
+        }
+    }
+
+    /// Runs the plan, feeding the console and the record; writes the reports; the exit code.
+    async fn drive<S: CallbackSource>(
         self,
         plan: Arc<Plan>,
         platform: Arc<HttpPlatform>,

@@ -1,18 +1,28 @@
-//! The receiver over HTTP: any method, any path. A callback without the partner's secret is
-//! refused with 401 and kept as a stray; an authorized one is recorded and answered 200 `OK`.
+//! The receiver over HTTP. Callbacks come to any path outside `/api`: one without the partner's
+//! secret is refused with 401, one over the body limit with 413, and both are kept as strays;
+//! an authorized one is kept (in the store first, when there is one) and answered as its case
+//! scripted (after the scripted delay), else 200 `OK`. With an API token, `/api` serves the
+//! callbacks to runs (`api.rs`).
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::Receiver;
 use crate::delivery::{Delivery, EndpointAnswer};
 
 pub fn router(receiver: Receiver) -> Router {
-    Router::new().fallback(capture).with_state(receiver)
+    let mut router = Router::new();
+    if receiver.config().api_token.is_some() {
+        router = router.nest("/api", super::api::router(receiver.clone()));
+    }
+    router
+        .fallback(capture)
+        .layer(DefaultBodyLimit::disable())
+        .with_state(receiver)
 }
 
 /// The answer pitcrew's receiver gives an accepted callback.
@@ -23,9 +33,9 @@ async fn capture(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    let json: Option<Value> = serde_json::from_slice(&body).ok();
+    body: Body,
+) -> Response {
+    let limit = receiver.config().body_limit;
     let headers: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| {
@@ -35,21 +45,32 @@ async fn capture(
             )
         })
         .collect();
-    let authorized = receiver.authorized(&headers);
     let mut delivery = Delivery {
         seq: 0,
         at: chrono::Utc::now(),
         method: method.to_string(),
         path: uri.path().to_string(),
         query: uri.query().map(str::to_string),
-        ids: receiver.ids(json.as_ref()),
+        ids: Default::default(),
         headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        json,
+        body: String::new(),
+        json: None,
         attempt: None,
         answer: EndpointAnswer::default(),
     };
-    if !authorized {
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        let reason = format!(
+            "refused (413): the body is over {} KiB, the most this receiver takes",
+            limit / 1024
+        );
+        receiver.stray(&delivery, &reason);
+        return (StatusCode::PAYLOAD_TOO_LARGE, format!("{reason}\n")).into_response();
+    };
+    let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+    delivery.ids = receiver.ids(json.as_ref());
+    delivery.body = String::from_utf8_lossy(&bytes).into_owned();
+    delivery.json = json;
+    if !receiver.authorized(&delivery.headers) {
         let names: Vec<&str> = receiver
             .config()
             .auth
@@ -87,6 +108,10 @@ async fn capture(
         error: None,
         duration_ms: Some((chrono::Utc::now() - delivery.at).num_milliseconds().max(0) as u64),
     };
-    receiver.record(delivery);
+    if let Err(e) = receiver.record(delivery) {
+        // Not kept: the platform must try again rather than believe it delivered.
+        let message = format!("the receiver could not keep this callback ({e}); try again\n");
+        return (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
+    }
     (status, body).into_response()
 }

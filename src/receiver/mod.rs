@@ -3,7 +3,9 @@
 //! notification, not a poll). Everything else that reaches it is kept as a stray, so that every
 //! callback is accounted for and none is ever matched to a case by accident.
 
+pub mod api;
 mod http;
+pub mod store;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -16,6 +18,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{CallbackIds, Correlation, Delivery, Key, Script, ScriptedAnswer, Stray};
+pub use store::SqliteStore;
+
+/// The most refused or unreadable callbacks kept (the count goes on; the oldest are dropped).
+const MAX_STRAYS: usize = 10_000;
+/// The largest callback body taken; a larger one is answered 413.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// A header a callback must carry, with its secret value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,13 +33,31 @@ pub struct AuthHeader {
 }
 
 /// What the receiver accepts and how it reads callbacks.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ReceiverConfig {
     /// A callback must carry one of these headers with its secret (an empty list takes none);
     /// `None` takes any callback, and then a forged one cannot be told by its secret.
     pub auth: Option<Vec<AuthHeader>>,
     /// Where the ids sit in a callback body.
     pub correlation: Correlation,
+    /// The `/api` token (`pitcrew receive`); without one there is no API.
+    pub api_token: Option<String>,
+    /// Where callbacks and scripts are kept across restarts.
+    pub store: Option<Arc<SqliteStore>>,
+    /// The largest callback body taken.
+    pub body_limit: usize,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        ReceiverConfig {
+            auth: None,
+            correlation: Correlation::default(),
+            api_token: None,
+            store: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -44,6 +70,8 @@ struct Slot {
 struct Scripted {
     script: Arc<Script>,
     answered: AtomicU64,
+    /// The click or conversion it was registered for (the store's key).
+    id: String,
 }
 
 #[derive(Default)]
@@ -51,8 +79,10 @@ struct Inner {
     config: ReceiverConfig,
     seq: AtomicU64,
     slots: Mutex<HashMap<Key, Slot>>,
-    /// Callbacks refused or unreadable: strays from the start.
-    strays: Mutex<Vec<Stray>>,
+    /// Callbacks refused or unreadable: strays from the start (the latest `MAX_STRAYS`).
+    strays: Mutex<std::collections::VecDeque<Stray>>,
+    /// How many strays there were in all.
+    stray_count: AtomicU64,
     /// Scripted answers, by the click or conversion whose deliveries they answer.
     scripts: Mutex<HashMap<Key, Arc<Scripted>>>,
 }
@@ -69,14 +99,37 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Receiver {
-    /// A receiver with this configuration.
+    /// A receiver with this configuration (and, with a store, what the store kept).
     pub fn new(config: ReceiverConfig) -> Receiver {
-        Receiver {
+        let store = config.store.clone();
+        let receiver = Receiver {
             inner: Arc::new(Inner {
                 config,
                 ..Inner::default()
             }),
+        };
+        if let Some(store) = store {
+            receiver.restore(&store);
         }
+        receiver
+    }
+
+    /// Rebuilds memory from the store: callbacks with their sequence numbers, and scripts.
+    fn restore(&self, store: &SqliteStore) {
+        let mut last = store.last_seq();
+        for delivery in store.all().unwrap_or_default() {
+            last = last.max(delivery.seq);
+            self.file(Arc::new(delivery));
+        }
+        self.inner.seq.store(last, Ordering::Relaxed);
+        for (id, script, answered) in store.scripts() {
+            self.script_id(&id, Arc::new(script), answered, false);
+        }
+    }
+
+    /// How many callbacks were strays in all.
+    pub fn stray_count(&self) -> u64 {
+        self.inner.stray_count.load(Ordering::Relaxed)
     }
 
     /// The configuration it was made with.
@@ -100,30 +153,64 @@ impl Receiver {
         })
     }
 
-    /// Files an authorized delivery under its conversion and its click, and wakes whoever
-    /// waits for either; a delivery with neither id is a stray. Returns its sequence number.
-    pub fn record(&self, mut delivery: Delivery) -> u64 {
+    /// Files an authorized delivery under its conversion and its click (kept in the store
+    /// first, when there is one), and wakes whoever waits for either; a delivery with neither
+    /// id is a stray. Returns its sequence number, or why it could not be kept.
+    pub fn record(&self, mut delivery: Delivery) -> Result<u64, String> {
         delivery.seq = self.next_seq();
         let seq = delivery.seq;
-        let keys: Vec<Key> = [
+        if delivery.ids.conversion.is_none() && delivery.ids.click.is_none() {
+            self.stray(&delivery, "it carries no conversion or click id");
+            return Ok(seq);
+        }
+        if let Some(store) = &self.inner.config.store {
+            store.put(&delivery)?;
+        }
+        self.file(Arc::new(delivery));
+        Ok(seq)
+    }
+
+    fn file(&self, delivery: Arc<Delivery>) {
+        let keys = [
             delivery.ids.conversion.clone().map(Key::Conversion),
             delivery.ids.click.clone().map(Key::Click),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if keys.is_empty() {
-            self.stray(&delivery, "it carries no conversion or click id");
-            return seq;
-        }
-        let delivery = Arc::new(delivery);
+        ];
         let mut slots = lock(&self.inner.slots);
-        for key in keys {
+        for key in keys.into_iter().flatten() {
             let slot = slots.entry(key).or_default();
             slot.deliveries.push(delivery.clone());
             slot.notify.notify_waiters();
         }
-        seq
+    }
+
+    /// Forgets every callback received before `cutoff` (retention); returns how many.
+    pub fn forget_before(&self, cutoff: chrono::DateTime<chrono::Utc>) -> usize {
+        let mut forgotten = HashSet::new();
+        let mut slots = lock(&self.inner.slots);
+        slots.retain(|_, slot| {
+            slot.deliveries.retain(|d| {
+                let old = d.at < cutoff;
+                if old {
+                    forgotten.insert(d.seq);
+                }
+                !old
+            });
+            !slot.deliveries.is_empty() || Arc::strong_count(&slot.notify) > 1
+        });
+        drop(slots);
+        if let Some(store) = &self.inner.config.store {
+            store.forget_before(cutoff);
+        }
+        forgotten.len()
+    }
+
+    /// How many callbacks are kept now.
+    pub fn kept(&self) -> usize {
+        let mut seqs = HashSet::new();
+        for slot in lock(&self.inner.slots).values() {
+            seqs.extend(slot.deliveries.iter().map(|d| d.seq));
+        }
+        seqs.len()
     }
 
     /// Answers the deliveries filed under `key` with `script`, in order (the last repeats).
@@ -131,8 +218,25 @@ impl Receiver {
         let scripted = Arc::new(Scripted {
             script,
             answered: AtomicU64::new(0),
+            id: key.id().to_string(),
         });
         lock(&self.inner.scripts).insert(key, scripted);
+    }
+
+    /// Answers the deliveries of `id` (a click or a conversion) with `script`; kept in the
+    /// store when `persist`.
+    pub fn script_id(&self, id: &str, script: Arc<Script>, answered: u64, persist: bool) {
+        if persist && let Some(store) = &self.inner.config.store {
+            let _ = store.put_script(id, &script);
+        }
+        let scripted = Arc::new(Scripted {
+            script,
+            answered: AtomicU64::new(answered),
+            id: id.to_string(),
+        });
+        let mut scripts = lock(&self.inner.scripts);
+        scripts.insert(Key::Click(id.to_string()), scripted.clone());
+        scripts.insert(Key::Conversion(id.to_string()), scripted);
     }
 
     /// The scripted answer to a delivery with these ids (by its click, else its conversion),
@@ -149,6 +253,9 @@ impl Receiver {
             .find_map(|k| scripts.get(&k).cloned())?;
         drop(scripts);
         let n = scripted.answered.fetch_add(1, Ordering::Relaxed) as usize;
+        if let Some(store) = &self.inner.config.store {
+            store.script_answered(&scripted.id);
+        }
         scripted.script.answer(n).cloned()
     }
 
@@ -159,7 +266,12 @@ impl Receiver {
         } else {
             delivery.seq
         };
-        lock(&self.inner.strays).push(Stray {
+        self.inner.stray_count.fetch_add(1, Ordering::Relaxed);
+        let mut strays = lock(&self.inner.strays);
+        if strays.len() >= MAX_STRAYS {
+            strays.pop_front();
+        }
+        strays.push_back(Stray {
             seq,
             at: delivery.at,
             method: delivery.method.clone(),
@@ -212,7 +324,7 @@ impl Receiver {
     /// Every callback that no case claimed (`claimed` holds the claimed sequence numbers):
     /// refused, unreadable, or filed under ids no case's delivery had.
     pub fn strays(&self, claimed: &HashSet<u64>) -> Vec<Stray> {
-        let mut strays = lock(&self.inner.strays).clone();
+        let mut strays: Vec<Stray> = lock(&self.inner.strays).iter().cloned().collect();
         let mut seen = HashSet::new();
         for slot in lock(&self.inner.slots).values() {
             for d in &slot.deliveries {
@@ -240,7 +352,7 @@ impl Receiver {
 }
 
 /// Compares secrets without stopping at the first differing byte.
-fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -324,8 +436,8 @@ mod tests {
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
-        receiver.record(delivery("other", "k0"));
-        receiver.record(delivery("c1", "k1"));
+        receiver.record(delivery("other", "k0")).unwrap();
+        receiver.record(delivery("c1", "k1")).unwrap();
         let (got, woke) = waiter.await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].seq, 2);
@@ -339,7 +451,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn waiting_gives_up_at_the_deadline_with_what_came() {
         let receiver = Receiver::default();
-        receiver.record(delivery("c1", "k1"));
+        receiver.record(delivery("c1", "k1")).unwrap();
         let started = Instant::now();
         let got = receiver
             .wait(
@@ -355,8 +467,8 @@ mod tests {
     #[test]
     fn deliveries_are_found_by_conversion_and_by_click() {
         let receiver = Receiver::default();
-        receiver.record(delivery("c1", "k1"));
-        receiver.record(delivery("c2", "k1"));
+        receiver.record(delivery("c1", "k1")).unwrap();
+        receiver.record(delivery("c2", "k1")).unwrap();
         assert_eq!(receiver.deliveries(&Key::Conversion("c1".into())).len(), 1);
         assert_eq!(receiver.deliveries(&Key::Click("k1".into())).len(), 2);
     }
@@ -364,11 +476,11 @@ mod tests {
     #[test]
     fn every_callback_is_claimed_or_a_stray() {
         let receiver = Receiver::default();
-        let a = receiver.record(delivery("c1", "k1"));
-        receiver.record(delivery("c2", "k2"));
+        let a = receiver.record(delivery("c1", "k1")).unwrap();
+        receiver.record(delivery("c2", "k2")).unwrap();
         let mut unkeyed = delivery("x", "y");
         unkeyed.ids = CallbackIds::default();
-        receiver.record(unkeyed);
+        receiver.record(unkeyed).unwrap();
         let strays = receiver.strays(&HashSet::from([a]));
         let reasons: Vec<(u64, &str)> = strays.iter().map(|s| (s.seq, s.reason.as_str())).collect();
         assert_eq!(

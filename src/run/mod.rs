@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use events::{CancelReason, Event, EventKind, RunInfo};
 pub use result::{CaseResult, Ids, Inputs, Status};
-pub use source::{CallbackLog, CallbackSource};
+pub use source::{CallbackLog, CallbackSource, RemoteReceiver};
 
 use crate::check::Failure;
 use crate::delivery::Delivery;

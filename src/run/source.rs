@@ -116,3 +116,155 @@ impl<P: Platform> CallbackSource for CallbackLog<P> {
         }
     }
 }
+
+/// A shared `pitcrew receive` service, read through its API.
+pub struct RemoteReceiver {
+    base: String,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+/// The longest one long poll of a remote receiver lasts.
+const REMOTE_POLL: Duration = Duration::from_secs(20);
+
+impl RemoteReceiver {
+    /// The service at `base` (e.g. `http://hooks.internal:8787`), with its API token.
+    pub fn new(base: &str, token: Option<String>) -> Result<RemoteReceiver, String> {
+        let client = reqwest::Client::builder()
+            .timeout(REMOTE_POLL + Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(RemoteReceiver {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            client,
+        })
+    }
+
+    /// Where the platform posts callbacks.
+    pub fn callback_url(&self) -> String {
+        format!("{}/callbacks", self.base)
+    }
+
+    fn get(&self, path: &str, query: &[(&str, String)]) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .get(format!("{}/api{path}", self.base))
+            .query(query);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        request
+    }
+
+    async fn json(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value, String> {
+        let what = |e: reqwest::Error| {
+            format!("the receiver at {}: {}", self.base, crate::error_chain(&e))
+        };
+        let response = request.send().await.map_err(what)?;
+        let status = response.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(format!(
+                "the receiver at {} refused pitcrew's token (HTTP {status}): set PITCREW_RECEIVER_TOKEN",
+                self.base
+            ));
+        }
+        if !(200..300).contains(&status) {
+            return Err(format!(
+                "the receiver at {} answered HTTP {status}",
+                self.base
+            ));
+        }
+        response.json().await.map_err(what)
+    }
+
+    /// Checks that the service answers and takes the token.
+    pub async fn check(&self) -> Result<(), String> {
+        self.json(self.get("/health", &[])).await.map(drop)
+    }
+
+    fn which(key: &Key) -> (&'static str, String) {
+        match key {
+            Key::Conversion(id) => ("conversion", id.clone()),
+            Key::Click(id) => ("click", id.clone()),
+        }
+    }
+
+    fn parse(answer: serde_json::Value) -> Result<Vec<Arc<Delivery>>, String> {
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            callbacks: Vec<crate::receiver::api::ApiCallback>,
+        }
+        let listed: Listed = serde_json::from_value(answer)
+            .map_err(|e| format!("the receiver's answer is not a callback list: {e}"))?;
+        Ok(listed
+            .callbacks
+            .into_iter()
+            .map(|c| Arc::new(c.into_delivery()))
+            .collect())
+    }
+}
+
+impl CallbackSource for RemoteReceiver {
+    async fn deliveries(&self, key: &Key) -> Result<Vec<Arc<Delivery>>, String> {
+        let (name, id) = Self::which(key);
+        Self::parse(self.json(self.get("/callbacks", &[(name, id)])).await?)
+    }
+
+    async fn wait(
+        &self,
+        key: &Key,
+        done: Done<'_>,
+        deadline: Instant,
+    ) -> Result<Vec<Arc<Delivery>>, String> {
+        let (name, id) = Self::which(key);
+        loop {
+            let seen = self.deliveries(key).await?;
+            let now = Instant::now();
+            if done(&seen) || now >= deadline {
+                return Ok(seen);
+            }
+            let left = (deadline - now).min(REMOTE_POLL);
+            let query = [
+                (name, id.clone()),
+                ("count", (seen.len() + 1).to_string()),
+                ("timeout", format!("{}ms", left.as_millis().max(1))),
+            ];
+            self.json(self.get("/callbacks/wait", &query)).await?;
+        }
+    }
+
+    async fn script(&self, key: Key, script: Arc<Script>) -> Result<(), String> {
+        let respond: Vec<serde_json::Value> = script
+            .answers
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "status": a.status,
+                    "body": a.body,
+                    "delay": format!("{}ms", a.delay.as_millis()),
+                })
+            })
+            .collect();
+        let url = format!("{}/api/scripts/{}", self.base, key.id());
+        let mut request = self
+            .client
+            .put(url)
+            .json(&serde_json::json!({ "respond": respond }));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("the receiver at {}: {}", self.base, crate::error_chain(&e)))?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            status => Err(format!(
+                "the receiver at {} did not take the case's script (HTTP {status})",
+                self.base
+            )),
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod junit;
 pub mod process;
+pub mod widgets;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -34,9 +35,15 @@ pub fn scratch(label: &str) -> PathBuf {
 }
 
 pub fn pitcrew(args: &[&str]) -> Output {
+    pitcrew_in(Path::new(env!("CARGO_MANIFEST_DIR")), args, &[])
+}
+
+/// `pitcrew ARGS` in the folder `cwd`, with extra environment.
+pub fn pitcrew_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pitcrew"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(cwd)
+        .envs(env.iter().copied())
         .env("NO_COLOR", "1")
         .output()
         .expect("run pitcrew")
@@ -58,6 +65,11 @@ pub fn dead_port() -> u16 {
 
 /// [`run`] with extra environment variables.
 pub fn run_with_env(files: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Run {
+    run_in(Path::new(env!("CARGO_MANIFEST_DIR")), files, extra, env)
+}
+
+/// [`run`] in the folder `cwd` (where its pitcrew.yaml is found), with extra environment.
+pub fn run_in(cwd: &Path, files: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Run {
     let dir = scratch("run");
     let junit_path = dir.join("junit.xml");
     let json_path = dir.join("report.json");
@@ -75,7 +87,7 @@ pub fn run_with_env(files: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Run
     args.extend(extra);
     let out = Command::new(env!("CARGO_BIN_EXE_pitcrew"))
         .args(&args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(cwd)
         .env("NO_COLOR", "1")
         .envs(env.iter().copied())
         .output()

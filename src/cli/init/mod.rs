@@ -22,6 +22,7 @@ fn files() -> Vec<(&'static str, String)> {
         ("pitcrew.yaml", PROJECT.to_string()),
         ("scenarios/example.yaml", EXAMPLE.to_string()),
         ("schema/scenario.schema.json", super::schema_text()),
+        ("schema/project.schema.json", super::project_schema_text()),
     ]
 }
 

@@ -1,0 +1,141 @@
+//! `pitcrew receive`: the receiver as a service many runs share (DESIGN §6): the callback
+//! endpoint under `/callbacks`, the API under `/api`, a store, retention and limits.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::scenarios::parse_var;
+use super::{CliError, Outcome, exit, say};
+use crate::delivery::Correlation;
+use crate::receiver::{AuthHeader, Receiver, ReceiverConfig, SqliteStore};
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// Address to listen on, e.g. `0.0.0.0:8787`.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: String,
+    /// The header and secret every callback must carry, e.g. `X-Api-Token=s3cret`
+    /// (repeatable: one per partner).
+    #[arg(long = "auth-header", value_name = "NAME=SECRET", value_parser = parse_var, required = true)]
+    pub auth_headers: Vec<(String, String)>,
+    /// The API's bearer token (runs send it as `Authorization: Bearer TOKEN`).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PITCREW_RECEIVER_TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token: String,
+    /// `memory` (the default), or `sqlite:PATH` to keep every callback across restarts.
+    #[arg(long, default_value = "memory", value_name = "memory|sqlite:PATH")]
+    pub store: String,
+    /// Forget callbacks older than this, e.g. `24h`.
+    #[arg(long, value_name = "DUR", default_value = "24h", value_parser = parse_keep)]
+    pub keep: Duration,
+    /// The largest callback body taken, in KiB (larger ones are answered 413).
+    #[arg(long, value_name = "KIB", default_value_t = 1024)]
+    pub body_limit_kib: usize,
+    /// Where the conversion id sits in a callback body, as a JSON Pointer (repeatable: the
+    /// first found wins; default GoKart's `/conversion/conversionId` and its legacy spelling).
+    #[arg(long = "conversion-id", value_name = "POINTER")]
+    pub conversion_id: Vec<String>,
+    /// Where the click id sits (default `/conversion/clickId`).
+    #[arg(long = "click-id", value_name = "POINTER")]
+    pub click_id: Vec<String>,
+    /// Where the callback record's id sits (default `/id`).
+    #[arg(long = "callback-id", value_name = "POINTER")]
+    pub callback_id: Vec<String>,
+}
+
+fn parse_keep(text: &str) -> Result<Duration, String> {
+    crate::duration::parse_duration(text)
+}
+
+/// `pitcrew receive`: serves until Ctrl-C or SIGTERM.
+pub fn receive(args: ReceiveArgs) -> Outcome {
+    crate::mask::register(&args.api_token);
+    for (_, secret) in &args.auth_headers {
+        crate::mask::register(secret);
+    }
+    let store = match args.store.as_str() {
+        "memory" => None,
+        other => match other.strip_prefix("sqlite:") {
+            Some(path) if !path.is_empty() => {
+                let store = SqliteStore::open(&PathBuf::from(path))
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
+                Some(Arc::new(store))
+            }
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "--store `{other}`: give `memory` or `sqlite:PATH`"
+                )));
+            }
+        },
+    };
+    let mut correlation = Correlation::default();
+    for (given, field) in [
+        (&args.conversion_id, &mut correlation.conversion_id),
+        (&args.click_id, &mut correlation.click_id),
+        (&args.callback_id, &mut correlation.callback_id),
+    ] {
+        if let Some(bad) = given.iter().find(|p| !p.starts_with('/')) {
+            return Err(CliError::Usage(format!(
+                "`{bad}` is not a JSON Pointer: it starts with `/`, e.g. `/event/id`"
+            )));
+        }
+        if !given.is_empty() {
+            *field = given.clone();
+        }
+    }
+    let receiver = Receiver::new(ReceiverConfig {
+        correlation,
+        auth: Some(
+            args.auth_headers
+                .iter()
+                .map(|(name, secret)| AuthHeader {
+                    name: name.clone(),
+                    secret: secret.clone(),
+                })
+                .collect(),
+        ),
+        api_token: Some(args.api_token.clone()),
+        store,
+        body_limit: args.body_limit_kib.saturating_mul(1024).max(1024),
+    });
+    let runtime = super::runtime()?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let listener = TcpListener::bind(&args.listen).await.map_err(|e| {
+            CliError::Infrastructure(format!("cannot listen on {}: {e}", args.listen))
+        })?;
+        let handle = crate::receiver::serve(listener, receiver.clone(), shutdown.clone())
+            .map_err(|e| CliError::Infrastructure(format!("cannot start the receiver: {e}")))?;
+        let keep = args.keep;
+        let retention = receiver.clone();
+        tokio::spawn(async move {
+            let every = (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+            loop {
+                tokio::time::sleep(every).await;
+                let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+                retention.forget_before(chrono::Utc::now() - keep);
+            }
+        });
+        say(&format!(
+            "pitcrew receive: callbacks at {}, API at http://{}/api",
+            handle.callback_url(),
+            handle.addr
+        ));
+        say(&format!(
+            "pitcrew receive: {} callback(s) kept from before; press Ctrl-C to stop",
+            receiver.kept()
+        ));
+        super::run::signal().await;
+        shutdown.cancel();
+        Ok(exit::PASSED)
+    })
+}

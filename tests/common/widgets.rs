@@ -1,0 +1,321 @@
+//! "Widgets", a tracking platform with another API shape than GoKart's, served by the tests
+//! so that pitcrew can only reach it through a pitcrew.yaml profile:
+//! - base path `/v2`, API key header `X-Widget-Key`;
+//! - `POST /v2/visits` is form-encoded (`campaign`, `user`) → `{"visit": {"ref": "V-…"}}`;
+//! - `POST /v2/visits/{ref}/actions` `{"action", "extra"}` → 202
+//!   `{"result": {"action_ref", "state", "why"}, "notify": {"ticket"}}`;
+//! - `GET /v2/actions/{ref}/notify` resends → `{"delivery": {"ticket", "reply": {"code", "text"}}}`;
+//! - `PUT /v2/actions/{ref}/state` `{"to", "note"}` → `{"notify": {"ticket"}}`;
+//! - `GET /v2/notifications?action=` → `{"entries": [{"id", "ticket", "try", "code", "at", "sent"}]}`.
+//!
+//! Notifications are POSTed as `{"ticket", "event": {"action", "visit", "state", "extra"}}` with
+//! `X-Widget-Sig`, retried once after 100 ms on a 503; `extra.dup = "1"` sends each twice.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde_json::{Value, json};
+
+pub const API_KEY: &str = "widget-api-key-7c1";
+pub const SIG: &str = "widget-sig-secret-9d4";
+
+#[derive(Default)]
+struct Data {
+    visits: HashMap<String, String>,
+    actions: HashMap<String, (String, Value, String)>,
+    log: Vec<Value>,
+    next: u64,
+}
+
+#[derive(Clone)]
+struct Widgets {
+    data: Arc<Mutex<Data>>,
+    notify_to: String,
+    client: reqwest::Client,
+}
+
+/// A running Widgets platform.
+pub struct Platform {
+    /// e.g. `http://127.0.0.1:41234/v2`
+    pub base: String,
+}
+
+/// Serves Widgets on an ephemeral port, posting its notifications to `notify_to`.
+pub fn start(notify_to: &str) -> Platform {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let notify_to = notify_to.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let state = Widgets {
+                data: Arc::default(),
+                notify_to,
+                client: reqwest::Client::new(),
+            };
+            let app = Router::new()
+                .route("/v2/visits", post(visit))
+                .route("/v2/visits/{visit}/actions", post(action))
+                .route("/v2/actions/{action}/notify", get(resend))
+                .route("/v2/actions/{action}/state", put(change))
+                .route("/v2/notifications", get(notifications))
+                .with_state(state);
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    Platform {
+        base: format!("http://{}/v2", rx.recv().unwrap()),
+    }
+}
+
+/// A server that answers every request 200 `OK`: where Widgets notifies in the log case.
+pub fn sink() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = Router::new().fallback(|| async { "OK" });
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    format!("http://{}/hook", rx.recv().unwrap())
+}
+
+#[allow(clippy::result_large_err)]
+fn authorized(headers: &HeaderMap) -> Result<(), Response> {
+    match headers.get("x-widget-key").and_then(|v| v.to_str().ok()) {
+        Some(API_KEY) => Ok(()),
+        _ => Err((
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "bad key"})),
+        )
+            .into_response()),
+    }
+}
+
+impl Widgets {
+    fn next(&self, prefix: &str) -> String {
+        let mut d = self.data.lock().unwrap();
+        d.next += 1;
+        format!("{prefix}-{}-{}", d.next, uuid::Uuid::new_v4().simple())
+    }
+
+    /// Sends a notification (retried once on 503); returns the first try's answer.
+    async fn notify(&self, ticket: String, action: String) -> (Option<u16>, String) {
+        let (visit, extra, state) = self.data.lock().unwrap().actions[&action].clone();
+        let body = json!({"ticket": ticket, "event": {"action": action, "visit": visit, "state": state, "extra": extra}});
+        let copies = if extra["dup"] == "1" { 2 } else { 1 };
+        let mut first = None;
+        for _ in 0..copies {
+            for attempt in 1..=2 {
+                let answer = self
+                    .client
+                    .post(&self.notify_to)
+                    .header("X-Widget-Sig", SIG)
+                    .json(&body)
+                    .send()
+                    .await;
+                let (code, text) = match answer {
+                    Ok(r) => (
+                        Some(r.status().as_u16()),
+                        r.text().await.unwrap_or_default(),
+                    ),
+                    Err(e) => (None, e.to_string()),
+                };
+                let id = self.next("N");
+                self.data.lock().unwrap().log.push(json!({
+                    "id": id, "ticket": ticket, "action": action, "try": attempt, "code": code,
+                    "reply": text, "at": chrono::Utc::now().to_rfc3339(), "sent": body,
+                }));
+                first.get_or_insert((code, text));
+                if code != Some(503) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        first.unwrap_or((None, String::new()))
+    }
+}
+
+async fn visit(
+    State(w): State<Widgets>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(e) = authorized(&headers) {
+        return e;
+    }
+    let (Some(campaign), Some(_user)) = (form.get("campaign"), form.get("user")) else {
+        return (StatusCode::BAD_REQUEST, "campaign and user").into_response();
+    };
+    if campaign != "camp-1" {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "no such campaign"})),
+        )
+            .into_response();
+    }
+    let r = w.next("V");
+    w.data
+        .lock()
+        .unwrap()
+        .visits
+        .insert(r.clone(), campaign.clone());
+    axum::Json(json!({"visit": {"ref": r}})).into_response()
+}
+
+async fn action(
+    State(w): State<Widgets>,
+    headers: HeaderMap,
+    Path(visit): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Err(e) = authorized(&headers) {
+        return e;
+    }
+    if !w.data.lock().unwrap().visits.contains_key(&visit) {
+        return (StatusCode::NOT_FOUND, "no such visit").into_response();
+    }
+    let action = w.next("A");
+    let extra = body["extra"].clone();
+    w.data
+        .lock()
+        .unwrap()
+        .actions
+        .insert(action.clone(), (visit, extra, "approved".into()));
+    let ticket = w.next("T");
+    w.notify(ticket.clone(), action.clone()).await;
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"result": {"action_ref": action, "state": "approved", "why": null}, "notify": {"ticket": ticket}})),
+    )
+        .into_response()
+}
+
+async fn resend(
+    State(w): State<Widgets>,
+    headers: HeaderMap,
+    Path(action): Path<String>,
+) -> Response {
+    if let Err(e) = authorized(&headers) {
+        return e;
+    }
+    if !w.data.lock().unwrap().actions.contains_key(&action) {
+        return (StatusCode::NOT_FOUND, "no such action").into_response();
+    }
+    let ticket = w.next("T");
+    let (code, text) = w.notify(ticket.clone(), action).await;
+    axum::Json(json!({"delivery": {"ticket": ticket, "reply": {"code": code, "text": text}}}))
+        .into_response()
+}
+
+async fn change(
+    State(w): State<Widgets>,
+    headers: HeaderMap,
+    Path(action): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Err(e) = authorized(&headers) {
+        return e;
+    }
+    {
+        let mut d = w.data.lock().unwrap();
+        let Some(a) = d.actions.get_mut(&action) else {
+            return (StatusCode::NOT_FOUND, "no such action").into_response();
+        };
+        a.2 = body["to"].as_str().unwrap_or_default().to_lowercase();
+    }
+    let ticket = w.next("T");
+    w.notify(ticket.clone(), action).await;
+    axum::Json(json!({"notify": {"ticket": ticket}})).into_response()
+}
+
+async fn notifications(
+    State(w): State<Widgets>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(e) = authorized(&headers) {
+        return e;
+    }
+    let d = w.data.lock().unwrap();
+    let entries: Vec<&Value> = d
+        .log
+        .iter()
+        .filter(|e| {
+            q.get("action").is_none_or(|a| e["action"] == a.as_str())
+                && q.get("visit")
+                    .is_none_or(|v| e["sent"]["event"]["visit"] == v.as_str())
+        })
+        .collect();
+    axum::Json(json!({"entries": entries})).into_response()
+}
+
+/// The pitcrew.yaml target that drives Widgets at `base`, observing callbacks as `callbacks`
+/// says (a YAML mapping, indented for the target).
+pub fn profile(name: &str, base: &str, callbacks: &str) -> String {
+    format!(
+        r#"  {name}:
+    base_url: "{base}"
+    headers: {{ X-Widget-Key: "{{{{env.WIDGET_KEY}}}}" }}
+    offer: camp-1
+    steps:
+      click:
+        request:
+          method: POST
+          path: /visits
+          form: {{ campaign: "{{{{offer}}}}", user: "{{{{member}}}}" }}
+        ok: [200]
+        id: /visit/ref
+      conversion:
+        request:
+          method: POST
+          path: "/visits/{{{{click}}}}/actions"
+          body: {{ action: "{{{{event}}}}", extra: "{{{{params}}}}" }}
+        ok: [202]
+        id: /result/action_ref
+        state: /result/state
+        reason: /result/why
+        callback_id: /notify/ticket
+      resend:
+        request: {{ method: GET, path: "/actions/{{{{conversion}}}}/notify" }}
+        callback_id: /delivery/ticket
+        endpoint_status: /delivery/reply/code
+        endpoint_body: /delivery/reply/text
+      change_status:
+        request:
+          method: PUT
+          path: "/actions/{{{{conversion}}}}/state"
+          body: {{ to: "{{{{status}}}}", note: "{{{{reason}}}}" }}
+        callback_id: /notify/ticket
+      callback_log:
+        request:
+          method: GET
+          path: /notifications
+          query: {{ action: "{{{{conversion}}}}", visit: "{{{{click}}}}" }}
+        items: /entries
+        payload: /sent
+        endpoint_status: /code
+        endpoint_body: /reply
+        attempt: /try
+        sent_at: /at
+        callback_id: /ticket
+        attempt_id: /id
+    callbacks:
+{callbacks}
+      callback_id: /ticket
+      conversion_id: /event/action
+      click_id: /event/visit
+"#
+    )
+}

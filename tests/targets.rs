@@ -1,0 +1,256 @@
+//! Real platforms by configuration alone: a platform with another API shape, served by these
+//! tests and driven only by a pitcrew.yaml profile, observed through pitcrew's receiver, a
+//! shared `pitcrew receive`, and its own callback log, with the same verdicts.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::process::Running;
+use common::{dead_port, fixture, pitcrew_in, run_in, scratch, widgets};
+use serde_json::Value;
+
+const RECEIVER_TOKEN: &str = "receiver-token-5b7e";
+
+fn env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("WIDGET_KEY", widgets::API_KEY),
+        ("WIDGET_SIG", widgets::SIG),
+        ("RECEIVER_TOKEN", RECEIVER_TOKEN),
+    ]
+}
+
+/// A `pitcrew receive` for Widgets' notifications, on `port`.
+fn receive(dir: &Path, port: u16, store: &str) -> Running {
+    let listen = format!("127.0.0.1:{port}");
+    let header = format!("X-Widget-Sig={}", widgets::SIG);
+    let mut p = Running::start(
+        &[
+            "receive",
+            "--listen",
+            &listen,
+            "--auth-header",
+            &header,
+            "--store",
+            store,
+            "--conversion-id",
+            "/event/action",
+            "--click-id",
+            "/event/visit",
+            "--callback-id",
+            "/ticket",
+        ],
+        dir,
+        &[("PITCREW_RECEIVER_TOKEN", RECEIVER_TOKEN)],
+    );
+    p.line(Duration::from_secs(10), |l| l.contains("callbacks at"));
+    p
+}
+
+fn project(dir: &Path, targets: &[String]) -> PathBuf {
+    let text = format!("targets:\n{}", targets.join(""));
+    std::fs::write(dir.join("pitcrew.yaml"), text).unwrap();
+    dir.to_path_buf()
+}
+
+fn verdicts(r: &common::Run) -> Vec<(String, String)> {
+    r.json.as_ref().unwrap_or_else(|| panic!("{}", r.explain()))["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_platform_with_another_shape_runs_through_every_way_of_observing_callbacks() {
+    let dir = scratch("widgets");
+    let listen = dead_port();
+    let by_receiver = widgets::start(&format!("http://127.0.0.1:{listen}/callbacks"));
+    let remote_port = dead_port();
+    let _service = receive(&dir, remote_port, "memory");
+    let by_remote = widgets::start(&format!("http://127.0.0.1:{remote_port}/callbacks"));
+    let by_log = widgets::start(&widgets::sink());
+    let auth = "      auth_header: { name: X-Widget-Sig, secret: \"{{env.WIDGET_SIG}}\" }\n";
+    project(
+        &dir,
+        &[
+            widgets::profile(
+                "widgets-receiver",
+                &by_receiver.base,
+                &format!("      via: receiver\n      listen: \"127.0.0.1:{listen}\"\n{auth}"),
+            ),
+            widgets::profile(
+                "widgets-remote",
+                &by_remote.base,
+                &format!(
+                    "      via: remote\n      url: http://127.0.0.1:{remote_port}\n      token: \"{{{{env.RECEIVER_TOKEN}}}}\"\n"
+                ),
+            ),
+            widgets::profile("widgets-log", &by_log.base, "      via: log\n"),
+        ],
+    );
+    let file = fixture("widgets/widgets.yaml").display().to_string();
+    let mut all = Vec::new();
+    for target in ["widgets-receiver", "widgets-remote", "widgets-log"] {
+        let r = run_in(&dir, &[&file], &["--target", target], &env());
+        assert_eq!(r.code, 0, "{target}: {}", r.explain());
+        r.assert_junit_valid();
+        assert!(
+            !r.stdout.contains(widgets::API_KEY)
+                && !r.junit.clone().unwrap().contains(widgets::SIG)
+        );
+        all.push(verdicts(&r));
+    }
+    assert_eq!(all[0].len(), 5);
+    assert!(all.iter().all(|v| v == &all[0]), "{all:#?}");
+    let scripted = fixture("widgets/widgets-scripted.yaml")
+        .display()
+        .to_string();
+    for target in ["widgets-receiver", "widgets-remote"] {
+        let r = run_in(&dir, &[&scripted], &["--target", target], &env());
+        assert_eq!(r.code, 0, "{target}: {}", r.explain());
+    }
+    let r = run_in(&dir, &[&scripted], &["--target", "widgets-log"], &env());
+    assert_eq!(
+        r.code,
+        2,
+        "scripts need a receiver pitcrew answers: {}",
+        r.explain()
+    );
+}
+
+#[test]
+fn a_profile_missing_a_step_refuses_the_scenarios_that_need_it() {
+    let dir = scratch("missing-step");
+    let platform = widgets::start(&widgets::sink());
+    let mut profile = widgets::profile("widgets", &platform.base, "      via: log\n");
+    let start = profile.find("      resend:").unwrap();
+    let end = profile.find("      change_status:").unwrap();
+    profile.replace_range(start..end, "");
+    project(&dir, &[profile]);
+    let file = fixture("widgets/widgets.yaml").display().to_string();
+    let r = run_in(&dir, &[&file], &["--target", "widgets"], &env());
+    assert_eq!(r.code, 2, "{}", r.explain());
+    assert!(
+        r.stderr.contains("widgets.yaml:20:9")
+            && r.stderr
+                .contains("this needs the `resend` step, which target `widgets` leaves out"),
+        "{}",
+        r.explain()
+    );
+    assert!(!r.stdout.contains("running"), "nothing ran");
+}
+
+#[test]
+fn a_wrong_token_is_unauthorized_not_unreachable() {
+    let dir = scratch("wrong-token");
+    let platform = widgets::start(&widgets::sink());
+    project(
+        &dir,
+        &[widgets::profile(
+            "widgets",
+            &platform.base,
+            "      via: log\n",
+        )],
+    );
+    let wrong = [("WIDGET_KEY", "not-the-key")];
+    let out = pitcrew_in(&dir, &["targets"], &wrong);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("✗") && stdout.contains("unauthorized"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("unreachable"), "{stdout}");
+    let out = pitcrew_in(&dir, &["targets"], &env());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("✓ reachable and authorized"), "{stdout}");
+    let file = fixture("widgets/widgets.yaml").display().to_string();
+    let r = run_in(&dir, &[&file], &["--target", "widgets"], &wrong);
+    assert_eq!(r.code, 3, "{}", r.explain());
+    assert!(
+        r.stderr.contains("the target refused pitcrew") && r.stderr.contains("unauthorized"),
+        "{}",
+        r.explain()
+    );
+    assert!(
+        !r.stderr.contains("not-the-key"),
+        "the key is masked: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn pitcrew_yaml_mistakes_are_located_and_hinted() {
+    let dir = scratch("bad-project");
+    std::fs::write(
+        dir.join("pitcrew.yaml"),
+        "targets:\n  acme:\n    base_ur: https://x\n",
+    )
+    .unwrap();
+    let out = pitcrew_in(&dir, &["targets"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pitcrew.yaml:3:5: unknown key `base_ur`")
+            && stderr.contains("did you mean `base_url`"),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.join("pitcrew.yaml"),
+        "targets:\n  acme:\n    base_url: https://x\n    steps:\n      click:\n        request: { method: POST, path: \"/c/{{clik}}\" }\n        id: data.clickId\n    callbacks: { via: recever }\n",
+    )
+    .unwrap();
+    let out = pitcrew_in(&dir, &["run", "x.yaml", "--target", "acme"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for wanted in [
+        "pitcrew.yaml:6:40: `{{clik}}` is not a variable of the `click` step",
+        "pitcrew.yaml:7:13: `data.clickId` is not a JSON Pointer",
+        "pitcrew.yaml:8:23: `via: recever` is not a way of observing callbacks",
+        "did you mean `receiver`",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted}:\n{stderr}");
+    }
+    let out = pitcrew_in(&dir, &["run", "x.yaml", "--target", "acmee"], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `acme`"));
+}
+
+/// The pitcrew.yaml `pitcrew init` writes drives a standalone sandbox through its profile.
+#[test]
+fn the_project_init_writes_drives_a_standalone_sandbox() {
+    let dir = scratch("init-project");
+    let out = pitcrew_in(&dir, &["init", "--dir", "."], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let port = dead_port();
+    let mut sandbox = Running::start(
+        &["sandbox", "--listen", &format!("127.0.0.1:{port}")],
+        &dir,
+        &[],
+    );
+    sandbox.line(Duration::from_secs(10), |l| l.contains("API on"));
+    let yaml = std::fs::read_to_string(dir.join("pitcrew.yaml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    std::fs::write(dir.join("pitcrew.yaml"), yaml).unwrap();
+    let out = pitcrew_in(&dir, &["targets"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let example = dir.join("scenarios/example.yaml").display().to_string();
+    let r = run_in(&dir, &[&example], &["--target", "local"], &[]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let report: &Value = r.json.as_ref().unwrap();
+    assert_eq!(report["summary"]["passed"], report["summary"]["total"]);
+}
