@@ -40,6 +40,14 @@ pub struct ReceiveArgs {
     /// The largest callback body taken, in KiB (larger ones are answered 413).
     #[arg(long, value_name = "KIB", default_value_t = 1024)]
     pub body_limit_kib: usize,
+    /// Connections served at once; more are closed as they come (a flood cannot take every
+    /// file descriptor).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// A client must send its request head within this long, e.g. `10s` (a stalled or
+    /// slowloris client is dropped then).
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_keep)]
+    pub header_timeout: Duration,
     /// Where the conversion id sits in a callback body, as a JSON Pointer (repeatable: the
     /// first found wins; default GoKart's `/conversion/conversionId` and its legacy spelling).
     #[arg(long = "conversion-id", value_name = "POINTER")]
@@ -113,8 +121,13 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
         let listener = TcpListener::bind(&args.listen).await.map_err(|e| {
             CliError::Infrastructure(format!("cannot listen on {}: {e}", args.listen))
         })?;
-        let handle = crate::receiver::serve(listener, receiver.clone(), shutdown.clone())
-            .map_err(|e| CliError::Infrastructure(format!("cannot start the receiver: {e}")))?;
+        let limits = crate::serve::Limits {
+            header_timeout: args.header_timeout,
+            max_connections: args.max_connections.max(1),
+        };
+        let handle =
+            crate::receiver::serve_with(listener, receiver.clone(), shutdown.clone(), limits)
+                .map_err(|e| CliError::Infrastructure(format!("cannot start the receiver: {e}")))?;
         let keep = args.keep;
         let retention = receiver.clone();
         tokio::spawn(async move {

@@ -377,9 +377,24 @@ pub fn serve(
     receiver: Receiver,
     shutdown: CancellationToken,
 ) -> std::io::Result<ReceiverHandle> {
+    serve_with(
+        listener,
+        receiver,
+        shutdown,
+        crate::serve::Limits::default(),
+    )
+}
+
+/// [`serve`] with these limits on clients.
+pub fn serve_with(
+    listener: TcpListener,
+    receiver: Receiver,
+    shutdown: CancellationToken,
+    limits: crate::serve::Limits,
+) -> std::io::Result<ReceiverHandle> {
     let addr = listener.local_addr()?;
     let app = http::router(receiver.clone());
-    crate::serve::spawn(listener, app, shutdown, crate::serve::Limits::default());
+    crate::serve::spawn(listener, app, shutdown, limits);
     Ok(ReceiverHandle { addr, receiver })
 }
 

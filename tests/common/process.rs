@@ -69,6 +69,11 @@ impl Running {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal (`INT`, `TERM`) to the process.
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")

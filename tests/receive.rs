@@ -1,0 +1,314 @@
+//! `pitcrew receive`, the receiver many runs share: nothing lost across a restart with the
+//! SQLite store, runs that do not see each other's callbacks, stalled clients that cannot take
+//! it down, and a flood in which every callback is accounted for.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::process::Running;
+use common::{dead_port, fixture, run_in, scratch, widgets};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "receive-api-token-31";
+const SECRET: &str = "receive-partner-secret-88";
+
+fn start(dir: &Path, port: u16, extra: &[&str]) -> Running {
+    let listen = format!("127.0.0.1:{port}");
+    let header = format!("X-Api-Token={SECRET}");
+    let mut args = vec!["receive", "--listen", &listen, "--auth-header", &header];
+    args.extend(extra);
+    let mut p = Running::start(&args, dir, &[("PITCREW_RECEIVER_TOKEN", TOKEN)]);
+    p.line(Duration::from_secs(10), |l| l.contains("callbacks at"));
+    p
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+fn callback(conversion: &str, click: &str) -> Value {
+    json!({"id": uuid::Uuid::new_v4().to_string(), "sentAt": "2026-11-25T10:00:00Z",
+           "conversion": {"conversionId": conversion, "clickId": click}})
+}
+
+async fn post(client: &reqwest::Client, port: u16, body: &str, secret: &str) -> u16 {
+    client
+        .post(format!("http://127.0.0.1:{port}/callbacks"))
+        .header("X-Api-Token", secret)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+async fn api(client: &reqwest::Client, port: u16, path: &str) -> Value {
+    client
+        .get(format!("http://127.0.0.1:{port}/api{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[test]
+fn a_restart_with_the_sqlite_store_loses_no_callback_and_no_script() {
+    let dir = scratch("receive-sqlite");
+    let port = dead_port();
+    let store = format!("sqlite:{}", dir.join("callbacks.db").display());
+    let first = start(&dir, port, &["--store", &store]);
+    let client = reqwest::Client::new();
+    rt().block_on(async {
+        let status = post(&client, port, &callback("cv-1", "ck-1").to_string(), SECRET).await;
+        assert_eq!(status, 200);
+        let r = client
+            .put(format!("http://127.0.0.1:{port}/api/scripts/ck-2"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"respond": [{"status": 503}, {"status": 200, "body": "ok now"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+    });
+    first.signal("TERM");
+    let (code, _, stderr) = first.finish(Duration::from_secs(10));
+    assert_eq!(code, 0, "{stderr}");
+    let mut second = start(&dir, port, &["--store", &store]);
+    let kept = second.line(Duration::from_secs(5), |l| l.contains("kept from before"));
+    assert!(kept.contains("1 callback(s) kept from before"), "{kept}");
+    rt().block_on(async {
+        let listed = api(&client, port, "/callbacks?conversion=cv-1").await;
+        assert_eq!(listed["callbacks"].as_array().unwrap().len(), 1, "{listed}");
+        let waited = api(
+            &client,
+            port,
+            "/callbacks/wait?conversion=cv-1&count=1&timeout=2s",
+        )
+        .await;
+        assert_eq!(waited["callbacks"].as_array().unwrap().len(), 1);
+        // The script registered before the restart answers after it.
+        let body = callback("cv-2", "ck-2").to_string();
+        assert_eq!(post(&client, port, &body, SECRET).await, 503);
+        assert_eq!(post(&client, port, &body, SECRET).await, 200);
+        let listed = api(&client, port, "/callbacks?click=ck-2").await;
+        let seqs: Vec<u64> = listed["callbacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["seq"].as_u64().unwrap())
+            .collect();
+        assert!(
+            seqs.iter().all(|s| *s > 1),
+            "sequence numbers go on after a restart: {seqs:?}"
+        );
+        let refused = client
+            .get(format!("http://127.0.0.1:{port}/api/health"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status().as_u16(), 401, "the API needs the token");
+    });
+    second.signal("TERM");
+}
+
+#[test]
+fn runs_sharing_one_receiver_see_only_their_own_callbacks() {
+    let dir = scratch("receive-shared");
+    let port = dead_port();
+    let header = format!("X-Widget-Sig={}", widgets::SIG);
+    let listen = format!("127.0.0.1:{port}");
+    let mut service = Running::start(
+        &[
+            "receive",
+            "--listen",
+            &listen,
+            "--auth-header",
+            &header,
+            "--conversion-id",
+            "/event/action",
+            "--click-id",
+            "/event/visit",
+            "--callback-id",
+            "/ticket",
+        ],
+        &dir,
+        &[("PITCREW_RECEIVER_TOKEN", TOKEN)],
+    );
+    service.line(Duration::from_secs(10), |l| l.contains("callbacks at"));
+    let platform = widgets::start(&format!("http://127.0.0.1:{port}/callbacks"));
+    let callbacks = format!(
+        "      via: remote\n      url: http://127.0.0.1:{port}\n      token: \"{{{{env.RECEIVER_TOKEN}}}}\"\n"
+    );
+    std::fs::write(
+        dir.join("pitcrew.yaml"),
+        format!(
+            "targets:\n{}",
+            widgets::profile("widgets", &platform.base, &callbacks)
+        ),
+    )
+    .unwrap();
+    let files = [
+        fixture("widgets/widgets.yaml").display().to_string(),
+        fixture("widgets/widgets-scripted.yaml")
+            .display()
+            .to_string(),
+    ];
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let (dir, files) = (dir.clone(), files.clone());
+            std::thread::spawn(move || {
+                let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+                run_in(
+                    &dir,
+                    &refs,
+                    &["--target", "widgets"],
+                    &[("WIDGET_KEY", widgets::API_KEY), ("RECEIVER_TOKEN", TOKEN)],
+                )
+            })
+        })
+        .collect();
+    for run in runs {
+        let r = run.join().unwrap();
+        assert_eq!(r.code, 0, "{}", r.explain());
+        assert_eq!(r.json.as_ref().unwrap()["summary"]["passed"], 6);
+    }
+}
+
+/// Stalled clients hold connections; the service keeps serving, and drops them in time.
+#[test]
+fn stalled_clients_cannot_take_the_receiver_or_the_sandbox_down() {
+    let dir = scratch("slowloris");
+    let port = dead_port();
+    let _service = start(
+        &dir,
+        port,
+        &["--max-connections", "200", "--header-timeout", "1s"],
+    );
+    let sandbox = common::Standalone::start();
+    let sandbox_addr = sandbox
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches("/api/v1")
+        .to_string();
+    let mut stalled = Vec::new();
+    for i in 0..1_500 {
+        let addr = if i % 2 == 0 {
+            format!("127.0.0.1:{port}")
+        } else {
+            sandbox_addr.clone()
+        };
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            // Half a request head, never finished.
+            let _ = s.write_all(b"POST /callbacks HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+            stalled.push(s);
+        }
+    }
+    assert!(stalled.len() > 1_000, "{} connections", stalled.len());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let healthy = rt().block_on(async {
+        loop {
+            let receiver = client
+                .get(format!("http://127.0.0.1:{port}/api/health"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await;
+            let api = client
+                .get(format!(
+                    "{}/conversion-callbacks?conversionId=x",
+                    sandbox.base
+                ))
+                .send()
+                .await;
+            if receiver.is_ok_and(|r| r.status() == 200) && api.is_ok_and(|r| r.status() == 200) {
+                return true;
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert!(
+        healthy,
+        "both kept serving with {} stalled connections",
+        stalled.len()
+    );
+    drop(stalled);
+}
+
+/// 20,000 callbacks from 32 concurrent clients, duplicates, malformed bodies, wrong secrets
+/// and oversized bodies among them: every one is kept or counted as a stray.
+#[test]
+fn a_flood_of_callbacks_is_accounted_for_one_by_one() {
+    let dir = scratch("flood");
+    let port = dead_port();
+    let service = start(&dir, port, &["--body-limit-kib", "16"]);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    const TOTAL: usize = 20_000;
+    let (kept, strays) = rt().block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for worker in 0..32 {
+            let client = client.clone();
+            tasks.spawn(async move {
+                let (mut kept, mut strays) = (0, 0);
+                for i in (worker..TOTAL).step_by(32) {
+                    let (body, secret) = match i % 10 {
+                        0 => ("{not json".to_string(), SECRET),
+                        1 => (callback("cv", "ck").to_string(), "wrong-secret"),
+                        2 => ("x".repeat(20 * 1024), SECRET),
+                        3 => (callback(&format!("cv-{}", i - 1), "ck").to_string(), SECRET),
+                        _ => (callback(&format!("cv-{i}"), "ck").to_string(), SECRET),
+                    };
+                    match post(&client, port, &body, secret).await {
+                        200 => kept += 1,
+                        401 | 413 => strays += 1,
+                        other => panic!("callback {i}: HTTP {other}"),
+                    }
+                }
+                (kept, strays)
+            });
+        }
+        let mut totals = (0, 0);
+        while let Some(done) = tasks.join_next().await {
+            let (k, s) = done.unwrap();
+            totals.0 += k;
+            totals.1 += s;
+        }
+        totals
+    });
+    assert_eq!(kept + strays, TOTAL);
+    let health = rt().block_on(api(&client, port, "/health"));
+    // Malformed JSON is taken (200) but carries no ids: a stray too.
+    let malformed = TOTAL / 10;
+    assert_eq!(health["received"], TOTAL as u64, "{health}");
+    assert_eq!(health["strays"], (strays + malformed) as u64, "{health}");
+    assert_eq!(health["kept"], (kept - malformed) as u64, "{health}");
+    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", service.pid()))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:").map(|v| {
+                v.trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0);
+    assert!(rss_kib < 300 * 1024, "memory stays bounded: {rss_kib} KiB");
+}
