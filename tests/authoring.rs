@@ -400,3 +400,17 @@ fn committed_sandbox_schema_is_current() {
         "schema/sandbox-config.schema.json is stale: `pitcrew schema --sandbox-config > schema/sandbox-config.schema.json`"
     );
 }
+
+#[test]
+fn committed_project_schema_is_current() {
+    let out = pitcrew(&["schema", "--project"]);
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/project.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        committed,
+        "schema/project.schema.json is stale: `pitcrew schema --project > schema/project.schema.json`"
+    );
+}

@@ -1,4 +1,4 @@
-//! docs/scenarios.md stays true: it names every key of the schema, every matcher and every
+//! The docs stay true: docs/scenarios.md names every key of the schema, every matcher and every
 //! helper, and each complete scenario file it shows passes `pitcrew validate`.
 
 mod common;
@@ -111,4 +111,46 @@ fn the_sandbox_config_example_loads() {
     let config = pitcrew::sandbox::SandboxConfig::from_file(&path)
         .unwrap_or_else(|e| panic!("docs/sandbox.md's config does not load: {}", e.message));
     assert_eq!(config.offers[0].events[1].status, "Pending");
+}
+
+/// The complete profile docs/targets.md shows loads and compiles: pointed at a closed local
+/// port, `pitcrew targets` lists every step and says unreachable (not a mistake in the file),
+/// with the token from the environment masked.
+#[test]
+fn the_complete_profile_in_targets_md_compiles() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/targets.md"))
+            .unwrap();
+    let block = doc
+        .split("## A complete profile")
+        .nth(1)
+        .and_then(|rest| rest.split("```yaml\n").nth(1))
+        .and_then(|b| b.split("```").next())
+        .expect("a yaml block under `## A complete profile`");
+    let port = common::dead_port();
+    let block = block.replace(
+        "https://api.acme.getgokart.ai",
+        &format!("http://127.0.0.1:{port}"),
+    );
+    let dir = common::scratch("targets-doc");
+    std::fs::write(dir.join("pitcrew.yaml"), block).unwrap();
+    let out = common::pitcrew_in(
+        &dir,
+        &["targets"],
+        &[
+            ("GOKART_API_TOKEN", "tok-from-the-docs-4711"),
+            ("PARTNER_SECRET", "partner-secret-0815"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("steps: click, conversion, resend, change_status, callback_log"),
+        "docs/targets.md's profile does not compile:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("unreachable"), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    for secret in ["tok-from-the-docs-4711", "partner-secret-0815"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
 }
