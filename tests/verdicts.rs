@@ -75,6 +75,8 @@ async fn run_plan<P: Platform>(plan: Arc<Plan>, platform: P, receiver: Arc<Recei
         target: "test".into(),
         shard: None,
         clock: pitcrew::run::TargetClock::default(),
+        retries: 0,
+        verbose: false,
     };
     let run = tokio::spawn(pitcrew::run::run(
         plan,

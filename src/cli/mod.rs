@@ -1,10 +1,11 @@
-//! The command line: `pitcrew run`, `validate`, `list`, `schema`, `init`, `sandbox`,
-//! `completions`. Every flag is documented where it is defined; `--help` is the reference.
+//! The command line: `pitcrew run`, `validate`, `list`, `schema`, `targets`, `init`,
+//! `sandbox`, `receive`, `report`, `check-endpoint`, `completions`. Every flag is documented where it is defined; `--help` is the reference.
 
 mod check_endpoint;
 mod error;
 mod init;
 mod receive;
+mod report;
 mod run;
 mod sandbox;
 mod scenarios;
@@ -15,6 +16,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::report::style::ColorChoice;
 
 pub use error::{CliError, Outcome};
 
@@ -37,6 +40,10 @@ pub mod exit {
 #[derive(Debug, Parser)]
 #[command(name = "pitcrew", version, about, long_about = None)]
 pub struct Cli {
+    /// Colour the output: `auto` (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE
+    /// forces it), `always` or `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -75,6 +82,9 @@ pub enum Command {
     /// Serve the callback receiver as a service many runs share: the callback endpoint, an API
     /// behind a token, an optional SQLite store.
     Receive(receive::ReceiveArgs),
+    /// Work on saved reports: merge shards, compare two runs, render HTML.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Put your callback endpoint through the conformance suite: acceptance, duplicates,
     /// status changes, auth, legacy, large and unicode payloads, answer time (exit 0 or 1).
     CheckEndpoint(check_endpoint::CheckEndpointArgs),
@@ -89,6 +99,7 @@ pub enum Command {
 /// here, once.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::report::style::set_choice(cli.color);
     let outcome = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => scenarios::validate(&args),
@@ -109,6 +120,7 @@ pub fn main() -> ExitCode {
         }
         Command::CheckEndpoint(args) => check_endpoint::check_endpoint(args),
         Command::Receive(args) => receive::receive(args),
+        Command::Report(command) => report::report(command),
         Command::Targets(args) => targets::targets(args),
         Command::Init(args) => init::init(&args),
         Command::Sandbox(args) => sandbox::serve(args),
@@ -154,7 +166,7 @@ pub fn project_schema_text() -> String {
 
 /// Prints scenario diagnostics (errors and warnings) with their source snippets to stderr.
 pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
-    let theme = if std::io::stderr().is_terminal() {
+    let theme = if crate::report::style::enabled(std::io::stderr().is_terminal()) {
         miette::GraphicalTheme::unicode()
     } else {
         miette::GraphicalTheme::unicode_nocolor()

@@ -13,7 +13,7 @@ use super::target::{Endpoint, Observed, Started, Target, TargetArgs};
 use super::{CliError, Outcome, exit};
 use crate::plan::{Plan, PlanOptions};
 use crate::platform::HttpPlatform;
-use crate::report::console::Console;
+use crate::report::console::{Console, ConsoleOptions};
 use crate::report::{FileReports, RecordBuilder, RunRecord};
 use crate::run::{self as runner, CallbackLog, CallbackSource, Interrupt, RunOptions, TargetClock};
 
@@ -56,9 +56,20 @@ pub struct ReportArgs {
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Write a JSON report (the run record) here.
+    /// Write a JSON report (the run record) here; `-` writes it to stdout (the console then
+    /// goes to stderr).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report here (one page, no external assets).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Run a failed or errored case up to N more times, its templates rendered afresh; one that
+    /// passes later is `passed` and flaky.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retries: u32,
+    /// Print every case's requests, answers and callbacks, not only those of failures.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// Per-case timeout for cases whose file sets none (e.g. `30s`; at most 24h).
     #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
@@ -122,6 +133,7 @@ pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<Stri
     let reports = FileReports {
         junit: args.junit.clone(),
         json: args.json.clone(),
+        html: args.html.clone(),
     };
     let unwritable = reports.check();
     if !unwritable.is_empty() {
@@ -216,25 +228,28 @@ impl Run<'_> {
         label: String,
         clock: TargetClock,
     ) -> Outcome {
-        let mut console = Console::new(!self.args.no_progress);
+        let mut console = Console::new(ConsoleOptions {
+            progress: !self.args.no_progress,
+            to_stderr: self.reports.uses_stdout(),
+            verbose: self.args.verbose,
+        });
         let mut builder = RecordBuilder::default();
-        let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let options = RunOptions {
             jobs: self.args.jobs,
             fail_fast: self.args.fail_fast,
             target: label,
             shard: self.shard,
             clock,
+            retries: self.args.retries,
+            verbose: self.args.verbose,
         };
         let interrupt = Interrupt::default();
         let signals = listen_for_signals(interrupt.clone());
         let run = tokio::spawn(runner::run(
             plan, platform, source, options, interrupt, events_tx,
         ));
-        while let Some(event) = events_rx.recv().await {
-            console.on_event(&event);
-            builder.on_event(&event);
-        }
+        crate::report::fan_out(events_rx, &mut [&mut console, &mut builder]).await;
         signals.abort();
         let crashed = run.await.err();
         let record = builder.finish();

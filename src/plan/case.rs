@@ -78,6 +78,8 @@ impl SuiteBuilder<'_> {
         }
         Some(Case {
             index: 0,
+            origin: super::Origin::default(),
+            attempt: 1,
             name,
             suite: Arc::from(""),
             file: Arc::from(""),

@@ -43,6 +43,28 @@ pub struct Plan {
     pub suites: Vec<Suite>,
     /// Problems worth knowing that do not stop the run.
     pub warnings: Vec<ScenarioDiagnostic>,
+    /// What it takes to build a case again, for `--retries`.
+    sources: Arc<Sources>,
+}
+
+/// The files a plan was built from and how, to build one case again with fresh templates.
+#[derive(Debug, Default)]
+struct Sources {
+    files: Vec<SourceFile>,
+    /// Each file, parsed the first time one of its cases is built again.
+    parsed: Vec<std::sync::OnceLock<Option<crate::scenario::model::ScenarioFile>>>,
+    options: PlanOptions,
+    env: Map<String, Value>,
+}
+
+/// Where a case comes from: its file (among the plan's), its place in the file's `cases:`, its
+/// matrix combination, and its position in the plan as first built (`case.index`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub file: u32,
+    pub spec: u32,
+    pub combination: u32,
+    pub index: u32,
 }
 
 /// One scenario file.
@@ -59,6 +81,10 @@ pub struct Suite {
 pub struct Case {
     /// Position in the whole plan (file order).
     pub index: usize,
+    /// Where it comes from, to build it again.
+    pub origin: Origin,
+    /// Which attempt it was built for (`case.attempt` in templates), from 1.
+    pub attempt: u32,
     pub name: String,
     pub suite: Arc<str>,
     pub file: Arc<str>,
@@ -287,6 +313,46 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// `case` built again for attempt `attempt`: its templates rendered afresh (a fresh
+    /// member, a fresh uuid; `case.attempt` is `attempt`), its name, suite and index kept.
+    pub fn rebuild(&self, case: &Case, attempt: u32) -> Result<Case, String> {
+        let sources = &*self.sources;
+        let i = case.origin.file as usize;
+        let (Some(source), Some(parsed)) = (sources.files.get(i), sources.parsed.get(i)) else {
+            return Err("its file is not part of the plan (a bug; please report it)".into());
+        };
+        let file = parsed
+            .get_or_init(|| crate::scenario::parse(source).0)
+            .as_ref()
+            .ok_or_else(|| format!("{} could not be read again", source.display_name()))?;
+        let mut builder = SuiteBuilder {
+            source,
+            options: &sources.options,
+            templates: &Templates::new(),
+            run_id: &self.run_id,
+            env: &sources.env,
+            problems: Vec::new(),
+            matchers: HashMap::new(),
+            shared: HashMap::new(),
+            expect_templated: false,
+            budget: usize::MAX,
+        };
+        let rebuilt = builder.rebuild(file, case, attempt);
+        match (rebuilt, builder.problems.iter().find(|p| p.is_error())) {
+            (Some(mut again), None) => {
+                again.index = case.index;
+                again.suite = case.suite.clone();
+                again.file = case.file.clone();
+                Ok(again)
+            }
+            (_, Some(problem)) => Err(format!(
+                "its templates failed on attempt {attempt}: {}: {}",
+                problem.at, problem.message
+            )),
+            (None, None) => Err(format!("it could not be built for attempt {attempt}")),
+        }
+    }
 }
 
 /// Reads, checks and expands every file; all problems of all files come back together
@@ -324,7 +390,7 @@ pub fn build_sources(
     let mut suites: Vec<Suite> = Vec::new();
     let mut problems = Vec::new();
     let mut next_index = 0;
-    for source in sources {
+    for (file_index, source) in sources.iter().enumerate() {
         let (file, mut file_problems) = crate::scenario::parse(source);
         let parsed = file_problems.is_empty();
         let Some(file) = file else {
@@ -343,7 +409,7 @@ pub fn build_sources(
             expect_templated: false,
             budget: options.max_cases.saturating_sub(next_index),
         };
-        let suite = builder.build(&file, next_index);
+        let suite = builder.build(&file, file_index as u32, next_index);
         let clean = parsed && builder.problems.iter().all(|p| !p.is_error());
         file_problems.extend(dedup(builder.problems));
         // In the order they are written, as a reader goes through the file.
@@ -358,10 +424,17 @@ pub fn build_sources(
     if problems.iter().any(ScenarioDiagnostic::is_error) {
         Err(problems)
     } else {
+        let parsed = sources.iter().map(|_| std::sync::OnceLock::new()).collect();
         Ok(Plan {
             run_id,
             suites,
             warnings: problems,
+            sources: Arc::new(Sources {
+                files: sources.to_vec(),
+                parsed,
+                options: options.clone(),
+                env,
+            }),
         })
     }
 }

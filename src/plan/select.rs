@@ -218,4 +218,67 @@ mod tests {
         assert_eq!(s.kept, 0);
         assert!(p.suites.is_empty());
     }
+
+    proptest::proptest! {
+        /// For N = 1..8 shards of any mix of files and matrix sizes (with and without a
+        /// filter), every selected case runs in exactly one shard, shards differ in size by
+        /// at most one, and each shard keeps plan order.
+        #[test]
+        fn every_case_runs_in_exactly_one_shard(
+            sizes in proptest::collection::vec(0usize..12, 1..5),
+            count in 1usize..=8,
+            filtered in proptest::bool::ANY,
+        ) {
+            let sources: Vec<crate::scenario::SourceFile> = sizes
+                .iter()
+                .enumerate()
+                .map(|(f, &n)| {
+                    let mut text = format!("name: File {f}\ncases:\n  - name: lone {f}\n    event: install\n");
+                    if n > 0 {
+                        let values: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+                        text.push_str(&format!(
+                            "  - name: \"m{f} {{{{matrix.i}}}}\"\n    matrix: {{ i: [{}] }}\n    event: install\n    tags: [{}]\n",
+                            values.join(", "),
+                            if f % 2 == 0 { "even" } else { "odd" }
+                        ));
+                    }
+                    crate::scenario::SourceFile {
+                        path: format!("f{f}.yaml").into(),
+                        text: std::sync::Arc::from(text),
+                    }
+                })
+                .collect();
+            let options = PlanOptions {
+                default_offer: Some("demo-offer".into()),
+                ..PlanOptions::default()
+            };
+            let build = || crate::plan::build_sources(&sources, &options).unwrap_or_else(|e| panic!("{e:#?}"));
+            let selection = |shard| Selection {
+                tags: if filtered { vec!["even".into()] } else { Vec::new() },
+                shard,
+                ..Selection::default()
+            };
+            let mut whole = build();
+            whole.select(&selection(None));
+            let all: Vec<(String, String)> = whole.cases().map(|c| (c.suite.to_string(), c.name.clone())).collect();
+            let mut dealt: Vec<(String, String)> = Vec::new();
+            let mut sizes_seen = Vec::new();
+            for index in 1..=count {
+                let mut p = build();
+                let got = p.select(&selection(Some(Shard { index, count })));
+                proptest::prop_assert_eq!(got.matched, all.len());
+                sizes_seen.push(got.kept);
+                let mine: Vec<(String, String)> = p.cases().map(|c| (c.suite.to_string(), c.name.clone())).collect();
+                let expected: Vec<(String, String)> = all.iter().skip(index - 1).step_by(count).cloned().collect();
+                proptest::prop_assert_eq!(&mine, &expected);
+                dealt.extend(mine);
+            }
+            let (min, max) = (sizes_seen.iter().min().copied().unwrap_or(0), sizes_seen.iter().max().copied().unwrap_or(0));
+            proptest::prop_assert!(max - min <= 1, "sizes {:?}", sizes_seen);
+            dealt.sort();
+            let mut expected = all.clone();
+            expected.sort();
+            proptest::prop_assert_eq!(dealt, expected);
+        }
+    }
 }

@@ -9,7 +9,7 @@ use handlebars::Context;
 use serde_json::{Map, Value, json};
 use serde_saphyr::Location;
 
-use super::{CaseExpect, PlanOptions, Step, Suite};
+use super::{Case, CaseExpect, PlanOptions, Step, Suite};
 use crate::duration::parse_duration;
 use crate::scenario::matcher::Matcher;
 use crate::scenario::matrix::{self, Combination};
@@ -58,6 +58,41 @@ fn referenced_env(text: &str, env: &Map<String, Value>) -> Map<String, Value> {
         }
     }
     used
+}
+
+/// What every case of a file sees in its templates besides its own values.
+struct Scope<'a> {
+    vars: Map<String, Value>,
+    env: Map<String, Value>,
+    run_id: &'a str,
+}
+
+impl<'a> Scope<'a> {
+    fn of(builder: &mut SuiteBuilder<'a>, file: &ScenarioFile) -> Scope<'a> {
+        Scope {
+            vars: builder.vars(file),
+            env: referenced_env(&builder.source.text, builder.env),
+            run_id: builder.run_id,
+        }
+    }
+
+    /// The template context of one case.
+    fn context(
+        &self,
+        combination: &Combination,
+        name: &str,
+        index: usize,
+        attempt: u32,
+    ) -> Context {
+        let matrix: Map<String, Value> = combination.iter().cloned().collect();
+        Context::from(json!({
+            "vars": self.vars,
+            "matrix": matrix,
+            "env": self.env,
+            "case": {"name": name, "index": index, "attempt": attempt},
+            "run": {"id": self.run_id},
+        }))
+    }
 }
 
 impl SuiteBuilder<'_> {
@@ -164,9 +199,9 @@ impl SuiteBuilder<'_> {
         vars
     }
 
-    /// Expands and builds every case of `file`, numbering them from `first_index`.
-    pub fn build(&mut self, file: &ScenarioFile, first_index: usize) -> Suite {
-        let suite_name: Arc<str> = match &file.name {
+    /// The suite's name: the file's `name:`, else its file name.
+    fn suite_name(&self, file: &ScenarioFile) -> Arc<str> {
+        match &file.name {
             Some(n) => Arc::from(n.value.as_str()),
             None => Arc::from(
                 self.source
@@ -175,10 +210,15 @@ impl SuiteBuilder<'_> {
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "scenarios".into()),
             ),
-        };
+        }
+    }
+
+    /// Expands and builds every case of `file` (the plan's `file_index`-th), numbering them
+    /// from `first_index`.
+    pub fn build(&mut self, file: &ScenarioFile, file_index: u32, first_index: usize) -> Suite {
+        let suite_name = self.suite_name(file);
         let file_name: Arc<str> = Arc::from(self.source.display_name());
-        let vars = self.vars(file);
-        let env = referenced_env(&self.source.text, self.env);
+        let scope = Scope::of(self, file);
         let empty = Defaults::default();
         let defaults = file.defaults.as_ref().unwrap_or(&empty);
         let mut cases = Vec::with_capacity(file.cases.len());
@@ -203,19 +243,6 @@ impl SuiteBuilder<'_> {
                 let text = self.case_text(line_starts, &starts, i);
                 self.unused_matrix_keys(&m.value, &combinations, &text, &m.referenced);
             }
-            // Contexts are built one at a time (twice: for the names, then for the case) so
-            // that a 100,000-case matrix never holds 100,000 of them.
-            let run_id = self.run_id;
-            let context_for = |combination: &Combination, name: &str, index: usize| {
-                let matrix: Map<String, Value> = combination.iter().cloned().collect();
-                Context::from(json!({
-                    "vars": vars,
-                    "matrix": matrix,
-                    "env": env,
-                    "case": {"name": name, "index": index},
-                    "run": {"id": run_id},
-                }))
-            };
             let errors_before = self.errors();
             let raw_name = &spec.value.name;
             let names: Vec<Option<String>> = if raw_name.value.contains("{{") {
@@ -224,7 +251,7 @@ impl SuiteBuilder<'_> {
                     .iter()
                     .enumerate()
                     .map(|(n, c)| {
-                        let context = context_for(c, &raw_name.value, first + n);
+                        let context = scope.context(c, &raw_name.value, first + n, 1);
                         self.render(raw_name, &context)
                     })
                     .collect()
@@ -238,9 +265,11 @@ impl SuiteBuilder<'_> {
             self.unstable_name(raw_name);
             let names = matrix::unique_names(names, &combinations, &raw_name.value);
             cases.reserve(combinations.len());
-            for (combination, name) in combinations.iter().zip(names) {
+            for (n, (combination, name)) in combinations.iter().zip(names).enumerate() {
                 let index = first_index + cases.len();
-                let context = context_for(combination, &name, index);
+                // Contexts are built one at a time (twice: for the names, then for the case)
+                // so that a 100,000-case matrix never holds 100,000 of them.
+                let context = scope.context(combination, &name, index, 1);
                 let Some(mut case) = self.case(spec, defaults, file, &context, name) else {
                     if self.errors() >= errors_before + 20 {
                         break;
@@ -248,6 +277,12 @@ impl SuiteBuilder<'_> {
                     continue;
                 };
                 case.index = index;
+                case.origin = super::Origin {
+                    file: file_index,
+                    spec: i as u32,
+                    combination: n as u32,
+                    index: index as u32,
+                };
                 case.suite = suite_name.clone();
                 case.file = file_name.clone();
                 if let Some(first) = seen.insert(case.name.clone(), case.line) {
@@ -272,6 +307,26 @@ impl SuiteBuilder<'_> {
             tags: file.tags.clone(),
             cases,
         }
+    }
+
+    /// `case` of `file` built again for attempt `attempt`, with fresh templates.
+    pub fn rebuild(&mut self, file: &ScenarioFile, case: &Case, attempt: u32) -> Option<Case> {
+        let origin = case.origin;
+        let spec = file.cases.get(origin.spec as usize)?;
+        let combinations = match &spec.value.matrix {
+            None => vec![Combination::new()],
+            Some(m) => matrix::expand(&m.value, usize::MAX).ok()?,
+        };
+        let combination = combinations.get(origin.combination as usize)?;
+        let scope = Scope::of(self, file);
+        let context = scope.context(combination, &case.name, origin.index as usize, attempt);
+        self.expect_templated = super::expect::templated(&spec.value);
+        let empty = Defaults::default();
+        let defaults = file.defaults.as_ref().unwrap_or(&empty);
+        let mut again = self.case(spec, defaults, file, &context, case.name.clone())?;
+        again.origin = origin;
+        again.attempt = attempt;
+        Some(again)
     }
 
     /// The combinations a case expands to, within what the run may still plan.

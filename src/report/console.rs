@@ -1,46 +1,80 @@
-//! The console: a line per case in plan order as verdicts come, failures spelled out, late
-//! failures, then the summary from the run record. On a terminal an indicatif progress bar
-//! runs underneath; otherwise plain lines only. Every line is masked before it is printed.
+//! The console: a line per case in plan order as verdicts come, failures spelled out, retries
+//! and late failures, then the summary and a recap of what failed, from the run record.
+//!
+//! Everything goes to one stream (stdout; stderr when stdout carries `--json -`). When that
+//! stream is a terminal an indicatif progress bar ticks underneath; otherwise plain lines only.
+//! Every line is masked before it is printed; colour is added after, to pitcrew's own words.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::junit::headline;
 use super::record::RunRecord;
+use super::style::{self, Tone};
 use crate::check::Failure;
 use crate::run::{CancelReason, CaseResult, Event, EventKind, RunInfo, Status};
 
+/// How the console behaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConsoleOptions {
+    /// Draw the progress bar (only ever on a terminal).
+    pub progress: bool,
+    /// Write to stderr: stdout carries a report (`--json -`).
+    pub to_stderr: bool,
+    /// Print every case's requests, answers and callbacks (`--verbose`).
+    pub verbose: bool,
+}
+
 /// Prints results as the runner reports them.
 pub struct Console {
+    options: ConsoleOptions,
+    color: bool,
     bar: Option<ProgressBar>,
     info: Option<Arc<RunInfo>>,
     /// Verdicts that came before an earlier case's: held to keep plan order.
     pending: BTreeMap<usize, Arc<CaseResult>>,
     next: usize,
-    progress: bool,
 }
 
 impl Console {
-    /// A console; `progress` asks for the bar (drawn only when stderr is a terminal).
-    pub fn new(progress: bool) -> Console {
+    /// A console writing to stdout (or stderr, see [`ConsoleOptions::to_stderr`]).
+    pub fn new(options: ConsoleOptions) -> Console {
+        let terminal = if options.to_stderr {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        };
         Console {
+            options: ConsoleOptions {
+                progress: options.progress && terminal,
+                ..options
+            },
+            color: style::enabled(terminal),
             bar: None,
             info: None,
             pending: BTreeMap::new(),
             next: 0,
-            progress,
         }
     }
 
-    fn print(&self, text: &str) {
-        let text = crate::mask::mask(text);
+    /// Prints `text`, masked, after `head` (a word of pitcrew's own, coloured).
+    fn print(&self, head: Option<(&str, Tone)>, text: &str) {
+        let mut line = match head {
+            Some((word, tone)) => style::paint(word, tone, self.color),
+            None => String::new(),
+        };
+        line.push_str(&crate::mask::mask(text));
         match &self.bar {
-            Some(bar) => bar.println(text),
+            Some(bar) => bar.println(line),
+            None if self.options.to_stderr => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
             None => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{text}");
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
             }
         }
     }
@@ -49,23 +83,24 @@ impl Console {
     pub fn on_event(&mut self, event: &Event) {
         match &event.kind {
             EventKind::RunStarted(info) => {
-                if self.progress && std::io::stderr().is_terminal() {
-                    let bar = ProgressBar::new(info.cases.len() as u64);
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                    );
-                    self.bar = Some(bar);
+                if self.options.progress {
+                    self.bar = Some(self.progress_bar(info.cases.len() as u64));
                 }
                 self.info = Some(info.clone());
-                self.print(&format!(
-                    "pitcrew: running {} case(s) on {} (run {})",
-                    info.cases.len(),
-                    info.target,
-                    info.run_id
-                ));
+                let shard = info
+                    .shard
+                    .as_ref()
+                    .map(|s| format!(", shard {s}"))
+                    .unwrap_or_default();
+                self.print(
+                    None,
+                    &format!(
+                        "pitcrew: running {} case(s) on {} (run {}{shard})",
+                        info.cases.len(),
+                        info.target,
+                        info.run_id
+                    ),
+                );
             }
             EventKind::CaseFinished(result) => {
                 if let Some(bar) = &self.bar {
@@ -73,9 +108,24 @@ impl Console {
                 }
                 self.pending.insert(result.index, result.clone());
                 while let Some(result) = self.pending.remove(&self.next) {
-                    self.print(&self.line(&result));
+                    self.case_line(&result);
                     self.next += 1;
                 }
+            }
+            EventKind::AttemptFailed(result) => {
+                let mut text = format!(
+                    " {}  (attempt {} {}: {}; running it again)",
+                    self.name(result.index),
+                    result.attempt,
+                    if result.status == Status::Errored {
+                        "errored"
+                    } else {
+                        "failed"
+                    },
+                    headline(&result.failures, result.error.as_deref())
+                );
+                self.push_transcript(&mut text, &result.transcript);
+                self.print(Some(("RETRY", Tone::Yellow)), &text);
             }
             EventKind::LateFailure {
                 index,
@@ -83,12 +133,12 @@ impl Console {
                 error,
                 ..
             } => {
-                let mut text = format!("LATE  {}  (after its verdict)", self.name(*index));
+                let mut text = format!("  {}  (after its verdict)", self.name(*index));
                 if let Some(e) = error {
                     text.push_str(&format!("\n      {e}"));
                 }
                 push_failures(&mut text, failures);
-                self.print(&text);
+                self.print(Some(("LATE", Tone::Red)), &text);
             }
             EventKind::RunCancelled { reason } => {
                 let text = match reason {
@@ -102,30 +152,88 @@ impl Console {
                         "pitcrew: interrupted again: stopping the running cases; reports will be written"
                     }
                 };
-                // To stderr, so that it is seen even when stdout goes to a file.
-                match &self.bar {
-                    Some(bar) => bar.println(text),
-                    None => eprintln!("{text}"),
+                // To stderr as well, so that it is seen even when stdout goes to a file.
+                if !self.options.to_stderr && !std::io::stdout().is_terminal() {
+                    eprintln!("{text}");
                 }
+                self.print(None, text);
             }
-            EventKind::CaseStarted { .. }
-            | EventKind::AttemptFailed(_)
-            | EventKind::RunFinished { .. } => {}
+            EventKind::CaseStarted { .. } | EventKind::RunFinished { .. } => {}
         }
     }
 
-    /// Ends the progress bar and prints the summary of the finished record.
+    fn progress_bar(&self, len: u64) -> ProgressBar {
+        let target = if self.options.to_stderr {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::stdout()
+        };
+        let bar = ProgressBar::with_draw_target(Some(len), target);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        // Ticks (and the elapsed time moves) while slow cases wait for their callbacks.
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    }
+
+    /// Ends the progress bar; prints the summary and a recap of what did not pass.
     pub fn finish(&mut self, record: &RunRecord) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        self.print("");
-        self.print(&record.summary.line());
+        self.print(None, "");
+        let summary = &record.summary;
+        let tone = if summary.success() {
+            Tone::Green
+        } else {
+            Tone::Red
+        };
+        self.print(Some((&summary.line(), tone)), "");
         if !record.stray.is_empty() {
-            self.print(&format!(
-                "warning: {} callback(s) reached pitcrew but matched no case (forged, refused or unexpected); see `stray` in the JSON report",
-                record.stray.len()
-            ));
+            self.print(
+                Some(("warning", Tone::Yellow)),
+                &format!(
+                    ": {} callback(s) reached pitcrew but matched no case (forged, refused or unexpected); see `stray` in the JSON report",
+                    record.stray.len()
+                ),
+            );
+        }
+        let failing: Vec<_> = record
+            .cases
+            .iter()
+            .filter(|c| c.status.is_failure())
+            .collect();
+        if !failing.is_empty() {
+            self.print(None, &format!("\nWhat failed ({}):", failing.len()));
+            for case in failing {
+                let (word, tone) = label(case.status, false);
+                self.print(
+                    Some((&format!("  {word}"), tone)),
+                    &format!(
+                        "  {} › {}  at {}:{}\n        {}",
+                        case.suite,
+                        case.name,
+                        case.file,
+                        case.line,
+                        headline(&case.failures, case.error.as_deref())
+                    ),
+                );
+            }
+        }
+        let flaky: Vec<_> = record.cases.iter().filter(|c| c.flaky).collect();
+        if !flaky.is_empty() {
+            self.print(None, &format!("\nFlaky ({}):", flaky.len()));
+            for case in flaky {
+                self.print(
+                    Some(("  FLAKY", Tone::Yellow)),
+                    &format!(
+                        "  {} › {}  (passed on attempt {})",
+                        case.suite, case.name, case.attempts
+                    ),
+                );
+            }
         }
     }
 
@@ -139,27 +247,59 @@ impl Console {
         }
     }
 
-    fn line(&self, result: &CaseResult) -> String {
+    fn case_line(&self, result: &CaseResult) {
+        let flaky = result.status == Status::Passed && result.attempt > 1;
+        let (word, tone) = label(result.status, flaky);
         let mut text = format!(
-            "{:<5} {}  ({} ms)",
-            result.status.label(),
+            "{:pad$} {}  ({} ms{})",
+            "",
             self.name(result.index),
-            result.duration.as_millis()
+            result.duration.as_millis(),
+            if flaky {
+                format!(", passed on attempt {}", result.attempt)
+            } else {
+                String::new()
+            },
+            pad = 5 - word.len().min(5),
         );
-        if result.status == Status::Passed {
-            return text;
+        if result.status != Status::Passed {
+            if let Some(info) = &self.info
+                && let Some(case) = info.cases.get(result.index)
+            {
+                let file = &info.suites[case.suite].file;
+                text.push_str(&format!("\n      at {file}:{}", case.line));
+            }
+            if let Some(e) = &result.error {
+                text.push_str(&format!("\n      {e}"));
+            }
+            push_failures(&mut text, &result.failures);
         }
-        if let Some(info) = &self.info
-            && let Some(case) = info.cases.get(result.index)
-        {
-            let file = &info.suites[case.suite].file;
-            text.push_str(&format!("\n      at {file}:{}", case.line));
+        self.push_transcript(&mut text, &result.transcript);
+        self.print(Some((word, tone)), &text);
+    }
+
+    /// With `--verbose`, the exchanges under a case's line.
+    fn push_transcript(&self, text: &mut String, transcript: &[String]) {
+        if !self.options.verbose {
+            return;
         }
-        if let Some(e) = &result.error {
-            text.push_str(&format!("\n      {e}"));
+        for entry in transcript {
+            for line in entry.lines() {
+                text.push_str("\n      │ ");
+                text.push_str(line);
+            }
         }
-        push_failures(&mut text, &result.failures);
-        text
+    }
+}
+
+/// The word for a verdict, and its tone.
+fn label(status: Status, flaky: bool) -> (&'static str, Tone) {
+    match status {
+        Status::Passed if flaky => ("FLAKY", Tone::Yellow),
+        Status::Passed => ("PASS", Tone::Green),
+        Status::Failed => ("FAIL", Tone::Red),
+        Status::Errored => ("ERROR", Tone::Magenta),
+        Status::Skipped => ("SKIP", Tone::Dim),
     }
 }
 

@@ -58,19 +58,8 @@ fn span(cases: &[&CaseRecord]) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>)
 }
 
 fn test_case(case: &CaseRecord) -> TestCase {
-    let status = match case.status {
-        Status::Passed => {
-            let mut status = TestCaseStatus::success();
-            for attempt in &case.earlier_attempts {
-                let mut rerun = TestRerun::new(NonSuccessKind::Failure);
-                rerun.set_message(headline(&attempt.failures, attempt.error.as_deref()));
-                rerun.set_type(failure_type(&attempt.failures));
-                rerun.set_time(Duration::from_millis(attempt.duration_ms));
-                rerun.set_description(body(case, &attempt.failures, attempt.error.as_deref()));
-                status.add_rerun(rerun);
-            }
-            status
-        }
+    let mut status = match case.status {
+        Status::Passed => TestCaseStatus::success(),
         Status::Skipped => {
             let mut s = TestCaseStatus::skipped();
             s.set_message(case.error.as_deref().unwrap_or("not run"));
@@ -89,6 +78,26 @@ fn test_case(case: &CaseRecord) -> TestCase {
             s
         }
     };
+    // Earlier attempts: <flakyFailure>/<flakyError> on a pass, <rerunFailure>/<rerunError>
+    // on a case that never passed (Surefire's convention, read by Jenkins and others).
+    if case.status != Status::Skipped {
+        for attempt in &case.earlier_attempts {
+            let kind = if attempt.status == Status::Errored {
+                NonSuccessKind::Error
+            } else {
+                NonSuccessKind::Failure
+            };
+            let mut rerun = TestRerun::new(kind);
+            rerun.set_message(headline(&attempt.failures, attempt.error.as_deref()));
+            rerun.set_type(failure_type(&attempt.failures));
+            rerun.set_time(Duration::from_millis(attempt.duration_ms));
+            rerun.set_description(body(case, &attempt.failures, attempt.error.as_deref()));
+            if !attempt.transcript.is_empty() {
+                rerun.set_system_out(attempt.transcript.join("\n\n"));
+            }
+            status.add_rerun(rerun);
+        }
+    }
     let mut test_case = TestCase::new(case.name.as_str(), status);
     test_case.set_classname(case.suite.as_str());
     // The contract's XSD has no `timestamp` on <testcase>: a case's start is in the JSON record.

@@ -1,21 +1,62 @@
 //! Reports: consumers of the runner's events. The console prints as verdicts come; the run
 //! record is built from the same events and is the only input of the file reports (JUnit,
-//! JSON), which are written atomically.
+//! JSON, HTML), which are written atomically, and of `pitcrew report merge|diff|html`.
+//! A new format is a function of the record: no runner code changes.
 
 pub mod console;
+pub mod diff;
+pub mod html;
 pub mod junit;
+pub mod merge;
 pub mod record;
+pub mod style;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use record::{RecordBuilder, RunRecord, Summary};
 
+use crate::run::Event;
+
+/// Something that follows a run as it happens, from the runner's events.
+pub trait Reporter {
+    fn on_event(&mut self, event: &Event);
+}
+
+impl Reporter for console::Console {
+    fn on_event(&mut self, event: &Event) {
+        console::Console::on_event(self, event);
+    }
+}
+
+impl Reporter for RecordBuilder {
+    fn on_event(&mut self, event: &Event) {
+        RecordBuilder::on_event(self, event);
+    }
+}
+
+/// The one point where the runner's events fan out to every reporter, in order.
+pub async fn fan_out(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    reporters: &mut [&mut dyn Reporter],
+) {
+    while let Some(event) = events.recv().await {
+        for reporter in reporters.iter_mut() {
+            reporter.on_event(&event);
+        }
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, so that a reader
 /// never sees half a report.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = parent(path);
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    // Readable like any file the user writes (the umask applies), not 0600: reports are
+    // artifacts for others to read.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut file = builder.tempfile_in(dir)?;
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
@@ -47,48 +88,93 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("{}: cannot write in {}: {e}", path.display(), dir.display()))
 }
 
+/// `-` as a report path: standard output.
+pub const STDOUT: &str = "-";
+
 /// The file reports asked for on the command line.
 #[derive(Debug, Default, Clone)]
 pub struct FileReports {
     pub junit: Option<PathBuf>,
+    /// `-` writes it to stdout.
     pub json: Option<PathBuf>,
+    pub html: Option<PathBuf>,
 }
 
+/// One report format: its name for messages and how it renders the record.
+struct Format {
+    name: &'static str,
+    render: fn(&RunRecord) -> Result<String, String>,
+}
+
+const JUNIT: Format = Format {
+    name: "JUnit",
+    render: |r| junit::render(r).map_err(|e| e.to_string()),
+};
+const JSON: Format = Format {
+    name: "JSON",
+    render: |r| Ok(r.to_json()),
+};
+const HTML: Format = Format {
+    name: "HTML",
+    render: |r| Ok(html::render(r)),
+};
+
 impl FileReports {
-    fn paths(&self) -> impl Iterator<Item = &PathBuf> {
-        self.junit.iter().chain(self.json.iter())
+    fn each(&self) -> impl Iterator<Item = (&PathBuf, &'static Format)> {
+        let formats: [(&Option<PathBuf>, &'static Format); 3] = [
+            (&self.junit, &JUNIT),
+            (&self.json, &JSON),
+            (&self.html, &HTML),
+        ];
+        formats
+            .into_iter()
+            .filter_map(|(path, format)| path.as_ref().map(|p| (p, format)))
+    }
+
+    /// True when a report goes to stdout (the console then writes to stderr).
+    pub fn uses_stdout(&self) -> bool {
+        self.each().any(|(p, _)| p.as_os_str() == STDOUT)
     }
 
     /// Checks every report path before the run; the errors, one per unwritable report.
     pub fn check(&self) -> Vec<String> {
-        self.paths()
-            .filter_map(|p| check_writable(p).err())
-            .collect()
+        let mut errors: Vec<String> = self
+            .each()
+            .filter(|(p, _)| p.as_os_str() != STDOUT)
+            .filter_map(|(p, _)| check_writable(p).err())
+            .collect();
+        if self.each().filter(|(p, _)| p.as_os_str() == STDOUT).count() > 1 {
+            errors.push("only one report can be written to stdout (`-`)".into());
+        }
+        errors
     }
 
     /// Writes each requested report; one that fails does not stop the others. Returns the
     /// errors, each naming its file.
     pub fn write(&self, record: &RunRecord) -> Vec<String> {
         let mut errors = Vec::new();
-        if let Some(path) = &self.junit {
-            let written = junit::render(record)
-                .map_err(|e| format!("cannot render JUnit: {e}"))
-                .and_then(|xml| write_atomically(path, xml.as_bytes()).map_err(|e| e.to_string()));
+        for (path, format) in self.each() {
+            let written = (format.render)(record)
+                .map_err(|e| format!("cannot render it: {e}"))
+                .and_then(|text| write_report(path, &text).map_err(|e| e.to_string()));
             if let Err(e) = written {
                 errors.push(format!(
-                    "cannot write the JUnit report {}: {e}",
+                    "cannot write the {} report {}: {e}",
+                    format.name,
                     path.display()
                 ));
             }
         }
-        if let Some(path) = &self.json
-            && let Err(e) = write_atomically(path, record.to_json().as_bytes())
-        {
-            errors.push(format!(
-                "cannot write the JSON report {}: {e}",
-                path.display()
-            ));
-        }
         errors
     }
+}
+
+/// Writes a report to `path` atomically, or to stdout for `-`.
+pub fn write_report(path: &Path, text: &str) -> std::io::Result<()> {
+    if path.as_os_str() == STDOUT {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        return out.flush();
+    }
+    write_atomically(path, text.as_bytes())
 }

@@ -36,6 +36,9 @@ pub struct RunRecord {
     /// Callbacks that reached pitcrew and matched no case.
     #[serde(default)]
     pub stray: Vec<Stray>,
+    /// The runs merged into this record (`pitcrew report merge`), by run id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
 }
 
 /// The counts of a run.
@@ -306,6 +309,7 @@ impl RecordBuilder {
             suites,
             cases,
             stray: self.strays,
+            merged_from: Vec::new(),
         };
         masked(record)
     }
@@ -377,7 +381,7 @@ fn attempt_record(result: &CaseResult) -> AttemptRecord {
 }
 
 /// The record with every text masked (the one masking point of the file reports).
-fn masked(mut record: RunRecord) -> RunRecord {
+pub fn masked(mut record: RunRecord) -> RunRecord {
     let masker = crate::mask::current();
     let m = |s: &mut String| {
         if let std::borrow::Cow::Owned(masked) = masker.mask(s) {
@@ -394,6 +398,7 @@ fn masked(mut record: RunRecord) -> RunRecord {
     };
     m(&mut record.run_id);
     m(&mut record.target);
+    record.merged_from.iter_mut().for_each(m);
     record
         .shard
         .iter_mut()
@@ -478,7 +483,8 @@ mod tests {
             "suites": [{"name": "s", "file": "f", "tags": ["t"]}],
             "cases": [case],
             "stray": [{"seq": 1, "at": "2026-01-01T00:00:00Z", "method": "m", "path": "p",
-                "ids": {"callback": "c", "conversion": "v", "click": "k"}, "reason": "r"}]
+                "ids": {"callback": "c", "conversion": "v", "click": "k"}, "reason": "r"}],
+            "merged_from": ["r1"]
         });
         fn fill(v: &mut Value, key: &str) {
             match v {
@@ -509,7 +515,7 @@ mod tests {
         assert!(text.contains("***"));
         let unmasked = record.to_json();
         assert!(
-            unmasked.matches(SECRET).count() >= 38,
+            unmasked.matches(SECRET).count() >= 39,
             "the test fills every text field: {}",
             unmasked.matches(SECRET).count()
         );

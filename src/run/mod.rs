@@ -50,6 +50,11 @@ pub struct RunOptions {
     pub shard: Option<String>,
     /// How long a platform minute lasts on the target.
     pub clock: TargetClock,
+    /// How many more times a failed or errored case is run (`--retries`).
+    pub retries: u32,
+    /// Keep every case's requests, answers and callbacks, not only those of cases that did
+    /// not pass (`--verbose`).
+    pub verbose: bool,
 }
 
 /// How a run is stopped from outside: `finish` starts no more cases (running ones finish),
@@ -117,34 +122,43 @@ pub async fn run<P: Platform, S: CallbackSource>(
     let mut schedule = Schedule::new(plan.cases().map(resources));
     let jobs = options.jobs.max(1);
     let mut running: JoinSet<CaseOutcome> = JoinSet::new();
-    let mut running_cases: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut running_cases: HashMap<tokio::task::Id, (usize, Option<Arc<Case>>)> = HashMap::new();
     let mut stopped: Option<CancelReason> = None;
-    let mut watches: Vec<(usize, Watch)> = Vec::new();
+    let mut watches: Vec<Recount> = Vec::new();
     let mut claimed: HashSet<u64> = HashSet::new();
     let mut last_verdict = Instant::now();
     let clock = options.clock;
+    let verbose = options.verbose;
+    // Starts attempt `attempt` of case `index`: the planned case, or `again`, built afresh.
+    let start = |running: &mut JoinSet<CaseOutcome>, index: usize, again: Option<Arc<Case>>| {
+        let (plan, platform, source, places) = (
+            plan.clone(),
+            platform.clone(),
+            source.clone(),
+            places.clone(),
+        );
+        let retried = again.clone();
+        running
+            .spawn(async move {
+                let (s, c) = places[index];
+                let case = retried.as_deref().unwrap_or(&plan.suites[s].cases[c]);
+                let mut outcome =
+                    case::run_case(case, case.attempt, &*platform, &*source, clock).await;
+                if verbose || outcome.result.status != Status::Passed {
+                    outcome.result.transcript = transcript::render(&outcome.entries);
+                }
+                outcome.entries = Vec::new();
+                outcome
+            })
+            .id()
+    };
     loop {
         while stopped.is_none() && running.len() < jobs {
             let Some(index) = schedule.next_ready() else {
                 break;
             };
-            let (plan, platform, source, places) = (
-                plan.clone(),
-                platform.clone(),
-                source.clone(),
-                places.clone(),
-            );
-            let handle = running.spawn(async move {
-                let (s, c) = places[index];
-                let case = &plan.suites[s].cases[c];
-                let mut outcome = case::run_case(case, 1, &*platform, &*source, clock).await;
-                if outcome.result.status != Status::Passed {
-                    outcome.result.transcript = transcript::render(&outcome.entries);
-                }
-                outcome.entries = Vec::new();
-                outcome
-            });
-            running_cases.insert(handle.id(), index);
+            let id = start(&mut running, index, None);
+            running_cases.insert(id, (index, None));
             out.emit(EventKind::CaseStarted { index, attempt: 1 });
         }
         if running.is_empty() {
@@ -167,18 +181,38 @@ pub async fn run<P: Platform, S: CallbackSource>(
                     Ok((id, outcome)) => (id, Ok(outcome)),
                     Err(e) => (e.id(), Err(e)),
                 };
-                let Some(index) = running_cases.remove(&id) else { continue };
-                schedule.finish(index);
-                let result = match outcome {
+                let Some((index, again)) = running_cases.remove(&id) else { continue };
+                let (mut result, watch) = match outcome {
                     Ok(outcome) => {
                         claimed.extend(outcome.claimed);
-                        if let Some(watch) = outcome.watch {
-                            watches.push((index, watch));
-                        }
-                        outcome.result
+                        (outcome.result, outcome.watch)
                     }
-                    Err(e) => CaseResult::not_run(index, Status::Errored, &broken_task(e)),
+                    Err(e) => (CaseResult::not_run(index, Status::Errored, &broken_task(e)), None),
                 };
+                let attempt = result.attempt.max(1);
+                if result.status.is_failure() && attempt <= options.retries && stopped.is_none() {
+                    // Its deliveries are claimed after the run, but fail nothing any more.
+                    watches.extend(watch.map(|watch| Recount { index, watch, judged: false }));
+                    let (s, c) = places[index];
+                    let planned = again.as_deref().unwrap_or(&plan.suites[s].cases[c]);
+                    match plan.rebuild(planned, attempt + 1) {
+                        Ok(next) => {
+                            out.emit(EventKind::AttemptFailed(Arc::new(result)));
+                            let next = Arc::new(next);
+                            let id = start(&mut running, index, Some(next.clone()));
+                            running_cases.insert(id, (index, Some(next)));
+                            out.emit(EventKind::CaseStarted { index, attempt: attempt + 1 });
+                            continue;
+                        }
+                        Err(e) => {
+                            result.status = Status::Errored;
+                            result.error = Some(format!("could not be run again: {e}"));
+                        }
+                    }
+                } else {
+                    watches.extend(watch.map(|watch| Recount { index, watch, judged: true }));
+                }
+                schedule.finish(index);
                 if options.fail_fast && result.status.is_failure() && stopped.is_none() {
                     stopped = Some(CancelReason::FailFast);
                     out.emit(EventKind::RunCancelled { reason: CancelReason::FailFast });
@@ -209,7 +243,9 @@ pub async fn run<P: Platform, S: CallbackSource>(
         if !interrupt.abort.is_cancelled() {
             for late in recount(source.clone(), watches, jobs).await {
                 claimed.extend(late.deliveries.iter().map(|d| d.seq));
-                out.emit(late.event());
+                if late.judged {
+                    out.emit(late.event());
+                }
             }
         }
     }
@@ -235,9 +271,19 @@ fn broken_task(e: tokio::task::JoinError) -> String {
     )
 }
 
+/// A case's deliveries to recount after the run.
+struct Recount {
+    index: usize,
+    watch: Watch,
+    /// False for an attempt that failed and was run again: its late deliveries are the case's
+    /// (not strays) but fail nothing.
+    judged: bool,
+}
+
 /// Deliveries that came to a case after its verdict.
 struct Late {
     index: usize,
+    judged: bool,
     deliveries: Vec<Arc<Delivery>>,
     /// Why the recount could not be made.
     error: Option<String>,
@@ -287,13 +333,13 @@ impl Late {
 /// conversion claims its own deliveries, so they are never blamed on an earlier one.
 async fn recount<S: CallbackSource>(
     source: Arc<S>,
-    watches: Vec<(usize, Watch)>,
+    watches: Vec<Recount>,
     jobs: usize,
 ) -> Vec<Late> {
     let seen: Arc<HashSet<u64>> = Arc::new(
         watches
             .iter()
-            .flat_map(|(_, w)| w.seen.iter().copied())
+            .flat_map(|r| r.watch.seen.iter().copied())
             .collect(),
     );
     let queue = Arc::new(Mutex::new(watches.into_iter()));
@@ -304,7 +350,7 @@ async fn recount<S: CallbackSource>(
             let mut late = Vec::new();
             loop {
                 let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
-                let Some((index, watch)) = next else { break };
+                let Some(Recount { index, watch, judged }) = next else { break };
                 match source.deliveries(&watch.key).await {
                     Ok(all) => {
                         let unseen: Vec<Arc<Delivery>> = watch
@@ -315,6 +361,7 @@ async fn recount<S: CallbackSource>(
                         if !unseen.is_empty() {
                             late.push(Late {
                                 index,
+                                judged,
                                 deliveries: unseen,
                                 error: None,
                             });
@@ -322,6 +369,7 @@ async fn recount<S: CallbackSource>(
                     }
                     Err(e) => late.push(Late {
                         index,
+                        judged,
                         deliveries: Vec::new(),
                         error: Some(format!(
                             "could not recount this case's deliveries after its verdict, so a late duplicate may have gone unseen: {e}"

@@ -165,6 +165,7 @@ pub fn relative_to_cwd(path: &Path) -> PathBuf {
 }
 
 /// A scenario file read from disk, with the text its positions refer to.
+#[derive(Debug, Clone)]
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: Arc<str>,

@@ -1,0 +1,134 @@
+//! `pitcrew report merge|diff|html`: work on saved reports, no run.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{CliError, Outcome, exit, say};
+use crate::report::merge::{self, Input};
+use crate::report::{RunRecord, diff, html, write_report};
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge JUnit or JSON shard reports into one (in the unsharded run's order; every case
+    /// once). Exit 0, or 2 when the inputs do not merge (a case twice, a shard missing).
+    Merge(MergeArgs),
+    /// What changed between two JSON reports, by case name: new failures, fixed, newly flaky,
+    /// still failing, added and removed. Exit 1 when something newly fails, else 0.
+    Diff(DiffArgs),
+    /// Render a JSON report as a self-contained HTML page.
+    Html(HtmlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Where to write the merged report (`-`: stdout).
+    pub out: PathBuf,
+    /// The shard reports, all JUnit XML or all JSON.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Merge even when a shard's report is missing (its cases are then not in the output).
+    #[arg(long)]
+    pub partial: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier run's JSON report (e.g. last night's).
+    pub old: PathBuf,
+    /// The later run's JSON report.
+    pub new: PathBuf,
+    /// `text` for a terminal, `md` (Markdown) for a CI job summary.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Md,
+}
+
+#[derive(Debug, Args)]
+pub struct HtmlArgs {
+    /// A JSON report (`pitcrew run --json`).
+    pub input: PathBuf,
+    /// Where to write the page.
+    pub out: PathBuf,
+}
+
+/// `pitcrew report …`.
+pub fn report(command: ReportCommand) -> Outcome {
+    match command {
+        ReportCommand::Merge(args) => merge(args),
+        ReportCommand::Diff(args) => diff(args),
+        ReportCommand::Html(args) => html(args),
+    }
+}
+
+fn read(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+fn record(path: &Path) -> Result<RunRecord, CliError> {
+    RunRecord::from_json(&read(path)?)
+        .map(crate::report::record::masked)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
+}
+
+fn write(path: &Path, text: &str, what: &str) -> Result<(), CliError> {
+    write_report(path, text).map_err(|e| {
+        CliError::Infrastructure(format!("cannot write the {what} {}: {e}", path.display()))
+    })
+}
+
+fn merge(args: MergeArgs) -> Outcome {
+    let inputs = args
+        .inputs
+        .iter()
+        .map(|p| {
+            Ok(Input {
+                name: p.display().to_string(),
+                text: read(p)?,
+            })
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let merged = merge::merge(&inputs, args.partial).map_err(CliError::Usage)?;
+    write(&args.out, &merged.text, "merged report")?;
+    if args.out.as_os_str() != crate::report::STDOUT {
+        eprintln!(
+            "pitcrew: merged {} {} report(s), {} case(s), into {}",
+            inputs.len(),
+            merged.format,
+            merged.cases,
+            args.out.display()
+        );
+    }
+    Ok(exit::PASSED)
+}
+
+fn diff(args: DiffArgs) -> Outcome {
+    let (old, new) = (record(&args.old)?, record(&args.new)?);
+    let d = diff::diff(&old, &new);
+    let (a, b) = (
+        args.old.display().to_string(),
+        args.new.display().to_string(),
+    );
+    let text = match args.format {
+        DiffFormat::Text => diff::text(&d, &a, &b),
+        DiffFormat::Md => diff::markdown(&d, &a, &b),
+    };
+    say(&crate::mask::mask(text.trim_end()));
+    Ok(if d.regressed() {
+        exit::FAILED
+    } else {
+        exit::PASSED
+    })
+}
+
+fn html(args: HtmlArgs) -> Outcome {
+    let record = record(&args.input)?;
+    write(&args.out, &html::render(&record), "HTML report")?;
+    Ok(exit::PASSED)
+}

@@ -1,0 +1,442 @@
+//! The HTML report: one self-contained page (inline style and script, no external asset, works
+//! offline as a CI artifact), rendered from the run record. The summary first, then what
+//! failed with expected vs actual and `file:line`, the flaky cases with their earlier
+//! attempts, and every case by suite, each foldable to its inputs, ids and exchanges.
+//!
+//! The record is masked already; every text is HTML-escaped here.
+
+use std::fmt::Write;
+
+use super::record::{AttemptRecord, CaseRecord, RunRecord};
+use crate::check::Failure;
+use crate::run::Status;
+
+/// The page for `record`.
+pub fn render(record: &RunRecord) -> String {
+    let mut page = Page(String::with_capacity(4096 + record.cases.len() * 600));
+    page.head(record);
+    page.summary(record);
+    page.failures(record);
+    page.flaky(record);
+    page.cases(record);
+    page.stray(record);
+    page.0.push_str("</main>\n<script>\n");
+    page.0.push_str(SCRIPT);
+    page.0.push_str("</script>\n</body>\n</html>\n");
+    page.0
+}
+
+/// Escapes text for HTML content and attribute values.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn status_word(case: &CaseRecord) -> &'static str {
+    match case.status {
+        Status::Passed if case.flaky => "flaky",
+        Status::Passed => "passed",
+        Status::Failed => "failed",
+        Status::Errored => "errored",
+        Status::Skipped => "skipped",
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.2} s", ms as f64 / 1000.0)
+    }
+}
+
+struct Page(String);
+
+impl Page {
+    fn head(&mut self, record: &RunRecord) {
+        let s = &record.summary;
+        let verdict = if s.success() {
+            format!("{} passed", s.passed)
+        } else {
+            format!("{} failed, {} errored", s.failed, s.errored)
+        };
+        let _ = write!(
+            self.0,
+            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>pitcrew: {} · {}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n",
+            esc(&verdict),
+            esc(&record.target)
+        );
+    }
+
+    fn summary(&mut self, record: &RunRecord) {
+        let s = &record.summary;
+        let overall = if s.success() { "passed" } else { "failed" };
+        let _ = write!(
+            self.0,
+            "<header class=\"{overall}\">\n<h1>pitcrew run on {}</h1>\n<p class=\"meta\">run <code>{}</code> · started {} · {}",
+            esc(&record.target),
+            esc(&record.run_id),
+            esc(&record
+                .started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            seconds(s.duration_ms)
+        );
+        if let Some(shard) = &record.shard {
+            let _ = write!(self.0, " · shard {}", esc(shard));
+        }
+        self.0.push_str("</p>\n<p class=\"counts\">");
+        let counts = [
+            ("total", s.total),
+            ("passed", s.passed),
+            ("failed", s.failed),
+            ("errored", s.errored),
+            ("skipped", s.skipped),
+            ("flaky", s.flaky),
+            ("stray", s.stray),
+        ];
+        for (name, n) in counts {
+            let quiet = if n == 0 && name != "total" && name != "passed" {
+                " zero"
+            } else {
+                ""
+            };
+            let _ = write!(
+                self.0,
+                "<span class=\"badge {name}{quiet}\"><b>{n}</b> {name}</span>"
+            );
+        }
+        self.0.push_str("</p>\n</header>\n<main>\n");
+        if let Some(why) = &record.cancelled {
+            let _ = writeln!(
+                self.0,
+                "<p class=\"notice\">The run stopped early ({}): the cases it did not start are skipped.</p>",
+                esc(why)
+            );
+        }
+    }
+
+    fn failures(&mut self, record: &RunRecord) {
+        let failing: Vec<&CaseRecord> = record
+            .cases
+            .iter()
+            .filter(|c| c.status.is_failure())
+            .collect();
+        if failing.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            self.0,
+            "<section id=\"failures\">\n<h2>What failed ({})</h2>",
+            failing.len()
+        );
+        for case in failing {
+            self.case(case, true, true);
+        }
+        self.0.push_str("</section>\n");
+    }
+
+    fn flaky(&mut self, record: &RunRecord) {
+        let flaky: Vec<&CaseRecord> = record.cases.iter().filter(|c| c.flaky).collect();
+        if flaky.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            self.0,
+            "<section id=\"flaky\">\n<h2>Flaky: passed on a later attempt ({})</h2>",
+            flaky.len()
+        );
+        for case in flaky {
+            self.case(case, false, true);
+        }
+        self.0.push_str("</section>\n");
+    }
+
+    fn cases(&mut self, record: &RunRecord) {
+        let _ = write!(
+            self.0,
+            "<section id=\"cases\">\n<h2>Every case ({})</h2>\n<p class=\"filter\">\
+             <input id=\"q\" type=\"search\" placeholder=\"Filter by name\" aria-label=\"Filter cases by name\">",
+            record.cases.len()
+        );
+        for status in ["passed", "flaky", "failed", "errored", "skipped"] {
+            let _ = write!(
+                self.0,
+                " <label><input type=\"checkbox\" name=\"st\" value=\"{status}\" checked> {status}</label>"
+            );
+        }
+        self.0.push_str("</p>\n");
+        let mut start = 0;
+        while start < record.cases.len() {
+            let suite = &record.cases[start].suite;
+            let file = &record.cases[start].file;
+            let end = record.cases[start..]
+                .iter()
+                .position(|c| &c.suite != suite || &c.file != file)
+                .map_or(record.cases.len(), |n| start + n);
+            let cases = &record.cases[start..end];
+            let bad = cases.iter().filter(|c| c.status.is_failure()).count();
+            let _ = writeln!(
+                self.0,
+                "<details class=\"suite\" open>\n<summary><b>{}</b> <span class=\"where\">{}</span> <span class=\"tally\">{} case(s){}</span></summary>",
+                esc(suite),
+                esc(file),
+                cases.len(),
+                if bad > 0 {
+                    format!(", <span class=\"bad\">{bad} not passed</span>")
+                } else {
+                    String::new()
+                }
+            );
+            for case in cases {
+                self.case(case, false, false);
+            }
+            self.0.push_str("</details>\n");
+            start = end;
+        }
+        self.0.push_str("</section>\n");
+    }
+
+    /// One case, folded to its summary line unless `open`; named with its suite when
+    /// `with_suite` (outside its suite's group).
+    fn case(&mut self, case: &CaseRecord, open: bool, with_suite: bool) {
+        let word = status_word(case);
+        let name = if with_suite {
+            format!("{} › {}", case.suite, case.name)
+        } else {
+            case.name.clone()
+        };
+        let _ = write!(
+            self.0,
+            "<details class=\"case {word}\" data-status=\"{word}\" data-name=\"{}\"{}>\n<summary><span class=\"st {word}\">{word}</span> <span class=\"name\">{}</span> <span class=\"where\">{}:{}</span> <span class=\"time\">{}</span></summary>\n<div class=\"body\">\n",
+            esc(&format!("{} {}", case.suite, case.name).to_lowercase()),
+            if open { " open" } else { "" },
+            esc(&name),
+            esc(&case.file),
+            case.line,
+            seconds(case.duration_ms)
+        );
+        if let Some(e) = &case.error {
+            let _ = writeln!(self.0, "<p class=\"error\">{}</p>", esc(e));
+        }
+        self.failure_list(&case.failures);
+        self.facts(case);
+        self.transcript(&case.transcript, "Requests, answers and callbacks");
+        for attempt in &case.earlier_attempts {
+            self.attempt(attempt);
+        }
+        self.0.push_str("</div>\n</details>\n");
+    }
+
+    fn failure_list(&mut self, failures: &[Failure]) {
+        for f in failures {
+            let _ = write!(
+                self.0,
+                "<div class=\"failure\"><p class=\"message\">✗ {}</p>\n<dl><dt>expected</dt><dd><code>{}</code></dd><dt>actual</dt><dd><code>{}</code></dd>",
+                esc(&f.message),
+                esc(&f.expected),
+                esc(&f.actual)
+            );
+            if let Some(at) = &f.at {
+                let _ = write!(
+                    self.0,
+                    "<dt>written at</dt><dd><code>{}</code></dd>",
+                    esc(at)
+                );
+            }
+            self.0.push_str("</dl></div>\n");
+        }
+    }
+
+    fn facts(&mut self, case: &CaseRecord) {
+        let mut facts: Vec<(&str, String)> = Vec::new();
+        if let Some(at) = case.started_at {
+            facts.push((
+                "started",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ));
+        }
+        facts.push(("attempts", case.attempts.to_string()));
+        if !case.tags.is_empty() {
+            facts.push(("tags", case.tags.join(", ")));
+        }
+        if let Some(click) = &case.ids.click {
+            facts.push(("click", click.clone()));
+        }
+        if let Some(conversion) = &case.ids.conversion {
+            facts.push(("conversion", conversion.clone()));
+        }
+        let inputs = &case.inputs;
+        if !inputs.offer.is_empty() {
+            facts.push(("offer", inputs.offer.clone()));
+        }
+        if !inputs.member.is_empty() {
+            facts.push(("member", inputs.member.clone()));
+        }
+        if let Some(event) = &inputs.event {
+            facts.push(("event", event.clone()));
+        }
+        for (k, v) in &inputs.params {
+            facts.push(("param", format!("{k} = {v}")));
+        }
+        self.0.push_str("<dl class=\"facts\">");
+        for (name, value) in facts {
+            let _ = write!(
+                self.0,
+                "<dt>{name}</dt><dd><code>{}</code></dd>",
+                esc(&value)
+            );
+        }
+        self.0.push_str("</dl>\n");
+    }
+
+    fn transcript(&mut self, transcript: &[String], title: &str) {
+        if transcript.is_empty() {
+            return;
+        }
+        let _ = write!(
+            self.0,
+            "<details class=\"exchanges\"><summary>{title} ({})</summary>",
+            transcript.len()
+        );
+        for entry in transcript {
+            let _ = write!(self.0, "<pre>{}</pre>", esc(entry));
+        }
+        self.0.push_str("</details>\n");
+    }
+
+    fn attempt(&mut self, attempt: &AttemptRecord) {
+        let word = match attempt.status {
+            Status::Errored => "errored",
+            _ => "failed",
+        };
+        let _ = writeln!(
+            self.0,
+            "<details class=\"attempt\"><summary>attempt {} <span class=\"st {word}\">{word}</span> <span class=\"time\">{}</span></summary>",
+            attempt.attempt,
+            seconds(attempt.duration_ms)
+        );
+        if let Some(e) = &attempt.error {
+            let _ = writeln!(self.0, "<p class=\"error\">{}</p>", esc(e));
+        }
+        self.failure_list(&attempt.failures);
+        self.transcript(&attempt.transcript, "Its requests, answers and callbacks");
+        self.0.push_str("</details>\n");
+    }
+
+    fn stray(&mut self, record: &RunRecord) {
+        if record.stray.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            self.0,
+            "<section id=\"stray\">\n<h2>Stray callbacks ({}): reached pitcrew, matched no case</h2>\n<table><thead><tr><th>at</th><th>request</th><th>conversion</th><th>why</th></tr></thead><tbody>",
+            record.stray.len()
+        );
+        for stray in &record.stray {
+            let _ = writeln!(
+                self.0,
+                "<tr><td>{}</td><td><code>{} {}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                esc(&stray
+                    .at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                esc(&stray.method),
+                esc(&stray.path),
+                esc(stray.ids.conversion.as_deref().unwrap_or("–")),
+                esc(&stray.reason)
+            );
+        }
+        self.0.push_str("</tbody></table>\n</section>\n");
+    }
+}
+
+const STYLE: &str = r#":root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --err: #8250df; --warn: #9a6700; --mute: #6e7781; --line: #d0d7de; --soft: #f6f8fa; }
+@media (prefers-color-scheme: dark) { :root { --ok: #3fb950; --bad: #f85149; --err: #a371f7; --warn: #d29922; --mute: #8b949e; --line: #30363d; --soft: #161b22; } }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+header { padding: 1.2rem 2rem; border-bottom: 4px solid var(--ok); background: var(--soft); }
+header.failed { border-bottom-color: var(--bad); }
+h1 { margin: 0 0 .3rem; font-size: 1.4rem; }
+h2 { font-size: 1.1rem; margin: 1.6rem 0 .6rem; }
+main { padding: 0 2rem 2rem; max-width: 80rem; }
+code, pre { font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+pre { white-space: pre-wrap; word-break: break-all; background: var(--soft); border: 1px solid var(--line); border-radius: 6px; padding: .6rem; margin: .4rem 0; }
+.meta, .where, .time, .tally { color: var(--mute); }
+.time { float: right; }
+.counts { margin: .6rem 0 0; display: flex; flex-wrap: wrap; gap: .4rem; }
+.badge { border: 1px solid var(--line); border-radius: 999px; padding: .1rem .7rem; }
+.badge.passed b { color: var(--ok); } .badge.failed b, .bad { color: var(--bad); } .badge.errored b { color: var(--err); } .badge.flaky b, .badge.stray b { color: var(--warn); }
+.badge.zero { opacity: .55; }
+.notice { border-left: 4px solid var(--warn); padding: .4rem .8rem; background: var(--soft); }
+details.case { border: 1px solid var(--line); border-left-width: 4px; border-radius: 6px; margin: .35rem 0; }
+details.case.passed { border-left-color: var(--ok); } details.case.failed { border-left-color: var(--bad); }
+details.case.errored { border-left-color: var(--err); } details.case.flaky { border-left-color: var(--warn); } details.case.skipped { border-left-color: var(--mute); }
+details > summary { cursor: pointer; padding: .35rem .6rem; }
+details.suite { margin: .6rem 0; } details.suite > summary { padding-left: 0; }
+.body { padding: 0 .8rem .6rem; }
+.st { display: inline-block; min-width: 4.2rem; font-size: .8rem; font-weight: 600; text-transform: uppercase; }
+.st.passed { color: var(--ok); } .st.failed { color: var(--bad); } .st.errored { color: var(--err); } .st.flaky { color: var(--warn); } .st.skipped { color: var(--mute); }
+.failure { border-left: 3px solid var(--bad); padding: .1rem .8rem; margin: .5rem 0; }
+.message, .error { font-weight: 600; margin: .3rem 0; } .error { color: var(--err); }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: .3rem 0; }
+dt { color: var(--mute); } dd { margin: 0; overflow-wrap: anywhere; }
+.attempt, .exchanges { margin: .4rem 0; } .attempt { border-left: 3px solid var(--warn); padding-left: .5rem; }
+table { border-collapse: collapse; width: 100%; } th, td { text-align: left; border-bottom: 1px solid var(--line); padding: .3rem .5rem; vertical-align: top; }
+.filter { display: flex; flex-wrap: wrap; gap: .8rem; align-items: center; }
+.filter input[type=search] { padding: .3rem .5rem; min-width: 18rem; border: 1px solid var(--line); border-radius: 6px; background: transparent; color: inherit; }
+"#;
+
+const SCRIPT: &str = r##"(function () {
+  "use strict";
+  var query = document.getElementById("q");
+  if (!query) { return; }
+  var boxes = Array.prototype.slice.call(document.querySelectorAll("input[name=st]"));
+  var suites = Array.prototype.slice.call(document.querySelectorAll("#cases details.suite"));
+  function apply() {
+    var text = query.value.trim().toLowerCase();
+    var shown = {};
+    boxes.forEach(function (b) { shown[b.value] = b.checked; });
+    suites.forEach(function (suite) {
+      var any = false;
+      suite.querySelectorAll("details.case").forEach(function (c) {
+        var ok = shown[c.dataset.status] && (text === "" || c.dataset.name.indexOf(text) >= 0);
+        c.hidden = !ok;
+        any = any || ok;
+      });
+      suite.hidden = !any;
+    });
+  }
+  query.addEventListener("input", apply);
+  boxes.forEach(function (b) { b.addEventListener("change", apply); });
+  // A link can carry a filter: report.html#q=purchase
+  var hash = window.location.hash;
+  if (hash.indexOf("#q=") === 0) {
+    query.value = decodeURIComponent(hash.slice(3));
+    apply();
+  }
+})();
+"##;
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn text_is_escaped_for_content_and_attributes() {
+        assert_eq!(
+            esc(r#"<script>alert("x") & 'y'</script>"#),
+            "&lt;script&gt;alert(&quot;x&quot;) &amp; &#39;y&#39;&lt;/script&gt;"
+        );
+    }
+}

@@ -1,0 +1,444 @@
+//! `pitcrew report merge OUT IN…`: shard reports into one, JUnit or JSON (told apart by their
+//! content). The merged report holds every case once, in the order of the unsharded run: the
+//! shards of `--shard K/N` deal cases round robin, and each report says which shard it is, so
+//! dealing them back restores the order. Reports that are not the shards of one run are
+//! concatenated in the order given. Names stay unique: a case in two inputs is an error, and so
+//! is a missing shard (its cases would vanish), unless `partial` says that is known.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use quick_junit::{Property, Report, TestCase, TestSuite};
+
+use super::record::{self, CaseRecord, RunRecord, SuiteRecord, Summary};
+use crate::plan::Shard;
+
+/// One input: how to name it in messages, and its text.
+pub struct Input {
+    pub name: String,
+    pub text: String,
+}
+
+/// The merged report's text, and notes worth printing.
+pub struct Merged {
+    pub text: String,
+    pub format: &'static str,
+    pub cases: usize,
+}
+
+/// Merges `inputs` (all JUnit or all JSON).
+pub fn merge(inputs: &[Input], partial: bool) -> Result<Merged, String> {
+    let kinds: Vec<(&str, Kind)> = inputs
+        .iter()
+        .map(|i| Ok((i.name.as_str(), kind(i)?)))
+        .collect::<Result<_, String>>()?;
+    let first = kinds.first().ok_or("nothing to merge")?.1;
+    if let Some((name, other)) = kinds.iter().find(|(_, k)| *k != first) {
+        return Err(format!(
+            "{name} is {}, but {} is {}: merge reports of one format at a time",
+            kinds_name(*other),
+            kinds[0].0,
+            kinds_name(first)
+        ));
+    }
+    match first {
+        Kind::Junit => merge_junit(inputs, partial),
+        Kind::Json => merge_json(inputs, partial),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Junit,
+    Json,
+}
+
+fn kinds_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Junit => "JUnit XML",
+        Kind::Json => "a JSON run record",
+    }
+}
+
+fn kind(input: &Input) -> Result<Kind, String> {
+    match input
+        .text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .chars()
+        .next()
+    {
+        Some('<') => Ok(Kind::Junit),
+        Some('{') => Ok(Kind::Json),
+        _ => Err(format!(
+            "{} is neither JUnit XML nor a pitcrew JSON report",
+            input.name
+        )),
+    }
+}
+
+/// One input's cases, in its order, and which shard it is.
+struct Part<T> {
+    name: String,
+    shard: Option<Shard>,
+    cases: Vec<T>,
+}
+
+/// The cases of every part in the unsharded run's order, when the parts are the shards of one
+/// run (dealt back round robin); else in the order given.
+fn order<T>(parts: Vec<Part<T>>, partial: bool) -> Result<Vec<(usize, T)>, String> {
+    let count = parts.first().and_then(|p| p.shard).map(|s| s.count);
+    let sharded = count.is_some()
+        && parts
+            .iter()
+            .all(|p| p.shard.map(|s| s.count) == count && p.shard.is_some());
+    if !sharded {
+        return Ok(parts
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, p)| p.cases.into_iter().map(move |c| (i, c)))
+            .collect());
+    }
+    let count = count.unwrap_or(1);
+    let mut by_index: Vec<Option<(usize, std::vec::IntoIter<T>)>> =
+        (0..count).map(|_| None).collect();
+    let mut names: Vec<Option<String>> = vec![None; count];
+    for (i, part) in parts.into_iter().enumerate() {
+        let shard = part.shard.unwrap_or(Shard { index: 1, count });
+        let slot = shard.index - 1;
+        if let Some(other) = &names[slot] {
+            return Err(format!(
+                "{other} and {} are both shard {shard}: merge each shard's report once",
+                part.name
+            ));
+        }
+        names[slot] = Some(part.name);
+        by_index[slot] = Some((i, part.cases.into_iter()));
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|&k| by_index[k].is_none())
+        .map(|k| format!("{}/{count}", k + 1))
+        .collect();
+    if !missing.is_empty() && !partial {
+        return Err(format!(
+            "shard {} {} missing: {} cases would be left out of the merged report; merge every shard's report, or pass --partial to merge what is there",
+            missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" },
+            if missing.len() == 1 { "its" } else { "their" },
+        ));
+    }
+    let mut all = Vec::new();
+    loop {
+        let mut any = false;
+        for (input, cases) in by_index.iter_mut().flatten() {
+            if let Some(case) = cases.next() {
+                all.push((*input, case));
+                any = true;
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    Ok(all)
+}
+
+/// Refuses a case (suite and name) that two inputs both hold.
+fn unique<'a>(
+    keys: impl Iterator<Item = (usize, (&'a str, &'a str))>,
+    names: &[&str],
+) -> Result<(), String> {
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    for (input, key) in keys {
+        if let Some(first) = seen.insert(key, input) {
+            let (a, b) = (names[first], names[input]);
+            let inputs = if a == b {
+                format!("{a} twice")
+            } else {
+                format!("{a} and {b}")
+            };
+            return Err(format!(
+                "case `{} › {}` is in {inputs}: merged names must stay unique (merge each shard's report once, and reports of one run)",
+                key.0, key.1
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, String> {
+    let records: Vec<RunRecord> = inputs
+        .iter()
+        .map(|i| RunRecord::from_json(&i.text).map_err(|e| format!("{}: {e}", i.name)))
+        .collect::<Result<_, String>>()?;
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    let parts = records
+        .iter()
+        .zip(&names)
+        .map(|(r, name)| Part {
+            name: name.to_string(),
+            shard: r.shard.as_deref().and_then(|s| s.parse().ok()),
+            cases: r.cases.clone(),
+        })
+        .collect();
+    let cases = order(parts, partial)?;
+    unique(
+        cases
+            .iter()
+            .map(|(i, c)| (*i, (c.suite.as_str(), c.name.as_str()))),
+        &names,
+    )?;
+    let cases: Vec<CaseRecord> = cases.into_iter().map(|(_, c)| c).collect();
+    let all_suites: HashMap<(&str, &str), &SuiteRecord> = records
+        .iter()
+        .flat_map(|r| r.suites.iter())
+        .map(|s| ((s.name.as_str(), s.file.as_str()), s))
+        .collect();
+    let mut seen = HashSet::new();
+    let suites: Vec<SuiteRecord> = cases
+        .iter()
+        .filter(|c| seen.insert((c.suite.as_str(), c.file.as_str())))
+        .map(|c| {
+            all_suites
+                .get(&(c.suite.as_str(), c.file.as_str()))
+                .map(|s| (*s).clone())
+                .unwrap_or_else(|| SuiteRecord {
+                    name: c.suite.clone(),
+                    file: c.file.clone(),
+                    tags: Vec::new(),
+                })
+        })
+        .collect();
+    let started_at = records
+        .iter()
+        .map(|r| r.started_at)
+        .min()
+        .unwrap_or_else(Utc::now);
+    let ended_at = records
+        .iter()
+        .map(|r| r.started_at + chrono::Duration::milliseconds(r.summary.duration_ms as i64))
+        .max()
+        .unwrap_or(started_at);
+    let stray: Vec<_> = records.iter().flat_map(|r| r.stray.clone()).collect();
+    let mut targets: Vec<&str> = Vec::new();
+    for r in &records {
+        if !targets.contains(&r.target.as_str()) {
+            targets.push(&r.target);
+        }
+    }
+    let summary = Summary::of(
+        &cases,
+        stray.len(),
+        (ended_at - started_at).num_milliseconds().max(0) as u64,
+    );
+    let merged = RunRecord {
+        version: record::VERSION,
+        run_id: records[0].run_id.clone(),
+        target: targets.join(", "),
+        shard: None,
+        started_at,
+        cancelled: records.iter().find_map(|r| r.cancelled.clone()),
+        summary,
+        suites,
+        cases,
+        stray,
+        merged_from: records.iter().map(|r| r.run_id.clone()).collect(),
+    };
+    let merged = record::masked(merged);
+    Ok(Merged {
+        text: merged.to_json(),
+        format: "JSON",
+        cases: merged.cases.len(),
+    })
+}
+
+/// A JUnit case with its suite.
+struct JunitCase {
+    suite: usize,
+    case: TestCase,
+}
+
+fn merge_junit(inputs: &[Input], partial: bool) -> Result<Merged, String> {
+    let masker = crate::mask::current();
+    let reports: Vec<Report> = inputs
+        .iter()
+        .map(|i| {
+            Report::deserialize_from_str(&masker.mask(&i.text))
+                .map_err(|e| format!("{}: not JUnit XML pitcrew can read: {e}", i.name))
+        })
+        .collect::<Result<_, String>>()?;
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    // Every input suite, once per input; cases refer to them by position.
+    let mut suites: Vec<TestSuite> = Vec::new();
+    let mut parts = Vec::new();
+    for (report, name) in reports.iter().zip(&names) {
+        let mut shard = None;
+        let mut cases = Vec::new();
+        for suite in &report.test_suites {
+            shard = shard.or_else(|| {
+                suite
+                    .properties
+                    .iter()
+                    .find(|p| p.name.as_str() == "shard")
+                    .and_then(|p| p.value.as_str().parse().ok())
+            });
+            let position = suites.len();
+            let mut shell = suite.clone();
+            shell.test_cases = Vec::new();
+            suites.push(shell);
+            cases.extend(suite.test_cases.iter().cloned().map(|case| JunitCase {
+                suite: position,
+                case,
+            }));
+        }
+        parts.push(Part {
+            name: name.to_string(),
+            shard,
+            cases,
+        });
+    }
+    let cases = order(parts, partial)?;
+    unique(
+        cases
+            .iter()
+            .map(|(i, c)| (*i, (suites[c.suite].name.as_str(), c.case.name.as_str()))),
+        &names,
+    )?;
+    let run_ids: Vec<String> = {
+        let mut ids: Vec<String> = Vec::new();
+        for suite in &suites {
+            for p in &suite.properties {
+                if p.name.as_str() == "run_id" && !ids.iter().any(|i| i == p.value.as_str()) {
+                    ids.push(p.value.as_str().to_string());
+                }
+            }
+        }
+        ids
+    };
+    // Suites by name, in order of their first case.
+    let mut merged: Vec<TestSuite> = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for (_, JunitCase { suite, case }) in cases {
+        let from = &suites[suite];
+        let at = *by_name.entry(from.name.to_string()).or_insert_with(|| {
+            let mut fresh = TestSuite::new(from.name.as_str());
+            fresh.extra = from.extra.clone();
+            for p in &from.properties {
+                match p.name.as_str() {
+                    "shard" => {}
+                    "run_id" => {
+                        fresh.add_property(Property::new("run_id", run_ids.join(",")));
+                    }
+                    _ => {
+                        fresh.add_property(p.clone());
+                    }
+                }
+            }
+            merged.push(fresh);
+            spans.push(Span::default());
+            merged.len() - 1
+        });
+        spans[at].add(from.timestamp, from.time);
+        merged[at].add_test_case(case);
+    }
+    let mut report = Report::new(
+        reports
+            .first()
+            .and_then(|r| r.name.as_ref())
+            .map_or("pitcrew", |n| n.as_str()),
+    );
+    let mut whole = Span::default();
+    for r in &reports {
+        whole.add(r.timestamp, r.time);
+    }
+    if let Some((start, took)) = whole.get() {
+        report.set_timestamp(start);
+        report.set_time(took);
+    }
+    let mut count = 0;
+    for (mut suite, span) in merged.into_iter().zip(spans) {
+        if let Some((start, took)) = span.get() {
+            suite.set_timestamp(start);
+            suite.set_time(took);
+        }
+        count += suite.test_cases.len();
+        report.add_test_suite(suite);
+    }
+    let text = report
+        .to_string()
+        .map_err(|e| format!("cannot write the merged JUnit: {e}"))?;
+    Ok(Merged {
+        text,
+        format: "JUnit",
+        cases: count,
+    })
+}
+
+/// The wall-time span of several (timestamp, time) pairs: from the earliest start to the
+/// latest end.
+#[derive(Default)]
+struct Span {
+    start: Option<DateTime<FixedOffset>>,
+    end: Option<DateTime<FixedOffset>>,
+}
+
+impl Span {
+    fn add(&mut self, start: Option<DateTime<FixedOffset>>, time: Option<Duration>) {
+        let Some(start) = start else { return };
+        let end = start + chrono::Duration::from_std(time.unwrap_or_default()).unwrap_or_default();
+        self.start = Some(self.start.map_or(start, |s| s.min(start)));
+        self.end = Some(self.end.map_or(end, |e| e.max(end)));
+    }
+
+    /// The start and the wall time, when any part had a timestamp.
+    fn get(&self) -> Option<(DateTime<FixedOffset>, Duration)> {
+        let (start, end) = (self.start?, self.end?);
+        Some((start, (end - start).to_std().unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Dealing M cases round robin to N shards and merging the shards back gives the M
+        /// cases in their order, whatever order the shards are given in.
+        #[test]
+        fn shards_deal_back_into_the_unsharded_order(m in 0usize..60, n in 1usize..9, seed in any::<u64>()) {
+            let mut parts: Vec<Part<usize>> = (1..=n)
+                .map(|k| Part {
+                    name: format!("shard-{k}"),
+                    shard: Some(Shard { index: k, count: n }),
+                    cases: (0..m).filter(|i| i % n + 1 == k).collect(),
+                })
+                .collect();
+            let len = parts.len();
+            parts.rotate_left((seed as usize) % len);
+            let merged: Vec<usize> = order(parts, false).unwrap().into_iter().map(|(_, c)| c).collect();
+            prop_assert_eq!(merged, (0..m).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn a_missing_shard_is_named_unless_partial() {
+        let part = |k| Part {
+            name: format!("s{k}.json"),
+            shard: Some(Shard { index: k, count: 3 }),
+            cases: vec![k],
+        };
+        let e = order(vec![part(1), part(3)], false).unwrap_err();
+        assert!(e.contains("shard 2/3 is missing"), "{e}");
+        let got: Vec<usize> = order(vec![part(3), part(1)], true)
+            .unwrap()
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        assert_eq!(got, [1, 3]);
+        let e = order(vec![part(1), part(1)], false).unwrap_err();
+        assert!(e.contains("both shard 1/3"), "{e}");
+    }
+}
