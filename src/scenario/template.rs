@@ -1,6 +1,6 @@
 //! Handlebars templates in scenario values, strict: an unknown variable is an error, not "".
 //!
-//! Context: `vars`, `matrix`, `env`, `case.name`, `case.index`, `run.id`; helpers `uuid`,
+//! Context: `vars`, `matrix`, `env`, `case.name`, `case.index`, `case.attempt`, `run.id`; helpers `uuid`,
 //! `now`, `random`, `default`.
 //!
 //! Templates are expressions only: partials, inline templates, decorators and block helpers
