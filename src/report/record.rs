@@ -100,6 +100,10 @@ pub struct CaseRecord {
     /// The failed attempts before the last one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_attempts: Vec<AttemptRecord>,
+    /// Wake latency in microseconds: from the arrival of the callback the case waited for to
+    /// the moment the case had it (from the start of its wait, when it had come already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_us: Option<u64>,
 }
 
 /// An attempt that failed before the case was run again.
@@ -339,6 +343,7 @@ fn case_record(
         inputs: Inputs::default(),
         transcript: Vec::new(),
         earlier_attempts: state.earlier.iter().map(|r| attempt_record(r)).collect(),
+        wake_us: None,
     };
     if let Some(last) = &state.last {
         record.status = last.status;
@@ -350,6 +355,7 @@ fn case_record(
         record.ids = last.ids.clone();
         record.inputs = last.inputs.clone();
         record.transcript = last.transcript.clone();
+        record.wake_us = last.wake.map(|w| w.as_micros() as u64);
         record.flaky = last.status == Status::Passed && !state.earlier.is_empty();
     }
     for (failures, transcript, error) in state.late {

@@ -135,6 +135,8 @@ struct CaseRun<'a, P, S> {
     parts: Vec<Part>,
     /// Deliveries a part has judged.
     judged: HashSet<u64>,
+    /// How long after its callback arrived the first part noticed it (see [`CaseResult::wake`]).
+    wake: Option<Duration>,
 }
 
 /// Runs attempt `attempt` of `case` against `platform`, with `source` observing callbacks.
@@ -163,6 +165,7 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
         own_key: false,
         parts: Vec::new(),
         judged: HashSet::new(),
+        wake: None,
     };
     let outcome = tokio::time::timeout_at(end, run.steps()).await;
     let (status, error) = match outcome {
@@ -205,6 +208,7 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
             params: case.params.clone(),
         },
         transcript: Vec::new(),
+        wake: run.wake,
     };
     CaseOutcome {
         result,
@@ -507,13 +511,20 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                         mine.fold((0, 0), |(a, ok), d| (a + 1, ok + usize::from(d.accepted())));
                     accepted >= wanted && all >= listed
                 };
+                let waiting_since = Utc::now();
                 let all = self
                     .source
                     .wait(&key, &enough, until)
                     .await
                     .map_err(Stop::Errored)?;
+                let woke = Utc::now();
                 let waited = format_duration(now.elapsed().min(expect.within));
                 let mine = self.of_part(n, &all);
+                if n == 0
+                    && let Some(last) = mine.iter().filter(|d| d.accepted()).map(|d| d.at).max()
+                {
+                    self.wake = (woke - last.max(waiting_since)).to_std().ok();
+                }
                 let failures = self.judge(expect, &mine, &waited);
                 (mine, failures)
             }

@@ -72,6 +72,9 @@ pub struct CaseResult {
     pub inputs: Inputs,
     /// Requests, answers and callbacks, for the reports of cases that did not pass.
     pub transcript: Vec<String>,
+    /// Wake latency: from the arrival of the last callback the first part waited for (or from
+    /// the start of the wait, when it had come already) to the moment the case had it.
+    pub wake: Option<Duration>,
 }
 
 impl CaseResult {
@@ -88,6 +91,7 @@ impl CaseResult {
             ids: Ids::default(),
             inputs: Inputs::default(),
             transcript: Vec::new(),
+            wake: None,
         }
     }
 }

@@ -315,6 +315,19 @@ pub fn parse(source: &SourceFile) -> (Option<ScenarioFile>, Vec<ScenarioDiagnost
 pub fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         strict_booleans: true,
+        budget: yaml_budget(),
+    }
+}
+
+/// The most YAML nodes one file may hold: room for a run's 100,000 cases written out one by
+/// one (each a few dozen nodes), while aliases, anchors and nesting keep serde-saphyr's limits
+/// against YAML bombs.
+pub const MAX_YAML_NODES: usize = 5_000_000;
+
+fn yaml_budget() -> Option<serde_saphyr::Budget> {
+    serde_saphyr::budget! {
+        max_nodes: MAX_YAML_NODES,
+        max_events: 3 * MAX_YAML_NODES,
     }
 }
 
@@ -343,6 +356,7 @@ fn case_ranges(text: &str) -> Option<Vec<CaseRange>> {
     let options = serde_saphyr::options! {
         strict_booleans: true,
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+        budget: yaml_budget(),
     };
     let outline: Outline = serde_saphyr::from_str_with_options(text, options).ok()?;
     let starts: Vec<u64> = outline.cases.iter().map(|c| c.referenced.line()).collect();
@@ -398,7 +412,19 @@ fn describe_error(source: &SourceFile, err: &serde_saphyr::Error) -> ScenarioDia
         .as_ref()
         .and_then(|l| key_at(&source.text, l).or_else(|| key_starting_at(&source.text, l)));
     let mut help = unknown_key_help(&message);
-    if help.is_some()
+    if message.contains("budget breached")
+        && !message.contains("Nodes")
+        && !message.contains("Events")
+    {
+        message = format!("this file expands beyond what pitcrew reads ({message})");
+        help = Some("YAML aliases and anchors are limited against YAML bombs; write the values out, or use `defaults:` and a `matrix:`".into());
+    } else if message.contains("budget breached") {
+        message = format!(
+            "this file is larger than pitcrew reads (more than {MAX_YAML_NODES} YAML nodes or {} parser events)",
+            3 * MAX_YAML_NODES
+        );
+        help = Some("split it into several files, or generate its cases with a `matrix:`".into());
+    } else if help.is_some()
         && let Some(field) = message
             .strip_prefix("unknown field `")
             .and_then(|r| r.split('`').next())
