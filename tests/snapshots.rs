@@ -20,6 +20,7 @@ fn redacted(text: &str) -> String {
         (r"\(\d+ ms\)", "([n] ms)"),
         (r#"time="[0-9.]+""#, r#"time="[t]""#),
         (r#""duration_ms": \d+"#, r#""duration_ms": [n]"#),
+        (r#""wake_us": \d+"#, r#""wake_us": [n]"#),
         (r#""durationMs":\d+"#, r#""durationMs":[n]"#),
         (r"in \d+\.\d+s", "in [t]s"),
         (r"&quot;durationMs&quot;:\d+", "&quot;durationMs&quot;:[n]"),

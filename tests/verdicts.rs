@@ -54,7 +54,7 @@ async fn tenant() -> Tenant {
     }
 }
 
-fn plan(text: &str) -> Arc<Plan> {
+fn plan(text: &str) -> Plan {
     let source = SourceFile {
         path: "t.yaml".into(),
         text: Arc::from(text),
@@ -64,10 +64,10 @@ fn plan(text: &str) -> Arc<Plan> {
         sandbox_faults: true,
         ..PlanOptions::default()
     };
-    Arc::new(pitcrew::plan::build_sources(&[source], &options).unwrap_or_else(|e| panic!("{e:#?}")))
+    pitcrew::plan::build_sources(&[source], &options).unwrap_or_else(|e| panic!("{e:#?}"))
 }
 
-async fn run_plan<P: Platform>(plan: Arc<Plan>, platform: P, receiver: Arc<Receiver>) -> RunRecord {
+async fn run_plan<P: Platform>(plan: Plan, platform: P, receiver: Arc<Receiver>) -> RunRecord {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let options = RunOptions {
         jobs: 8,

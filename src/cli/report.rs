@@ -6,7 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::{CliError, Outcome, exit, say};
 use crate::report::merge::{self, Input};
-use crate::report::{RunRecord, diff, html, write_report};
+use crate::report::{RunRecord, diff, html, write_report_with};
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -78,7 +78,15 @@ fn record(path: &Path) -> Result<RunRecord, CliError> {
 }
 
 fn write(path: &Path, text: &str, what: &str) -> Result<(), CliError> {
-    write_report(path, text).map_err(|e| {
+    write_with(path, |out| out.write_all(text.as_bytes()), what)
+}
+
+fn write_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    what: &str,
+) -> Result<(), CliError> {
+    write_report_with(path, write).map_err(|e| {
         CliError::Infrastructure(format!("cannot write the {what} {}: {e}", path.display()))
     })
 }
@@ -129,6 +137,6 @@ fn diff(args: DiffArgs) -> Outcome {
 
 fn html(args: HtmlArgs) -> Outcome {
     let record = record(&args.input)?;
-    write(&args.out, &html::render(&record), "HTML report")?;
+    write_with(&args.out, |out| html::write(&record, out), "HTML report")?;
     Ok(exit::PASSED)
 }

@@ -24,8 +24,12 @@ impl SuiteBuilder<'_> {
         let before = self.errors();
         let c = &spec.value;
         let offer = match pick(&c.offer, &defaults.offer) {
-            Some(v) => self.render(v, context),
-            None if self.options.default_offer.is_some() => self.options.default_offer.clone(),
+            Some(v) => self.render(v, context).map(|o| self.shared_values.text(o)),
+            None if self.options.default_offer.is_some() => self
+                .options
+                .default_offer
+                .clone()
+                .map(|o| self.shared_values.text(o)),
             None => {
                 self.error(
                     &spec.referenced,
@@ -40,7 +44,9 @@ impl SuiteBuilder<'_> {
             None => Some(format!("pitcrew-{}", uuid::Uuid::new_v4())),
         };
         let partner = pick(&c.partner, &defaults.partner).and_then(|v| self.render(v, context));
-        let event = pick(&c.event, &defaults.event).and_then(|v| self.render(v, context));
+        let event = pick(&c.event, &defaults.event)
+            .and_then(|v| self.render(v, context))
+            .map(|e| self.shared_values.text(e));
         let mode = self.mode(spec, defaults, context);
         if matches!(mode, Some(Mode::Generate | Mode::Click(_))) && event.is_none() {
             self.error(
@@ -58,7 +64,10 @@ impl SuiteBuilder<'_> {
         self.needs_steps(needs, &spec.referenced);
         let converts = matches!(mode, Some(Mode::Generate | Mode::Click(_)));
         let params = self.params(c, defaults, context, converts);
-        let flag = self.flag(c, defaults, file, context, mode.as_ref());
+        let params = self.shared_values.params(params);
+        let flag = self
+            .flag(c, defaults, file, context, mode.as_ref())
+            .map(|f| self.shared_values.text(f));
         let schema = [&c.schema, &defaults.schema, &file.schema]
             .into_iter()
             .find_map(|s| s.as_ref().map(|s| s.value))
@@ -80,7 +89,7 @@ impl SuiteBuilder<'_> {
             index: 0,
             origin: super::Origin::default(),
             attempt: 1,
-            name,
+            name: Arc::from(name),
             suite: Arc::from(""),
             file: Arc::from(""),
             line: spec.referenced.line(),

@@ -85,19 +85,22 @@ pub struct Case {
     pub origin: Origin,
     /// Which attempt it was built for (`case.attempt` in templates), from 1.
     pub attempt: u32,
-    pub name: String,
+    /// Shared with the reports, which name the case by it.
+    pub name: Arc<str>,
     pub suite: Arc<str>,
     pub file: Arc<str>,
     pub line: u64,
     pub tags: Vec<String>,
-    pub offer: String,
+    /// Shared by the cases that render it alike (as are `event`, `params` and `flag`): a
+    /// matrix of 100,000 cases holds one copy.
+    pub offer: Arc<str>,
     pub member: String,
     pub partner: Option<String>,
     pub mode: Mode,
-    pub event: Option<String>,
-    pub params: BTreeMap<String, String>,
+    pub event: Option<Arc<str>>,
+    pub params: Params,
     /// The expected testing-tools flag text; `None` when the check is off.
-    pub flag: Option<String>,
+    pub flag: Option<Arc<str>>,
     /// Faults for a sandbox target, as the sandbox API takes them (`None`: none).
     pub sandbox_faults: Option<Arc<Value>>,
     /// How pitcrew's receiver answers the case's deliveries (`None`: 200 `OK`).
@@ -108,6 +111,10 @@ pub struct Case {
     /// The `then:` steps, in order (shared like `expect`).
     pub steps: Arc<[Step]>,
 }
+
+/// A conversion's parameters (`pub_sub_1`, `cnv_amount`, …), shared by the cases and the
+/// reports that hold the same ones.
+pub type Params = Arc<BTreeMap<String, String>>;
 
 /// Which of the Operation Tools' three modes a case drives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,6 +344,7 @@ impl Plan {
             shared: HashMap::new(),
             expect_templated: false,
             budget: usize::MAX,
+            shared_values: Default::default(),
         };
         let rebuilt = builder.rebuild(file, case, attempt);
         match (rebuilt, builder.problems.iter().find(|p| p.is_error())) {
@@ -408,6 +416,7 @@ pub fn build_sources(
             shared: HashMap::new(),
             expect_templated: false,
             budget: options.max_cases.saturating_sub(next_index),
+            shared_values: Default::default(),
         };
         let suite = builder.build(&file, file_index as u32, next_index);
         let clean = parsed && builder.problems.iter().all(|p| !p.is_error());
@@ -507,8 +516,8 @@ mod tests {
             .cases()
             .map(|c| {
                 (
-                    c.name.clone(),
-                    c.event.clone().unwrap(),
+                    c.name.to_string(),
+                    c.event.as_deref().unwrap().to_string(),
                     c.params["pub_sub_1"].clone(),
                 )
             })

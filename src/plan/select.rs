@@ -151,7 +151,7 @@ mod tests {
     }
 
     fn names(plan: &Plan) -> Vec<String> {
-        plan.cases().map(|c| c.name.clone()).collect()
+        plan.cases().map(|c| c.name.to_string()).collect()
     }
 
     #[test]
@@ -260,7 +260,7 @@ mod tests {
             };
             let mut whole = build();
             whole.select(&selection(None));
-            let all: Vec<(String, String)> = whole.cases().map(|c| (c.suite.to_string(), c.name.clone())).collect();
+            let all: Vec<(String, String)> = whole.cases().map(|c| (c.suite.to_string(), c.name.to_string())).collect();
             let mut dealt: Vec<(String, String)> = Vec::new();
             let mut sizes_seen = Vec::new();
             for index in 1..=count {
@@ -268,7 +268,7 @@ mod tests {
                 let got = p.select(&selection(Some(Shard { index, count })));
                 proptest::prop_assert_eq!(got.matched, all.len());
                 sizes_seen.push(got.kept);
-                let mine: Vec<(String, String)> = p.cases().map(|c| (c.suite.to_string(), c.name.clone())).collect();
+                let mine: Vec<(String, String)> = p.cases().map(|c| (c.suite.to_string(), c.name.to_string())).collect();
                 let expected: Vec<(String, String)> = all.iter().skip(index - 1).step_by(count).cloned().collect();
                 proptest::prop_assert_eq!(&mine, &expected);
                 dealt.extend(mine);

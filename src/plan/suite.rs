@@ -34,6 +34,43 @@ pub(super) struct SuiteBuilder<'a> {
     pub expect_templated: bool,
     /// How many more cases the run may plan (`--max-cases` less those planned already).
     pub budget: usize,
+    /// Values many cases render alike, held once.
+    pub shared_values: Shared,
+}
+
+/// Texts and parameter sets many cases render alike (an offer, an event, a matrix's few
+/// amounts), each held once however many cases use it.
+#[derive(Default)]
+pub(super) struct Shared {
+    texts: std::collections::HashSet<Arc<str>>,
+    params: std::collections::HashSet<super::Params>,
+}
+
+impl Shared {
+    /// `text`, held once.
+    pub fn text(&mut self, text: String) -> Arc<str> {
+        if let Some(known) = self.texts.get(text.as_str()) {
+            return known.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        // Unbounded sharing would hold every distinct text of a run: only short ones.
+        if shared.len() <= 256 && self.texts.len() < 10_000 {
+            self.texts.insert(shared.clone());
+        }
+        shared
+    }
+
+    /// `params`, held once.
+    pub fn params(&mut self, params: std::collections::BTreeMap<String, String>) -> super::Params {
+        if let Some(known) = self.params.get(&params) {
+            return known.clone();
+        }
+        let shared = Arc::new(params);
+        if self.params.len() < 10_000 {
+            self.params.insert(shared.clone());
+        }
+        shared
+    }
 }
 
 /// A case's own value, else the file default's.
@@ -285,7 +322,7 @@ impl SuiteBuilder<'_> {
                 };
                 case.suite = suite_name.clone();
                 case.file = file_name.clone();
-                if let Some(first) = seen.insert(case.name.clone(), case.line) {
+                if let Some(first) = seen.insert(case.name.to_string(), case.line) {
                     self.error(
                         &spec.value.name.referenced,
                         format!(
@@ -323,7 +360,7 @@ impl SuiteBuilder<'_> {
         self.expect_templated = super::expect::templated(&spec.value);
         let empty = Defaults::default();
         let defaults = file.defaults.as_ref().unwrap_or(&empty);
-        let mut again = self.case(spec, defaults, file, &context, case.name.clone())?;
+        let mut again = self.case(spec, defaults, file, &context, case.name.to_string())?;
         again.origin = origin;
         again.attempt = attempt;
         Some(again)

@@ -16,6 +16,7 @@ use crate::delivery::{CallbackIds, Delivery, EndpointAnswer, Key, id_text};
 pub struct HttpPlatform {
     client: reqwest::Client,
     profile: Profile,
+    forget: Option<super::Forget>,
 }
 
 /// Where a value sits in an answer, as text (`None` when absent or null).
@@ -63,7 +64,18 @@ impl HttpPlatform {
                 step: "setup",
                 message: e.to_string(),
             })?;
-        Ok(HttpPlatform { client, profile })
+        Ok(HttpPlatform {
+            client,
+            profile,
+            forget: None,
+        })
+    }
+
+    /// The platform, calling `forget` for each judged case's click and conversion (the
+    /// embedded sandbox's memory).
+    pub fn forgetting(mut self, forget: super::Forget) -> HttpPlatform {
+        self.forget = Some(forget);
+        self
     }
 
     /// The profile it was made with.
@@ -341,6 +353,12 @@ impl Platform for HttpPlatform {
                         .unwrap_or_default()
                 ),
             }),
+        }
+    }
+
+    fn forget(&self, click: Option<&str>, conversion: Option<&str>) {
+        if let Some(forget) = &self.forget {
+            forget(click, conversion);
         }
     }
 }

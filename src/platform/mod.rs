@@ -15,6 +15,9 @@ pub use profile::Profile;
 
 use crate::delivery::{Delivery, Key};
 
+/// Called with a judged case's click and conversion: a platform that can forget them may.
+pub type Forget = std::sync::Arc<dyn Fn(Option<&str>, Option<&str>) + Send + Sync>;
+
 /// One request and its answer, kept for the report's transcript.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -133,4 +136,10 @@ pub trait Platform: Send + Sync + 'static {
         &self,
         key: &Key,
     ) -> impl Future<Output = Result<Vec<Delivery>, PlatformError>> + Send;
+    /// A case made (or used) this click and conversion and is judged: nothing of this run
+    /// reads them again. A platform that keeps them only for pitcrew (the embedded sandbox)
+    /// may forget them; a real one does nothing.
+    fn forget(&self, click: Option<&str>, conversion: Option<&str>) {
+        let _ = (click, conversion);
+    }
 }

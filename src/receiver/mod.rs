@@ -281,6 +281,40 @@ impl Receiver {
         });
     }
 
+    /// Forgets the deliveries `seqs` filed under `key`, those of a judged case, under both of
+    /// the keys each is filed under: the late recount looks only for deliveries its case has
+    /// not seen, and judged ones are claimed, so keeping them would only make memory grow with
+    /// a run's cases. A slot left empty with no one waiting on it goes too.
+    pub fn settle(&self, key: &Key, seqs: &[u64]) {
+        if seqs.is_empty() {
+            return;
+        }
+        let mut slots = lock(&self.inner.slots);
+        let Some(slot) = slots.get_mut(key) else {
+            return;
+        };
+        let mut other_keys = Vec::new();
+        slot.deliveries.retain(|d| {
+            let judged = seqs.contains(&d.seq);
+            if judged {
+                other_keys.extend(match key {
+                    Key::Conversion(_) => d.ids.click.clone().map(Key::Click),
+                    Key::Click(_) => d.ids.conversion.clone().map(Key::Conversion),
+                });
+            }
+            !judged
+        });
+        other_keys.dedup();
+        for k in other_keys.into_iter().chain([key.clone()]) {
+            if let Some(slot) = slots.get_mut(&k) {
+                slot.deliveries.retain(|d| !seqs.contains(&d.seq));
+                if slot.deliveries.is_empty() && Arc::strong_count(&slot.notify) == 1 {
+                    slots.remove(&k);
+                }
+            }
+        }
+    }
+
     /// Every delivery filed under `key` so far, in arrival order.
     pub fn deliveries(&self, key: &Key) -> Vec<Arc<Delivery>> {
         lock(&self.inner.slots)

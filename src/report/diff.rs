@@ -106,9 +106,9 @@ fn change(old: Option<&CaseRecord>, new: Option<&CaseRecord>) -> Change {
         }
     });
     Change {
-        suite: case.suite.clone(),
-        name: case.name.clone(),
-        file: case.file.clone(),
+        suite: case.suite.to_string(),
+        name: case.name.to_string(),
+        file: case.file.to_string(),
         line: case.line,
         old: old.map(Verdict::of),
         new: new.map(Verdict::of),
@@ -118,7 +118,7 @@ fn change(old: Option<&CaseRecord>, new: Option<&CaseRecord>) -> Change {
 
 /// Compares two records.
 pub fn diff(old: &RunRecord, new: &RunRecord) -> Diff {
-    let key = |c: &CaseRecord| (c.suite.clone(), c.name.clone());
+    let key = |c: &CaseRecord| (c.suite.to_string(), c.name.to_string());
     let before: HashMap<(String, String), &CaseRecord> =
         old.cases.iter().map(|c| (key(c), c)).collect();
     let after: HashMap<(String, String), &CaseRecord> =

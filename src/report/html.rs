@@ -13,17 +13,25 @@ use crate::run::Status;
 
 /// The page for `record`.
 pub fn render(record: &RunRecord) -> String {
-    let mut page = Page(String::with_capacity(4096 + record.cases.len() * 600));
+    let mut bytes = Vec::new();
+    // Writing to memory cannot fail.
+    let _ = write(record, &mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Writes the page for `record` to `out`, a case at a time.
+pub fn write(record: &RunRecord, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut page = Page(String::with_capacity(64 * 1024), out);
     page.head(record);
     page.summary(record);
-    page.failures(record);
-    page.flaky(record);
-    page.cases(record);
+    page.failures(record)?;
+    page.flaky(record)?;
+    page.cases(record)?;
     page.stray(record);
     page.0.push_str("</main>\n<script>\n");
     page.0.push_str(SCRIPT);
     page.0.push_str("</script>\n</body>\n</html>\n");
-    page.0
+    page.flush()
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -60,9 +68,17 @@ fn seconds(ms: u64) -> String {
     }
 }
 
-struct Page(String);
+/// The page as it is written: a buffer, handed to the writer a case at a time.
+struct Page<'a>(String, &'a mut dyn std::io::Write);
 
-impl Page {
+impl Page<'_> {
+    /// Hands the buffer to the writer.
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.1.write_all(self.0.as_bytes())?;
+        self.0.clear();
+        Ok(())
+    }
+
     fn head(&mut self, record: &RunRecord) {
         let s = &record.summary;
         let verdict = if s.success() {
@@ -127,14 +143,14 @@ impl Page {
         }
     }
 
-    fn failures(&mut self, record: &RunRecord) {
+    fn failures(&mut self, record: &RunRecord) -> std::io::Result<()> {
         let failing: Vec<&CaseRecord> = record
             .cases
             .iter()
             .filter(|c| c.status.is_failure())
             .collect();
         if failing.is_empty() {
-            return;
+            return Ok(());
         }
         let _ = writeln!(
             self.0,
@@ -143,14 +159,16 @@ impl Page {
         );
         for case in failing {
             self.case(case, true, true);
+            self.flush()?;
         }
         self.0.push_str("</section>\n");
+        Ok(())
     }
 
-    fn flaky(&mut self, record: &RunRecord) {
+    fn flaky(&mut self, record: &RunRecord) -> std::io::Result<()> {
         let flaky: Vec<&CaseRecord> = record.cases.iter().filter(|c| c.flaky).collect();
         if flaky.is_empty() {
-            return;
+            return Ok(());
         }
         let _ = writeln!(
             self.0,
@@ -159,11 +177,13 @@ impl Page {
         );
         for case in flaky {
             self.case(case, false, true);
+            self.flush()?;
         }
         self.0.push_str("</section>\n");
+        Ok(())
     }
 
-    fn cases(&mut self, record: &RunRecord) {
+    fn cases(&mut self, record: &RunRecord) -> std::io::Result<()> {
         let _ = write!(
             self.0,
             "<section id=\"cases\">\n<h2>Every case ({})</h2>\n<p class=\"filter\">\
@@ -201,11 +221,15 @@ impl Page {
             );
             for case in cases {
                 self.case(case, false, false);
+                if self.0.len() > 32 * 1024 {
+                    self.flush()?;
+                }
             }
             self.0.push_str("</details>\n");
             start = end;
         }
         self.0.push_str("</section>\n");
+        Ok(())
     }
 
     /// One case, folded to its summary line unless `open`; named with its suite when
@@ -215,7 +239,7 @@ impl Page {
         let name = if with_suite {
             format!("{} › {}", case.suite, case.name)
         } else {
-            case.name.clone()
+            case.name.to_string()
         };
         let _ = write!(
             self.0,
@@ -279,15 +303,15 @@ impl Page {
         }
         let inputs = &case.inputs;
         if !inputs.offer.is_empty() {
-            facts.push(("offer", inputs.offer.clone()));
+            facts.push(("offer", inputs.offer.to_string()));
         }
         if !inputs.member.is_empty() {
             facts.push(("member", inputs.member.clone()));
         }
         if let Some(event) = &inputs.event {
-            facts.push(("event", event.clone()));
+            facts.push(("event", event.to_string()));
         }
-        for (k, v) in &inputs.params {
+        for (k, v) in inputs.params.iter() {
             facts.push(("param", format!("{k} = {v}")));
         }
         self.0.push_str("<dl class=\"facts\">");

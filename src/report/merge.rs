@@ -184,9 +184,7 @@ fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, String> {
         .collect();
     let cases = order(parts, partial)?;
     unique(
-        cases
-            .iter()
-            .map(|(i, c)| (*i, (c.suite.as_str(), c.name.as_str()))),
+        cases.iter().map(|(i, c)| (*i, (&*c.suite, &*c.name))),
         &names,
     )?;
     let cases: Vec<CaseRecord> = cases.into_iter().map(|(_, c)| c).collect();
@@ -198,14 +196,14 @@ fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, String> {
     let mut seen = HashSet::new();
     let suites: Vec<SuiteRecord> = cases
         .iter()
-        .filter(|c| seen.insert((c.suite.as_str(), c.file.as_str())))
+        .filter(|c| seen.insert((&*c.suite, &*c.file)))
         .map(|c| {
             all_suites
-                .get(&(c.suite.as_str(), c.file.as_str()))
+                .get(&(&*c.suite, &*c.file))
                 .map(|s| (*s).clone())
                 .unwrap_or_else(|| SuiteRecord {
-                    name: c.suite.clone(),
-                    file: c.file.clone(),
+                    name: c.suite.to_string(),
+                    file: c.file.to_string(),
                     tags: Vec::new(),
                 })
         })

@@ -38,7 +38,7 @@ impl Reporter for RecordBuilder {
 /// The one point where the runner's events fan out to every reporter, in order.
 pub async fn fan_out(
     mut events: tokio::sync::mpsc::UnboundedReceiver<Event>,
-    reporters: &mut [&mut dyn Reporter],
+    reporters: &mut [&mut (dyn Reporter + Send)],
 ) {
     while let Some(event) = events.recv().await {
         for reporter in reporters.iter_mut() {
@@ -50,14 +50,25 @@ pub async fn fan_out(
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, so that a reader
 /// never sees half a report.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |out| out.write_all(bytes))
+}
+
+/// Writes what `write` writes to `path`, buffered and atomically (a temporary file beside it,
+/// then a rename).
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = parent(path);
     let mut builder = tempfile::Builder::new();
     // Readable like any file the user writes (the umask applies), not 0600: reports are
     // artifacts for others to read.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut file = builder.tempfile_in(dir)?;
-    file.write_all(bytes)?;
+    let file = builder.tempfile_in(dir)?;
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+    write(&mut out)?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -100,23 +111,23 @@ pub struct FileReports {
     pub html: Option<PathBuf>,
 }
 
-/// One report format: its name for messages and how it renders the record.
+/// One report format: its name for messages and how it writes the record, streamed.
 struct Format {
     name: &'static str,
-    render: fn(&RunRecord) -> Result<String, String>,
+    write: fn(&RunRecord, &mut dyn Write) -> std::io::Result<()>,
 }
 
 const JUNIT: Format = Format {
     name: "JUnit",
-    render: |r| junit::render(r).map_err(|e| e.to_string()),
+    write: |r, out| junit::write(r, out),
 };
 const JSON: Format = Format {
     name: "JSON",
-    render: |r| Ok(r.to_json()),
+    write: |r, out| r.write_json(out),
 };
 const HTML: Format = Format {
     name: "HTML",
-    render: |r| Ok(html::render(r)),
+    write: |r, out| html::write(r, out),
 };
 
 impl FileReports {
@@ -154,10 +165,7 @@ impl FileReports {
     pub fn write(&self, record: &RunRecord) -> Vec<String> {
         let mut errors = Vec::new();
         for (path, format) in self.each() {
-            let written = (format.render)(record)
-                .map_err(|e| format!("cannot render it: {e}"))
-                .and_then(|text| write_report(path, &text).map_err(|e| e.to_string()));
-            if let Err(e) = written {
+            if let Err(e) = write_report_with(path, |out| (format.write)(record, out)) {
                 errors.push(format!(
                     "cannot write the {} report {}: {e}",
                     format.name,
@@ -171,10 +179,18 @@ impl FileReports {
 
 /// Writes a report to `path` atomically, or to stdout for `-`.
 pub fn write_report(path: &Path, text: &str) -> std::io::Result<()> {
+    write_report_with(path, |out| out.write_all(text.as_bytes()))
+}
+
+/// Writes what `write` writes to `path` atomically, or to stdout for `-`.
+pub fn write_report_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     if path.as_os_str() == STDOUT {
-        let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        write(&mut out)?;
         return out.flush();
     }
-    write_atomically(path, text.as_bytes())
+    write_atomically_with(path, write)
 }

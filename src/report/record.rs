@@ -5,6 +5,7 @@
 //! Secrets are masked once, when the record is finished: every string in it goes through
 //! [`crate::mask`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::Failure;
 use crate::delivery::Stray;
+use crate::plan::Params;
 use crate::run::{CancelReason, CaseResult, Event, EventKind, Ids, Inputs, RunInfo, Status};
 
 /// The record format's version; a reader refuses a newer one.
@@ -70,9 +72,10 @@ pub struct SuiteRecord {
 /// One case's verdict and everything that explains it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CaseRecord {
-    pub name: String,
-    pub suite: String,
-    pub file: String,
+    pub name: Arc<str>,
+    /// Shared by the cases of a suite (as `file` is).
+    pub suite: Arc<str>,
+    pub file: Arc<str>,
     pub line: u64,
     #[serde(default)]
     pub tags: Vec<String>,
@@ -182,6 +185,12 @@ impl RunRecord {
         }
     }
 
+    /// Writes the record as pretty JSON (the `--json` report), streamed.
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        out.write_all(b"\n")
+    }
+
     /// The record as pretty JSON (the `--json` report).
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self)
@@ -191,12 +200,12 @@ impl RunRecord {
     }
 }
 
-/// One case while the run goes on.
+/// One case while the run goes on: its record from its verdict on (built as the verdict
+/// comes, so that nothing else of the case is held), its failed attempts until then.
 #[derive(Debug, Default)]
 struct CaseState {
-    last: Option<Arc<CaseResult>>,
-    earlier: Vec<Arc<CaseResult>>,
-    late: Vec<(Vec<Failure>, Vec<String>, Option<String>)>,
+    record: Option<CaseRecord>,
+    earlier: Vec<AttemptRecord>,
 }
 
 /// Builds the record from events: the reports' one fan-in point.
@@ -225,12 +234,16 @@ impl RecordBuilder {
             EventKind::CaseStarted { .. } => {}
             EventKind::AttemptFailed(result) => {
                 if let Some(state) = self.cases.get_mut(result.index) {
-                    state.earlier.push(result.clone());
+                    state.earlier.push(attempt_record(result));
                 }
             }
             EventKind::CaseFinished(result) => {
-                if let Some(state) = self.cases.get_mut(result.index) {
-                    state.last = Some(result.clone());
+                if let (Some(info), Some(state)) = (&self.info, self.cases.get_mut(result.index))
+                    && let Some(planned) = info.cases.get(result.index)
+                {
+                    let earlier = std::mem::take(&mut state.earlier);
+                    let suite = &info.suites[planned.suite];
+                    state.record = Some(verdict_record(planned, suite, result, earlier));
                 }
             }
             EventKind::LateFailure {
@@ -239,10 +252,14 @@ impl RecordBuilder {
                 transcript,
                 error,
             } => {
-                if let Some(state) = self.cases.get_mut(*index) {
-                    state
-                        .late
-                        .push((failures.clone(), transcript.clone(), error.clone()));
+                if let (Some(info), Some(state)) = (&self.info, self.cases.get_mut(*index))
+                    && let Some(planned) = info.cases.get(*index)
+                {
+                    let suite = &info.suites[planned.suite];
+                    let record = state.record.get_or_insert_with(|| {
+                        unjudged_record(planned, suite, std::mem::take(&mut state.earlier))
+                    });
+                    late(record, failures, transcript, error.as_deref());
                 }
             }
             EventKind::RunCancelled { reason } => {
@@ -280,8 +297,8 @@ impl RecordBuilder {
             .suites
             .iter()
             .map(|s| SuiteRecord {
-                name: s.name.clone(),
-                file: s.file.clone(),
+                name: s.name.to_string(),
+                file: s.file.to_string(),
                 tags: s.tags.clone(),
             })
             .collect();
@@ -290,8 +307,9 @@ impl RecordBuilder {
             .iter()
             .zip(self.cases)
             .map(|(planned, state)| {
-                let suite = &info.suites[planned.suite];
-                case_record(planned, suite, state)
+                state.record.unwrap_or_else(|| {
+                    unjudged_record(planned, &info.suites[planned.suite], state.earlier)
+                })
             })
             .collect();
         let summary = Summary::of(&cases, self.strays.len(), duration_ms);
@@ -319,12 +337,27 @@ impl RecordBuilder {
     }
 }
 
-fn case_record(
+/// The record of a case the run gave no verdict: errored (this is a bug).
+fn unjudged_record(
     planned: &crate::run::events::CaseInfo,
     suite: &crate::run::events::SuiteInfo,
-    state: CaseState,
+    earlier: Vec<AttemptRecord>,
 ) -> CaseRecord {
-    let mut record = CaseRecord {
+    CaseRecord {
+        error: Some(
+            "the run ended without a verdict for this case (a bug; please report it)".into(),
+        ),
+        ..planned_record(planned, suite, earlier)
+    }
+}
+
+/// What the plan says of a case, with no verdict yet.
+fn planned_record(
+    planned: &crate::run::events::CaseInfo,
+    suite: &crate::run::events::SuiteInfo,
+    earlier: Vec<AttemptRecord>,
+) -> CaseRecord {
+    CaseRecord {
         name: planned.name.clone(),
         suite: suite.name.clone(),
         file: suite.file.clone(),
@@ -336,42 +369,53 @@ fn case_record(
         started_at: None,
         attempts: 0,
         failures: Vec::new(),
-        error: Some(
-            "the run ended without a verdict for this case (a bug; please report it)".into(),
-        ),
+        error: None,
         ids: Ids::default(),
         inputs: Inputs::default(),
         transcript: Vec::new(),
-        earlier_attempts: state.earlier.iter().map(|r| attempt_record(r)).collect(),
+        earlier_attempts: earlier,
         wake_us: None,
-    };
-    if let Some(last) = &state.last {
-        record.status = last.status;
-        record.duration_ms = last.duration.as_millis() as u64;
-        record.started_at = last.started_at;
-        record.attempts = last.attempt;
-        record.failures = last.failures.clone();
-        record.error = last.error.clone();
-        record.ids = last.ids.clone();
-        record.inputs = last.inputs.clone();
-        record.transcript = last.transcript.clone();
-        record.wake_us = last.wake.map(|w| w.as_micros() as u64);
-        record.flaky = last.status == Status::Passed && !state.earlier.is_empty();
     }
-    for (failures, transcript, error) in state.late {
-        if let Some(error) = error {
-            if record.status != Status::Failed {
-                record.status = Status::Errored;
-            }
-            record.error.get_or_insert(error);
-        } else if record.status == Status::Passed {
-            record.status = Status::Failed;
+}
+
+/// The record of a case's verdict (its last attempt), after `earlier` failed attempts.
+fn verdict_record(
+    planned: &crate::run::events::CaseInfo,
+    suite: &crate::run::events::SuiteInfo,
+    last: &CaseResult,
+    earlier: Vec<AttemptRecord>,
+) -> CaseRecord {
+    let flaky = last.status == Status::Passed && !earlier.is_empty();
+    CaseRecord {
+        status: last.status,
+        flaky,
+        duration_ms: last.duration.as_millis() as u64,
+        started_at: last.started_at,
+        attempts: last.attempt,
+        failures: last.failures.clone(),
+        error: last.error.clone(),
+        ids: last.ids.clone(),
+        inputs: last.inputs.clone(),
+        transcript: last.transcript.clone(),
+        wake_us: last.wake.map(|w| w.as_micros() as u64),
+        ..planned_record(planned, suite, earlier)
+    }
+}
+
+/// A delivery came after the verdict: the case fails after all (or errors, when its
+/// deliveries could not be recounted).
+fn late(record: &mut CaseRecord, failures: &[Failure], transcript: &[String], error: Option<&str>) {
+    if let Some(error) = error {
+        if record.status != Status::Failed {
+            record.status = Status::Errored;
         }
-        record.flaky = false;
-        record.failures.extend(failures);
-        record.transcript.extend(transcript);
+        record.error.get_or_insert_with(|| error.to_string());
+    } else if record.status == Status::Passed {
+        record.status = Status::Failed;
     }
-    record
+    record.flaky = false;
+    record.failures.extend_from_slice(failures);
+    record.transcript.extend_from_slice(transcript);
 }
 
 fn attempt_record(result: &CaseResult) -> AttemptRecord {
@@ -394,6 +438,19 @@ pub fn masked(mut record: RunRecord) -> RunRecord {
             *s = masked;
         }
     };
+    // Shared texts and parameter sets are masked once each, however many cases hold them.
+    let mut texts: HashMap<*const u8, Arc<str>> = HashMap::new();
+    let mut shared = |s: &mut Arc<str>| {
+        let masked = texts
+            .entry(s.as_ptr())
+            .or_insert_with(|| match masker.mask(s) {
+                std::borrow::Cow::Owned(masked) => Arc::from(masked),
+                std::borrow::Cow::Borrowed(_) => s.clone(),
+            });
+        *s = masked.clone();
+    };
+    let mut params: HashMap<*const std::collections::BTreeMap<String, String>, Params> =
+        HashMap::new();
     let failures = |list: &mut Vec<Failure>| {
         for f in list {
             for text in [&mut f.check, &mut f.expected, &mut f.actual, &mut f.message] {
@@ -416,9 +473,11 @@ pub fn masked(mut record: RunRecord) -> RunRecord {
         suite.tags.iter_mut().for_each(m);
     }
     for case in &mut record.cases {
-        for text in [&mut case.name, &mut case.suite, &mut case.file] {
-            m(text);
+        if let std::borrow::Cow::Owned(masked) = masker.mask(&case.name) {
+            case.name = Arc::from(masked);
         }
+        shared(&mut case.suite);
+        shared(&mut case.file);
         case.tags.iter_mut().for_each(m);
         failures(&mut case.failures);
         case.error.iter_mut().for_each(m);
@@ -427,17 +486,21 @@ pub fn masked(mut record: RunRecord) -> RunRecord {
             .iter_mut()
             .chain(case.ids.conversion.iter_mut())
             .for_each(m);
-        m(&mut case.inputs.offer);
+        shared(&mut case.inputs.offer);
         m(&mut case.inputs.member);
-        case.inputs.event.iter_mut().for_each(m);
-        case.inputs.params = std::mem::take(&mut case.inputs.params)
-            .into_iter()
-            .map(|(mut k, mut v)| {
-                m(&mut k);
-                m(&mut v);
-                (k, v)
+        case.inputs.event.iter_mut().for_each(&mut shared);
+        let given = &case.inputs.params;
+        case.inputs.params = params
+            .entry(Arc::as_ptr(given))
+            .or_insert_with(|| {
+                Arc::new(
+                    given
+                        .iter()
+                        .map(|(k, v)| (masker.mask(k).into_owned(), masker.mask(v).into_owned()))
+                        .collect(),
+                )
             })
-            .collect();
+            .clone();
         case.transcript.iter_mut().for_each(m);
         for attempt in &mut case.earlier_attempts {
             failures(&mut attempt.failures);

@@ -74,11 +74,11 @@ pub struct CaseOutcome {
 pub struct Watch {
     pub key: Key,
     /// The callback records the platform said it sent for the case (empty: it did not say).
-    pub callback_ids: Vec<String>,
+    pub callback_ids: Box<[String]>,
     /// Deliveries that carry no callback record id count from this time on.
     pub since: DateTime<Utc>,
     /// The sequence numbers of the case's deliveries at its verdict.
-    pub seen: Vec<u64>,
+    pub seen: Box<[u64]>,
 }
 
 impl Watch {

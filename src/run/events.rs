@@ -84,15 +84,15 @@ pub struct RunInfo {
 /// One scenario file.
 #[derive(Debug, Clone)]
 pub struct SuiteInfo {
-    pub name: String,
-    pub file: String,
+    pub name: Arc<str>,
+    pub file: Arc<str>,
     pub tags: Vec<String>,
 }
 
 /// One planned case.
 #[derive(Debug, Clone)]
 pub struct CaseInfo {
-    pub name: String,
+    pub name: Arc<str>,
     /// Its suite's position in `suites`.
     pub suite: usize,
     pub line: u64,
@@ -106,8 +106,8 @@ impl RunInfo {
         let mut cases = Vec::with_capacity(plan.len());
         for (i, suite) in plan.suites.iter().enumerate() {
             suites.push(SuiteInfo {
-                name: suite.name.to_string(),
-                file: suite.file.to_string(),
+                name: suite.name.clone(),
+                file: suite.file.clone(),
                 tags: suite.tags.clone(),
             });
             cases.extend(suite.cases.iter().map(|c| CaseInfo {

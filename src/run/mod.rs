@@ -99,9 +99,10 @@ impl Emitter {
     }
 }
 
-/// Runs every case of `plan`; sends events to `events`.
+/// Runs every case of `plan`; sends events to `events`. Each case is handed to its task and
+/// dropped with its verdict, so that the plan's memory goes as the run goes.
 pub async fn run<P: Platform, S: CallbackSource>(
-    plan: Arc<Plan>,
+    mut plan: Plan,
     platform: Arc<P>,
     source: Arc<S>,
     options: RunOptions,
@@ -112,38 +113,29 @@ pub async fn run<P: Platform, S: CallbackSource>(
     let out = Emitter(events);
     let info = RunInfo::of(&plan, &options.target, options.shard.clone());
     out.emit(EventKind::RunStarted(Arc::new(info)));
-    let places: Arc<Vec<(usize, usize)>> = Arc::new(
-        plan.suites
-            .iter()
-            .enumerate()
-            .flat_map(|(s, suite)| (0..suite.cases.len()).map(move |c| (s, c)))
-            .collect(),
-    );
     let mut schedule = Schedule::new(plan.cases().map(resources));
+    let mut waiting: Vec<Option<Arc<Case>>> = plan
+        .suites
+        .iter_mut()
+        .flat_map(|suite| std::mem::take(&mut suite.cases))
+        .map(|case| Some(Arc::new(case)))
+        .collect();
     let jobs = options.jobs.max(1);
     let mut running: JoinSet<CaseOutcome> = JoinSet::new();
-    let mut running_cases: HashMap<tokio::task::Id, (usize, Option<Arc<Case>>)> = HashMap::new();
+    let mut running_cases: HashMap<tokio::task::Id, (usize, Arc<Case>)> = HashMap::new();
     let mut stopped: Option<CancelReason> = None;
     let mut watches: Vec<Recount> = Vec::new();
     let mut claimed: HashSet<u64> = HashSet::new();
     let mut last_verdict = Instant::now();
     let clock = options.clock;
     let verbose = options.verbose;
-    // Starts attempt `attempt` of case `index`: the planned case, or `again`, built afresh.
-    let start = |running: &mut JoinSet<CaseOutcome>, index: usize, again: Option<Arc<Case>>| {
-        let (plan, platform, source, places) = (
-            plan.clone(),
-            platform.clone(),
-            source.clone(),
-            places.clone(),
-        );
-        let retried = again.clone();
+    // Starts `case` (its attempt is the case's own).
+    let start = |running: &mut JoinSet<CaseOutcome>, case: Arc<Case>| {
+        let (platform, source) = (platform.clone(), source.clone());
         running
             .spawn(async move {
-                let (s, c) = places[index];
-                let case = retried.as_deref().unwrap_or(&plan.suites[s].cases[c]);
                 let mut outcome =
-                    case::run_case(case, case.attempt, &*platform, &*source, clock).await;
+                    case::run_case(&case, case.attempt, &*platform, &*source, clock).await;
                 if verbose || outcome.result.status != Status::Passed {
                     outcome.result.transcript = transcript::render(&outcome.entries);
                 }
@@ -157,8 +149,13 @@ pub async fn run<P: Platform, S: CallbackSource>(
             let Some(index) = schedule.next_ready() else {
                 break;
             };
-            let id = start(&mut running, index, None);
-            running_cases.insert(id, (index, None));
+            let Some(case) = waiting.get_mut(index).and_then(Option::take) else {
+                // The schedule hands each case out once.
+                schedule.finish(index);
+                continue;
+            };
+            let id = start(&mut running, case.clone());
+            running_cases.insert(id, (index, case));
             out.emit(EventKind::CaseStarted { index, attempt: 1 });
         }
         if running.is_empty() {
@@ -181,7 +178,7 @@ pub async fn run<P: Platform, S: CallbackSource>(
                     Ok((id, outcome)) => (id, Ok(outcome)),
                     Err(e) => (e.id(), Err(e)),
                 };
-                let Some((index, again)) = running_cases.remove(&id) else { continue };
+                let Some((index, planned)) = running_cases.remove(&id) else { continue };
                 let (mut result, watch) = match outcome {
                     Ok(outcome) => {
                         claimed.extend(outcome.claimed);
@@ -189,18 +186,20 @@ pub async fn run<P: Platform, S: CallbackSource>(
                     }
                     Err(e) => (CaseResult::not_run(index, Status::Errored, &broken_task(e)), None),
                 };
+                if let Some(watch) = &watch {
+                    source.settle(&watch.key, &watch.seen);
+                }
+                platform.forget(result.ids.click.as_deref(), result.ids.conversion.as_deref());
                 let attempt = result.attempt.max(1);
                 if result.status.is_failure() && attempt <= options.retries && stopped.is_none() {
                     // Its deliveries are claimed after the run, but fail nothing any more.
                     watches.extend(watch.map(|watch| Recount { index, watch, judged: false }));
-                    let (s, c) = places[index];
-                    let planned = again.as_deref().unwrap_or(&plan.suites[s].cases[c]);
-                    match plan.rebuild(planned, attempt + 1) {
+                    match plan.rebuild(&planned, attempt + 1) {
                         Ok(next) => {
                             out.emit(EventKind::AttemptFailed(Arc::new(result)));
                             let next = Arc::new(next);
-                            let id = start(&mut running, index, Some(next.clone()));
-                            running_cases.insert(id, (index, Some(next)));
+                            let id = start(&mut running, next.clone());
+                            running_cases.insert(id, (index, next));
                             out.emit(EventKind::CaseStarted { index, attempt: attempt + 1 });
                             continue;
                         }

@@ -1,6 +1,6 @@
 //! What running a case produced.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -49,10 +49,10 @@ pub struct Ids {
 /// What a case's templates rendered to (for this attempt).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inputs {
-    pub offer: String,
+    pub offer: Arc<str>,
     pub member: String,
-    pub event: Option<String>,
-    pub params: BTreeMap<String, String>,
+    pub event: Option<Arc<str>>,
+    pub params: crate::plan::Params,
 }
 
 /// The outcome of one attempt of one case.

@@ -43,6 +43,12 @@ pub trait CallbackSource: Send + Sync + 'static {
         async { Err("this target's callbacks go to an endpoint pitcrew does not answer".into()) }
     }
 
+    /// The deliveries `seqs` under `key` were judged (and claimed): a source that keeps
+    /// deliveries may forget them. Sources that keep nothing between reads have nothing to do.
+    fn settle(&self, key: &Key, seqs: &[u64]) {
+        let _ = (key, seqs);
+    }
+
     /// The callbacks that reached pitcrew and no case claimed (`claimed`: their sequence
     /// numbers). Sources that only read the platform's own records have none.
     fn strays(&self, claimed: &HashSet<u64>) -> Vec<Stray> {
@@ -68,6 +74,10 @@ impl CallbackSource for Receiver {
     async fn script(&self, key: Key, script: Arc<Script>) -> Result<(), String> {
         Receiver::script(self, key, script);
         Ok(())
+    }
+
+    fn settle(&self, key: &Key, seqs: &[u64]) {
+        Receiver::settle(self, key, seqs);
     }
 
     fn strays(&self, claimed: &HashSet<u64>) -> Vec<Stray> {

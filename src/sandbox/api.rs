@@ -19,7 +19,7 @@ use super::config::SEEDED_CLICK;
 use super::delivery::{self, Job};
 use super::faults::{AuthFault, FaultsRequest};
 use super::payload;
-use super::store::{Click, Conversion};
+use super::store::{Attempt, Click, Conversion, Sent, Store, parse_id};
 
 type Shared = Arc<SandboxState>;
 
@@ -156,21 +156,26 @@ async fn create_click(State(state): State<Shared>, body: Bytes) -> Response {
             "publisherMemberId must not be empty",
         );
     }
-    let click = Click {
-        id: uuid::Uuid::new_v4().to_string(),
-        offer_id: offer.id.clone(),
-        member_id: request.publisher_member_id,
-        partner_id,
-        created_at: Utc::now(),
-    };
+    let id = uuid::Uuid::new_v4();
+    let created_at = Utc::now();
     let data = json!({
-        "clickId": click.id,
-        "offerId": click.offer_id,
-        "publisherMemberId": click.member_id,
-        "partnerId": click.partner_id,
-        "createdAt": payload::rfc3339(click.created_at),
+        "clickId": id.to_string(),
+        "offerId": offer.id,
+        "publisherMemberId": request.publisher_member_id,
+        "partnerId": partner_id,
+        "createdAt": payload::rfc3339(created_at),
     });
-    state.store().clicks.insert(click.id.clone(), click);
+    {
+        let mut store = state.store();
+        let click = Click {
+            id,
+            offer_id: store.text(&offer.id),
+            member_id: Arc::from(request.publisher_member_id),
+            partner_id: store.text(&partner_id),
+            created_at,
+        };
+        store.clicks.insert(id, click);
+    }
     answer(StatusCode::CREATED, "Click created", vec![], data)
 }
 
@@ -195,7 +200,7 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
         Ok(f) => f,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    let Some(click) = state.store().clicks.get(&request.click_id).cloned() else {
+    let Some(click) = state.store().click(&request.click_id).cloned() else {
         return refuse(
             StatusCode::NOT_FOUND,
             format!("click `{}` not found", request.click_id),
@@ -209,7 +214,11 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return refuse(status, "the API failed (an injected `api_error` fault)");
     }
-    let offer = state.config.offers.iter().find(|o| o.id == click.offer_id);
+    let offer = state
+        .config
+        .offers
+        .iter()
+        .find(|o| *o.id == *click.offer_id);
     let Some(offer) = offer.filter(|o| o.events.iter().any(|e| e.id == request.event_id)) else {
         let events: Vec<&str> = offer
             .map(|o| o.events.iter().map(|e| e.id.as_str()).collect())
@@ -224,7 +233,7 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
             ),
         );
     };
-    let params = request
+    let params: Vec<(Box<str>, Box<str>)> = request
         .params
         .into_iter()
         .map(|(k, v)| {
@@ -233,52 +242,88 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
                 Value::Null => String::new(),
                 other => other.to_string(),
             };
-            (k, text)
+            (k.into_boxed_str(), text.into_boxed_str())
         })
         .collect();
-    let key = (
-        click.member_id.clone(),
-        offer.id.clone(),
-        request.event_id.clone(),
-    );
     // The event's initial status: Success, or Pending until a status change.
     let initial_status = offer
         .events
         .iter()
         .find(|e| e.id == request.event_id)
-        .map_or_else(|| "Success".into(), |e| e.status.clone());
-    let mut conversion = Conversion {
-        id: uuid::Uuid::new_v4().to_string(),
-        click_id: click.id.clone(),
-        event_id: request.event_id,
-        params,
-        status: initial_status,
-        rejection_reason: None,
-        created_at: Utc::now(),
-        faults,
-    };
-    {
+        .map_or("Success", |e| e.status.as_str());
+    let conversion = {
         let mut store = state.store();
+        let event_id = store.text(&request.event_id);
+        let mut conversion = Conversion {
+            id: uuid::Uuid::new_v4(),
+            click_id: click.id,
+            params: store.params(params),
+            status: store.text(initial_status),
+            rejection_reason: None,
+            created_at: Utc::now(),
+            faults: store.faults(faults),
+            event_id: event_id.clone(),
+        };
         // A member completes an offer event once; the seeded click may convert again and again.
-        if click.id != SEEDED_CLICK && !store.completed.insert(key) {
-            conversion.status = "Rejected".into();
+        let key = (click.member_id.clone(), click.offer_id.clone(), event_id);
+        if click.id.to_string() != SEEDED_CLICK && !store.completed.insert(key) {
+            conversion.status = store.text("Rejected");
             conversion.rejection_reason =
                 Some("The member has already completed this offer event".into());
         }
-        store
-            .conversions
-            .insert(conversion.id.clone(), conversion.clone());
-    }
+        store.conversions.insert(conversion.id, conversion.clone());
+        conversion
+    };
     let callback = automatic_callback(&state, &conversion, &click).await;
     let data = json!({
-        "conversionId": conversion.id,
-        "clickId": conversion.click_id,
-        "eventId": conversion.event_id,
-        "status": conversion.status,
-        "rejectionReason": conversion.rejection_reason,
+        "conversionId": conversion.id.to_string(),
+        "clickId": conversion.click_id.to_string(),
+        "eventId": &*conversion.event_id,
+        "status": &*conversion.status,
+        "rejectionReason": conversion.rejection_reason.as_deref(),
         "callback": callback,
     });
     answer(StatusCode::CREATED, "Conversion created", vec![], data)
+}
+
+/// One attempt as the log shows it; `note` is the body as sent, built again from what the
+/// callback said.
+fn log_entry(state: &SandboxState, store: &Store, a: &Attempt) -> Value {
+    let sent = &a.callback;
+    let note = match (
+        store.conversions.get(&sent.conversion_id),
+        store.clicks.get(&sent.click_id),
+    ) {
+        (Some(conversion), Some(click)) => {
+            let offer = state
+                .config
+                .offers
+                .iter()
+                .find(|o| *o.id == *click.offer_id);
+            let partner = state
+                .config
+                .partners
+                .iter()
+                .find(|p| *p.id == *click.partner_id);
+            payload::build(sent, conversion, click, offer, partner)
+        }
+        _ => Value::Null,
+    };
+    json!({
+        "id": a.id.to_string(),
+        "callbackId": sent.id.to_string(),
+        "conversionId": sent.conversion_id.to_string(),
+        "clickId": sent.click_id.to_string(),
+        "endpoint": &*a.endpoint,
+        "attempt": a.attempt,
+        "status": a.status,
+        "responseBody": a.response_body.as_deref(),
+        "error": a.error.as_deref(),
+        "durationMs": a.duration_ms,
+        "sentAt": payload::rfc3339(a.sent_at),
+        "outcome": a.outcome.as_str(),
+        "note": note,
+    })
 }
 
 /// Builds the callback job for `conversion`, or `None` when its partner skips that status.
@@ -287,7 +332,7 @@ fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Opti
         .config
         .partners
         .iter()
-        .find(|p| p.id == click.partner_id);
+        .find(|p| *p.id == *click.partner_id);
     if let Some(p) = partner
         && !p
             .statuses
@@ -296,16 +341,28 @@ fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Opti
     {
         return None;
     }
-    let offer = state.config.offers.iter().find(|o| o.id == click.offer_id);
-    let callback_id = uuid::Uuid::new_v4().to_string();
+    let offer = state
+        .config
+        .offers
+        .iter()
+        .find(|o| *o.id == *click.offer_id);
+    let sent = Arc::new(Sent {
+        id: uuid::Uuid::new_v4(),
+        conversion_id: conversion.id,
+        click_id: click.id,
+        status: conversion.status.clone(),
+        rejection_reason: conversion.rejection_reason.clone(),
+        faults: conversion.faults.clone(),
+        sent_at: Utc::now(),
+    });
+    let payload = payload::build(&sent, conversion, click, offer, partner);
     Some(Job {
-        payload: payload::build(&callback_id, conversion, click, offer, partner),
-        callback_id,
-        conversion_id: conversion.id.clone(),
-        click_id: click.id.clone(),
-        endpoint: partner
-            .and_then(|p| p.callback_url.clone())
-            .unwrap_or_else(|| state.default_callback_url.clone()),
+        body: Bytes::from(serde_json::to_vec(&payload).unwrap_or_default()),
+        sent,
+        endpoint: match partner.and_then(|p| p.callback_url.as_deref()) {
+            Some(url) => Arc::from(url),
+            None => state.default_callback_url.clone(),
+        },
         header: partner.and_then(|p| p.auth_header.as_ref()).and_then(|h| {
             match conversion.faults.auth {
                 None => Some((h.name.clone(), h.secret.clone())),
@@ -325,11 +382,11 @@ async fn automatic_callback(state: &Shared, conversion: &Conversion, click: &Cli
     };
     let faults = &conversion.faults;
     if faults.drop_callback {
-        return json!({"callbackId": job.callback_id, "outcome": "Scheduled"});
+        return json!({"callbackId": job.sent.id.to_string(), "outcome": "Scheduled"});
     }
     let duplicate = faults.duplicate_after;
     if let Some(delay) = faults.callback_delay {
-        let (state, id) = (state.clone(), job.callback_id.clone());
+        let (state, id) = (state.clone(), job.sent.id.to_string());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             delivery::deliver(state.clone(), job.clone()).await;
@@ -359,10 +416,10 @@ async fn automatic_callback(state: &Shared, conversion: &Conversion, click: &Cli
 
 fn attempt_summary(a: &super::store::Attempt) -> Value {
     json!({
-        "callbackId": a.callback_id,
+        "callbackId": a.callback.id.to_string(),
         "attempt": a.attempt,
         "status": a.status,
-        "outcome": a.outcome,
+        "outcome": a.outcome.as_str(),
         "error": a.error,
     })
 }
@@ -381,8 +438,10 @@ async fn send_callback(State(state): State<Shared>, body: Bytes) -> Response {
     };
     let found = {
         let store = state.store();
-        let conversion = store.conversions.get(&request.conversion_id).cloned();
-        let click = store.clicks.get(&request.click_id).cloned();
+        let conversion = parse_id(&request.conversion_id)
+            .and_then(|id| store.conversions.get(&id))
+            .cloned();
+        let click = store.click(&request.click_id).cloned();
         (conversion, click)
     };
     let (conversion, click) = match found {
@@ -421,11 +480,11 @@ async fn send_callback(State(state): State<Shared>, body: Bytes) -> Response {
     // Resending by hand is one attempt, whatever its outcome.
     let exchange = delivery::send_once(&state, &job, 1, false).await;
     let data = json!({
-        "callbackId": job.callback_id,
-        "request": exchange.request,
-        "response": exchange.response,
+        "callbackId": job.sent.id.to_string(),
+        "request": exchange.request_json(&job),
+        "response": exchange.response_json(),
         "error": exchange.attempt.error,
-        "outcome": exchange.attempt.outcome,
+        "outcome": exchange.attempt.outcome.as_str(),
     });
     answer(StatusCode::OK, "Callback sent", vec![], data)
 }
@@ -463,16 +522,28 @@ async fn change_status(
     };
     let updated = {
         let mut store = state.store();
-        let Some(conversion) = store.conversions.get_mut(&id) else {
+        let Some(found) = parse_id(&id).filter(|id| store.conversions.contains_key(id)) else {
             return refuse(
                 StatusCode::NOT_FOUND,
                 format!("conversion `{id}` not found"),
             );
         };
-        conversion.status = status.into();
-        conversion.rejection_reason = request.rejection_reason.filter(|_| status == "Rejected");
+        let status = store.text(status);
         // A status change is an ordinary callback: earlier delivery faults do not carry over.
-        conversion.faults = conversion.faults.for_status_change();
+        let faults = store.conversions[&found].faults.for_status_change();
+        let faults = store.faults(faults);
+        let Some(conversion) = store.conversions.get_mut(&found) else {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                format!("conversion `{id}` not found"),
+            );
+        };
+        conversion.rejection_reason = request
+            .rejection_reason
+            .filter(|_| &*status == "Rejected")
+            .map(String::into_boxed_str);
+        conversion.status = status;
+        conversion.faults = faults;
         let conversion = conversion.clone();
         let click = store.clicks.get(&conversion.click_id).cloned();
         (conversion, click)
@@ -485,9 +556,9 @@ async fn change_status(
     };
     let callback = automatic_callback(&state, &conversion, &click).await;
     let data = json!({
-        "conversionId": conversion.id,
-        "status": conversion.status,
-        "rejectionReason": conversion.rejection_reason,
+        "conversionId": conversion.id.to_string(),
+        "status": &*conversion.status,
+        "rejectionReason": conversion.rejection_reason.as_deref(),
         "callback": callback,
     });
     answer(StatusCode::OK, "Conversion updated", vec![], data)
@@ -504,16 +575,20 @@ async fn callback_log(
         return refuse(StatusCode::BAD_REQUEST, "give `conversionId` or `clickId`");
     }
     let store = state.store();
-    let mut attempts: Vec<&super::store::Attempt> = match conversion {
-        Some(id) => store
-            .log
-            .get(id)
+    let mut attempts: Vec<&Attempt> = match conversion {
+        Some(id) => parse_id(id)
+            .and_then(|id| store.log.get(&id))
             .map(|v| v.iter().collect())
             .unwrap_or_default(),
         None => store.log.values().flatten().collect(),
     };
-    attempts.retain(|a| click.is_none_or(|c| &a.click_id == c));
-    attempts.sort_by(|a, b| a.sent_at.cmp(&b.sent_at));
-    let data = serde_json::to_value(&attempts).unwrap_or(Value::Null);
+    attempts.retain(|a| click.is_none_or(|c| a.callback.click_id.to_string() == **c));
+    attempts.sort_by_key(|a| a.sent_at);
+    let data = Value::Array(
+        attempts
+            .iter()
+            .map(|a| log_entry(&state, &store, a))
+            .collect(),
+    );
     answer(StatusCode::OK, "Conversion callbacks", vec![], data)
 }

@@ -6,19 +6,20 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use axum::body::Bytes;
+
 use super::SandboxState;
-use super::payload::rfc3339;
-use super::store::Attempt;
+use super::store::{Attempt, Outcome, Sent};
 
 /// One callback to deliver: the same body (and `id`) on every attempt.
 #[derive(Debug, Clone)]
 pub struct Job {
-    pub callback_id: String,
-    pub conversion_id: String,
-    pub click_id: String,
-    pub endpoint: String,
+    /// What the callback says; kept in the log with each attempt.
+    pub sent: Arc<Sent>,
+    pub endpoint: Arc<str>,
     pub header: Option<(String, String)>,
-    pub payload: Value,
+    /// The body of every attempt.
+    pub body: Bytes,
     pub max_attempts: u32,
 }
 
@@ -26,8 +27,51 @@ pub struct Job {
 #[derive(Debug, Clone)]
 pub struct Exchange {
     pub attempt: Attempt,
-    pub request: Value,
-    pub response: Option<Value>,
+    /// The endpoint's answer, when it answered.
+    pub answer: Option<Answer>,
+}
+
+/// An endpoint's answer to one attempt.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub duration_ms: u64,
+}
+
+impl Exchange {
+    /// The request as the callback tool shows it (the secret masked).
+    pub fn request_json(&self, job: &Job) -> Value {
+        let mut headers = json!({"content-type": "application/json"});
+        if let Some((name, _)) = &job.header {
+            headers[name.as_str()] = json!("***");
+        }
+        let body: Value = serde_json::from_slice(&job.body).unwrap_or(Value::Null);
+        json!({
+            "method": "POST",
+            "url": &*job.endpoint,
+            "headers": headers,
+            "body": body,
+        })
+    }
+
+    /// The endpoint's answer as the callback tool shows it.
+    pub fn response_json(&self) -> Option<Value> {
+        self.answer.as_ref().map(|a| {
+            let headers: serde_json::Map<String, Value> = a
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            json!({
+                "status": a.status,
+                "headers": headers,
+                "body": a.body,
+                "durationMs": a.duration_ms,
+            })
+        })
+    }
 }
 
 /// Sends attempt `number` of `job`, records it in the log and returns it.
@@ -37,78 +81,64 @@ pub async fn send_once(
     number: u32,
     retries_left: bool,
 ) -> Exchange {
-    let body = serde_json::to_vec(&job.payload).unwrap_or_default();
     let mut request = state
         .client
-        .post(&job.endpoint)
+        .post(&*job.endpoint)
         .header("content-type", "application/json")
         .header("user-agent", "pitcrew-sandbox (GoKart callback emulation)");
-    let mut shown_headers = json!({"content-type": "application/json"});
     if let Some((name, secret)) = &job.header {
         request = request.header(name.as_str(), secret.as_str());
-        shown_headers[name.as_str()] = json!("***");
     }
     let started = Instant::now();
-    let sent_at = rfc3339(Utc::now());
-    let result = request.body(body).send().await;
-    let (status, response_body, response, error) = match result {
+    let sent_at = Utc::now();
+    let result = request.body(job.body.clone()).send().await;
+    let (answer, error) = match result {
         Ok(resp) => {
             let status = resp.status().as_u16();
-            let headers: serde_json::Map<String, Value> = resp
+            let headers = resp
                 .headers()
                 .iter()
-                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or("<binary>"))))
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("<binary>").to_string()))
                 .collect();
-            let text = resp.text().await.unwrap_or_default();
+            let body = resp.text().await.unwrap_or_default();
             let duration_ms = started.elapsed().as_millis() as u64;
-            let response = json!({
-                "status": status,
-                "headers": headers,
-                "body": text,
-                "durationMs": duration_ms,
-            });
-            (Some(status), Some(text), Some(response), None)
+            let answer = Answer {
+                status,
+                headers,
+                body,
+                duration_ms,
+            };
+            (Some(answer), None)
         }
-        Err(e) => (None, None, None, Some(crate::error_chain(&e))),
+        Err(e) => (None, Some(crate::error_chain(&e))),
     };
+    let status = answer.as_ref().map(|a| a.status);
     let retryable = matches!(status, Some(500 | 503));
     let outcome = match status {
-        Some(s) if (200..300).contains(&s) => "Delivered",
-        _ if retryable && retries_left && number < job.max_attempts => "Retrying",
-        _ => "Failed",
+        Some(s) if (200..300).contains(&s) => Outcome::Delivered,
+        _ if retryable && retries_left && number < job.max_attempts => Outcome::Retrying,
+        _ => Outcome::Failed,
     };
     let attempt = Attempt {
-        id: uuid::Uuid::new_v4().to_string(),
-        callback_id: job.callback_id.clone(),
-        conversion_id: job.conversion_id.clone(),
-        click_id: job.click_id.clone(),
+        id: uuid::Uuid::new_v4(),
+        callback: job.sent.clone(),
         endpoint: job.endpoint.clone(),
         attempt: number,
         status,
-        response_body,
-        error,
+        response_body: answer.as_ref().map(|a| a.body.as_str().into()),
+        error: error.map(String::into_boxed_str),
         duration_ms: started.elapsed().as_millis() as u64,
         sent_at,
-        outcome: outcome.into(),
-        note: job.payload.clone(),
+        outcome,
     };
     state.record(attempt.clone());
-    Exchange {
-        request: json!({
-            "method": "POST",
-            "url": job.endpoint,
-            "headers": shown_headers,
-            "body": job.payload,
-        }),
-        response,
-        attempt,
-    }
+    Exchange { attempt, answer }
 }
 
 /// Delivers `job` with retries; the first attempt is awaited, later ones run in the background.
 pub async fn deliver(state: Arc<SandboxState>, job: Job) -> Exchange {
     let first = send_once(&state, &job, 1, true).await;
-    if first.attempt.outcome == "Retrying" {
+    if first.attempt.outcome == Outcome::Retrying {
         tokio::spawn(retry(state, job, 2));
     }
     first
@@ -127,7 +157,7 @@ async fn retry(state: Arc<SandboxState>, job: Job, mut number: u32) {
         )
         .await;
         let exchange = send_once(&state, &job, number, true).await;
-        if exchange.attempt.outcome != "Retrying" {
+        if exchange.attempt.outcome != Outcome::Retrying {
             return;
         }
         number += 1;

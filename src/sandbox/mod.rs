@@ -28,7 +28,7 @@ pub struct SandboxState {
     store: Mutex<Store>,
     client: reqwest::Client,
     /// Where partners without a `callback_url` send their callbacks.
-    default_callback_url: String,
+    default_callback_url: Arc<str>,
 }
 
 impl SandboxState {
@@ -38,21 +38,60 @@ impl SandboxState {
     }
 
     fn record(&self, attempt: Attempt) {
-        self.store()
+        let mut store = self.store();
+        // A forgotten conversion's late attempts (retries, delayed copies) are not logged.
+        if !store
+            .conversions
+            .contains_key(&attempt.callback.conversion_id)
+        {
+            return;
+        }
+        store
             .log
-            .entry(attempt.conversion_id.clone())
-            .or_default()
+            .entry(attempt.callback.conversion_id)
+            // Most callbacks are delivered at the first attempt.
+            .or_insert_with(|| Vec::with_capacity(1))
             .push(attempt);
     }
 }
 
 /// A running sandbox.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SandboxHandle {
     pub addr: SocketAddr,
+    state: Arc<SandboxState>,
+}
+
+impl std::fmt::Debug for SandboxHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxHandle")
+            .field("addr", &self.addr)
+            .finish()
+    }
 }
 
 impl SandboxHandle {
+    /// Forgets a click and a conversion, and the conversion's callback log (the seeded ones
+    /// stay). The embedded sandbox does this for each judged case: nothing reads its records
+    /// again, so a run's memory does not grow with its cases. Members' completed offer events
+    /// are kept: the once-per-member rule holds for the whole run.
+    pub fn forget(&self, click: Option<&str>, conversion: Option<&str>) {
+        let mut store = self.state.store();
+        if let Some(id) = conversion
+            .filter(|id| *id != SEEDED_CONVERSION)
+            .and_then(store::parse_id)
+        {
+            store.conversions.remove(&id);
+            store.log.remove(&id);
+        }
+        if let Some(id) = click
+            .filter(|id| *id != SEEDED_CLICK)
+            .and_then(store::parse_id)
+        {
+            store.clicks.remove(&id);
+        }
+    }
+
     /// The API's base URL, e.g. `http://127.0.0.1:41234/api/v1`.
     pub fn base_url(&self) -> String {
         format!("http://{}/api/v1", self.addr)
@@ -79,9 +118,9 @@ pub fn serve(
         store: Mutex::new(Store::seeded(&config)),
         config,
         client,
-        default_callback_url,
+        default_callback_url: Arc::from(default_callback_url),
     });
-    let app = api::router(state);
+    let app = api::router(state.clone());
     crate::serve::spawn(listener, app, shutdown, crate::serve::Limits::default());
-    Ok(SandboxHandle { addr })
+    Ok(SandboxHandle { addr, state })
 }

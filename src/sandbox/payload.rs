@@ -4,24 +4,24 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use super::config::{OfferConfig, PartnerConfig};
-use super::store::{Click, Conversion};
+use super::store::{Click, Conversion, Sent};
 use crate::TESTING_TOOLS_FLAG;
 
-/// Builds the callback body for one conversion.
+/// Builds the body of callback `sent` of a conversion: the same every time it is built.
 pub fn build(
-    callback_id: &str,
+    sent: &Sent,
     conversion: &Conversion,
     click: &Click,
     offer: Option<&OfferConfig>,
     partner: Option<&PartnerConfig>,
 ) -> Value {
-    let event = offer.and_then(|o| o.events.iter().find(|e| e.id == conversion.event_id));
+    let event = offer.and_then(|o| o.events.iter().find(|e| *e.id == *conversion.event_id));
+    let faults = &sent.faults;
     let param = |key: &str| -> Value {
         conversion
-            .params
-            .get(key)
+            .param(key)
             .filter(|v| !v.is_empty())
-            .map(|v| Value::String(v.clone()))
+            .map(|v| Value::String(v.to_string()))
             .unwrap_or(Value::Null)
     };
     let mut c = Map::new();
@@ -29,17 +29,19 @@ pub fn build(
         c.insert(key.to_string(), value);
     };
     let text = |s: Option<&String>| s.map(|s| Value::String(s.clone())).unwrap_or(Value::Null);
-    put("status", json!(conversion.status));
+    put("status", json!(&*sent.status));
     put(
         "rejectionReason",
-        text(conversion.rejection_reason.as_ref()),
+        sent.rejection_reason
+            .as_deref()
+            .map_or(Value::Null, |r| json!(r)),
     );
     put("userCompletedAt", json!(rfc3339(conversion.created_at)));
-    put("isRewardSent", json!(conversion.status == "Success"));
+    put("isRewardSent", json!(&*sent.status == "Success"));
     put("viewId", Value::Null);
-    put("clickId", json!(click.id));
-    put("conversionId", json!(conversion.id));
-    put("offerId", json!(click.offer_id));
+    put("clickId", json!(click.id.to_string()));
+    put("conversionId", json!(conversion.id.to_string()));
+    put("offerId", json!(&*click.offer_id));
     put("offerName", text(offer.and_then(|o| o.name.as_ref())));
     put(
         "offerAdvertiserId",
@@ -49,7 +51,7 @@ pub fn build(
         "offerAdvertiserName",
         text(offer.and_then(|o| o.advertiser_name.as_ref())),
     );
-    put("offerEventId", json!(conversion.event_id));
+    put("offerEventId", json!(&*conversion.event_id));
     put("offerCategoryId", Value::Null);
     put("offerCategoryName", Value::Null);
     put("offerCountryId", Value::Null);
@@ -58,7 +60,7 @@ pub fn build(
         text(offer.and_then(|o| o.country_code.as_ref())),
     );
     put("offerCountryCode3", Value::Null);
-    put("eventId", json!(conversion.event_id));
+    put("eventId", json!(&*conversion.event_id));
     put("eventName", text(event.and_then(|e| e.name.as_ref())));
     put(
         "rewardPoints",
@@ -74,7 +76,7 @@ pub fn build(
             .map(|r| json!(r))
             .unwrap_or(Value::Null),
     );
-    put("pubMemberId", json!(click.member_id));
+    put("pubMemberId", json!(&*click.member_id));
     put("pubClickId", param("pub_click_id"));
     put("pubSessionId", param("pub_session_id"));
     put("pubGender", param("pub_gender"));
@@ -102,25 +104,25 @@ pub fn build(
         );
     }
     put("sequenceNumber", Value::Null);
-    put("partnerId", json!(click.partner_id));
+    put("partnerId", json!(&*click.partner_id));
     put("partnerName", text(partner.and_then(|p| p.name.as_ref())));
     put("createdAt", json!(rfc3339(conversion.created_at)));
     put("clickTime", json!(rfc3339(click.created_at)));
     // The tools flag every conversion they make; a fault can leave it out.
-    let flag = if conversion.faults.omit_flag {
+    let flag = if faults.omit_flag {
         Value::Null
     } else {
         json!(TESTING_TOOLS_FLAG)
     };
     put("pubSub5", flag);
-    if let Some(amount) = &conversion.faults.altered_amount {
+    if let Some(amount) = &faults.altered_amount {
         put("trackSysConversionAmount", json!(amount));
     }
     let mut body = Map::new();
-    body.insert("id".into(), json!(callback_id));
-    body.insert("sentAt".into(), json!(rfc3339(Utc::now())));
+    body.insert("id".into(), json!(sent.id.to_string()));
+    body.insert("sentAt".into(), json!(rfc3339(sent.sent_at)));
     body.insert("conversion".into(), Value::Object(c));
-    if let Some(field) = &conversion.faults.missing_field {
+    if let Some(field) = &faults.missing_field {
         let removed = body.remove(field.as_str());
         if removed.is_none()
             && let Some(Value::Object(c)) = body.get_mut("conversion")
@@ -128,7 +130,7 @@ pub fn build(
             c.remove(field.as_str());
         }
     }
-    if conversion.faults.legacy_payload {
+    if faults.legacy_payload {
         return legacy(Value::Object(body));
     }
     Value::Object(body)

@@ -1,66 +1,130 @@
 //! The tenant's records: clicks, conversions and the callback log, in memory.
+//!
+//! Kept compact, because a nightly run makes 100,000 of each: ids are UUIDs (16 bytes, not
+//! text), texts many records share (offers, events, statuses, parameter sets, faults) are held
+//! once, and the log keeps what each callback said (its status and faults at the time), not
+//! its body: the body is built again when the log is read, exactly as it was sent.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use uuid::Uuid;
 
 use super::config::{SEEDED_CLICK, SEEDED_CONVERSION, SEEDED_MEMBER, SandboxConfig};
 use super::faults::Faults;
 
+/// A record's id: the sandbox makes UUIDs, and an id that is not one names no record.
+pub type Id = Uuid;
+
+/// `text` as an id, if it is one.
+pub fn parse_id(text: &str) -> Option<Id> {
+    Uuid::try_parse(text).ok()
+}
+
+/// A conversion's parameters, sorted by name; shared by the conversions that have the same.
+pub type Params = Arc<[(Box<str>, Box<str>)]>;
+
 /// A click made by the tools (or seeded).
 #[derive(Debug, Clone)]
 pub struct Click {
-    pub id: String,
-    pub offer_id: String,
-    pub member_id: String,
-    pub partner_id: String,
+    pub id: Id,
+    pub offer_id: Arc<str>,
+    /// Shared with the completed (member, offer, event) it makes.
+    pub member_id: Arc<str>,
+    pub partner_id: Arc<str>,
     pub created_at: DateTime<Utc>,
 }
 
 /// A conversion of a click.
 #[derive(Debug, Clone)]
 pub struct Conversion {
-    pub id: String,
-    pub click_id: String,
-    pub event_id: String,
-    pub params: HashMap<String, String>,
-    pub status: String,
-    pub rejection_reason: Option<String>,
+    pub id: Id,
+    pub click_id: Id,
+    pub event_id: Arc<str>,
+    pub params: Params,
+    pub status: Arc<str>,
+    pub rejection_reason: Option<Box<str>>,
     pub created_at: DateTime<Utc>,
-    pub faults: Faults,
+    pub faults: Arc<Faults>,
+}
+
+impl Conversion {
+    /// The parameter `name`, if the conversion has it.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .binary_search_by(|(k, _)| (**k).cmp(name))
+            .ok()
+            .map(|i| &*self.params[i].1)
+    }
+}
+
+/// What one callback said: the same on every attempt of it.
+#[derive(Debug)]
+pub struct Sent {
+    /// The callback record's id (`id` in the body).
+    pub id: Id,
+    pub conversion_id: Id,
+    pub click_id: Id,
+    /// The conversion's status and reason when the callback was made.
+    pub status: Arc<str>,
+    pub rejection_reason: Option<Box<str>>,
+    /// The faults it was made with.
+    pub faults: Arc<Faults>,
+    /// `sentAt` in the body.
+    pub sent_at: DateTime<Utc>,
 }
 
 /// One delivery attempt of a callback, as the conversion-callback log keeps it.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Attempt {
-    pub id: String,
-    pub callback_id: String,
-    pub conversion_id: String,
-    pub click_id: String,
-    pub endpoint: String,
+    pub id: Id,
+    pub callback: Arc<Sent>,
+    pub endpoint: Arc<str>,
     pub attempt: u32,
     pub status: Option<u16>,
-    pub response_body: Option<String>,
-    pub error: Option<String>,
+    pub response_body: Option<Box<str>>,
+    pub error: Option<Box<str>>,
     pub duration_ms: u64,
-    pub sent_at: String,
-    /// `Delivered`, `Retrying` or `Failed`.
-    pub outcome: String,
-    /// The payload sent (GoKart shows it under "Note").
-    pub note: Value,
+    pub sent_at: DateTime<Utc>,
+    pub outcome: Outcome,
+}
+
+/// What became of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    Retrying,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "Delivered",
+            Outcome::Retrying => "Retrying",
+            Outcome::Failed => "Failed",
+        }
+    }
 }
 
 /// Everything the sandbox remembers.
 #[derive(Debug, Default)]
 pub struct Store {
-    pub clicks: HashMap<String, Click>,
-    pub conversions: HashMap<String, Conversion>,
+    pub clicks: HashMap<Id, Click>,
+    pub conversions: HashMap<Id, Conversion>,
     /// `(member, offer, event)` already completed: a second one is Rejected.
-    pub completed: HashSet<(String, String, String)>,
-    pub log: HashMap<String, Vec<Attempt>>,
+    pub completed: HashSet<(Arc<str>, Arc<str>, Arc<str>)>,
+    /// Every attempt, by conversion.
+    pub log: HashMap<Id, Vec<Attempt>>,
+    texts: HashSet<Arc<str>>,
+    params: HashSet<Params>,
+    faults: Vec<Arc<Faults>>,
 }
+
+/// How many distinct texts, parameter sets and fault sets are shared at most (beyond, each
+/// record holds its own).
+const SHARED: usize = 10_000;
 
 impl Store {
     /// A store holding the seeded click and conversion.
@@ -69,32 +133,75 @@ impl Store {
         let Some(offer) = config.offers.first() else {
             return store;
         };
-        let now = Utc::now();
-        store.clicks.insert(
-            SEEDED_CLICK.into(),
-            Click {
-                id: SEEDED_CLICK.into(),
-                offer_id: offer.id.clone(),
-                member_id: SEEDED_MEMBER.into(),
-                partner_id: offer.partner.clone(),
-                created_at: now,
-            },
+        let (click_id, conversion_id) = (
+            parse_id(SEEDED_CLICK).unwrap_or_default(),
+            parse_id(SEEDED_CONVERSION).unwrap_or_default(),
         );
+        let now = Utc::now();
+        let click = Click {
+            id: click_id,
+            offer_id: store.text(&offer.id),
+            member_id: SEEDED_MEMBER.into(),
+            partner_id: store.text(&offer.partner),
+            created_at: now,
+        };
+        store.clicks.insert(click_id, click);
         if let Some(event) = offer.events.first() {
-            store.conversions.insert(
-                SEEDED_CONVERSION.into(),
-                Conversion {
-                    id: SEEDED_CONVERSION.into(),
-                    click_id: SEEDED_CLICK.into(),
-                    event_id: event.id.clone(),
-                    params: HashMap::new(),
-                    status: "Success".into(),
-                    rejection_reason: None,
-                    created_at: now,
-                    faults: Faults::default(),
-                },
-            );
+            let conversion = Conversion {
+                id: conversion_id,
+                click_id,
+                event_id: store.text(&event.id),
+                params: store.params(Vec::new()),
+                status: store.text("Success"),
+                rejection_reason: None,
+                created_at: now,
+                faults: store.faults(Faults::default()),
+            };
+            store.conversions.insert(conversion_id, conversion);
         }
         store
+    }
+
+    /// `text`, shared with every record that has it.
+    pub fn text(&mut self, text: &str) -> Arc<str> {
+        if let Some(known) = self.texts.get(text) {
+            return known.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        if self.texts.len() < SHARED && text.len() <= 256 {
+            self.texts.insert(shared.clone());
+        }
+        shared
+    }
+
+    /// `params`, sorted and shared with every conversion that has the same.
+    pub fn params(&mut self, mut params: Vec<(Box<str>, Box<str>)>) -> Params {
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        params.dedup_by(|a, b| a.0 == b.0);
+        let params: Params = Arc::from(params);
+        if let Some(known) = self.params.get(&params) {
+            return known.clone();
+        }
+        if self.params.len() < SHARED {
+            self.params.insert(params.clone());
+        }
+        params
+    }
+
+    /// `faults`, shared with every conversion that has the same.
+    pub fn faults(&mut self, faults: Faults) -> Arc<Faults> {
+        if let Some(known) = self.faults.iter().find(|f| ***f == faults) {
+            return known.clone();
+        }
+        let shared = Arc::new(faults);
+        if self.faults.len() < 64 {
+            self.faults.push(shared.clone());
+        }
+        shared
+    }
+
+    /// The click `id` names.
+    pub fn click(&self, id: &str) -> Option<&Click> {
+        self.clicks.get(&parse_id(id)?)
     }
 }
