@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod delivery;
 pub mod duration;
+pub mod ids;
 pub mod mask;
 pub mod plan;
 pub mod platform;

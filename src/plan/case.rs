@@ -41,7 +41,7 @@ impl SuiteBuilder<'_> {
         };
         let member = match pick(&c.member, &defaults.member) {
             Some(v) => self.render(v, context),
-            None => Some(format!("pitcrew-{}", uuid::Uuid::new_v4())),
+            None => Some(format!("pitcrew-{}", crate::ids::new_uuid())),
         };
         let partner = pick(&c.partner, &defaults.partner).and_then(|v| self.render(v, context));
         let event = pick(&c.event, &defaults.event)

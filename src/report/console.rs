@@ -32,6 +32,8 @@ pub struct ConsoleOptions {
 /// Prints results as the runner reports them.
 pub struct Console {
     options: ConsoleOptions,
+    /// Lines not written yet (without a progress bar): written at each [`flush`](Self::flush).
+    buffer: String,
     color: bool,
     bar: Option<ProgressBar>,
     info: Option<Arc<RunInfo>>,
@@ -54,6 +56,7 @@ impl Console {
                 ..options
             },
             color: style::enabled(terminal),
+            buffer: String::new(),
             bar: None,
             info: None,
             pending: BTreeMap::new(),
@@ -62,7 +65,7 @@ impl Console {
     }
 
     /// Prints `text`, masked, after `head` (a word of pitcrew's own, coloured).
-    fn print(&self, head: Option<(&str, Tone)>, text: &str) {
+    fn print(&mut self, head: Option<(&str, Tone)>, text: &str) {
         let mut line = match head {
             Some((word, tone)) => style::paint(word, tone, self.color),
             None => String::new(),
@@ -70,13 +73,29 @@ impl Console {
         line.push_str(&crate::mask::mask(text));
         match &self.bar {
             Some(bar) => bar.println(line),
-            None if self.options.to_stderr => {
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
-            }
             None => {
-                let _ = writeln!(std::io::stdout().lock(), "{line}");
+                self.buffer.push_str(&line);
+                self.buffer.push('\n');
             }
         }
+    }
+
+    /// Writes the buffered lines out.
+    pub fn flush(&mut self) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        // A closed pipe (`pitcrew run | head`) is no reason to stop the run.
+        let _ = if self.options.to_stderr {
+            let mut err = std::io::stderr().lock();
+            err.write_all(self.buffer.as_bytes())
+                .and_then(|_| err.flush())
+        } else {
+            let mut out = std::io::stdout().lock();
+            out.write_all(self.buffer.as_bytes())
+                .and_then(|_| out.flush())
+        };
+        self.buffer.clear();
     }
 
     /// Takes in one event.
@@ -235,6 +254,7 @@ impl Console {
                 );
             }
         }
+        self.flush();
     }
 
     fn name(&self, index: usize) -> String {
@@ -247,7 +267,7 @@ impl Console {
         }
     }
 
-    fn case_line(&self, result: &CaseResult) {
+    fn case_line(&mut self, result: &CaseResult) {
         let flaky = result.status == Status::Passed && result.attempt > 1;
         let (word, tone) = label(result.status, flaky);
         let mut text = format!(

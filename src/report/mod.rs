@@ -21,11 +21,17 @@ use crate::run::Event;
 /// Something that follows a run as it happens, from the runner's events.
 pub trait Reporter {
     fn on_event(&mut self, event: &Event);
+    /// No more events are waiting: write out what is buffered.
+    fn flush(&mut self) {}
 }
 
 impl Reporter for console::Console {
     fn on_event(&mut self, event: &Event) {
         console::Console::on_event(self, event);
+    }
+
+    fn flush(&mut self) {
+        console::Console::flush(self);
     }
 }
 
@@ -43,6 +49,16 @@ pub async fn fan_out(
     while let Some(event) = events.recv().await {
         for reporter in reporters.iter_mut() {
             reporter.on_event(&event);
+        }
+        // Whatever else is waiting, then one flush: a line each as cases finish, but one
+        // write for many when they finish faster than the console writes.
+        while let Ok(event) = events.try_recv() {
+            for reporter in reporters.iter_mut() {
+                reporter.on_event(&event);
+            }
+        }
+        for reporter in reporters.iter_mut() {
+            reporter.flush();
         }
     }
 }

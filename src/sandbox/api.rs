@@ -53,16 +53,32 @@ pub fn router(state: Shared) -> Router {
 }
 
 /// GoKart's answer wrapper.
-fn answer(status: StatusCode, title: &str, messages: Vec<String>, data: Value) -> Response {
+fn answer<T: serde::Serialize>(
+    status: StatusCode,
+    title: &str,
+    messages: Vec<String>,
+    data: T,
+) -> Response {
+    /// The wrapper, its keys in the order a JSON object of them is written.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Wrapper<'a, T> {
+        data: T,
+        is_successful: bool,
+        messages: Vec<String>,
+        response_id: String,
+        response_title: &'a str,
+        response_type: &'static str,
+    }
     let ok = status.is_success();
-    let body = json!({
-        "responseId": uuid::Uuid::new_v4().to_string(),
-        "isSuccessful": ok,
-        "responseTitle": title,
-        "responseType": if ok { "Success" } else { "Error" },
-        "messages": messages,
-        "data": data,
-    });
+    let body = Wrapper {
+        data,
+        is_successful: ok,
+        messages,
+        response_id: crate::ids::new_uuid().to_string(),
+        response_title: title,
+        response_type: if ok { "Success" } else { "Error" },
+    };
     (status, axum::Json(body)).into_response()
 }
 
@@ -156,7 +172,7 @@ async fn create_click(State(state): State<Shared>, body: Bytes) -> Response {
             "publisherMemberId must not be empty",
         );
     }
-    let id = uuid::Uuid::new_v4();
+    let id = crate::ids::new_uuid();
     let created_at = Utc::now();
     let data = json!({
         "clickId": id.to_string(),
@@ -255,7 +271,7 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
         let mut store = state.store();
         let event_id = store.text(&request.event_id);
         let mut conversion = Conversion {
-            id: uuid::Uuid::new_v4(),
+            id: crate::ids::new_uuid(),
             click_id: click.id,
             params: store.params(params),
             status: store.text(initial_status),
@@ -286,9 +302,27 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
     answer(StatusCode::CREATED, "Conversion created", vec![], data)
 }
 
-/// One attempt as the log shows it; `note` is the body as sent, built again from what the
-/// callback said.
-fn log_entry(state: &SandboxState, store: &Store, a: &Attempt) -> Value {
+/// One attempt as the log shows it (its keys in the order a JSON object of them is written).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogEntry<'a> {
+    attempt: u32,
+    callback_id: String,
+    click_id: String,
+    conversion_id: String,
+    duration_ms: u64,
+    endpoint: &'a str,
+    error: Option<&'a str>,
+    id: String,
+    /// The body as sent, built again from what the callback said.
+    note: Option<Box<serde_json::value::RawValue>>,
+    outcome: &'static str,
+    response_body: Option<&'a str>,
+    sent_at: String,
+    status: Option<u16>,
+}
+
+fn log_entry<'a>(state: &SandboxState, store: &Store, a: &'a Attempt) -> LogEntry<'a> {
     let sent = &a.callback;
     let note = match (
         store.conversions.get(&sent.conversion_id),
@@ -305,25 +339,28 @@ fn log_entry(state: &SandboxState, store: &Store, a: &Attempt) -> Value {
                 .partners
                 .iter()
                 .find(|p| *p.id == *click.partner_id);
-            payload::build(sent, conversion, click, offer, partner)
+            let body = payload::body(sent, conversion, click, offer, partner);
+            String::from_utf8(body)
+                .ok()
+                .and_then(|text| serde_json::value::RawValue::from_string(text).ok())
         }
-        _ => Value::Null,
+        _ => None,
     };
-    json!({
-        "id": a.id.to_string(),
-        "callbackId": sent.id.to_string(),
-        "conversionId": sent.conversion_id.to_string(),
-        "clickId": sent.click_id.to_string(),
-        "endpoint": &*a.endpoint,
-        "attempt": a.attempt,
-        "status": a.status,
-        "responseBody": a.response_body.as_deref(),
-        "error": a.error.as_deref(),
-        "durationMs": a.duration_ms,
-        "sentAt": payload::rfc3339(a.sent_at),
-        "outcome": a.outcome.as_str(),
-        "note": note,
-    })
+    LogEntry {
+        attempt: a.attempt,
+        callback_id: sent.id.to_string(),
+        click_id: sent.click_id.to_string(),
+        conversion_id: sent.conversion_id.to_string(),
+        duration_ms: a.duration_ms,
+        endpoint: &a.endpoint,
+        error: a.error.as_deref(),
+        id: a.id.to_string(),
+        note,
+        outcome: a.outcome.as_str(),
+        response_body: a.response_body.as_deref(),
+        sent_at: payload::rfc3339(a.sent_at),
+        status: a.status,
+    }
 }
 
 /// Builds the callback job for `conversion`, or `None` when its partner skips that status.
@@ -347,7 +384,7 @@ fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Opti
         .iter()
         .find(|o| *o.id == *click.offer_id);
     let sent = Arc::new(Sent {
-        id: uuid::Uuid::new_v4(),
+        id: crate::ids::new_uuid(),
         conversion_id: conversion.id,
         click_id: click.id,
         status: conversion.status.clone(),
@@ -355,9 +392,8 @@ fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Opti
         faults: conversion.faults.clone(),
         sent_at: Utc::now(),
     });
-    let payload = payload::build(&sent, conversion, click, offer, partner);
     Some(Job {
-        body: Bytes::from(serde_json::to_vec(&payload).unwrap_or_default()),
+        body: Bytes::from(payload::body(&sent, conversion, click, offer, partner)),
         sent,
         endpoint: match partner.and_then(|p| p.callback_url.as_deref()) {
             Some(url) => Arc::from(url),
@@ -584,11 +620,9 @@ async fn callback_log(
     };
     attempts.retain(|a| click.is_none_or(|c| a.callback.click_id.to_string() == **c));
     attempts.sort_by_key(|a| a.sent_at);
-    let data = Value::Array(
-        attempts
-            .iter()
-            .map(|a| log_entry(&state, &store, a))
-            .collect(),
-    );
+    let data: Vec<LogEntry> = attempts
+        .iter()
+        .map(|a| log_entry(&state, &store, a))
+        .collect();
     answer(StatusCode::OK, "Conversion callbacks", vec![], data)
 }

@@ -120,7 +120,7 @@ pub async fn send_once(
         _ => Outcome::Failed,
     };
     let attempt = Attempt {
-        id: uuid::Uuid::new_v4(),
+        id: crate::ids::new_uuid(),
         callback: job.sent.clone(),
         endpoint: job.endpoint.clone(),
         attempt: number,

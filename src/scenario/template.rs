@@ -256,7 +256,7 @@ fn uuid_helper(
     _: &mut RenderContext,
     out: &mut dyn Output,
 ) -> HelperResult {
-    out.write(&uuid::Uuid::new_v4().to_string())?;
+    out.write(&crate::ids::new_uuid().to_string())?;
     Ok(())
 }
 
@@ -320,7 +320,7 @@ fn random_helper(
     _: &mut RenderContext,
     out: &mut dyn Output,
 ) -> HelperResult {
-    let draw = uuid::Uuid::new_v4().as_u128();
+    let draw = crate::ids::random_u128();
     let params: Vec<&Value> = h.params().iter().map(|p| p.value()).collect();
     let text = match params.as_slice() {
         [Value::Number(lo), Value::Number(hi)] if lo.is_i64() && hi.is_i64() => {
