@@ -1,5 +1,6 @@
 //! The receiver over HTTP. Callbacks come to any path outside `/api`: one without the partner's
-//! secret is refused with 401, one over the body limit with 413, and both are kept as strays;
+//! secret is refused with 401, one over the body limit with 413, one whose body never arrived
+//! whole (the sender hung up) with 400, and all of them are kept as strays;
 //! an authorized one is kept (in the store first, when there is one) and answered as its case
 //! scripted (after the scripted delay), else 200 `OK`. With an API token, `/api` serves the
 //! callbacks to runs (`api.rs`).
@@ -9,6 +10,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
 use super::Receiver;
@@ -58,13 +60,27 @@ async fn capture(
         attempt: None,
         answer: EndpointAnswer::default(),
     };
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        let reason = format!(
-            "refused (413): the body is over {} KiB, the most this receiver takes",
-            limit / 1024
-        );
-        receiver.stray(&delivery, &reason);
-        return (StatusCode::PAYLOAD_TOO_LARGE, format!("{reason}\n")).into_response();
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let (status, reason) = if e.is::<LengthLimitError>() {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "refused (413): the body is over {} KiB, the most this receiver takes",
+                        limit / 1024
+                    ),
+                )
+            } else {
+                // Most often the sender hung up halfway through the body.
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("unreadable (400): the body did not arrive whole ({e})"),
+                )
+            };
+            receiver.stray(&delivery, &reason);
+            return (status, format!("{reason}\n")).into_response();
+        }
     };
     let json: Option<Value> = serde_json::from_slice(&bytes).ok();
     delivery.ids = receiver.ids(json.as_ref());
