@@ -8,8 +8,9 @@
 #   - callback wake latency p50/p99 (arrival to verdict, pitcrew's own `wake_us` in the JSON
 #     report) for cases that really wait (each callback is sent 20 ms after its conversion);
 #   - when `hurl` is on PATH: the same click → conversion → callback-log check done by Hurl
-#     (`hurl --test --jobs 8`) and by pitcrew against one standalone `pitcrew sandbox`, and the
-#     ratio.
+#     (`hurl --test --jobs 8`) against one standalone `pitcrew sandbox`, and the same cases run
+#     by pitcrew against that sandbox (reading its callback log, as Hurl does) and at its
+#     defaults (embedded sandbox, callbacks received), with the ratios.
 # Usage: benches/throughput.sh [--quick]   (--quick: no 100k run, fewer repeats)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -168,13 +169,15 @@ HURL
   e=$(date +%s%N)
   hurl_s=$(python3 -c "print(($e - $s) / 1e9)")
   matrix_file "$n" "$dir/same.yaml"
-  read -r wall rss < <(timed_run "$dir/same.yaml" --target "$base")
-  python3 - "$n" "$hurl_s" "$wall" "$(hurl --version | head -1)" <<'PY'
+  for _ in 1 2 3; do timed_run "$dir/same.yaml" --target "$base" | cut -d' ' -f1; done | median > "$dir/url.txt"
+  for _ in 1 2 3; do timed_run "$dir/same.yaml" | cut -d' ' -f1; done | median > "$dir/embedded.txt"
+  python3 - "$n" "$hurl_s" "$(cat "$dir/url.txt")" "$(cat "$dir/embedded.txt")" "$(hurl --version | head -1 | cut -d' ' -f1-2)" <<'PY'
 import sys
-n, hurl, ours, version = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-print(f"same work on one standalone sandbox ({n:,} cases, click → conversion → callback-log check):")
+n, hurl, url, embedded, version = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+print(f"the same {n:,} cases (click → conversion → callback checked), Hurl against one standalone sandbox:")
 print(f"  {version}, --test --jobs 8: {hurl:.2f} s, {n / hurl:,.0f} cases/s")
-print(f"  pitcrew run --target URL (defaults): {ours:.2f} s, {n / ours:,.0f} cases/s: {hurl / ours:.1f}× Hurl")
+print(f"  pitcrew run --target URL, the same standalone sandbox, callback log (defaults, median of 3): {url:.2f} s, {n / url:,.0f} cases/s: {hurl / url:.1f}× Hurl")
+print(f"  pitcrew run, embedded sandbox and receiver (defaults, median of 3): {embedded:.2f} s, {n / embedded:,.0f} cases/s: {hurl / embedded:.1f}× Hurl")
 PY
 else
   echo "hurl: not on PATH; skipped (cargo install hurl --version 8.0.1 --locked)"

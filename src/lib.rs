@@ -8,6 +8,8 @@ pub mod check;
 pub mod cli;
 pub mod delivery;
 pub mod duration;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod mask;
 pub mod plan;

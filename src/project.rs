@@ -190,7 +190,11 @@ pub fn find(start: &Path) -> Option<PathBuf> {
 
 /// Reads a project file; a mistake is a located diagnostic.
 pub fn load(path: &Path) -> Result<Project, Box<ScenarioDiagnostic>> {
-    let source = SourceFile::read(path)?;
+    from_source(SourceFile::read(path)?)
+}
+
+/// [`load`] over a file already read.
+pub fn from_source(source: SourceFile) -> Result<Project, Box<ScenarioDiagnostic>> {
     let file = crate::scenario::parse_as(&source)?;
     Ok(Project { file, source })
 }

@@ -252,3 +252,38 @@ fn no_template_makes_rendering_panic() {
     }
     assert!(rendered > 100, "only {rendered} templates rendered");
 }
+
+/// Every input of the committed fuzz corpora (`fuzz/corpus/`, grown by cargo-fuzz) still goes
+/// through its target without a panic: the long fuzz runs' findings, kept as regressions.
+#[test]
+fn the_fuzz_corpora_replay_without_a_panic() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let targets: [(&str, &dyn Fn(&[u8])); 5] = [
+        ("scenario", &pitcrew::fuzzing::scenario),
+        ("template", &pitcrew::fuzzing::template),
+        ("sandbox_config", &pitcrew::fuzzing::sandbox_config),
+        ("project", &pitcrew::fuzzing::project),
+        ("receiver_http", &|data| {
+            pitcrew::fuzzing::receiver_http(&runtime, data)
+        }),
+    ];
+    let corpora = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    for (name, target) in targets {
+        let mut inputs: Vec<PathBuf> = std::fs::read_dir(corpora.join(name))
+            .unwrap_or_else(|e| panic!("fuzz/corpus/{name}: {e}"))
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        inputs.sort();
+        assert!(inputs.len() >= 3, "fuzz/corpus/{name} holds too few inputs");
+        for input in &inputs {
+            let data = std::fs::read(input).unwrap();
+            if catch_unwind(AssertUnwindSafe(|| target(&data))).is_err() {
+                panic!("fuzz target {name} panicked on {}", input.display());
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! callback is accounted for and none is ever matched to a case by accident.
 
 pub mod api;
-mod http;
+pub mod http;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};

@@ -200,13 +200,8 @@ impl RunRecord {
     }
 }
 
-/// One case while the run goes on: its record from its verdict on (built as the verdict
-/// comes, so that nothing else of the case is held), its failed attempts until then.
-#[derive(Debug, Default)]
-struct CaseState {
-    record: Option<CaseRecord>,
-    earlier: Vec<AttemptRecord>,
-}
+/// A case with no record yet.
+const NOT_YET: u32 = u32::MAX;
 
 /// Builds the record from events: the reports' one fan-in point.
 #[derive(Debug, Default)]
@@ -215,7 +210,14 @@ pub struct RecordBuilder {
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
     duration_ms: Option<u64>,
-    cases: Vec<CaseState>,
+    /// The records, in the order the verdicts came (each built as its verdict comes, so that
+    /// nothing else of the case is held); room for all is reserved at the start, and memory
+    /// is only taken as they come.
+    cases: Vec<CaseRecord>,
+    /// Where each case's record is in `cases`, by case index ([`NOT_YET`]: nowhere yet).
+    at: Vec<u32>,
+    /// The failed attempts of cases run again, until their verdict.
+    earlier: HashMap<usize, Vec<AttemptRecord>>,
     cancelled: Option<CancelReason>,
     strays: Vec<Stray>,
 }
@@ -226,24 +228,25 @@ impl RecordBuilder {
         match &event.kind {
             EventKind::RunStarted(info) => {
                 self.started_at = Some(event.at);
-                self.cases = (0..info.cases.len())
-                    .map(|_| CaseState::default())
-                    .collect();
+                self.cases = Vec::with_capacity(info.cases.len());
+                self.at = vec![NOT_YET; info.cases.len()];
                 self.info = Some(info.clone());
             }
             EventKind::CaseStarted { .. } => {}
             EventKind::AttemptFailed(result) => {
-                if let Some(state) = self.cases.get_mut(result.index) {
-                    state.earlier.push(attempt_record(result));
-                }
+                self.earlier
+                    .entry(result.index)
+                    .or_default()
+                    .push(attempt_record(result));
             }
             EventKind::CaseFinished(result) => {
-                if let (Some(info), Some(state)) = (&self.info, self.cases.get_mut(result.index))
+                if let Some(info) = &self.info
                     && let Some(planned) = info.cases.get(result.index)
                 {
-                    let earlier = std::mem::take(&mut state.earlier);
+                    let earlier = self.earlier.remove(&result.index).unwrap_or_default();
                     let suite = &info.suites[planned.suite];
-                    state.record = Some(verdict_record(planned, suite, result, earlier));
+                    let record = verdict_record(planned, suite, result, earlier);
+                    self.put(result.index, record);
                 }
             }
             EventKind::LateFailure {
@@ -252,13 +255,15 @@ impl RecordBuilder {
                 transcript,
                 error,
             } => {
-                if let (Some(info), Some(state)) = (&self.info, self.cases.get_mut(*index))
+                if let Some(info) = self.info.clone()
                     && let Some(planned) = info.cases.get(*index)
                 {
-                    let suite = &info.suites[planned.suite];
-                    let record = state.record.get_or_insert_with(|| {
-                        unjudged_record(planned, suite, std::mem::take(&mut state.earlier))
-                    });
+                    if self.at[*index] == NOT_YET {
+                        let earlier = self.earlier.remove(index).unwrap_or_default();
+                        let record = unjudged_record(planned, &info.suites[planned.suite], earlier);
+                        self.put(*index, record);
+                    }
+                    let record = &mut self.cases[self.at[*index] as usize];
                     late(record, failures, transcript, error.as_deref());
                 }
             }
@@ -275,10 +280,22 @@ impl RecordBuilder {
         }
     }
 
+    /// Files the record of case `index`.
+    fn put(&mut self, index: usize, record: CaseRecord) {
+        match self.at.get(index) {
+            Some(&NOT_YET) => {
+                self.at[index] = self.cases.len() as u32;
+                self.cases.push(record);
+            }
+            Some(&at) => self.cases[at as usize] = record,
+            None => {}
+        }
+    }
+
     /// The record, with every secret masked. Every planned case is in it: one the run never
     /// reported is `errored`.
-    pub fn finish(self) -> RunRecord {
-        let info = self.info.unwrap_or_else(|| {
+    pub fn finish(mut self) -> RunRecord {
+        let info = self.info.take().unwrap_or_else(|| {
             Arc::new(RunInfo {
                 run_id: String::new(),
                 target: String::new(),
@@ -302,16 +319,28 @@ impl RecordBuilder {
                 tags: s.tags.clone(),
             })
             .collect();
-        let cases: Vec<CaseRecord> = info
-            .cases
-            .iter()
-            .zip(self.cases)
-            .map(|(planned, state)| {
-                state.record.unwrap_or_else(|| {
-                    unjudged_record(planned, &info.suites[planned.suite], state.earlier)
-                })
-            })
-            .collect();
+        // A case the run never reported is `errored`; then each record is moved to its
+        // case's place, in place.
+        for (index, planned) in info.cases.iter().enumerate() {
+            if self.at.get(index) == Some(&NOT_YET) {
+                let earlier = self.earlier.remove(&index).unwrap_or_default();
+                let record = unjudged_record(planned, &info.suites[planned.suite], earlier);
+                self.put(index, record);
+            }
+        }
+        let mut cases = std::mem::take(&mut self.cases);
+        let mut index_of = vec![0u32; cases.len()];
+        for (index, &at) in self.at.iter().enumerate() {
+            index_of[at as usize] = index as u32;
+        }
+        for place in 0..cases.len() {
+            // Each swap puts one record in its place for good.
+            while index_of[place] as usize != place {
+                let to = index_of[place] as usize;
+                cases.swap(place, to);
+                index_of.swap(place, to);
+            }
+        }
         let summary = Summary::of(&cases, self.strays.len(), duration_ms);
         let record = RunRecord {
             version: VERSION,
@@ -588,5 +617,59 @@ mod tests {
             "the test fills every text field: {}",
             unmasked.matches(SECRET).count()
         );
+    }
+
+    /// Verdicts come in any order; the record lists cases in plan order, a late failure
+    /// lands on its case (even one that never reported), and a case the run never reported
+    /// is errored: none vanishes.
+    #[test]
+    fn records_are_in_plan_order_whatever_order_the_verdicts_come_in() {
+        use crate::run::events::{CaseInfo, Event, EventKind, RunInfo, SuiteInfo};
+        let event = |kind| Event {
+            at: Utc::now(),
+            kind,
+        };
+        let info = RunInfo {
+            run_id: "r".into(),
+            target: "sandbox".into(),
+            shard: None,
+            suites: vec![SuiteInfo {
+                name: "s".into(),
+                file: "f.yaml".into(),
+                tags: vec![],
+            }],
+            cases: (0..6)
+                .map(|i| CaseInfo {
+                    name: format!("case {i}").into(),
+                    suite: 0,
+                    line: i as u64 + 1,
+                    tags: vec![],
+                })
+                .collect(),
+        };
+        let mut builder = RecordBuilder::default();
+        builder.on_event(&event(EventKind::RunStarted(Arc::new(info))));
+        for index in [4, 0, 5, 2, 1] {
+            let result = CaseResult::not_run(index, Status::Passed, "");
+            builder.on_event(&event(EventKind::CaseFinished(Arc::new(result))));
+        }
+        for index in [0, 3] {
+            builder.on_event(&event(EventKind::LateFailure {
+                index,
+                failures: vec![],
+                transcript: vec![],
+                error: Some("a late duplicate".into()),
+            }));
+        }
+        let record = builder.finish();
+        let names: Vec<&str> = record.cases.iter().map(|c| &*c.name).collect();
+        assert_eq!(
+            names,
+            ["case 0", "case 1", "case 2", "case 3", "case 4", "case 5"]
+        );
+        let statuses: Vec<Status> = record.cases.iter().map(|c| c.status).collect();
+        use Status::*;
+        assert_eq!(statuses, [Errored, Passed, Passed, Errored, Passed, Passed]);
+        assert_eq!(record.summary.total, 6);
     }
 }

@@ -77,11 +77,20 @@ pub struct Watch {
     pub callback_ids: Box<[String]>,
     /// Deliveries that carry no callback record id count from this time on.
     pub since: DateTime<Utc>,
-    /// The sequence numbers of the case's deliveries at its verdict.
+    /// The sequence numbers of the case's deliveries at its verdict (the runner keeps them
+    /// with every other case's, and drops them from the watch: [`Watch::without_seen`]).
     pub seen: Box<[u64]>,
 }
 
 impl Watch {
+    /// The watch as it is kept until the late recount.
+    pub fn without_seen(self) -> Watch {
+        Watch {
+            seen: Box::default(),
+            ..self
+        }
+    }
+
     /// True when `delivery` is one of the case's.
     pub fn owns(&self, delivery: &Delivery) -> bool {
         match &delivery.ids.callback {

@@ -124,7 +124,10 @@ pub async fn run<P: Platform, S: CallbackSource>(
     let mut running: JoinSet<CaseOutcome> = JoinSet::new();
     let mut running_cases: HashMap<tokio::task::Id, (usize, Arc<Case>)> = HashMap::new();
     let mut stopped: Option<CancelReason> = None;
-    let mut watches: Vec<Recount> = Vec::new();
+    // One watch per case at most (more only with retries): room for all, taken as they come.
+    let mut watches: Vec<Recount> = Vec::with_capacity(waiting.len());
+    // Every delivery some case saw at its verdict.
+    let mut seen: HashSet<u64> = HashSet::new();
     let mut claimed: HashSet<u64> = HashSet::new();
     let mut last_verdict = Instant::now();
     let clock = options.clock;
@@ -188,7 +191,9 @@ pub async fn run<P: Platform, S: CallbackSource>(
                 };
                 if let Some(watch) = &watch {
                     source.settle(&watch.key, &watch.seen);
+                    seen.extend(watch.seen.iter().copied());
                 }
+                let watch = watch.map(Watch::without_seen);
                 platform.forget(result.ids.click.as_deref(), result.ids.conversion.as_deref());
                 let attempt = result.attempt.max(1);
                 if result.status.is_failure() && attempt <= options.retries && stopped.is_none() {
@@ -240,7 +245,7 @@ pub async fn run<P: Platform, S: CallbackSource>(
             _ = interrupt.abort.cancelled() => {}
         }
         if !interrupt.abort.is_cancelled() {
-            for late in recount(source.clone(), watches, jobs).await {
+            for late in recount(source.clone(), watches, seen, jobs).await {
                 claimed.extend(late.deliveries.iter().map(|d| d.seq));
                 if late.judged {
                     out.emit(late.event());
@@ -333,14 +338,10 @@ impl Late {
 async fn recount<S: CallbackSource>(
     source: Arc<S>,
     watches: Vec<Recount>,
+    seen: HashSet<u64>,
     jobs: usize,
 ) -> Vec<Late> {
-    let seen: Arc<HashSet<u64>> = Arc::new(
-        watches
-            .iter()
-            .flat_map(|r| r.watch.seen.iter().copied())
-            .collect(),
-    );
+    let seen = Arc::new(seen);
     let queue = Arc::new(Mutex::new(watches.into_iter()));
     let mut workers = JoinSet::new();
     for _ in 0..jobs {

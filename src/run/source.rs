@@ -90,8 +90,11 @@ pub struct CallbackLog<P> {
     platform: Arc<P>,
 }
 
-/// How often the log is read while a case waits.
+/// How often the log is read while a case waits, at most: the first reads come sooner (from
+/// [`LOG_POLL_FIRST`], doubling), as a callback usually lands within milliseconds of its
+/// conversion, and a case that sleeps longer than that holds its job slot for nothing.
 const LOG_POLL: Duration = Duration::from_millis(25);
+const LOG_POLL_FIRST: Duration = Duration::from_millis(2);
 
 impl<P> CallbackLog<P> {
     /// Reads `platform`'s log.
@@ -116,13 +119,15 @@ impl<P: Platform> CallbackSource for CallbackLog<P> {
         done: Done<'_>,
         deadline: Instant,
     ) -> Result<Vec<Arc<Delivery>>, String> {
+        let mut pause = LOG_POLL_FIRST;
         loop {
             let seen = self.deliveries(key).await?;
             let now = Instant::now();
             if done(&seen) || now >= deadline {
                 return Ok(seen);
             }
-            tokio::time::sleep(LOG_POLL.min(deadline - now)).await;
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(LOG_POLL);
         }
     }
 }

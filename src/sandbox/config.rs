@@ -190,8 +190,12 @@ impl SandboxConfig {
 
     /// Reads a YAML config file; a mistake is a diagnostic with file, line, column and hint.
     pub fn from_file(path: &std::path::Path) -> Result<SandboxConfig, Box<ScenarioDiagnostic>> {
-        let source = SourceFile::read(path)?;
-        let mut config: SandboxConfig = crate::scenario::parse_as(&source)?;
+        Self::from_source(&SourceFile::read(path)?)
+    }
+
+    /// [`from_file`](Self::from_file) over a file already read.
+    pub fn from_source(source: &SourceFile) -> Result<SandboxConfig, Box<ScenarioDiagnostic>> {
+        let mut config: SandboxConfig = crate::scenario::parse_as(source)?;
         config
             .check()
             .map_err(|e| Box::new(source.diagnostic(None, e, None)))?;
