@@ -181,7 +181,8 @@ fn runs_sharing_one_receiver_see_only_their_own_callbacks() {
     }
 }
 
-/// Stalled clients hold connections; the service keeps serving, and drops them in time.
+/// Stalled clients hold connections and others hang up mid-body; the receiver and the sandbox
+/// keep serving, and drop the stalled ones in time.
 #[test]
 fn stalled_clients_cannot_take_the_receiver_or_the_sandbox_down() {
     let dir = scratch("slowloris");
@@ -211,6 +212,19 @@ fn stalled_clients_cannot_take_the_receiver_or_the_sandbox_down() {
         }
     }
     assert!(stalled.len() > 1_000, "{} connections", stalled.len());
+    // Others hang up halfway through a body.
+    for i in 0..200 {
+        let addr = if i % 2 == 0 {
+            format!("127.0.0.1:{port}")
+        } else {
+            sandbox_addr.clone()
+        };
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            let _ = s.write_all(
+                b"POST /api/v1/tools/clicks HTTP/1.1\r\nHost: x\r\ncontent-length: 400\r\n\r\n{\"offerId\": ",
+            );
+        }
+    }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
