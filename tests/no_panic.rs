@@ -262,7 +262,8 @@ fn the_fuzz_corpora_replay_without_a_panic() {
         .start_paused(true)
         .build()
         .unwrap();
-    let targets: [(&str, &dyn Fn(&[u8])); 5] = [
+    type Target<'a> = &'a dyn Fn(&[u8]);
+    let targets: [(&str, Target); 5] = [
         ("scenario", &pitcrew::fuzzing::scenario),
         ("template", &pitcrew::fuzzing::template),
         ("sandbox_config", &pitcrew::fuzzing::sandbox_config),
