@@ -375,6 +375,19 @@ fn a_duplicate_after_the_verdict_fails_the_case_late() {
     }
 }
 
+/// The run ends as soon as the sandbox has nothing left to send, but never before a delivery
+/// it still has to make within the window: a duplicate just after the last verdict fails it.
+#[test]
+fn a_duplicate_just_after_the_last_verdict_fails_the_case_late() {
+    for _ in 0..3 {
+        let r = run(&["verdicts/last-duplicate.yaml"], &[]);
+        assert_eq!(r.code, 1, "{}", r.explain());
+        let case = r.case("the duplicate comes just after the last verdict");
+        assert_eq!(case["status"], "failed", "{}", r.explain());
+        assert_eq!(case["failures"][0]["check"], "callback.late");
+    }
+}
+
 /// A case whose task panics is errored, with the reason, and counted: no case vanishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_whose_task_panics_is_errored_and_counted() {

@@ -396,10 +396,12 @@ async fn start_sandbox(
     // With pitcrew's receiver, nothing reads a judged case's sandbox records again; with
     // `--endpoint`, the late recount reads the sandbox's callback log: keep it.
     if matches!(observed, Observed::Receiver(_)) {
-        let sandbox = sandbox.clone();
-        platform = platform.forgetting(Arc::new(move |click, conversion| {
-            sandbox.forget(click, conversion)
-        }));
+        let (forgetful, quiet) = (sandbox.clone(), sandbox.clone());
+        platform = platform
+            .forgetting(Arc::new(move |click, conversion| {
+                forgetful.forget(click, conversion)
+            }))
+            .telling_when_quiet(Arc::new(move |deadline| quiet.quiet_until(deadline)));
     }
     let platform = Arc::new(platform);
     let label = format!(

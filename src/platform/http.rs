@@ -17,6 +17,7 @@ pub struct HttpPlatform {
     client: reqwest::Client,
     profile: Profile,
     forget: Option<super::Forget>,
+    quiet: Option<super::Quiet>,
 }
 
 /// Where a value sits in an answer, as text (`None` when absent or null).
@@ -68,6 +69,7 @@ impl HttpPlatform {
             client,
             profile,
             forget: None,
+            quiet: None,
         })
     }
 
@@ -75,6 +77,13 @@ impl HttpPlatform {
     /// embedded sandbox's memory).
     pub fn forgetting(mut self, forget: super::Forget) -> HttpPlatform {
         self.forget = Some(forget);
+        self
+    }
+
+    /// The platform, asking `quiet` whether it has anything left to send (the embedded
+    /// sandbox).
+    pub fn telling_when_quiet(mut self, quiet: super::Quiet) -> HttpPlatform {
+        self.quiet = Some(quiet);
         self
     }
 
@@ -360,5 +369,9 @@ impl Platform for HttpPlatform {
         if let Some(forget) = &self.forget {
             forget(click, conversion);
         }
+    }
+
+    fn quiet_until(&self, deadline: tokio::time::Instant) -> bool {
+        self.quiet.as_ref().is_some_and(|quiet| quiet(deadline))
     }
 }

@@ -17,6 +17,8 @@ use crate::delivery::{Delivery, Key};
 
 /// Called with a judged case's click and conversion: a platform that can forget them may.
 pub type Forget = std::sync::Arc<dyn Fn(Option<&str>, Option<&str>) + Send + Sync>;
+/// [`Platform::quiet_until`], for a platform that can tell.
+pub type Quiet = std::sync::Arc<dyn Fn(tokio::time::Instant) -> bool + Send + Sync>;
 
 /// One request and its answer, kept for the report's transcript.
 #[derive(Debug, Clone)]
@@ -141,5 +143,11 @@ pub trait Platform: Send + Sync + 'static {
     /// may forget them; a real one does nothing.
     fn forget(&self, click: Option<&str>, conversion: Option<&str>) {
         let _ = (click, conversion);
+    }
+    /// True when the platform is known to send no callback before `deadline` (the embedded
+    /// sandbox knows what it has still to send); false when it cannot tell.
+    fn quiet_until(&self, deadline: tokio::time::Instant) -> bool {
+        let _ = deadline;
+        false
     }
 }

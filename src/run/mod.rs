@@ -2,9 +2,10 @@
 //! events. Every planned case gets exactly one final verdict: a case whose task panics is
 //! `errored`, a case that never started is `skipped` with the reason.
 //!
-//! After the last verdict the runner waits one short window and recounts every judged case's
-//! deliveries: one that no case saw at its verdict (a duplicate, or any delivery that came
-//! after the verdict) fails its case late. Waiting for duplicates therefore holds no job slot.
+//! After the last verdict the runner waits one short window (less when the platform can tell
+//! it has nothing left to send within it) and recounts every judged case's deliveries: one
+//! that no case saw at its verdict (a duplicate, or any delivery that came after the verdict)
+//! fails its case late. Waiting for duplicates therefore holds no job slot.
 
 pub mod case;
 pub mod events;
@@ -36,6 +37,8 @@ use schedule::Schedule;
 
 /// How long after the last verdict deliveries are still awaited before the late recount.
 pub const LATE_WINDOW: Duration = Duration::from_millis(50);
+/// How often, within the window, the platform is asked whether it has anything left to send.
+const QUIET_POLL: Duration = Duration::from_millis(2);
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -240,9 +243,15 @@ pub async fn run<P: Platform, S: CallbackSource>(
         ))));
     }
     if stopped != Some(CancelReason::Aborted) {
-        tokio::select! {
-            _ = tokio::time::sleep_until(last_verdict + LATE_WINDOW) => {}
-            _ = interrupt.abort.cancelled() => {}
+        // Deliveries may still come within the window; a platform that can tell it will send
+        // nothing more before the window closes (the embedded sandbox) ends the wait early.
+        let deadline = last_verdict + LATE_WINDOW;
+        while !platform.quiet_until(deadline) && Instant::now() < deadline {
+            let next_look = (Instant::now() + QUIET_POLL).min(deadline);
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_look) => {}
+                _ = interrupt.abort.cancelled() => break,
+            }
         }
         if !interrupt.abort.is_cancelled() {
             for late in recount(source.clone(), watches, seen, jobs).await {

@@ -14,12 +14,12 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::SandboxState;
 use super::config::SEEDED_CLICK;
 use super::delivery::{self, Job};
 use super::faults::{AuthFault, FaultsRequest};
 use super::payload;
 use super::store::{Attempt, Click, Conversion, Sent, Store, parse_id};
+use super::{Pending, SandboxState};
 
 type Shared = Arc<SandboxState>;
 
@@ -423,13 +423,16 @@ async fn automatic_callback(state: &Shared, conversion: &Conversion, click: &Cli
     let duplicate = faults.duplicate_after;
     if let Some(delay) = faults.callback_delay {
         let (state, id) = (state.clone(), job.sent.id.to_string());
+        let pending = Pending::new(&state, tokio::time::Instant::now() + delay);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             delivery::deliver(state.clone(), job.clone()).await;
             if let Some(after) = duplicate {
+                pending.due(tokio::time::Instant::now() + after);
                 tokio::time::sleep(after).await;
                 delivery::deliver(state, job).await;
             }
+            drop(pending);
         });
         return json!({"callbackId": id, "outcome": "Scheduled"});
     }
@@ -440,9 +443,11 @@ async fn automatic_callback(state: &Shared, conversion: &Conversion, click: &Cli
         }
         Some(after) => {
             let state = state.clone();
+            let pending = Pending::new(&state, tokio::time::Instant::now() + after);
             tokio::spawn(async move {
                 tokio::time::sleep(after).await;
                 delivery::deliver(state, job).await;
+                drop(pending);
             });
         }
         None => {}

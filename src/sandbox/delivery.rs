@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use axum::body::Bytes;
 
-use super::SandboxState;
 use super::store::{Attempt, Outcome, Sent};
+use super::{Pending, SandboxState};
 
 /// One callback to deliver: the same body (and `id`) on every attempt.
 #[derive(Debug, Clone)]
@@ -139,23 +139,27 @@ pub async fn send_once(
 pub async fn deliver(state: Arc<SandboxState>, job: Job) -> Exchange {
     let first = send_once(&state, &job, 1, true).await;
     if first.attempt.outcome == Outcome::Retrying {
-        tokio::spawn(retry(state, job, 2));
+        let pending = Pending::new(&state, tokio::time::Instant::now() + backoff(&state, 2));
+        tokio::spawn(retry(state, job, 2, pending));
     }
     first
 }
 
-async fn retry(state: Arc<SandboxState>, job: Job, mut number: u32) {
+/// How long before attempt `number`: 2, 4, 8… platform minutes after the previous one.
+fn backoff(state: &SandboxState, number: u32) -> Duration {
+    let minutes = 1u32 << (number - 1).min(16);
+    state
+        .config
+        .minute
+        .saturating_mul(minutes)
+        .min(Duration::from_secs(3600))
+}
+
+async fn retry(state: Arc<SandboxState>, job: Job, mut number: u32, pending: Pending) {
     loop {
-        // 2, 4, 8… platform minutes after the previous attempt.
-        let minutes = 1u32 << (number - 1).min(16);
-        tokio::time::sleep(
-            state
-                .config
-                .minute
-                .saturating_mul(minutes)
-                .min(Duration::from_secs(3600)),
-        )
-        .await;
+        let wait = backoff(&state, number);
+        pending.due(tokio::time::Instant::now() + wait);
+        tokio::time::sleep(wait).await;
         let exchange = send_once(&state, &job, number, true).await;
         if exchange.attempt.outcome != Outcome::Retrying {
             return;

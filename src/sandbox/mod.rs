@@ -11,7 +11,9 @@ pub mod faults;
 mod payload;
 mod store;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::TcpListener;
@@ -29,12 +31,51 @@ pub struct SandboxState {
     client: reqwest::Client,
     /// Where partners without a `callback_url` send their callbacks.
     default_callback_url: Arc<str>,
+    /// The deliveries the sandbox will still make on its own, by number: when each is next
+    /// due (one being sent is due already).
+    pending: Mutex<HashMap<u64, tokio::time::Instant>>,
+    next_pending: AtomicU64,
+}
+
+/// A delivery the sandbox will still make on its own (a delayed callback, a delayed
+/// duplicate, a retry), registered from before its task is spawned until it is done, so that
+/// a run can tell when nothing more can arrive.
+pub(crate) struct Pending {
+    state: Arc<SandboxState>,
+    id: u64,
+}
+
+impl Pending {
+    /// Registers a delivery due at `due`.
+    fn new(state: &Arc<SandboxState>, due: tokio::time::Instant) -> Pending {
+        let id = state.next_pending.fetch_add(1, Ordering::Relaxed);
+        state.pending().insert(id, due);
+        Pending {
+            state: state.clone(),
+            id,
+        }
+    }
+
+    /// Its next attempt is due at `due`.
+    fn due(&self, due: tokio::time::Instant) {
+        self.state.pending().insert(self.id, due);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.state.pending().remove(&self.id);
+    }
 }
 
 impl SandboxState {
     fn store(&self) -> MutexGuard<'_, Store> {
         // A handler that panicked mid-update must not take the whole sandbox down.
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pending(&self) -> MutexGuard<'_, HashMap<u64, tokio::time::Instant>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn record(&self, attempt: Attempt) {
@@ -92,6 +133,13 @@ impl SandboxHandle {
         }
     }
 
+    /// True when the sandbox will send nothing before `deadline`: no delivery is being sent,
+    /// and none is due before then. (Every delivery a tool answer reports is made or
+    /// registered before the answer is sent.)
+    pub fn quiet_until(&self, deadline: tokio::time::Instant) -> bool {
+        self.state.pending().values().all(|due| *due >= deadline)
+    }
+
     /// The API's base URL, e.g. `http://127.0.0.1:41234/api/v1`.
     pub fn base_url(&self) -> String {
         format!("http://{}/api/v1", self.addr)
@@ -119,6 +167,8 @@ pub fn serve(
         config,
         client,
         default_callback_url: Arc::from(default_callback_url),
+        pending: Mutex::new(HashMap::new()),
+        next_pending: AtomicU64::new(0),
     });
     let app = api::router(state.clone());
     crate::serve::spawn(listener, app, shutdown, crate::serve::Limits::default());
