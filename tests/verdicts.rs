@@ -710,8 +710,10 @@ fn no_secret_reaches_any_output() {
         vec!["--target".to_string(), with_credentials],
     ];
     for extra in cases {
+        let html = scratch("secrets-html").join("report.html");
         let mut args: Vec<String> = extra;
         args.extend(["--secret".to_string(), format!("CLI_SECRET={cli_secret}")]);
+        args.extend(["--html".to_string(), html.display().to_string()]);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let r = run_with_env(
             &["verdicts/secrets.yaml"],
@@ -726,8 +728,12 @@ fn no_secret_reaches_any_output() {
             r.stderr.clone(),
             r.junit.clone().unwrap(),
             r.json.as_ref().unwrap().to_string(),
+            std::fs::read_to_string(&html).expect("the HTML report"),
         ];
-        for (what, text) in ["stdout", "stderr", "junit", "json"].iter().zip(&outputs) {
+        for (what, text) in ["stdout", "stderr", "junit", "json", "html"]
+            .iter()
+            .zip(&outputs)
+        {
             for secret in [token, cli_secret, partner, "url-pass-9f1"] {
                 assert!(
                     !text.contains(secret),
@@ -736,6 +742,10 @@ fn no_secret_reaches_any_output() {
             }
         }
         assert!(outputs[2].contains("***"), "masked, not dropped");
+        assert!(
+            outputs[4].contains("***"),
+            "masked in the page too, not dropped"
+        );
         r.assert_junit_valid();
     }
 }
