@@ -59,23 +59,14 @@ async fn callback(
     (StatusCode::OK, "OK")
 }
 
-/// Serves an endpoint on an ephemeral port in a thread of its own; returns its URL.
+/// Serves an endpoint on an ephemeral port; returns its URL.
 fn serve(behaviour: Behaviour) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let state = Endpoint {
-                behaviour,
-                seen: Arc::default(),
-            };
-            let app = Router::new().fallback(callback).with_state(state);
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    format!("http://{}/gokart", rx.recv().unwrap())
+    let state = Endpoint {
+        behaviour,
+        seen: Arc::default(),
+    };
+    let app = Router::new().fallback(callback).with_state(state);
+    format!("http://{}/gokart", common::serve_app(app))
 }
 
 fn check(url: &str) -> (i32, Value, String) {

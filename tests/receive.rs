@@ -124,23 +124,9 @@ fn runs_sharing_one_receiver_see_only_their_own_callbacks() {
     let port = dead_port();
     let header = format!("X-Widget-Sig={}", widgets::SIG);
     let listen = format!("127.0.0.1:{port}");
-    let mut service = Running::start(
-        &[
-            "receive",
-            "--listen",
-            &listen,
-            "--auth-header",
-            &header,
-            "--conversion-id",
-            "/event/action",
-            "--click-id",
-            "/event/visit",
-            "--callback-id",
-            "/ticket",
-        ],
-        &dir,
-        &[("PITCREW_RECEIVER_TOKEN", TOKEN)],
-    );
+    let mut args = vec!["receive", "--listen", &listen, "--auth-header", &header];
+    args.extend(widgets::RECEIVE_IDS);
+    let mut service = Running::start(&args, &dir, &[("PITCREW_RECEIVER_TOKEN", TOKEN)]);
     service.line(Duration::from_secs(10), |l| l.contains("callbacks at"));
     let platform = widgets::start(&format!("http://127.0.0.1:{port}/callbacks"));
     let callbacks = format!(

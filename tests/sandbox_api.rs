@@ -69,6 +69,15 @@ impl Tenant {
         assert_eq!(status, 201, "{body}");
         body["data"]["clickId"].as_str().unwrap().to_string()
     }
+
+    /// Converts `click` with `event` (no params, no faults).
+    async fn convert(&self, click: &str, event: &str) -> (u16, Value) {
+        self.post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": event}),
+        )
+        .await
+    }
 }
 
 fn assert_wrapped(body: &Value, successful: bool) {
@@ -107,12 +116,7 @@ async fn unknown_offer_click_and_event_are_refused_gokart_style() {
     assert_eq!(status, 404, "{body}");
 
     let click = t.click("m-422").await;
-    let (status, body) = t
-        .post(
-            "/tools/conversions",
-            json!({"clickId": click, "eventId": "refund"}),
-        )
-        .await;
+    let (status, body) = t.convert(&click, "refund").await;
     assert_eq!(status, 422, "{body}");
     assert_wrapped(&body, false);
     assert!(
@@ -236,12 +240,7 @@ async fn a_member_completes_an_offer_event_once_but_the_seeded_click_is_exempt()
     let convert = |click: String| {
         let t = &t;
         async move {
-            let (status, body) = t
-                .post(
-                    "/tools/conversions",
-                    json!({"clickId": click, "eventId": "signup"}),
-                )
-                .await;
+            let (status, body) = t.convert(&click, "signup").await;
             assert_eq!(status, 201, "{body}");
             body["data"].clone()
         }
@@ -321,12 +320,7 @@ async fn resending_returns_the_endpoints_full_response_and_the_log_keeps_every_a
 async fn a_status_change_calls_back_again_with_the_same_conversion_id() {
     let t = tenant(SandboxConfig::default()).await;
     let click = t.click("status-change").await;
-    let (_, body) = t
-        .post(
-            "/tools/conversions",
-            json!({"clickId": click, "eventId": "install"}),
-        )
-        .await;
+    let (_, body) = t.convert(&click, "install").await;
     let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
     let r = t
         .http
@@ -376,12 +370,7 @@ async fn callbacks_answered_503_are_retried_on_the_compressed_schedule() {
     config.partners[0].callback_url = Some(url);
     let t = tenant(config).await;
     let click = t.click("retry").await;
-    let (_, body) = t
-        .post(
-            "/tools/conversions",
-            json!({"clickId": click, "eventId": "install"}),
-        )
-        .await;
+    let (_, body) = t.convert(&click, "install").await;
     assert_eq!(body["data"]["callback"]["outcome"], "Retrying", "{body}");
     let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -465,12 +454,7 @@ async fn after_max_attempts_a_callback_is_failed() {
         }],
     };
     t.receiver.script(Key::Click(click.clone()), Arc::new(down));
-    let (_, body) = t
-        .post(
-            "/tools/conversions",
-            json!({"clickId": click, "eventId": "install"}),
-        )
-        .await;
+    let (_, body) = t.convert(&click, "install").await;
     let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
     let attempts = attempts_of(&t, &conversion, 3).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -492,12 +476,7 @@ async fn a_partner_is_called_back_only_for_the_statuses_it_wants() {
     config.partners[0].statuses = vec!["Success".into()];
     let t = tenant(config).await;
     let click = t.click("pending-member").await;
-    let (status, body) = t
-        .post(
-            "/tools/conversions",
-            json!({"clickId": click, "eventId": "deposit"}),
-        )
-        .await;
+    let (status, body) = t.convert(&click, "deposit").await;
     assert_eq!(status, 201);
     assert_eq!(
         body["data"]["status"], "Pending",
@@ -567,12 +546,7 @@ async fn a_legacy_partner_gets_pascal_case_callbacks() {
     config.partners[0].legacy_payload = true;
     let t = tenant(config).await;
     let click = t.click("legacy").await;
-    let (_, body) = t
-        .post(
-            "/tools/conversions",
-            json!({"clickId": click, "eventId": "install"}),
-        )
-        .await;
+    let (_, body) = t.convert(&click, "install").await;
     let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
     let got = t.receiver.deliveries(&Key::Conversion(conversion.clone()));
     let json = got[0].json.clone().unwrap();

@@ -117,19 +117,6 @@ fn a_status_change_calls_back_with_the_same_conversion_and_the_new_status() {
 /// The same file, observed through pitcrew's receiver and through a standalone sandbox's log.
 #[test]
 fn the_same_stories_give_the_same_verdicts_on_every_sandbox_target() {
-    let verdicts = |r: &common::Run| -> Vec<(String, String)> {
-        r.json.as_ref().unwrap()["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["name"].as_str().unwrap().to_string(),
-                    c["status"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
     let embedded = run(&["stories/target-agnostic.yaml"], &[]);
     let sandbox = Standalone::start();
     let standalone = run(
@@ -137,12 +124,13 @@ fn the_same_stories_give_the_same_verdicts_on_every_sandbox_target() {
         &["--target", &sandbox.base],
     );
     assert_eq!(
-        verdicts(&embedded),
-        verdicts(&standalone),
+        embedded.verdicts(),
+        standalone.verdicts(),
         "{}",
         standalone.explain()
     );
-    let failed: Vec<String> = verdicts(&embedded)
+    let failed: Vec<String> = embedded
+        .verdicts()
         .into_iter()
         .filter(|(_, s)| s != "passed")
         .map(|(n, _)| n)

@@ -25,25 +25,17 @@ fn env() -> Vec<(&'static str, &'static str)> {
 fn receive(dir: &Path, port: u16, store: &str) -> Running {
     let listen = format!("127.0.0.1:{port}");
     let header = format!("X-Widget-Sig={}", widgets::SIG);
-    let mut p = Running::start(
-        &[
-            "receive",
-            "--listen",
-            &listen,
-            "--auth-header",
-            &header,
-            "--store",
-            store,
-            "--conversion-id",
-            "/event/action",
-            "--click-id",
-            "/event/visit",
-            "--callback-id",
-            "/ticket",
-        ],
-        dir,
-        &[("PITCREW_RECEIVER_TOKEN", RECEIVER_TOKEN)],
-    );
+    let mut args = vec![
+        "receive",
+        "--listen",
+        &listen,
+        "--auth-header",
+        &header,
+        "--store",
+        store,
+    ];
+    args.extend(widgets::RECEIVE_IDS);
+    let mut p = Running::start(&args, dir, &[("PITCREW_RECEIVER_TOKEN", RECEIVER_TOKEN)]);
     p.line(Duration::from_secs(10), |l| l.contains("callbacks at"));
     p
 }
@@ -52,20 +44,6 @@ fn project(dir: &Path, targets: &[String]) -> PathBuf {
     let text = format!("targets:\n{}", targets.join(""));
     std::fs::write(dir.join("pitcrew.yaml"), text).unwrap();
     dir.to_path_buf()
-}
-
-fn verdicts(r: &common::Run) -> Vec<(String, String)> {
-    r.json.as_ref().unwrap_or_else(|| panic!("{}", r.explain()))["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_string(),
-                c["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -106,7 +84,7 @@ fn a_platform_with_another_shape_runs_through_every_way_of_observing_callbacks()
             !r.stdout.contains(widgets::API_KEY)
                 && !r.junit.clone().unwrap().contains(widgets::SIG)
         );
-        all.push(verdicts(&r));
+        all.push(r.verdicts());
     }
     assert_eq!(all[0].len(), 5);
     assert!(all.iter().all(|v| v == &all[0]), "{all:#?}");

@@ -226,30 +226,7 @@ pub fn attempts(
     }
     for (i, (d, want)) in sorted.iter().zip(expected).enumerate() {
         let label = format!("callback.attempts[{}]", i + 1);
-        if let Some(status) = &want.status {
-            let actual = d.answer.status.map(Value::from);
-            if !holds(&status.matcher, actual.as_ref()) {
-                failures.push(Failure::new(
-                    &format!("{label}.status"),
-                    None,
-                    show_expected(&status.matcher),
-                    d.outcome(),
-                    Some(status.at.clone()),
-                ));
-            }
-        }
-        if let Some(body) = &want.body {
-            let actual = d.answer.body.clone().map(Value::String);
-            if !holds(&body.matcher, actual.as_ref()) {
-                failures.push(Failure::new(
-                    &format!("{label}.body"),
-                    None,
-                    show_expected(&body.matcher),
-                    show_actual(actual.as_ref()),
-                    Some(body.at.clone()),
-                ));
-            }
-        }
+        failures.extend(endpoint_answer(&label, d, &want.status, &want.body));
         if let (Some(after), Some(previous)) = (want.after, i.checked_sub(1).map(|p| sorted[p])) {
             let expected_real = minute.mul_f64(after.as_secs_f64() / 60.0);
             let actual = (d.at - previous.at).to_std().unwrap_or_default();
@@ -276,6 +253,41 @@ pub fn attempts(
     failures
 }
 
+/// The endpoint's answer to delivery `d` against expected `status` and `body`, as `label`.
+fn endpoint_answer(
+    label: &str,
+    d: &Delivery,
+    status: &Option<crate::plan::PayloadCheck>,
+    body: &Option<crate::plan::PayloadCheck>,
+) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    if let Some(status) = status {
+        let actual = d.answer.status.map(Value::from);
+        if !holds(&status.matcher, actual.as_ref()) {
+            failures.push(Failure::new(
+                &format!("{label}.status"),
+                None,
+                show_expected(&status.matcher),
+                d.outcome(),
+                Some(status.at.clone()),
+            ));
+        }
+    }
+    if let Some(body) = body {
+        let actual = d.answer.body.clone().map(Value::String);
+        if !holds(&body.matcher, actual.as_ref()) {
+            failures.push(Failure::new(
+                &format!("{label}.body"),
+                None,
+                show_expected(&body.matcher),
+                show_actual(actual.as_ref()),
+                Some(body.at.clone()),
+            ));
+        }
+    }
+    failures
+}
+
 /// `response`: the endpoint's answer to each accepted delivery.
 pub fn responses(
     accepted: &[Arc<Delivery>],
@@ -289,30 +301,7 @@ pub fn responses(
         } else {
             "callback.response".to_string()
         };
-        if let Some(status) = &check.status {
-            let actual = d.answer.status.map(Value::from);
-            if !holds(&status.matcher, actual.as_ref()) {
-                failures.push(Failure::new(
-                    &format!("{label}.status"),
-                    None,
-                    show_expected(&status.matcher),
-                    d.outcome(),
-                    Some(status.at.clone()),
-                ));
-            }
-        }
-        if let Some(body) = &check.body {
-            let actual = d.answer.body.clone().map(Value::String);
-            if !holds(&body.matcher, actual.as_ref()) {
-                failures.push(Failure::new(
-                    &format!("{label}.body"),
-                    None,
-                    show_expected(&body.matcher),
-                    show_actual(actual.as_ref()),
-                    Some(body.at.clone()),
-                ));
-            }
-        }
+        failures.extend(endpoint_answer(&label, d, &check.status, &check.body));
         if let Some((within, at)) = &check.within {
             match d.answer.duration_ms.map(Duration::from_millis) {
                 Some(took) if took <= *within => {}

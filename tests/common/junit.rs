@@ -1,4 +1,4 @@
-//! The JUnit contract, checked inside the project (no `../shared` needed): the elements,
+//! The JUnit contract, checked inside the project (nothing beside the repository needed): the elements,
 //! attributes and nesting that Jenkins' junit-10.xsd (with the file/line additions pitcrew's
 //! contract makes) allows, Surefire's time format, unique case names per suite (GitLab keeps
 //! only the first of equal names), and a read-back by quick-junit. `.ci/run` additionally runs

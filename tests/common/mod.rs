@@ -117,7 +117,39 @@ pub fn assert_junit_file_valid(path: &Path) {
     }
 }
 
+/// Serves `app` on an ephemeral loopback port, on a runtime in a thread of its own; returns
+/// its address.
+pub fn serve_app(app: axum::Router) -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
 impl Run {
+    /// Each case's name and status, in report order.
+    pub fn verdicts(&self) -> Vec<(String, String)> {
+        self.json
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}", self.explain()))["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// The JSON report's entry for the case named `name`.
     pub fn case(&self, name: &str) -> &Value {
         let cases = self.json.as_ref().expect("a JSON report")["cases"]

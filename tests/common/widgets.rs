@@ -46,48 +46,39 @@ pub struct Platform {
     pub base: String,
 }
 
+/// Where the ids sit in a Widgets notification, as `pitcrew receive` takes them.
+pub const RECEIVE_IDS: [&str; 6] = [
+    "--conversion-id",
+    "/event/action",
+    "--click-id",
+    "/event/visit",
+    "--callback-id",
+    "/ticket",
+];
+
 /// Serves Widgets on an ephemeral port, posting its notifications to `notify_to`.
 pub fn start(notify_to: &str) -> Platform {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let notify_to = notify_to.to_string();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let state = Widgets {
-                data: Arc::default(),
-                notify_to,
-                client: reqwest::Client::new(),
-            };
-            let app = Router::new()
-                .route("/v2/visits", post(visit))
-                .route("/v2/visits/{visit}/actions", post(action))
-                .route("/v2/actions/{action}/notify", get(resend))
-                .route("/v2/actions/{action}/state", put(change))
-                .route("/v2/notifications", get(notifications))
-                .with_state(state);
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
+    let state = Widgets {
+        data: Arc::default(),
+        notify_to: notify_to.to_string(),
+        client: reqwest::Client::new(),
+    };
+    let app = Router::new()
+        .route("/v2/visits", post(visit))
+        .route("/v2/visits/{visit}/actions", post(action))
+        .route("/v2/actions/{action}/notify", get(resend))
+        .route("/v2/actions/{action}/state", put(change))
+        .route("/v2/notifications", get(notifications))
+        .with_state(state);
     Platform {
-        base: format!("http://{}/v2", rx.recv().unwrap()),
+        base: format!("http://{}/v2", super::serve_app(app)),
     }
 }
 
 /// A server that answers every request 200 `OK`: where Widgets notifies in the log case.
 pub fn sink() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let app = Router::new().fallback(|| async { "OK" });
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    format!("http://{}/hook", rx.recv().unwrap())
+    let app = Router::new().fallback(|| async { "OK" });
+    format!("http://{}/hook", super::serve_app(app))
 }
 
 #[allow(clippy::result_large_err)]
