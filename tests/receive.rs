@@ -80,6 +80,17 @@ fn a_restart_with_the_sqlite_store_loses_no_callback_and_no_script() {
     first.signal("TERM");
     let (code, _, stderr) = first.finish(Duration::from_secs(10));
     assert_eq!(code, 0, "{stderr}");
+    // The callback is on disk, and the partner's secret it carried is not.
+    let disk: Vec<u8> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flat_map(|e| std::fs::read(e.unwrap().path()).unwrap_or_default())
+        .collect();
+    let holds = |needle: &[u8]| disk.windows(needle.len()).any(|w| w == needle);
+    assert!(holds(b"cv-1"), "the callback was written");
+    assert!(
+        !holds(SECRET.as_bytes()),
+        "the partner secret was written to disk"
+    );
     let mut second = start(&dir, port, &["--store", &store]);
     let kept = second.line(Duration::from_secs(5), |l| l.contains("kept from before"));
     assert!(kept.contains("1 callback(s) kept from before"), "{kept}");

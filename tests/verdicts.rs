@@ -67,7 +67,11 @@ fn plan(text: &str) -> Plan {
     pitcrew::plan::build_sources(&[source], &options).unwrap_or_else(|e| panic!("{e:#?}"))
 }
 
-async fn run_plan<P: Platform>(plan: Plan, platform: P, receiver: Arc<Receiver>) -> RunRecord {
+async fn run_plan<P: Platform, S: pitcrew::run::CallbackSource>(
+    plan: Plan,
+    platform: P,
+    source: Arc<S>,
+) -> RunRecord {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let options = RunOptions {
         jobs: 8,
@@ -81,7 +85,7 @@ async fn run_plan<P: Platform>(plan: Plan, platform: P, receiver: Arc<Receiver>)
     let run = tokio::spawn(pitcrew::run::run(
         plan,
         Arc::new(platform),
-        receiver,
+        source,
         options,
         Interrupt::default(),
         tx,
@@ -386,6 +390,60 @@ fn a_duplicate_just_after_the_last_verdict_fails_the_case_late() {
         assert_eq!(case["status"], "failed", "{}", r.explain());
         assert_eq!(case["failures"][0]["check"], "callback.late");
     }
+}
+
+/// A `wait` step expects no delivery: one that lands during it (here a duplicate without a
+/// record id, so told apart by time) fails the case rather than being taken as the step's.
+#[test]
+fn a_delivery_during_a_wait_step_fails_the_case() {
+    let r = run(&["verdicts/wait-duplicate.yaml"], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let case = r.case("a duplicate during a wait step");
+    assert_eq!(case["status"], "failed", "{}", r.explain());
+    assert!(
+        case["failures"][0]["check"]
+            .as_str()
+            .unwrap()
+            .starts_with("then[1]"),
+        "{case:#}"
+    );
+}
+
+/// A callback log whose entries carry no attempt id: one case's second entry is not another
+/// case's second entry, so a duplicate after its verdict still fails the case that got it
+/// (it once shared a sequence number, its position, with another case's judged delivery).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_entries_without_an_attempt_id_are_never_taken_for_another_cases() {
+    let t = tenant().await;
+    let mut profile = Profile::sandbox(t.base.clone());
+    profile.callback_log.as_mut().unwrap().attempt_id = None;
+    let platform = HttpPlatform::new(profile.clone()).unwrap();
+    let log = Arc::new(pitcrew::run::CallbackLog::new(Arc::new(
+        HttpPlatform::new(profile).unwrap(),
+    )));
+    let plan = plan(
+        "cases:\n  - name: two expected\n    event: install\n    sandbox: { faults: { duplicate_callback: true } }\n    expect: { callback: { count: 2 } }\n  - name: a late duplicate\n    event: install\n    sandbox: { faults: { duplicate_callback: 20ms } }\n",
+    );
+    let record = run_plan(plan, platform, log).await;
+    let status = |name: &str| {
+        let case = record.cases.iter().find(|c| &*c.name == name).unwrap();
+        (
+            case.status,
+            case.failures
+                .iter()
+                .map(|f| f.check.clone())
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        status("two expected").0,
+        pitcrew::run::Status::Passed,
+        "{:?}",
+        status("two expected")
+    );
+    let (late, checks) = status("a late duplicate");
+    assert_eq!(late, pitcrew::run::Status::Failed, "{checks:?}");
+    assert_eq!(checks, ["callback.late"]);
 }
 
 /// A case whose task panics is errored, with the reason, and counted: no case vanishes.
@@ -748,6 +806,43 @@ fn no_secret_reaches_any_output() {
         );
         r.assert_junit_valid();
     }
+}
+
+/// Outside the run reports too: a diagnostic, `pitcrew list` and a malformed `--secret` show
+/// no secret.
+#[test]
+fn no_secret_reaches_diagnostics_lists_or_usage_errors() {
+    let token = "gk-tok-77d1e0c2";
+    let env = [("GOKART_API_TOKEN", token)];
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = |f: &str| fixture(f).display().to_string();
+    let runs = [
+        common::pitcrew_in(
+            here,
+            &["validate", &path("verdicts/secret-names.yaml")],
+            &env,
+        ),
+        common::pitcrew_in(here, &["list", &path("verdicts/secret-name.yaml")], &env),
+        common::pitcrew_in(
+            here,
+            &["run", "--secret", token, &path("verdicts/secret-name.yaml")],
+            &env,
+        ),
+    ];
+    for (i, out) in runs.iter().enumerate() {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains(token), "run {i} leaked the token:\n{text}");
+        assert!(
+            text.contains("***") || i == 2,
+            "run {i}: masked, not dropped:\n{text}"
+        );
+    }
+    assert_eq!(runs[0].status.code(), Some(2));
+    assert_eq!(runs[2].status.code(), Some(2));
 }
 
 /// A conversion refused for an unknown event makes nothing to call back; `callback: none`

@@ -120,7 +120,8 @@ pub fn payload(
                 &label("callback.body"),
                 None,
                 "a JSON body".into(),
-                format!("{:?}", truncate(&callback.body, 200)),
+                // Masked before it is cut, so that no secret is cut where masking misses it.
+                format!("{:?}", truncate(&crate::mask::mask(&callback.body), 200)),
                 None,
             ));
             continue;

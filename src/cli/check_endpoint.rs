@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::run::{ReportArgs, execute};
-use super::scenarios::parse_var;
+use super::scenarios::SecretPair;
 use super::target::{Endpoint, Target};
 use super::{CliError, Outcome};
 use crate::plan::PlanOptions;
@@ -19,7 +19,7 @@ pub struct CheckEndpointArgs {
     pub url: String,
     /// The header and secret GoKart sends your endpoint, e.g. `X-Api-Token=s3cret` (masked in
     /// every output).
-    #[arg(long, value_name = "NAME=SECRET", value_parser = parse_var)]
+    #[arg(long, value_name = "NAME=SECRET", value_parser = SecretPair)]
     pub endpoint_header: Option<(String, String)>,
     #[command(flatten)]
     pub report: ReportArgs,

@@ -182,7 +182,9 @@ pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
         } else {
             "warning"
         };
-        eprintln!("{kind}: {}: {}\n{out}", problem.at, problem.message);
+        // Messages and snippets can hold values read from the environment or `--secret`.
+        let text = format!("{kind}: {}: {}\n{out}", problem.at, problem.message);
+        eprintln!("{}", crate::mask::mask(&text));
     }
 }
 
@@ -192,24 +194,29 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::Infrastructure(format!("cannot start the async runtime: {e}")))
 }
 
-/// The sandbox tenant from `--sandbox-config`, or the built-in one.
+/// The sandbox tenant from `--sandbox-config`, or the built-in one; its token and partner
+/// secrets are masked from then on.
 pub fn sandbox_config(
     path: Option<&std::path::Path>,
 ) -> Result<crate::sandbox::SandboxConfig, CliError> {
-    match path {
+    let config = match path {
         Some(path) => {
             crate::sandbox::SandboxConfig::from_file(path).map_err(|e| CliError::Diagnostics {
                 problems: vec![*e],
                 summary: format!("{} is not a valid sandbox config", path.display()),
-            })
+            })?
         }
-        None => Ok(crate::sandbox::SandboxConfig::default()),
+        None => crate::sandbox::SandboxConfig::default(),
+    };
+    for secret in config.secrets() {
+        crate::mask::register(&secret);
     }
+    Ok(config)
 }
 
-/// Prints a line to stdout; a closed pipe (`pitcrew … | head`) is not worth a panic.
+/// Prints a line to stdout, masked; a closed pipe (`pitcrew … | head`) is not worth a panic.
 pub fn say(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}").and_then(|_| out.flush());
+    let _ = writeln!(out, "{}", crate::mask::mask(text)).and_then(|_| out.flush());
 }

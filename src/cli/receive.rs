@@ -9,7 +9,7 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::scenarios::parse_var;
+use super::scenarios::SecretPair;
 use super::{CliError, Outcome, exit, say};
 use crate::delivery::Correlation;
 use crate::receiver::{AuthHeader, Receiver, ReceiverConfig, SqliteStore};
@@ -21,7 +21,7 @@ pub struct ReceiveArgs {
     pub listen: String,
     /// The header and secret every callback must carry, e.g. `X-Api-Token=s3cret`
     /// (repeatable: one per partner).
-    #[arg(long = "auth-header", value_name = "NAME=SECRET", value_parser = parse_var, required = true)]
+    #[arg(long = "auth-header", value_name = "NAME=SECRET", value_parser = SecretPair, required = true)]
     pub auth_headers: Vec<(String, String)>,
     /// The API's bearer token (runs send it as `Authorization: Bearer TOKEN`).
     #[arg(

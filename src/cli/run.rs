@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::scenarios::{LoadArgs, SelectArgs, load, parse_var, select};
+use super::scenarios::{LoadArgs, SecretPair, SelectArgs, load, select};
 use super::target::{Endpoint, Observed, Started, Target, TargetArgs};
 use super::{CliError, Outcome, exit};
 use crate::plan::{Plan, PlanOptions};
@@ -38,7 +38,7 @@ pub struct RunArgs {
     pub endpoint: Option<String>,
     /// With `--endpoint`: the header and secret GoKart sends your endpoint, e.g.
     /// `X-Api-Token=s3cret` (masked in every output).
-    #[arg(long, value_name = "NAME=SECRET", value_parser = parse_var, requires = "endpoint")]
+    #[arg(long, value_name = "NAME=SECRET", value_parser = SecretPair, requires = "endpoint")]
     pub endpoint_header: Option<(String, String)>,
     #[command(flatten)]
     pub report: ReportArgs,
@@ -78,7 +78,7 @@ pub struct ReportArgs {
     pub fail_fast: bool,
     /// A secret for templates, read as `{{env.K}}`; its value is masked as `***` in every
     /// output (repeatable).
-    #[arg(long = "secret", value_name = "K=V", value_parser = parse_var)]
+    #[arg(long = "secret", value_name = "K=V", value_parser = SecretPair)]
     pub secrets: Vec<(String, String)>,
     /// Never draw the progress bar, even on a terminal.
     #[arg(long)]

@@ -48,11 +48,38 @@ impl SelectArgs {
     }
 }
 
+/// `NAME=SECRET` for the options that carry a secret (`--secret`, `--endpoint-header`,
+/// `--auth-header`): as [`parse_var`], but a malformed one is refused without being repeated,
+/// as clap would otherwise repeat it.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretPair;
+
+impl clap::builder::TypedValueParser for SecretPair {
+    type Value = (String, String);
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        parse_var(&value.to_string_lossy()).map_err(|e| {
+            let name = arg.map(ToString::to_string).unwrap_or_default();
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("a value for '{name}' is not valid: {e}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
 /// `k=v` for `--var`.
 pub fn parse_var(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("`{text}` is not K=V")),
+        // The text is not repeated: it may be a secret given without its name.
+        _ => Err("expected K=V (a name, `=`, then the value)".to_string()),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::scenarios::parse_var;
+use super::scenarios::SecretPair;
 use super::target::{load_project, reach};
 use super::{Outcome, exit, print_diagnostics, say};
 use crate::platform::HttpPlatform;
@@ -12,7 +12,7 @@ use crate::platform::target::Observe;
 #[derive(Debug, Args)]
 pub struct TargetsArgs {
     /// A secret the targets read as `{{env.K}}` (repeatable; masked in every output).
-    #[arg(long = "secret", value_name = "K=V", value_parser = parse_var)]
+    #[arg(long = "secret", value_name = "K=V", value_parser = SecretPair)]
     pub secrets: Vec<(String, String)>,
 }
 

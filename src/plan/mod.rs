@@ -163,7 +163,7 @@ impl AnswerChecks {
 /// The expectation on a part's deliveries.
 #[derive(Debug, Clone)]
 pub enum CallbackCheck {
-    /// Nothing is checked (callback-only mode without `expect.callback`, a `wait` step).
+    /// Nothing is checked (callback-only mode without `expect.callback`).
     Unchecked,
     /// No delivery may arrive during `wait`.
     None { wait: Duration },

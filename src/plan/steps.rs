@@ -118,7 +118,10 @@ impl SuiteBuilder<'_> {
             Action::Wait(self.duration(s.wait.as_ref()?)?)
         };
         let default = match action {
-            Action::Wait(_) => CallbackCheck::Unchecked,
+            // A wait expects no delivery: one that lands during it is its part's, and fails.
+            Action::Wait(_) => CallbackCheck::None {
+                wait: std::time::Duration::ZERO,
+            },
             _ => one_callback(schema),
         };
         let callback = self.callback(s.expect.callback.as_ref(), default, context, schema)?;

@@ -86,7 +86,7 @@ pub fn compile(
     let headers = t
         .headers
         .iter()
-        .map(|(k, v)| (k.clone(), c.env_secret(v)))
+        .map(|(k, v)| (k.clone(), c.env_secret(k, v)))
         .collect();
     let minute = t.minute.as_ref().map_or(Duration::from_secs(60), |m| {
         crate::duration::parse_duration(&m.value).unwrap_or_else(|e| {
@@ -171,10 +171,14 @@ impl Compiler<'_> {
         out
     }
 
-    /// Like `env_text`, and what came from the environment is kept as a secret to mask.
-    fn env_secret(&mut self, text: &Located<String>) -> String {
+    /// Like `env_text`; what came from the environment, or is the value of a field whose
+    /// `name` looks secret (`X-Api-Key`, `token`), is kept as a secret to mask.
+    fn env_secret(&mut self, name: &str, text: &Located<String>) -> String {
         let value = self.env_text(text);
-        if value != text.value || crate::mask::is_secret_name(&text.value) {
+        if value != text.value
+            || crate::mask::is_secret_name(name)
+            || crate::mask::is_secret_name(&text.value)
+        {
             self.used_secrets.push(value.clone());
         }
         value
@@ -240,7 +244,7 @@ impl Compiler<'_> {
                 map.iter()
                     .map(|(k, v)| {
                         c.variables(step, v, allowed);
-                        (k.clone(), c.env_secret(v))
+                        (k.clone(), c.env_secret(k, v))
                     })
                     .collect::<Vec<_>>()
             };
@@ -284,7 +288,7 @@ impl Compiler<'_> {
                         referenced: *at,
                     };
                     c.variables(step, &located, allowed);
-                    Value::String(c.env_secret(&located))
+                    Value::String(c.env_secret("", &located))
                 }
                 Value::Array(items) => Value::Array(
                     items
@@ -364,7 +368,7 @@ impl Compiler<'_> {
     fn observe(&mut self, c: &CallbacksSpec, has_log: bool, at: &Location) -> Observe {
         let auth = c.auth_header.as_ref().map(|h| AuthHeader {
             name: self.env_text(&h.name),
-            secret: self.env_secret(&h.secret),
+            secret: self.env_secret("secret", &h.secret),
         });
         if let Some(auth) = &auth {
             self.used_secrets.push(auth.secret.clone());
@@ -395,7 +399,7 @@ impl Compiler<'_> {
                     );
                     return Observe::Log;
                 };
-                let token = c.token.as_ref().map(|t| self.env_secret(t));
+                let token = c.token.as_ref().map(|t| self.env_secret("token", t));
                 Observe::Remote {
                     url: self.env_text(url).trim_end_matches('/').to_string(),
                     token,

@@ -163,11 +163,29 @@ impl Receiver {
             self.stray(&delivery, "it carries no conversion or click id");
             return Ok(seq);
         }
-        if let Some(store) = &self.inner.config.store {
-            store.put(&delivery)?;
+        if let Some(store) = &self.inner.config.store
+            && let Err(e) = store.put(&self.without_secrets(&delivery))
+        {
+            let reason = format!("refused (503): the store could not keep it ({e})");
+            self.stray(&delivery, &reason);
+            return Err(e);
         }
         self.file(Arc::new(delivery));
         Ok(seq)
+    }
+
+    /// `delivery` as it may be written to disk: the partner's secret header shown as `***`.
+    fn without_secrets(&self, delivery: &Delivery) -> Delivery {
+        let mut kept = delivery.clone();
+        let names = self.inner.config.auth.iter().flatten().map(|a| &a.name);
+        for name in names {
+            for (n, v) in &mut kept.headers {
+                if n.eq_ignore_ascii_case(name) {
+                    *v = "***".into();
+                }
+            }
+        }
+        kept
     }
 
     fn file(&self, delivery: Arc<Delivery>) {
@@ -286,28 +304,23 @@ impl Receiver {
     /// not seen, and judged ones are claimed, so keeping them would only make memory grow with
     /// a run's cases. A slot left empty with no one waiting on it goes too.
     pub fn settle(&self, key: &Key, seqs: &[u64]) {
-        if seqs.is_empty() {
-            return;
-        }
         let mut slots = lock(&self.inner.slots);
-        let Some(slot) = slots.get_mut(key) else {
-            return;
-        };
-        let mut other_keys = Vec::new();
-        slot.deliveries.retain(|d| {
-            let judged = seqs.contains(&d.seq);
-            if judged {
-                other_keys.extend(match key {
-                    Key::Conversion(_) => d.ids.click.clone().map(Key::Click),
-                    Key::Click(_) => d.ids.conversion.clone().map(Key::Conversion),
-                });
-            }
-            !judged
-        });
-        other_keys.dedup();
-        for k in other_keys.into_iter().chain([key.clone()]) {
+        let mut keys = vec![key.clone()];
+        if let Some(slot) = slots.get(key) {
+            keys.extend(
+                slot.deliveries
+                    .iter()
+                    .filter(|d| seqs.contains(&d.seq))
+                    .filter_map(|d| match key {
+                        Key::Conversion(_) => d.ids.click.clone().map(Key::Click),
+                        Key::Click(_) => d.ids.conversion.clone().map(Key::Conversion),
+                    }),
+            );
+        }
+        for k in keys {
             if let Some(slot) = slots.get_mut(&k) {
                 slot.deliveries.retain(|d| !seqs.contains(&d.seq));
+                // Also the slot a case waited on in vain (`callback: none`).
                 if slot.deliveries.is_empty() && Arc::strong_count(&slot.notify) == 1 {
                     slots.remove(&k);
                 }

@@ -64,7 +64,7 @@ pub struct CaseOutcome {
     pub result: CaseResult,
     /// What to recount after the verdict, to catch late deliveries.
     pub watch: Option<Watch>,
-    /// The sequence numbers of the deliveries the case claimed.
+    /// The sequence numbers of the deliveries the case claimed (judged at its verdict).
     pub claimed: Vec<u64>,
     pub entries: Vec<Entry>,
 }
@@ -77,20 +77,9 @@ pub struct Watch {
     pub callback_ids: Box<[String]>,
     /// Deliveries that carry no callback record id count from this time on.
     pub since: DateTime<Utc>,
-    /// The sequence numbers of the case's deliveries at its verdict (the runner keeps them
-    /// with every other case's, and drops them from the watch: [`Watch::without_seen`]).
-    pub seen: Box<[u64]>,
 }
 
 impl Watch {
-    /// The watch as it is kept until the late recount.
-    pub fn without_seen(self) -> Watch {
-        Watch {
-            seen: Box::default(),
-            ..self
-        }
-    }
-
     /// True when `delivery` is one of the case's.
     pub fn owns(&self, delivery: &Delivery) -> bool {
         match &delivery.ids.callback {
@@ -199,7 +188,6 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
             key,
             callback_ids: run.parts.iter().flat_map(|p| p.ids.clone()).collect(),
             since: started_at,
-            seen: run.judged.iter().copied().collect(),
         });
     let result = CaseResult {
         index: case.index,

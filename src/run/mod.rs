@@ -187,16 +187,16 @@ pub async fn run<P: Platform, S: CallbackSource>(
                 let Some((index, planned)) = running_cases.remove(&id) else { continue };
                 let (mut result, watch) = match outcome {
                     Ok(outcome) => {
+                        // What a judged case saw is settled, and known as seen to the recount.
+                        if let Some(watch) = &outcome.watch {
+                            source.settle(&watch.key, &outcome.claimed);
+                            seen.extend(outcome.claimed.iter().copied());
+                        }
                         claimed.extend(outcome.claimed);
                         (outcome.result, outcome.watch)
                     }
                     Err(e) => (CaseResult::not_run(index, Status::Errored, &broken_task(e)), None),
                 };
-                if let Some(watch) = &watch {
-                    source.settle(&watch.key, &watch.seen);
-                    seen.extend(watch.seen.iter().copied());
-                }
-                let watch = watch.map(Watch::without_seen);
                 platform.forget(result.ids.click.as_deref(), result.ids.conversion.as_deref());
                 let attempt = result.attempt.max(1);
                 if result.status.is_failure() && attempt <= options.retries && stopped.is_none() {
