@@ -100,26 +100,6 @@ impl Masker {
         }
         text
     }
-
-    /// Masks every string (and object key) inside a JSON value, in place.
-    pub fn mask_json(&self, value: &mut Value) {
-        match value {
-            Value::String(s) => {
-                if let Cow::Owned(masked) = self.mask(s) {
-                    *s = masked;
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_json(v)),
-            Value::Object(map) => {
-                let entries = std::mem::take(map);
-                for (key, mut v) in entries {
-                    self.mask_json(&mut v);
-                    map.insert(self.mask(&key).into_owned(), v);
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 /// True when a variable, header or parameter name says its value is secret.
@@ -157,14 +137,6 @@ pub fn mask(text: &str) -> String {
         .unwrap_or_else(|p| p.into_inner())
         .mask(text)
         .into_owned()
-}
-
-/// Masks every string inside a JSON value with the process's secrets.
-pub fn mask_json(value: &mut Value) {
-    GLOBAL
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .mask_json(value);
 }
 
 /// A header value as it may be shown: `***` when its name looks secret, else masked text.
@@ -231,16 +203,5 @@ mod tests {
         }
         assert!(!worth_masking("true") && !worth_masking("123") && !worth_masking("on"));
         assert!(worth_masking("hunter2") && worth_masking("98765432"));
-    }
-
-    #[test]
-    fn json_values_are_masked_string_by_string() {
-        let m = masker(&["true-secret"]);
-        let mut v = serde_json::json!({"a": ["x true-secret"], "flag": true, "true-secret": 1});
-        m.mask_json(&mut v);
-        assert_eq!(
-            v,
-            serde_json::json!({"a": ["x ***"], "flag": true, "***": 1})
-        );
     }
 }

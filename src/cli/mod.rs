@@ -140,28 +140,26 @@ pub fn main() -> ExitCode {
     }))
 }
 
-/// The scenario JSON Schema as committed at `schema/scenario.schema.json`.
-pub fn schema_text() -> String {
-    let schema = crate::scenario::model::json_schema();
-    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+/// A JSON Schema as committed under `schema/`: pretty, with a final newline.
+fn schema_file(schema: &schemars::Schema) -> String {
+    let mut text = serde_json::to_string_pretty(schema).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// The scenario JSON Schema as committed at `schema/scenario.schema.json`.
+pub fn schema_text() -> String {
+    schema_file(&crate::scenario::model::json_schema())
 }
 
 /// The sandbox config JSON Schema as committed at `schema/sandbox-config.schema.json`.
 pub fn sandbox_schema_text() -> String {
-    let schema = crate::sandbox::config::json_schema();
-    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
-    text.push('\n');
-    text
+    schema_file(&crate::sandbox::config::json_schema())
 }
 
 /// The project file JSON Schema as committed at `schema/project.schema.json`.
 pub fn project_schema_text() -> String {
-    let schema = crate::project::json_schema();
-    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
-    text.push('\n');
-    text
+    schema_file(&crate::project::json_schema())
 }
 
 /// Prints scenario diagnostics (errors and warnings) with their source snippets to stderr.

@@ -11,14 +11,6 @@ use super::record::{AttemptRecord, CaseRecord, RunRecord};
 use crate::check::Failure;
 use crate::run::Status;
 
-/// The page for `record`.
-pub fn render(record: &RunRecord) -> String {
-    let mut bytes = Vec::new();
-    // Writing to memory cannot fail.
-    let _ = write(record, &mut bytes);
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
 /// Writes the page for `record` to `out`, a case at a time.
 pub fn write(record: &RunRecord, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let mut page = Page(String::with_capacity(64 * 1024), out);

@@ -63,12 +63,6 @@ pub async fn fan_out(
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file beside it and a rename, so that a reader
-/// never sees half a report.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_atomically_with(path, |out| out.write_all(bytes))
-}
-
 /// Writes what `write` writes to `path`, buffered and atomically (a temporary file beside it,
 /// then a rename).
 pub fn write_atomically_with(
@@ -191,11 +185,6 @@ impl FileReports {
         }
         errors
     }
-}
-
-/// Writes a report to `path` atomically, or to stdout for `-`.
-pub fn write_report(path: &Path, text: &str) -> std::io::Result<()> {
-    write_report_with(path, |out| out.write_all(text.as_bytes()))
 }
 
 /// Writes what `write` writes to `path` atomically, or to stdout for `-`.

@@ -191,12 +191,12 @@ impl RunRecord {
         out.write_all(b"\n")
     }
 
-    /// The record as pretty JSON (the `--json` report).
+    /// The record as pretty JSON (the `--json` report), in memory.
     pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize the record: {e}\"}}"));
-        text.push('\n');
-        text
+        let mut bytes = Vec::new();
+        // Writing to memory cannot fail, nor serializing a record (text keys only).
+        let _ = self.write_json(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 
