@@ -865,14 +865,23 @@ fn a_refused_conversion_watches_its_click_for_deliveries() {
         .and_then(|r| r.split(',').next())
         .unwrap()
         .to_string();
-    std::thread::sleep(Duration::from_millis(300));
+    // Well inside the case's 3 s watch, and well after it began even on a loaded machine (a
+    // delivery from before the case began is not the case's).
+    std::thread::sleep(Duration::from_millis(1_000));
     let out = std::process::Command::new("curl")
         .args(["-s", "-X", "POST", &format!("{base}/tools/conversions")])
         .args(["-H", "content-type: application/json", "-d"])
         .arg(json!({"clickId": pitcrew::sandbox::SEEDED_CLICK, "eventId": "install"}).to_string())
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("conversionId"));
+    let answer = String::from_utf8_lossy(&out.stdout);
+    if !answer.contains("conversionId") {
+        let (code, stdout, stderr) = p.finish(Duration::from_secs(20));
+        panic!(
+            "the sandbox did not convert: {answer} {}\nthe run (exit {code}):\n{stdout}\n{stderr}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let (code, stdout, _) = p.finish(Duration::from_secs(20));
     assert_eq!(code, 1, "{stdout}");
     assert!(

@@ -206,13 +206,9 @@ impl HttpPlatform {
     /// One logged attempt as a delivery. Its sequence number comes from the attempt record's
     /// id, so that the same delivery has the same number in every read of the log (a log's
     /// order may change between reads); without an id, its position is all there is.
-    /// One log entry as a delivery; `fallback` is its sequence number when the profile names
-    /// no attempt id.
-    fn delivery(&self, log: &LogStep, fallback: u64, item: &Value) -> Delivery {
+    /// One log entry as a delivery, known by `seq`.
+    fn delivery(&self, log: &LogStep, seq: u64, item: &Value) -> Delivery {
         let p = |pointer: &Option<String>| pointer.as_ref().and_then(|p| item.pointer(p));
-        let seq = p(&log.attempt_id)
-            .and_then(id_text)
-            .map_or(fallback, |id| stable_hash(&id));
         let (body, json) = match item.pointer(&log.payload).cloned() {
             Some(Value::String(text)) => (text.clone(), serde_json::from_str(&text).ok()),
             Some(Value::Null) | None => (String::new(), None),
@@ -350,19 +346,25 @@ impl Platform for HttpPlatform {
         let exchange = self.call("read callback log", &log.request, &vars).await?;
         match exchange.body.pointer(&log.items) {
             Some(Value::Array(items)) if (200..300).contains(&exchange.status) => {
-                // Without an attempt id, an entry is known by its content and, among entries
-                // alike, by its place: the same in every read of the log, whether it is read
-                // by conversion or by click, and never the same for two entries (nor for two
-                // entries of different conversions, which their position alone would give).
+                // An entry is known by its attempt id; without one, by its content and, among
+                // entries alike, by its place: the same in every read of the log, whether it is
+                // read by conversion or by click, and never the same for two entries (nor for
+                // entries of two conversions, as their positions alone would be).
                 let mut alike: HashMap<u64, u64> = HashMap::new();
                 Ok(items
                     .iter()
                     .map(|item| {
-                        let content = stable_hash(&item.to_string());
-                        let nth = alike.entry(content).or_default();
-                        *nth += 1;
-                        let fallback = stable_hash(&format!("{content:x}#{nth}"));
-                        self.delivery(log, fallback, item)
+                        let id = log.attempt_id.as_ref().and_then(|p| item.pointer(p));
+                        let seq = match id.and_then(id_text) {
+                            Some(id) => stable_hash(&id),
+                            None => {
+                                let content = stable_hash(&item.to_string());
+                                let nth = alike.entry(content).or_default();
+                                *nth += 1;
+                                stable_hash(&format!("{content:x}#{nth}"))
+                            }
+                        };
+                        self.delivery(log, seq, item)
                     })
                     .collect())
             }
