@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
 cargo build --release --quiet
-bin="$PWD/target/release/pitcrew"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/pitcrew"
 dir=$(mktemp -d)
 sandbox_pid=""
 cleanup() {

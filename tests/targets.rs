@@ -104,6 +104,37 @@ fn a_platform_with_another_shape_runs_through_every_way_of_observing_callbacks()
     );
 }
 
+/// A real tenant's API is rate-limited: a case whose callback is already logged reads the log
+/// once to judge it and once more after the run (for late duplicates), not again in between.
+#[test]
+fn a_case_reads_the_callback_log_once_to_judge_and_once_to_recount() {
+    let dir = scratch("log-reads");
+    let platform = widgets::start(&widgets::sink());
+    project(
+        &dir,
+        &[widgets::profile(
+            "widgets",
+            &platform.base,
+            "      via: log\n",
+        )],
+    );
+    let file = dir.join("four.yaml");
+    std::fs::write(
+        &file,
+        "name: four\nschema: false\nflag: false\ncases:\n  - name: \"case {{matrix.i}}\"\n    matrix: { i: [1, 2, 3, 4] }\n    click: generate\n    event: signup\n    expect: { callback: { payload: { event.state: approved } } }\n",
+    )
+    .unwrap();
+    let r = run_in(
+        &dir,
+        &[&file.display().to_string()],
+        &["--target", "widgets"],
+        &env(),
+    );
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert_eq!(r.verdicts().len(), 4);
+    assert_eq!(platform.action_log_reads(), 4 * 2, "{}", r.explain());
+}
+
 #[test]
 fn a_profile_missing_a_step_refuses_the_scenarios_that_need_it() {
     let dir = scratch("missing-step");

@@ -1,6 +1,8 @@
 //! The schema v1 check: a GoKart callback carries `id`, `sentAt` and every conversion field,
 //! `null` when empty (reference/gokart.md). Its legacy variant spells every key in PascalCase.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::Failure;
@@ -83,22 +85,30 @@ pub fn is_legacy(body: &Value) -> bool {
 /// The failures of one callback body: each missing field named (at most five, then a count).
 pub fn check(body: &Value, label: &str) -> Vec<Failure> {
     let legacy = is_legacy(body);
-    let key = |k: &str| if legacy { pascal(k) } else { k.to_string() };
+    // Every callback is checked: a field's name is only spelt out when it is needed.
+    let key = |k: &'static str| -> Cow<'static, str> {
+        if legacy {
+            Cow::Owned(pascal(k))
+        } else {
+            Cow::Borrowed(k)
+        }
+    };
     let mut missing: Vec<String> = TOP_FIELDS
         .iter()
         .map(|f| key(f))
-        .filter(|f| body.get(f).is_none())
+        .filter(|f| body.get(f.as_ref()).is_none())
+        .map(Cow::into_owned)
         .collect();
     let conversion_key = key("conversion");
-    match body.get(&conversion_key) {
+    match body.get(conversion_key.as_ref()) {
         Some(Value::Object(conversion)) => missing.extend(
             CONVERSION_FIELDS
                 .iter()
                 .map(|f| key(f))
-                .filter(|f| !conversion.contains_key(f))
+                .filter(|f| !conversion.contains_key(f.as_ref()))
                 .map(|f| format!("{conversion_key}.{f}")),
         ),
-        _ => missing.push(conversion_key.clone()),
+        _ => missing.push(conversion_key.into_owned()),
     }
     let shown = missing.len().min(5);
     let mut failures: Vec<Failure> = missing[..shown]

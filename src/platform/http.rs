@@ -207,10 +207,20 @@ impl HttpPlatform {
     /// id, so that the same delivery has the same number in every read of the log (a log's
     /// order may change between reads); without an id, its position is all there is.
     /// One log entry as a delivery, known by `seq`.
-    fn delivery(&self, log: &LogStep, seq: u64, item: &Value) -> Delivery {
+    fn delivery(&self, log: &LogStep, seq: u64, mut item: Value) -> Delivery {
+        // The payload is moved out of its entry, unless it is the whole entry.
+        let payload = if log.payload.is_empty() {
+            Some(item.clone())
+        } else {
+            item.pointer_mut(&log.payload).map(Value::take)
+        };
+        let item = &item;
         let p = |pointer: &Option<String>| pointer.as_ref().and_then(|p| item.pointer(p));
-        let (body, json) = match item.pointer(&log.payload).cloned() {
-            Some(Value::String(text)) => (text.clone(), serde_json::from_str(&text).ok()),
+        let (body, json) = match payload {
+            Some(Value::String(text)) => {
+                let json = serde_json::from_str(&text).ok();
+                (text, json)
+            }
             Some(Value::Null) | None => (String::new(), None),
             Some(v) => (v.to_string(), Some(v)),
         };
@@ -343,16 +353,22 @@ impl Platform for HttpPlatform {
             Key::Conversion(id) => Vars::default().with("conversion", Some(id)),
             Key::Click(id) => Vars::default().with("click", Some(id)),
         };
-        let exchange = self.call("read callback log", &log.request, &vars).await?;
-        match exchange.body.pointer(&log.items) {
+        let mut exchange = self.call("read callback log", &log.request, &vars).await?;
+        let items = match exchange.body.pointer_mut(&log.items) {
             Some(Value::Array(items)) if (200..300).contains(&exchange.status) => {
+                Some(std::mem::take(items))
+            }
+            _ => None,
+        };
+        match items {
+            Some(items) => {
                 // An entry is known by its attempt id; without one, by its content and, among
                 // entries alike, by its place: the same in every read of the log, whether it is
                 // read by conversion or by click, and never the same for two entries (nor for
                 // entries of two conversions, as their positions alone would be).
                 let mut alike: HashMap<u64, u64> = HashMap::new();
                 Ok(items
-                    .iter()
+                    .into_iter()
                     .map(|item| {
                         let id = log.attempt_id.as_ref().and_then(|p| item.pointer(p));
                         let seq = match id.and_then(id_text) {

@@ -135,6 +135,10 @@ struct CaseRun<'a, P, S> {
     judged: HashSet<u64>,
     /// How long after its callback arrived the first part noticed it (see [`CaseResult::wake`]).
     wake: Option<Duration>,
+    /// The deliveries under `key` as the last part saw them: what [`Self::unexpected`] looks
+    /// through, as reading a platform's log once more costs a request per case (whatever
+    /// comes after it, the recount after the run sees).
+    last_seen: Option<Vec<Arc<Delivery>>>,
 }
 
 /// Runs attempt `attempt` of `case` against `platform`, with `source` observing callbacks.
@@ -164,6 +168,7 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
         parts: Vec::new(),
         judged: HashSet::new(),
         wake: None,
+        last_seen: None,
     };
     let outcome = tokio::time::timeout_at(end, run.steps()).await;
     let (status, error) = match outcome {
@@ -296,20 +301,23 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 partner: case.partner.as_deref(),
             })
             .await?;
-        self.entries.push(Entry::Exchange(outcome.exchange.clone()));
         let expected = case.expect.click_status;
         let done = (outcome.done, outcome.ok.as_str());
-        if !self.expect_status("click.status", expected, done, &outcome.exchange) {
+        let held = self.expect_status("click.status", expected, done, &outcome.exchange);
+        if held {
+            self.expect_answer("click", &case.expect.click, &outcome.exchange);
+        }
+        let status = outcome.exchange.status;
+        self.entries.push(Entry::Exchange(outcome.exchange));
+        if !held {
             return Err(Stop::Failed);
         }
-        self.expect_answer("click", &case.expect.click, &outcome.exchange);
         if !outcome.done {
             return Ok(None);
         }
         let id = outcome.id.ok_or_else(|| {
             Stop::Errored(format!(
-                "create click: HTTP {} but the answer holds no click id",
-                outcome.exchange.status
+                "create click: HTTP {status} but the answer holds no click id"
             ))
         })?;
         self.ids.click = Some(id.clone());
@@ -332,22 +340,25 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 sandbox_faults: case.sandbox_faults.as_deref(),
             })
             .await?;
-        self.entries.push(Entry::Exchange(outcome.exchange.clone()));
         let expect = &case.expect;
-        if !self.expect_status(
+        let held = self.expect_status(
             "conversion.status",
             expect.conversion_status,
             (outcome.done, &outcome.ok),
             &outcome.exchange,
-        ) {
+        );
+        if held {
+            self.expect_answer("conversion", &expect.conversion, &outcome.exchange);
+        }
+        let status = outcome.exchange.status;
+        self.entries.push(Entry::Exchange(outcome.exchange));
+        if !held {
             return Err(Stop::Failed);
         }
-        self.expect_answer("conversion", &expect.conversion, &outcome.exchange);
         let Some(id) = outcome.id else {
             if outcome.done {
                 return Err(Stop::Errored(format!(
-                    "create conversion: HTTP {} but the answer holds no conversion id",
-                    outcome.exchange.status
+                    "create conversion: HTTP {status} but the answer holds no conversion id"
                 )));
             }
             self.key = Some(Key::Click(click.to_string()));
@@ -477,10 +488,11 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             format!("then[{n}]")
         };
         let now = Instant::now();
-        let (mine, failures) = match check {
+        let (all, mine, failures) = match check {
             CallbackCheck::Unchecked => {
                 let all = self.source.deliveries(&key).await.map_err(Stop::Errored)?;
-                (self.of_part(n, &all), Vec::new())
+                let mine = self.of_part(n, &all);
+                (all, mine, Vec::new())
             }
             CallbackCheck::None { wait } => {
                 let until = (now + *wait).min(self.deadline);
@@ -496,7 +508,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 } else {
                     vec![callback_check::none_expected(&mine)]
                 };
-                (mine, failures)
+                (all, mine, failures)
             }
             CallbackCheck::Expect(expect) => {
                 let until = (now + expect.within).min(self.deadline);
@@ -523,13 +535,14 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                     self.wake = (woke - last.max(waiting_since)).to_std().ok();
                 }
                 let failures = self.judge(expect, &mine, &waited);
-                (mine, failures)
+                (all, mine, failures)
             }
         };
         self.failures
             .extend(failures.into_iter().map(|f| in_step(f, &prefix)));
         self.judged.extend(mine.iter().map(|d| d.seq));
         self.entries.extend(mine.into_iter().map(Entry::Delivery));
+        self.last_seen = Some(all);
         Ok(())
     }
 
@@ -574,7 +587,10 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let Some(key) = self.key.clone() else {
             return Ok(());
         };
-        let all = self.source.deliveries(&key).await.map_err(Stop::Errored)?;
+        let all = match self.last_seen.take() {
+            Some(all) => all,
+            None => self.source.deliveries(&key).await.map_err(Stop::Errored)?,
+        };
         for d in &all {
             if self.judged.contains(&d.seq) {
                 continue;

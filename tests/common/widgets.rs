@@ -31,6 +31,8 @@ struct Data {
     actions: HashMap<String, (String, Value, String)>,
     log: Vec<Value>,
     next: u64,
+    /// Reads of the notification log asking for an action that exists.
+    action_log_reads: usize,
 }
 
 #[derive(Clone)]
@@ -44,6 +46,14 @@ struct Widgets {
 pub struct Platform {
     /// e.g. `http://127.0.0.1:41234/v2`
     pub base: String,
+    data: Arc<Mutex<Data>>,
+}
+
+impl Platform {
+    /// How many times the notification log was read for an action it made.
+    pub fn action_log_reads(&self) -> usize {
+        self.data.lock().unwrap().action_log_reads
+    }
 }
 
 /// Where the ids sit in a Widgets notification, as `pitcrew receive` takes them.
@@ -58,8 +68,9 @@ pub const RECEIVE_IDS: [&str; 6] = [
 
 /// Serves Widgets on an ephemeral port, posting its notifications to `notify_to`.
 pub fn start(notify_to: &str) -> Platform {
+    let data: Arc<Mutex<Data>> = Arc::default();
     let state = Widgets {
-        data: Arc::default(),
+        data: data.clone(),
         notify_to: notify_to.to_string(),
         client: reqwest::Client::new(),
     };
@@ -72,6 +83,7 @@ pub fn start(notify_to: &str) -> Platform {
         .with_state(state);
     Platform {
         base: format!("http://{}/v2", super::serve_app(app)),
+        data,
     }
 }
 
@@ -239,7 +251,10 @@ async fn notifications(
     if let Err(e) = authorized(&headers) {
         return e;
     }
-    let d = w.data.lock().unwrap();
+    let mut d = w.data.lock().unwrap();
+    if q.get("action").is_some_and(|a| d.actions.contains_key(a)) {
+        d.action_log_reads += 1;
+    }
     let entries: Vec<&Value> = d
         .log
         .iter()
