@@ -396,6 +396,35 @@ async fn callbacks_answered_503_are_retried_on_the_compressed_schedule() {
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
 
+/// `/sandbox/pending` tells a run on `--target URL` when it may stop waiting for late
+/// duplicates: null when nothing is due, else how long until the next callback goes out.
+#[tokio::test]
+async fn the_sandbox_says_when_it_next_sends_a_callback() {
+    let t = tenant(SandboxConfig::default()).await;
+    let next = |body: Value| body["data"]["nextDeliveryInMs"].clone();
+    let (status, body) = t.get("/sandbox/pending").await;
+    assert_eq!(status, 200, "{body}");
+    assert_wrapped(&body, true);
+    assert_eq!(next(body), Value::Null, "nothing sent yet");
+    let click = t.click("pending").await;
+    let (status, body) = t
+        .post(
+            "/tools/conversions",
+            json!({"clickId": click, "eventId": "install", "faults": {"duplicate_callback": "400ms"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
+    let (_, body) = t.get("/sandbox/pending").await;
+    let ms = next(body.clone())
+        .as_u64()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(ms <= 400, "the duplicate is due within 400 ms: {body}");
+    attempts_of(&t, &conversion, 2).await;
+    let (_, body) = t.get("/sandbox/pending").await;
+    assert_eq!(next(body), Value::Null, "the duplicate went out");
+}
+
 #[tokio::test]
 async fn a_configured_token_is_required() {
     let t = tenant(SandboxConfig {

@@ -379,12 +379,15 @@ fn a_duplicate_after_the_verdict_fails_the_case_late() {
     }
 }
 
-/// The run ends as soon as the sandbox has nothing left to send, but never before a delivery
-/// it still has to make within the window: a duplicate just after the last verdict fails it.
+/// The run ends as soon as the sandbox (embedded, or standalone and asked over HTTP) has
+/// nothing left to send, but never before a delivery it still has to make within the window:
+/// a duplicate just after the last verdict fails it.
 #[test]
 fn a_duplicate_just_after_the_last_verdict_fails_the_case_late() {
-    for _ in 0..3 {
-        let r = run(&["verdicts/last-duplicate.yaml"], &[]);
+    let standalone = Standalone::start();
+    let url = ["--target", standalone.base.as_str()];
+    for extra in [&[][..], &[][..], &url[..], &url[..]] {
+        let r = run(&["verdicts/last-duplicate.yaml"], extra);
         assert_eq!(r.code, 1, "{}", r.explain());
         let case = r.case("the duplicate comes just after the last verdict");
         assert_eq!(case["status"], "failed", "{}", r.explain());

@@ -162,7 +162,8 @@ impl Target {
                 start_sandbox(*config, endpoint, shutdown).await
             }
             Target::Url { url, remote } => {
-                let platform = Arc::new(HttpPlatform::new(Profile::sandbox(url.clone()))?);
+                let platform = HttpPlatform::new(Profile::sandbox(url.clone()))?;
+                let platform = Arc::new(platform.asking_the_sandbox_when_quiet());
                 probe(&platform).await?;
                 let clock = sandbox_clock(&url).await;
                 let observed = observe_remote(remote).await?;
@@ -392,16 +393,16 @@ async fn start_sandbox(
             .headers
             .push(("Authorization".to_string(), format!("ApiToken {t}")));
     }
-    let mut platform = HttpPlatform::new(profile)?;
+    let quiet = sandbox.clone();
+    let mut platform = HttpPlatform::new(profile)?
+        .telling_when_quiet(Arc::new(move |deadline| quiet.quiet_until(deadline)));
     // With pitcrew's receiver, nothing reads a judged case's sandbox records again; with
     // `--endpoint`, the late recount reads the sandbox's callback log: keep it.
     if matches!(observed, Observed::Receiver(_)) {
-        let (forgetful, quiet) = (sandbox.clone(), sandbox.clone());
-        platform = platform
-            .forgetting(Arc::new(move |click, conversion| {
-                forgetful.forget(click, conversion)
-            }))
-            .telling_when_quiet(Arc::new(move |deadline| quiet.quiet_until(deadline)));
+        let forgetful = sandbox.clone();
+        platform = platform.forgetting(Arc::new(move |click, conversion| {
+            forgetful.forget(click, conversion)
+        }));
     }
     let platform = Arc::new(platform);
     let label = format!(

@@ -18,7 +18,17 @@ pub struct HttpPlatform {
     client: reqwest::Client,
     profile: Profile,
     forget: Option<super::Forget>,
-    quiet: Option<super::Quiet>,
+    quiet: Quiet,
+}
+
+/// How a platform tells that it has nothing left to send.
+enum Quiet {
+    /// It cannot.
+    Unknown,
+    /// It is in this process (the embedded sandbox).
+    Asked(super::Quiet),
+    /// A standalone `pitcrew sandbox`: its `/sandbox/pending` says.
+    Sandbox(String),
 }
 
 /// Where a value sits in an answer, as text (`None` when absent or null).
@@ -70,7 +80,7 @@ impl HttpPlatform {
             client,
             profile,
             forget: None,
-            quiet: None,
+            quiet: Quiet::Unknown,
         })
     }
 
@@ -84,7 +94,15 @@ impl HttpPlatform {
     /// The platform, asking `quiet` whether it has anything left to send (the embedded
     /// sandbox).
     pub fn telling_when_quiet(mut self, quiet: super::Quiet) -> HttpPlatform {
-        self.quiet = Some(quiet);
+        self.quiet = Quiet::Asked(quiet);
+        self
+    }
+
+    /// The platform, asking the standalone sandbox at its base URL whether it has anything
+    /// left to send (`GET /sandbox/pending`; anything but an answer means it cannot tell).
+    pub fn asking_the_sandbox_when_quiet(mut self) -> HttpPlatform {
+        let base = self.profile.base_url.trim_end_matches('/');
+        self.quiet = Quiet::Sandbox(format!("{base}/sandbox/pending"));
         self
     }
 
@@ -404,7 +422,32 @@ impl Platform for HttpPlatform {
         }
     }
 
-    fn quiet_until(&self, deadline: tokio::time::Instant) -> bool {
-        self.quiet.as_ref().is_some_and(|quiet| quiet(deadline))
+    async fn quiet_until(&self, deadline: tokio::time::Instant) -> bool {
+        match &self.quiet {
+            Quiet::Unknown => false,
+            Quiet::Asked(quiet) => quiet(deadline),
+            Quiet::Sandbox(url) => {
+                let asked = tokio::time::Instant::now();
+                let mut request = self.client.get(url);
+                for (name, value) in &self.profile.headers {
+                    request = request.header(name.as_str(), value.as_str());
+                }
+                let answer = async { request.send().await.ok()?.json::<Value>().await.ok() };
+                let answer = tokio::time::timeout_at(deadline, answer)
+                    .await
+                    .ok()
+                    .flatten();
+                match answer
+                    .as_ref()
+                    .and_then(|a| a.pointer("/data/nextDeliveryInMs"))
+                {
+                    Some(Value::Null) => true,
+                    Some(next) => next
+                        .as_u64()
+                        .is_some_and(|ms| asked + std::time::Duration::from_millis(ms) >= deadline),
+                    None => false,
+                }
+            }
+        }
     }
 }

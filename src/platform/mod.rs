@@ -144,10 +144,10 @@ pub trait Platform: Send + Sync + 'static {
     fn forget(&self, click: Option<&str>, conversion: Option<&str>) {
         let _ = (click, conversion);
     }
-    /// True when the platform is known to send no callback before `deadline` (the embedded
-    /// sandbox knows what it has still to send); false when it cannot tell.
-    fn quiet_until(&self, deadline: tokio::time::Instant) -> bool {
+    /// True when the platform is known to send no callback before `deadline` (a sandbox knows
+    /// what it has still to send); false when it cannot tell.
+    fn quiet_until(&self, deadline: tokio::time::Instant) -> impl Future<Output = bool> + Send {
         let _ = deadline;
-        false
+        async { false }
     }
 }

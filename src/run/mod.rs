@@ -246,7 +246,7 @@ pub async fn run<P: Platform, S: CallbackSource>(
         // Deliveries may still come within the window; a platform that can tell it will send
         // nothing more before the window closes (the embedded sandbox) ends the wait early.
         let deadline = last_verdict + LATE_WINDOW;
-        while !platform.quiet_until(deadline) && Instant::now() < deadline {
+        while Instant::now() < deadline && !platform.quiet_until(deadline).await {
             let next_look = (Instant::now() + QUIET_POLL).min(deadline);
             tokio::select! {
                 _ = tokio::time::sleep_until(next_look) => {}

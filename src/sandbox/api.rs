@@ -32,6 +32,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("patch", "/conversions/{id}"),
     ("get", "/conversion-callbacks"),
     ("get", "/sandbox/clock"),
+    ("get", "/sandbox/pending"),
     ("get", "/openapi.json"),
 ];
 
@@ -46,6 +47,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/conversions/{id}", patch(change_status))
         .route("/api/v1/conversion-callbacks", get(callback_log))
         .route("/api/v1/sandbox/clock", get(clock))
+        .route("/api/v1/sandbox/pending", get(pending))
         .route("/api/v1/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
@@ -112,6 +114,21 @@ async fn clock(State(state): State<Shared>) -> Response {
         "Sandbox clock",
         vec![],
         json!({ "minute": minute }),
+    )
+}
+
+/// When the sandbox next sends a callback: `nextDeliveryInMs` is 0 while one is being sent,
+/// the time until the next one is due, or null when none is (a run's late window can end).
+async fn pending(State(state): State<Shared>) -> Response {
+    let next = state.next_due().map(|due| {
+        due.saturating_duration_since(tokio::time::Instant::now())
+            .as_millis() as u64
+    });
+    answer(
+        StatusCode::OK,
+        "Sandbox pending deliveries",
+        vec![],
+        json!({ "nextDeliveryInMs": next }),
     )
 }
 

@@ -78,6 +78,13 @@ impl SandboxState {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// When the next delivery is due (in the past while one is being sent); `None` when the
+    /// sandbox has nothing left to send. (Every delivery a tool answer reports is made or
+    /// registered before the answer is sent.)
+    fn next_due(&self) -> Option<tokio::time::Instant> {
+        self.pending().values().min().copied()
+    }
+
     fn record(&self, attempt: Attempt) {
         let mut store = self.store();
         // A forgotten conversion's late attempts (retries, delayed copies) are not logged.
@@ -134,10 +141,9 @@ impl SandboxHandle {
     }
 
     /// True when the sandbox will send nothing before `deadline`: no delivery is being sent,
-    /// and none is due before then. (Every delivery a tool answer reports is made or
-    /// registered before the answer is sent.)
+    /// and none is due before then.
     pub fn quiet_until(&self, deadline: tokio::time::Instant) -> bool {
-        self.state.pending().values().all(|due| *due >= deadline)
+        self.state.next_due().is_none_or(|due| due >= deadline)
     }
 
     /// The API's base URL, e.g. `http://127.0.0.1:41234/api/v1`.
