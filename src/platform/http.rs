@@ -183,8 +183,9 @@ impl HttpPlatform {
                 (name.as_str().to_string(), value)
             })
             .collect();
-        let text = response.text().await.map_err(error)?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let bytes = response.bytes().await.map_err(error)?;
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         if status == 401 || status == 403 {
             return Err(PlatformError {
                 step,
@@ -221,10 +222,8 @@ impl HttpPlatform {
         }
     }
 
-    /// One logged attempt as a delivery. Its sequence number comes from the attempt record's
-    /// id, so that the same delivery has the same number in every read of the log (a log's
-    /// order may change between reads); without an id, its position is all there is.
-    /// One log entry as a delivery, known by `seq`.
+    /// One logged attempt as a delivery, known by `seq` (see [`Platform::callback_log`]: the
+    /// same in every read of the log).
     fn delivery(&self, log: &LogStep, seq: u64, mut item: Value) -> Delivery {
         // The payload is moved out of its entry, unless it is the whole entry.
         let payload = if log.payload.is_empty() {
@@ -240,7 +239,8 @@ impl HttpPlatform {
                 (text, json)
             }
             Some(Value::Null) | None => (String::new(), None),
-            Some(v) => (v.to_string(), Some(v)),
+            // (serde_json writes to a buffer faster than through `Display`.)
+            Some(v) => (serde_json::to_string(&v).unwrap_or_default(), Some(v)),
         };
         let ids = json
             .as_ref()
