@@ -12,12 +12,17 @@
 #     by pitcrew against that sandbox (reading its callback log, as Hurl does) and at its
 #     defaults (embedded sandbox, callbacks received), with the ratios.
 # Usage: benches/throughput.sh [--quick]   (--quick: no 100k run, fewer repeats)
+#   PITCREW_BIN=path times that binary instead of building this tree (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-$PWD/target}/release/pitcrew"
+if [ -n "${PITCREW_BIN:-}" ]; then
+  bin=$(realpath "$PITCREW_BIN")
+else
+  cargo build --release --quiet
+  bin="${CARGO_TARGET_DIR:-$PWD/target}/release/pitcrew"
+fi
 dir=$(mktemp -d)
 sandbox_pid=""
 cleanup() {
@@ -26,7 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(rustc --version | cut -d' ' -f1-2); pitcrew $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(rustc --version | cut -d' ' -f1-2); pitcrew $(if [ -n "${PITCREW_BIN:-}" ]; then echo "$bin"; else git rev-parse --short HEAD 2>/dev/null || echo '?'; fi)"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
