@@ -104,11 +104,9 @@ fn a_platform_with_another_shape_runs_through_every_way_of_observing_callbacks()
     );
 }
 
-/// A real tenant's API is rate-limited: a case whose callback is already logged reads the log
-/// once to judge it and once more after the run (for late duplicates), not again in between.
-#[test]
-fn a_case_reads_the_callback_log_once_to_judge_and_once_to_recount() {
-    let dir = scratch("log-reads");
+/// A scratch project whose target `widgets` is a Widgets platform observed through its log.
+fn widgets_read_by_log(label: &str) -> (PathBuf, widgets::Platform) {
+    let dir = scratch(label);
     let platform = widgets::start(&widgets::sink());
     project(
         &dir,
@@ -118,6 +116,14 @@ fn a_case_reads_the_callback_log_once_to_judge_and_once_to_recount() {
             "      via: log\n",
         )],
     );
+    (dir, platform)
+}
+
+/// A real tenant's API is rate-limited: a case whose callback is already logged reads the log
+/// once to judge it and once more after the run (for late duplicates), not again in between.
+#[test]
+fn a_case_reads_the_callback_log_once_to_judge_and_once_to_recount() {
+    let (dir, platform) = widgets_read_by_log("log-reads");
     let file = dir.join("four.yaml");
     std::fs::write(
         &file,
@@ -159,16 +165,7 @@ fn a_profile_missing_a_step_refuses_the_scenarios_that_need_it() {
 
 #[test]
 fn a_wrong_token_is_unauthorized_not_unreachable() {
-    let dir = scratch("wrong-token");
-    let platform = widgets::start(&widgets::sink());
-    project(
-        &dir,
-        &[widgets::profile(
-            "widgets",
-            &platform.base,
-            "      via: log\n",
-        )],
-    );
+    let (dir, _platform) = widgets_read_by_log("wrong-token");
     let wrong = [("WIDGET_KEY", "not-the-key")];
     let out = pitcrew_in(&dir, &["targets"], &wrong);
     let stdout = String::from_utf8_lossy(&out.stdout);
