@@ -195,14 +195,18 @@ fn stalled_clients_cannot_take_the_receiver_or_the_sandbox_down() {
         .trim_start_matches("http://")
         .trim_end_matches("/api/v1")
         .to_string();
+    // Every other connection goes to the sandbox.
+    let receiver_addr = format!("127.0.0.1:{port}");
+    let addr = |i: usize| {
+        if i.is_multiple_of(2) {
+            &receiver_addr
+        } else {
+            &sandbox_addr
+        }
+    };
     let mut stalled = Vec::new();
     for i in 0..1_500 {
-        let addr = if i % 2 == 0 {
-            format!("127.0.0.1:{port}")
-        } else {
-            sandbox_addr.clone()
-        };
-        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr(i)) {
             // Half a request head, never finished.
             let _ = s.write_all(b"POST /callbacks HTTP/1.1\r\nHost: x\r\nX-Slow: ");
             stalled.push(s);
@@ -211,12 +215,7 @@ fn stalled_clients_cannot_take_the_receiver_or_the_sandbox_down() {
     assert!(stalled.len() > 1_000, "{} connections", stalled.len());
     // Others hang up halfway through a body.
     for i in 0..200 {
-        let addr = if i % 2 == 0 {
-            format!("127.0.0.1:{port}")
-        } else {
-            sandbox_addr.clone()
-        };
-        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr(i)) {
             let _ = s.write_all(
                 b"POST /api/v1/tools/clicks HTTP/1.1\r\nHost: x\r\ncontent-length: 400\r\n\r\n{\"offerId\": ",
             );

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -252,47 +253,27 @@ fn forged_callbacks_are_refused_and_counted_as_stray() {
 #[test]
 fn failed_deliveries_are_not_received_callbacks_and_verdicts_agree_across_targets() {
     let examples = |extra: &[&str]| {
-        let mut args = vec![
-            "run".to_string(),
-            "scenarios/go-live.yaml".to_string(),
-            "scenarios/refusals.yaml".to_string(),
-            "--json".to_string(),
-        ];
-        let dir = scratch("examples");
-        let json = dir.join("r.json");
-        args.push(json.display().to_string());
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = common::pitcrew(&refs);
-        let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap())
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-        let verdicts: Vec<(String, String)> = report["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["name"].as_str().unwrap().into(),
-                    c["status"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
-        (out.status.code(), verdicts, report)
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let files = ["scenarios/go-live.yaml", "scenarios/refusals.yaml"]
+            .map(|f| root.join(f).display().to_string());
+        run(&[&files[0], &files[1]], extra)
     };
-    let (code, embedded, _) = examples(&[]);
-    assert_eq!(code, Some(0), "{embedded:?}");
+    let embedded = examples(&[]);
+    assert_eq!(embedded.code, 0, "{}", embedded.explain());
     let healthy = Standalone::start();
-    let (code, url, _) = examples(&["--target", &healthy.base]);
-    assert_eq!(code, Some(0));
+    let url = examples(&["--target", &healthy.base]);
+    assert_eq!(url.code, 0, "{}", url.explain());
     assert_eq!(
-        url, embedded,
+        url.verdicts(),
+        embedded.verdicts(),
         "the same verdicts on the embedded and a standalone sandbox"
     );
 
     let down = format!("http://127.0.0.1:{}/callbacks", dead_port());
     let broken = Standalone::start_with(&["--callback-url", &down]);
-    let (code, verdicts, report) = examples(&["--target", &broken.base]);
-    assert_eq!(code, Some(1));
+    let r = examples(&["--target", &broken.base]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let verdicts = r.verdicts();
     let passed: Vec<&str> = verdicts
         .iter()
         .filter(|(_, s)| s == "passed")
@@ -303,6 +284,7 @@ fn failed_deliveries_are_not_received_callbacks_and_verdicts_agree_across_target
         ["an event the offer does not have is refused"],
         "{verdicts:?}"
     );
+    let report = r.json.as_ref().unwrap();
     let install = &report["cases"][0];
     let messages: Vec<&str> = install["failures"]
         .as_array()
