@@ -433,6 +433,61 @@ async fn the_sandbox_says_when_it_next_sends_a_callback() {
     }
 }
 
+/// A callback being sent counts as pending (`nextDeliveryInMs: 0`), a retry it leads to too:
+/// a run must not end its late window while the sandbox is still talking to the endpoint.
+#[tokio::test]
+async fn a_callback_being_sent_or_retried_is_pending() {
+    // An endpoint that takes 300 ms to answer 503, then answers 200.
+    let hits = Arc::new(AtomicU32::new(0));
+    let endpoint = {
+        let hits = hits.clone();
+        axum::Router::new().fallback(move || {
+            let hits = hits.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                match hits.fetch_add(1, Ordering::SeqCst) {
+                    0 => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down"),
+                    _ => (axum::http::StatusCode::OK, "OK"),
+                }
+            }
+        })
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cb", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, endpoint).await });
+    let mut config = SandboxConfig {
+        minute: Duration::from_millis(50),
+        ..SandboxConfig::default()
+    };
+    config.partners[0].callback_url = Some(url);
+    let t = Arc::new(tenant(config).await);
+    let click = t.click("sending").await;
+    let converting = {
+        let t = t.clone();
+        tokio::spawn(async move { t.convert(&click, "install").await })
+    };
+    let mut seen = Vec::new();
+    while !converting.is_finished() {
+        let (_, body) = t.get("/sandbox/pending").await;
+        seen.push(body["data"]["nextDeliveryInMs"].clone());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, body) = converting.await.unwrap();
+    assert_eq!(body["data"]["callback"]["outcome"], "Retrying", "{body}");
+    assert!(seen.contains(&json!(0)), "pending while sent: {seen:?}");
+    let (_, body) = t.get("/sandbox/pending").await;
+    assert!(
+        body["data"]["nextDeliveryInMs"].is_u64(),
+        "the retry is pending: {body}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !t.get("/sandbox/pending").await.1["data"]["nextDeliveryInMs"].is_null() {
+        assert!(Instant::now() < deadline, "the retry never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "nothing pending once delivered");
+}
+
 #[tokio::test]
 async fn a_configured_token_is_required() {
     let t = tenant(SandboxConfig {

@@ -536,7 +536,7 @@ async fn send_callback(State(state): State<Shared>, body: Bytes) -> Response {
         );
     };
     // Resending by hand is one attempt, whatever its outcome.
-    let exchange = delivery::send_once(&state, &job, 1, false).await;
+    let exchange = delivery::send_alone(&state, &job).await;
     let data = json!({
         "callbackId": job.sent.id.to_string(),
         "request": exchange.request_json(&job),

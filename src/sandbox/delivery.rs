@@ -74,8 +74,9 @@ impl Exchange {
     }
 }
 
-/// Sends attempt `number` of `job`, records it in the log and returns it.
-pub async fn send_once(
+/// Sends attempt `number` of `job`, records it in the log and returns it. The caller keeps
+/// a [`Pending`] registered while it sends.
+async fn send_once(
     state: &SandboxState,
     job: &Job,
     number: u32,
@@ -136,13 +137,20 @@ pub async fn send_once(
 }
 
 /// Delivers `job` with retries; the first attempt is awaited, later ones run in the background.
+/// The delivery is pending from its first attempt to its last (the retries take it over).
 pub async fn deliver(state: Arc<SandboxState>, job: Job) -> Exchange {
+    let pending = Pending::new(&state, tokio::time::Instant::now());
     let first = send_once(&state, &job, 1, true).await;
     if first.attempt.outcome == Outcome::Retrying {
-        let pending = Pending::new(&state, tokio::time::Instant::now() + backoff(&state, 2));
         tokio::spawn(retry(state, job, 2, pending));
     }
     first
+}
+
+/// One attempt of `job`, whatever its outcome (a resend by hand), pending while it is made.
+pub async fn send_alone(state: &Arc<SandboxState>, job: &Job) -> Exchange {
+    let _pending = Pending::new(state, tokio::time::Instant::now());
+    send_once(state, job, 1, false).await
 }
 
 /// How long before attempt `number`: 2, 4, 8… platform minutes after the previous one.

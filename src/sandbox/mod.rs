@@ -37,9 +37,9 @@ pub struct SandboxState {
     next_pending: AtomicU64,
 }
 
-/// A delivery the sandbox will still make on its own (a delayed callback, a delayed
-/// duplicate, a retry), registered from before its task is spawned until it is done, so that
-/// a run can tell when nothing more can arrive.
+/// A delivery the sandbox is making or will still make (a callback being sent, a delayed
+/// callback, a delayed duplicate, a retry), registered before it starts (or before its task
+/// is spawned) until it is done, so that a run can tell when nothing more can arrive.
 pub(crate) struct Pending {
     state: Arc<SandboxState>,
     id: u64,
