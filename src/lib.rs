@@ -11,6 +11,7 @@ pub mod duration;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ids;
+pub mod intern;
 pub mod mask;
 pub mod plan;
 pub mod platform;

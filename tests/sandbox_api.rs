@@ -485,7 +485,11 @@ async fn a_callback_being_sent_or_retried_is_pending() {
         assert!(Instant::now() < deadline, "the retry never ended");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 2, "nothing pending once delivered");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "nothing pending once delivered"
+    );
 }
 
 #[tokio::test]

@@ -24,12 +24,14 @@ impl SuiteBuilder<'_> {
         let before = self.errors();
         let c = &spec.value;
         let offer = match pick(&c.offer, &defaults.offer) {
-            Some(v) => self.render(v, context).map(|o| self.shared_values.text(o)),
+            Some(v) => self
+                .render(v, context)
+                .map(|o| self.shared_values.texts.text(o)),
             None if self.options.default_offer.is_some() => self
                 .options
                 .default_offer
                 .clone()
-                .map(|o| self.shared_values.text(o)),
+                .map(|o| self.shared_values.texts.text(o)),
             None => {
                 self.error(
                     &spec.referenced,
@@ -46,7 +48,7 @@ impl SuiteBuilder<'_> {
         let partner = pick(&c.partner, &defaults.partner).and_then(|v| self.render(v, context));
         let event = pick(&c.event, &defaults.event)
             .and_then(|v| self.render(v, context))
-            .map(|e| self.shared_values.text(e));
+            .map(|e| self.shared_values.texts.text(e));
         let mode = self.mode(spec, defaults, context);
         if matches!(mode, Some(Mode::Generate | Mode::Click(_))) && event.is_none() {
             self.error(
@@ -64,10 +66,10 @@ impl SuiteBuilder<'_> {
         self.needs_steps(needs, &spec.referenced);
         let converts = matches!(mode, Some(Mode::Generate | Mode::Click(_)));
         let params = self.params(c, defaults, context, converts);
-        let params = self.shared_values.params(params);
+        let params = self.shared_values.params.share(params);
         let flag = self
             .flag(c, defaults, file, context, mode.as_ref())
-            .map(|f| self.shared_values.text(f));
+            .map(|f| self.shared_values.texts.text(f));
         let schema = [&c.schema, &defaults.schema, &file.schema]
             .into_iter()
             .find_map(|s| s.as_ref().map(|s| s.value))

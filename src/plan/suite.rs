@@ -42,35 +42,8 @@ pub(super) struct SuiteBuilder<'a> {
 /// amounts), each held once however many cases use it.
 #[derive(Default)]
 pub(super) struct Shared {
-    texts: std::collections::HashSet<Arc<str>>,
-    params: std::collections::HashSet<super::Params>,
-}
-
-impl Shared {
-    /// `text`, held once.
-    pub fn text(&mut self, text: String) -> Arc<str> {
-        if let Some(known) = self.texts.get(text.as_str()) {
-            return known.clone();
-        }
-        let shared: Arc<str> = Arc::from(text);
-        // Unbounded sharing would hold every distinct text of a run: only short ones.
-        if shared.len() <= 256 && self.texts.len() < 10_000 {
-            self.texts.insert(shared.clone());
-        }
-        shared
-    }
-
-    /// `params`, held once.
-    pub fn params(&mut self, params: std::collections::BTreeMap<String, String>) -> super::Params {
-        if let Some(known) = self.params.get(&params) {
-            return known.clone();
-        }
-        let shared = Arc::new(params);
-        if self.params.len() < 10_000 {
-            self.params.insert(shared.clone());
-        }
-        shared
-    }
+    pub texts: crate::intern::Interner<str>,
+    pub params: crate::intern::Interner<std::collections::BTreeMap<String, String>>,
 }
 
 /// A case's own value, else the file default's.

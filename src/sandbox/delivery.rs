@@ -76,12 +76,7 @@ impl Exchange {
 
 /// Sends attempt `number` of `job`, records it in the log and returns it. The caller keeps
 /// a [`Pending`] registered while it sends.
-async fn send_once(
-    state: &SandboxState,
-    job: &Job,
-    number: u32,
-    retries_left: bool,
-) -> Exchange {
+async fn send_once(state: &SandboxState, job: &Job, number: u32, retries_left: bool) -> Exchange {
     let mut request = state
         .client
         .post(&*job.endpoint)

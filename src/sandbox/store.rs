@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::config::{SEEDED_CLICK, SEEDED_CONVERSION, SEEDED_MEMBER, SandboxConfig};
 use super::faults::Faults;
+use crate::intern::Interner;
 
 /// A record's id: the sandbox makes UUIDs, and an id that is not one names no record.
 pub type Id = Uuid;
@@ -117,14 +118,10 @@ pub struct Store {
     pub completed: HashSet<(Arc<str>, Arc<str>, Arc<str>)>,
     /// Every attempt, by conversion.
     pub log: HashMap<Id, Vec<Attempt>>,
-    texts: HashSet<Arc<str>>,
-    params: HashSet<Params>,
+    texts: Interner<str>,
+    params: Interner<[(Box<str>, Box<str>)]>,
     faults: Vec<Arc<Faults>>,
 }
-
-/// How many distinct texts, parameter sets and fault sets are shared at most (beyond, each
-/// record holds its own).
-const SHARED: usize = 10_000;
 
 impl Store {
     /// A store holding the seeded click and conversion.
@@ -164,28 +161,14 @@ impl Store {
 
     /// `text`, shared with every record that has it.
     pub fn text(&mut self, text: &str) -> Arc<str> {
-        if let Some(known) = self.texts.get(text) {
-            return known.clone();
-        }
-        let shared: Arc<str> = Arc::from(text);
-        if self.texts.len() < SHARED && text.len() <= 256 {
-            self.texts.insert(shared.clone());
-        }
-        shared
+        self.texts.text(text)
     }
 
     /// `params`, sorted and shared with every conversion that has the same.
     pub fn params(&mut self, mut params: Vec<(Box<str>, Box<str>)>) -> Params {
         params.sort_by(|a, b| a.0.cmp(&b.0));
         params.dedup_by(|a, b| a.0 == b.0);
-        let params: Params = Arc::from(params);
-        if let Some(known) = self.params.get(&params) {
-            return known.clone();
-        }
-        if self.params.len() < SHARED {
-            self.params.insert(params.clone());
-        }
-        params
+        self.params.share(params)
     }
 
     /// `faults`, shared with every conversion that has the same.
