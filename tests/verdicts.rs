@@ -188,6 +188,56 @@ async fn a_forged_callback_never_turns_a_case_green() {
     }
 }
 
+/// A second callback record the platform never reported, on a case's own conversion, that
+/// lands just after the case's verdict: the case fails late (it once passed, the record left
+/// as a stray, when the case no longer read its deliveries again after its wait).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreported_record_just_after_the_verdict_fails_the_case_late() {
+    let t = tenant().await;
+    let (url, secret) = (t.receiver_url.clone(), t.secret.clone());
+    let platform = Around {
+        inner: HttpPlatform::new(Profile::sandbox(t.base.clone())).unwrap(),
+        after_conversion: move |out: StepOutcome, click: String| {
+            let (url, secret) = (url.clone(), secret.clone());
+            async move {
+                if let Some(conversion) = out.id.clone() {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(150)).await;
+                        let status = reqwest::Client::new()
+                            .post(&url)
+                            .header(secret.0.as_str(), secret.1.as_str())
+                            .json(&forged_body(&conversion, &click))
+                            .send()
+                            .await
+                            .unwrap()
+                            .status();
+                        assert_eq!(status.as_u16(), 200);
+                    });
+                }
+                out
+            }
+        },
+    };
+    let plan = plan(
+        "cases:\n  - name: quick\n    event: install\n  - name: slow\n    event: install\n    sandbox: { faults: { callback_delay: 1s } }\n",
+    );
+    let record = run_plan(plan, platform, t.receiver.clone()).await;
+    let quick = &record.cases[0];
+    assert_eq!(quick.status, pitcrew::run::Status::Failed, "{quick:#?}");
+    // Late, unless a loaded machine held the case's verdict back past the record.
+    let check = quick.failures[0].check.as_str();
+    assert!(
+        ["callback.late", "callback.unexpected"].contains(&check),
+        "{quick:#?}"
+    );
+    let slow = &record.cases[1];
+    assert_eq!(slow.failures[0].check, "callback.unexpected", "{slow:#?}");
+    // A record a case failed for at its verdict stays a stray; one it failed for late is
+    // claimed.
+    let at_verdict = 1 + usize::from(check == "callback.unexpected");
+    assert_eq!(record.summary.stray, at_verdict, "{:#?}", record.stray);
+}
+
 /// Through the binary, as a neighbour on the same machine would: the receiver's address is on
 /// the start line; callbacks posted there without the secret are refused and reported.
 #[test]

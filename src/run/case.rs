@@ -66,6 +66,9 @@ pub struct CaseOutcome {
     pub watch: Option<Watch>,
     /// The sequence numbers of the deliveries the case claimed (judged at its verdict).
     pub claimed: Vec<u64>,
+    /// Deliveries on the case's own conversion that it failed for and did not claim (records
+    /// the platform did not report: they stay strays), so that no recount counts them again.
+    pub flagged: Vec<u64>,
     pub entries: Vec<Entry>,
 }
 
@@ -77,14 +80,20 @@ pub struct Watch {
     pub callback_ids: Box<[String]>,
     /// Deliveries that carry no callback record id count from this time on.
     pub since: DateTime<Utc>,
+    /// True when `key` is a conversion the case made: from `since` on, every delivery filed
+    /// there is the case's, reported or not (the rule its verdict judged by).
+    pub own: bool,
 }
 
 impl Watch {
     /// True when `delivery` is one of the case's.
     pub fn owns(&self, delivery: &Delivery) -> bool {
+        let since = delivery.at >= self.since;
         match &delivery.ids.callback {
-            Some(id) if !self.callback_ids.is_empty() => self.callback_ids.contains(id),
-            _ => delivery.at >= self.since,
+            Some(id) if !self.callback_ids.is_empty() => {
+                self.callback_ids.contains(id) || (self.own && since)
+            }
+            _ => since,
         }
     }
 
@@ -133,6 +142,8 @@ struct CaseRun<'a, P, S> {
     parts: Vec<Part>,
     /// Deliveries a part has judged.
     judged: HashSet<u64>,
+    /// Deliveries [`Self::unexpected`] failed the case for without claiming them.
+    flagged: Vec<u64>,
     /// How long after its callback arrived the first part noticed it (see [`CaseResult::wake`]).
     wake: Option<Duration>,
     /// The deliveries under `key` as the last part saw them: what [`Self::unexpected`] looks
@@ -167,6 +178,7 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
         own_key: false,
         parts: Vec::new(),
         judged: HashSet::new(),
+        flagged: Vec::new(),
         wake: None,
         last_seen: None,
     };
@@ -193,6 +205,7 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
             key,
             callback_ids: run.parts.iter().flat_map(|p| p.ids.clone()).collect(),
             since: started_at,
+            own: run.own_key,
         });
     let result = CaseResult {
         index: case.index,
@@ -216,6 +229,7 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
         result,
         watch,
         claimed: run.judged.into_iter().collect(),
+        flagged: run.flagged,
         entries: run.entries,
     }
 }
@@ -637,6 +651,8 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             self.entries.push(Entry::Delivery(d.clone()));
             if owner.is_some() {
                 self.judged.insert(d.seq);
+            } else {
+                self.flagged.push(d.seq);
             }
         }
         Ok(())

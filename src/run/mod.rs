@@ -191,6 +191,7 @@ pub async fn run<P: Platform, S: CallbackSource>(
                         if let Some(watch) = &outcome.watch {
                             source.settle(&watch.key, &outcome.claimed);
                             seen.extend(outcome.claimed.iter().copied());
+                            seen.extend(outcome.flagged);
                         }
                         claimed.extend(outcome.claimed);
                         (outcome.result, outcome.watch)
