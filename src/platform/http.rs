@@ -18,11 +18,11 @@ pub struct HttpPlatform {
     client: reqwest::Client,
     profile: Profile,
     forget: Option<super::Forget>,
-    quiet: Quiet,
+    quiet: WhenQuiet,
 }
 
 /// How a platform tells that it has nothing left to send.
-enum Quiet {
+enum WhenQuiet {
     /// It cannot.
     Unknown,
     /// It is in this process (the embedded sandbox).
@@ -80,7 +80,7 @@ impl HttpPlatform {
             client,
             profile,
             forget: None,
-            quiet: Quiet::Unknown,
+            quiet: WhenQuiet::Unknown,
         })
     }
 
@@ -94,7 +94,7 @@ impl HttpPlatform {
     /// The platform, asking `quiet` whether it has anything left to send (the embedded
     /// sandbox).
     pub fn telling_when_quiet(mut self, quiet: super::Quiet) -> HttpPlatform {
-        self.quiet = Quiet::Asked(quiet);
+        self.quiet = WhenQuiet::Asked(quiet);
         self
     }
 
@@ -102,7 +102,7 @@ impl HttpPlatform {
     /// left to send (`GET /sandbox/pending`; anything but an answer means it cannot tell).
     pub fn asking_the_sandbox_when_quiet(mut self) -> HttpPlatform {
         let base = self.profile.base_url.trim_end_matches('/');
-        self.quiet = Quiet::Sandbox(format!("{base}/sandbox/pending"));
+        self.quiet = WhenQuiet::Sandbox(format!("{base}/sandbox/pending"));
         self
     }
 
@@ -424,15 +424,21 @@ impl Platform for HttpPlatform {
 
     async fn quiet_until(&self, deadline: tokio::time::Instant) -> bool {
         match &self.quiet {
-            Quiet::Unknown => false,
-            Quiet::Asked(quiet) => quiet(deadline),
-            Quiet::Sandbox(url) => {
+            WhenQuiet::Unknown => false,
+            WhenQuiet::Asked(quiet) => quiet(deadline),
+            WhenQuiet::Sandbox(url) => {
                 let asked = tokio::time::Instant::now();
                 let mut request = self.client.get(url);
                 for (name, value) in &self.profile.headers {
                     request = request.header(name.as_str(), value.as_str());
                 }
-                let answer = async { request.send().await.ok()?.json::<Value>().await.ok() };
+                let answer = async {
+                    let response = request.send().await.ok()?;
+                    if !response.status().is_success() {
+                        return None;
+                    }
+                    response.json::<Value>().await.ok()
+                };
                 let answer = tokio::time::timeout_at(deadline, answer)
                     .await
                     .ok()
