@@ -108,7 +108,8 @@ pub fn is_secret_name(name: &str) -> bool {
     SECRET_WORDS.iter().any(|w| lower.contains(w))
 }
 
-fn worth_masking(value: &str) -> bool {
+/// True when `value` could be a secret: not too short, not a common word, not a small number.
+pub fn worth_masking(value: &str) -> bool {
     let value = value.trim();
     value.len() >= 4
         && !NOT_SECRETS.contains(&value.to_ascii_lowercase().as_str())

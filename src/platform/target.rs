@@ -172,13 +172,14 @@ impl Compiler<'_> {
     }
 
     /// Like `env_text`; what came from the environment, or is the value of a field whose
-    /// `name` looks secret (`X-Api-Key`, `token`), is kept as a secret to mask.
+    /// `name` looks secret (`X-Api-Key`, `token`), is kept as a secret to mask, unless it is
+    /// too short or common to be one (masking `2` would hide every 2 in every report).
     fn env_secret(&mut self, name: &str, text: &Located<String>) -> String {
         let value = self.env_text(text);
-        if value != text.value
+        let secret_like = value != text.value
             || crate::mask::is_secret_name(name)
-            || crate::mask::is_secret_name(&text.value)
-        {
+            || crate::mask::is_secret_name(&text.value);
+        if secret_like && crate::mask::worth_masking(&value) {
             self.used_secrets.push(value.clone());
         }
         value
@@ -274,8 +275,10 @@ impl Compiler<'_> {
 
     /// A JSON body template: its strings checked and their `env.*` filled.
     fn json(&mut self, step: &'static str, body: &Located<Value>, allowed: &[&str]) -> Value {
+        /// `key`: the name of the field `v` is the value of (a secret-named one is masked).
         fn walk(
             c: &mut Compiler,
+            key: &str,
             v: &Value,
             at: &Location,
             step: &'static str,
@@ -288,23 +291,23 @@ impl Compiler<'_> {
                         referenced: *at,
                     };
                     c.variables(step, &located, allowed);
-                    Value::String(c.env_secret("", &located))
+                    Value::String(c.env_secret(key, &located))
                 }
                 Value::Array(items) => Value::Array(
                     items
                         .iter()
-                        .map(|i| walk(c, i, at, step, allowed))
+                        .map(|i| walk(c, key, i, at, step, allowed))
                         .collect(),
                 ),
                 Value::Object(map) => Value::Object(
                     map.iter()
-                        .map(|(k, v)| (k.clone(), walk(c, v, at, step, allowed)))
+                        .map(|(k, v)| (k.clone(), walk(c, k, v, at, step, allowed)))
                         .collect(),
                 ),
                 other => other.clone(),
             }
         }
-        walk(self, &body.value, &body.referenced, step, allowed)
+        walk(self, "", &body.value, &body.referenced, step, allowed)
     }
 
     fn step(&mut self, name: &'static str, spec: &Located<StepSpec>) -> Step {
@@ -427,5 +430,49 @@ impl Compiler<'_> {
                 Observe::Log
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The secrets a target's values make: what a secret-named field or the environment holds,
+    /// but not a value too short or common to be one (masking `2` would hide every 2).
+    #[test]
+    fn secret_named_fields_are_masked_but_not_small_values() {
+        let text = r#"targets:
+  t:
+    base_url: "http://127.0.0.1:9/api"
+    headers: { X-Api-Key: "literal-key-123", X-Auth-Version: "2", Accept: "application/json" }
+    steps:
+      click:
+        request:
+          method: POST
+          path: /clicks
+          body: { offer: "{{offer}}", password: "hunter2-abc", note: "plain words", auth: { token: "nested-tok-9" } }
+        id: /id
+      callback_log:
+        request: { method: GET, path: "/log/{{conversion}}" }
+        items: /items
+        payload: /body
+    callbacks: { via: log }
+"#;
+        let source = SourceFile {
+            path: "pitcrew.yaml".into(),
+            text: std::sync::Arc::from(text),
+        };
+        let project = crate::project::from_source(source).unwrap_or_else(|e| panic!("{e:?}"));
+        let spec = &project.file.targets["t"];
+        let target = compile(
+            "t",
+            spec,
+            &project.source,
+            &[("REGION".into(), "eu".into())],
+        )
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+        let mut secrets = target.secrets.clone();
+        secrets.sort();
+        assert_eq!(secrets, ["hunter2-abc", "literal-key-123", "nested-tok-9"]);
     }
 }

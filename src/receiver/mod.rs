@@ -174,16 +174,24 @@ impl Receiver {
         Ok(seq)
     }
 
-    /// `delivery` as it may be written to disk: the partner's secret header shown as `***`.
+    /// `delivery` as it may be written to disk: the partner's secret header, and any header
+    /// whose name or value looks secret, shown as reports show them.
     fn without_secrets(&self, delivery: &Delivery) -> Delivery {
         let mut kept = delivery.clone();
-        let names = self.inner.config.auth.iter().flatten().map(|a| &a.name);
-        for name in names {
-            for (n, v) in &mut kept.headers {
-                if n.eq_ignore_ascii_case(name) {
-                    *v = "***".into();
-                }
-            }
+        let auth: Vec<&str> = self
+            .inner
+            .config
+            .auth
+            .iter()
+            .flatten()
+            .map(|a| a.name.as_str())
+            .collect();
+        for (name, value) in &mut kept.headers {
+            *value = if auth.iter().any(|a| name.eq_ignore_ascii_case(a)) {
+                "***".into()
+            } else {
+                crate::mask::header_value(name, value)
+            };
         }
         kept
     }
