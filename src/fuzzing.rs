@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -98,11 +98,7 @@ pub fn receiver_http(runtime: &tokio::runtime::Runtime, data: &[u8]) {
         let app = crate::receiver::http::router(receiver.clone());
         let (mut client, server) = tokio::io::duplex(64 * 1024);
         let connection = tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10));
-            let _ = builder
+            let _ = crate::serve::http1(&crate::serve::Limits::default())
                 .serve_connection(TokioIo::new(server), TowerToHyperService::new(app))
                 .await;
         });

@@ -34,6 +34,16 @@ impl Default for Limits {
     }
 }
 
+/// How every pitcrew server speaks HTTP/1 on one connection: `limits.header_timeout` for each
+/// request head.
+pub fn http1(limits: &Limits) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder
+}
+
 /// Serves `app` on `listener` until `shutdown`, in a task of its own.
 pub fn spawn(listener: TcpListener, app: Router, shutdown: CancellationToken, limits: Limits) {
     tokio::spawn(serve(listener, app, shutdown, limits));
@@ -70,11 +80,7 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone());
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let connection = http1(&limits).serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}

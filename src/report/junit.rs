@@ -71,8 +71,9 @@ fn test_cases_of(xml: &str) -> &str {
     xml.get(start..end).unwrap_or("")
 }
 
-/// The whole run as one `<testsuites>` document.
-pub fn render(record: &RunRecord) -> Result<String, std::io::Error> {
+/// The whole run as one `<testsuites>` document (the tests compare it with quick-junit's).
+#[cfg(test)]
+fn render(record: &RunRecord) -> Result<String, std::io::Error> {
     let mut bytes = Vec::new();
     write(record, &mut bytes)?;
     String::from_utf8(bytes).map_err(std::io::Error::other)

@@ -467,18 +467,21 @@ pub fn masked(mut record: RunRecord) -> RunRecord {
             *s = masked;
         }
     };
-    // Shared texts and parameter sets are masked once each, however many cases hold them.
-    let mut texts: HashMap<*const u8, Arc<str>> = HashMap::new();
+    // Shared texts and parameter sets are masked once each, however many cases hold them
+    // (known by address: each original is held beside its masked copy, so that no address is
+    // freed and taken by another value meanwhile).
+    let mut texts: HashMap<*const u8, (Arc<str>, Arc<str>)> = HashMap::new();
     let mut shared = |s: &mut Arc<str>| {
-        let masked = texts
-            .entry(s.as_ptr())
-            .or_insert_with(|| match masker.mask(s) {
+        let (_, masked) = texts.entry(s.as_ptr()).or_insert_with(|| {
+            let masked = match masker.mask(s) {
                 std::borrow::Cow::Owned(masked) => Arc::from(masked),
                 std::borrow::Cow::Borrowed(_) => s.clone(),
-            });
+            };
+            (s.clone(), masked)
+        });
         *s = masked.clone();
     };
-    let mut params: HashMap<*const std::collections::BTreeMap<String, String>, Params> =
+    let mut params: HashMap<*const std::collections::BTreeMap<String, String>, (Params, Params)> =
         HashMap::new();
     let failures = |list: &mut Vec<Failure>| {
         for f in list {
@@ -519,17 +522,21 @@ pub fn masked(mut record: RunRecord) -> RunRecord {
         m(&mut case.inputs.member);
         case.inputs.event.iter_mut().for_each(&mut shared);
         let given = &case.inputs.params;
-        case.inputs.params = params
-            .entry(Arc::as_ptr(given))
-            .or_insert_with(|| {
+        let (_, masked) = params.entry(Arc::as_ptr(given)).or_insert_with(|| {
+            let hides = |t: &String| matches!(masker.mask(t), std::borrow::Cow::Owned(_));
+            let masked = if given.iter().any(|(k, v)| hides(k) || hides(v)) {
                 Arc::new(
                     given
                         .iter()
                         .map(|(k, v)| (masker.mask(k).into_owned(), masker.mask(v).into_owned()))
                         .collect(),
                 )
-            })
-            .clone();
+            } else {
+                given.clone()
+            };
+            (given.clone(), masked)
+        });
+        case.inputs.params = masked.clone();
         case.transcript.iter_mut().for_each(m);
         for attempt in &mut case.earlier_attempts {
             failures(&mut attempt.failures);
