@@ -14,11 +14,11 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::config::SEEDED_CLICK;
+use super::config::SEEDED_CLICK_ID;
 use super::delivery::{self, Job};
 use super::faults::{AuthFault, FaultsRequest};
 use super::payload;
-use super::store::{Attempt, Click, Conversion, Sent, Store, parse_id};
+use super::store::{Attempt, Click, Conversion, Sent, parse_id};
 use super::{Pending, SandboxState};
 
 type Shared = Arc<SandboxState>;
@@ -165,19 +165,14 @@ async fn create_click(State(state): State<Shared>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return e,
     };
-    let Some(offer) = state
-        .config
-        .offers
-        .iter()
-        .find(|o| o.id == request.offer_id)
-    else {
+    let Some(offer) = state.config.offer(&request.offer_id) else {
         return refuse(
             StatusCode::NOT_FOUND,
             format!("offer `{}` not found", request.offer_id),
         );
     };
     let partner_id = request.partner_id.unwrap_or_else(|| offer.partner.clone());
-    if !state.config.partners.iter().any(|p| p.id == partner_id) {
+    if state.config.partner(&partner_id).is_none() {
         return refuse(
             StatusCode::NOT_FOUND,
             format!("partner `{partner_id}` not found"),
@@ -247,11 +242,7 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return refuse(status, "the API failed (an injected `api_error` fault)");
     }
-    let offer = state
-        .config
-        .offers
-        .iter()
-        .find(|o| *o.id == *click.offer_id);
+    let offer = state.config.offer(&click.offer_id);
     let Some(offer) = offer.filter(|o| o.events.iter().any(|e| e.id == request.event_id)) else {
         let events: Vec<&str> = offer
             .map(|o| o.events.iter().map(|e| e.id.as_str()).collect())
@@ -299,7 +290,7 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
         };
         // A member completes an offer event once; the seeded click may convert again and again.
         let key = (click.member_id.clone(), click.offer_id.clone(), event_id);
-        if click.id.to_string() != SEEDED_CLICK && !store.completed.insert(key) {
+        if click.id != SEEDED_CLICK_ID && !store.completed.insert(key) {
             conversion.status = store.text("Rejected");
             conversion.rejection_reason =
                 Some("The member has already completed this offer event".into());
@@ -339,30 +330,20 @@ struct LogEntry<'a> {
     status: Option<u16>,
 }
 
-fn log_entry<'a>(state: &SandboxState, store: &Store, a: &'a Attempt) -> LogEntry<'a> {
+/// One attempt of the log, with the conversion and click its body is built from (`None` once
+/// the sandbox forgot them).
+type Logged = (Attempt, Option<(Conversion, Click)>);
+
+fn log_entry<'a>(state: &SandboxState, (a, made): &'a Logged) -> LogEntry<'a> {
     let sent = &a.callback;
-    let note = match (
-        store.conversions.get(&sent.conversion_id),
-        store.clicks.get(&sent.click_id),
-    ) {
-        (Some(conversion), Some(click)) => {
-            let offer = state
-                .config
-                .offers
-                .iter()
-                .find(|o| *o.id == *click.offer_id);
-            let partner = state
-                .config
-                .partners
-                .iter()
-                .find(|p| *p.id == *click.partner_id);
-            let body = payload::body(sent, conversion, click, offer, partner);
-            String::from_utf8(body)
-                .ok()
-                .and_then(|text| serde_json::value::RawValue::from_string(text).ok())
-        }
-        _ => None,
-    };
+    let note = made.as_ref().and_then(|(conversion, click)| {
+        let offer = state.config.offer(&click.offer_id);
+        let partner = state.config.partner(&click.partner_id);
+        let body = payload::body(sent, conversion, click, offer, partner);
+        String::from_utf8(body)
+            .ok()
+            .and_then(|text| serde_json::value::RawValue::from_string(text).ok())
+    });
     LogEntry {
         attempt: a.attempt,
         callback_id: sent.id.to_string(),
@@ -382,11 +363,7 @@ fn log_entry<'a>(state: &SandboxState, store: &Store, a: &'a Attempt) -> LogEntr
 
 /// Builds the callback job for `conversion`, or `None` when its partner skips that status.
 fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Option<Job> {
-    let partner = state
-        .config
-        .partners
-        .iter()
-        .find(|p| *p.id == *click.partner_id);
+    let partner = state.config.partner(&click.partner_id);
     if let Some(p) = partner
         && !p
             .statuses
@@ -395,11 +372,7 @@ fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Opti
     {
         return None;
     }
-    let offer = state
-        .config
-        .offers
-        .iter()
-        .find(|o| *o.id == *click.offer_id);
+    let offer = state.config.offer(&click.offer_id);
     let sent = Arc::new(Sent {
         id: crate::ids::new_uuid(),
         conversion_id: conversion.id,
@@ -632,19 +605,32 @@ async fn callback_log(
     if conversion.is_none() && click.is_none() {
         return refuse(StatusCode::BAD_REQUEST, "give `conversionId` or `clickId`");
     }
-    let store = state.store();
-    let mut attempts: Vec<&Attempt> = match conversion {
-        Some(id) => parse_id(id)
-            .and_then(|id| store.log.get(&id))
-            .map(|v| v.iter().collect())
-            .unwrap_or_default(),
-        None => store.log.values().flatten().collect(),
+    // An id that is no id matches nothing.
+    let click = click.map(|c| parse_id(c));
+    let mut logged: Vec<Logged> = {
+        // What the bodies are built from is taken under the lock; they are built after it.
+        let store = state.store();
+        let attempts: Vec<&Attempt> = match conversion {
+            Some(id) => parse_id(id)
+                .and_then(|id| store.log.get(&id))
+                .map(|v| v.iter().collect())
+                .unwrap_or_default(),
+            None => store.log.values().flatten().collect(),
+        };
+        attempts
+            .into_iter()
+            .filter(|a| click.is_none_or(|c| c == Some(a.callback.click_id)))
+            .map(|a| {
+                let made = store
+                    .conversions
+                    .get(&a.callback.conversion_id)
+                    .zip(store.clicks.get(&a.callback.click_id))
+                    .map(|(conversion, click)| (conversion.clone(), click.clone()));
+                (a.clone(), made)
+            })
+            .collect()
     };
-    attempts.retain(|a| click.is_none_or(|c| a.callback.click_id.to_string() == **c));
-    attempts.sort_by_key(|a| a.sent_at);
-    let data: Vec<LogEntry> = attempts
-        .iter()
-        .map(|a| log_entry(&state, &store, a))
-        .collect();
+    logged.sort_by_key(|(a, _)| a.sent_at);
+    let data: Vec<LogEntry> = logged.iter().map(|l| log_entry(&state, l)).collect();
     answer(StatusCode::OK, "Conversion callbacks", vec![], data)
 }

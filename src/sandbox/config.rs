@@ -21,6 +21,12 @@ pub const DEMO_PARTNER: &str = "demo-publisher";
 pub const SEEDED_CLICK: &str = "00000000-0000-4000-8000-000000000001";
 /// The seeded conversion (event `install`) of the seeded click.
 pub const SEEDED_CONVERSION: &str = "00000000-0000-4000-8000-000000000002";
+/// [`SEEDED_CLICK`] as the id the store knows it by.
+pub const SEEDED_CLICK_ID: uuid::Uuid =
+    uuid::Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);
+/// [`SEEDED_CONVERSION`] as the id the store knows it by.
+pub const SEEDED_CONVERSION_ID: uuid::Uuid =
+    uuid::Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0002);
 /// The member of the seeded click.
 pub const SEEDED_MEMBER: &str = "demo-member";
 /// The statuses a conversion can have.
@@ -254,11 +260,19 @@ impl SandboxConfig {
         Ok(())
     }
 
+    /// The offer `id` names.
+    pub fn offer(&self, id: &str) -> Option<&OfferConfig> {
+        self.offers.iter().find(|o| o.id == id)
+    }
+
+    /// The partner `id` names.
+    pub fn partner(&self, id: &str) -> Option<&PartnerConfig> {
+        self.partners.iter().find(|p| p.id == id)
+    }
+
     /// A partner's faults, as the sandbox applies them.
     pub fn partner_faults(&self, partner: &str) -> Faults {
-        self.partners
-            .iter()
-            .find(|p| p.id == partner)
+        self.partner(partner)
             .map(|p| {
                 let mut faults = p.faults.clone().parse().unwrap_or_default();
                 faults.legacy_payload |= p.legacy_payload;

@@ -126,15 +126,15 @@ impl SandboxHandle {
     pub fn forget(&self, click: Option<&str>, conversion: Option<&str>) {
         let mut store = self.state.store();
         if let Some(id) = conversion
-            .filter(|id| *id != SEEDED_CONVERSION)
             .and_then(store::parse_id)
+            .filter(|id| *id != config::SEEDED_CONVERSION_ID)
         {
             store.conversions.remove(&id);
             store.log.remove(&id);
         }
         if let Some(id) = click
-            .filter(|id| *id != SEEDED_CLICK)
             .and_then(store::parse_id)
+            .filter(|id| *id != config::SEEDED_CLICK_ID)
         {
             store.clicks.remove(&id);
         }

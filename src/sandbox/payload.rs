@@ -100,10 +100,8 @@ fn conversion_fields<'a>(
             .as_deref()
             .map_or(Field::Null, Field::Text),
     ));
-    f.push((
-        "userCompletedAt",
-        Field::Owned(rfc3339(conversion.created_at)),
-    ));
+    let created_at = rfc3339(conversion.created_at);
+    f.push(("userCompletedAt", Field::Owned(created_at.clone())));
     f.push(("isRewardSent", Field::Bool(&*sent.status == "Success")));
     f.push(("viewId", Field::Null));
     f.push(("clickId", Field::Owned(click.id.to_string())));
@@ -170,7 +168,7 @@ fn conversion_fields<'a>(
     f.push(("sequenceNumber", Field::Null));
     f.push(("partnerId", Field::Text(&click.partner_id)));
     f.push(("partnerName", text(partner.and_then(|p| p.name.as_ref()))));
-    f.push(("createdAt", Field::Owned(rfc3339(conversion.created_at))));
+    f.push(("createdAt", Field::Owned(created_at)));
     f.push(("clickTime", Field::Owned(rfc3339(click.created_at))));
     f.sort_unstable_by_key(|(key, _)| *key);
     f

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::config::{SEEDED_CLICK, SEEDED_CONVERSION, SEEDED_MEMBER, SandboxConfig};
+use super::config::{SEEDED_CLICK_ID, SEEDED_CONVERSION_ID, SEEDED_MEMBER, SandboxConfig};
 use super::faults::Faults;
 use crate::intern::Interner;
 
@@ -130,10 +130,7 @@ impl Store {
         let Some(offer) = config.offers.first() else {
             return store;
         };
-        let (click_id, conversion_id) = (
-            parse_id(SEEDED_CLICK).unwrap_or_default(),
-            parse_id(SEEDED_CONVERSION).unwrap_or_default(),
-        );
+        let (click_id, conversion_id) = (SEEDED_CLICK_ID, SEEDED_CONVERSION_ID);
         let now = Utc::now();
         let click = Click {
             id: click_id,
