@@ -47,6 +47,41 @@ fn stable_hash(text: &str) -> u64 {
     })
 }
 
+/// The numbers the entries of one read of a callback log are known by. An entry is known by
+/// its attempt id; without one, by what cannot change about it (its payload, attempt number,
+/// time and record id: not an outcome or a status the platform may update in place) and,
+/// among entries alike, by its place: the same in every read of the log, whether it is read
+/// by conversion or by click, and never the same for two entries (nor for entries of two
+/// conversions, as their positions alone would be).
+fn entry_seqs(log: &LogStep, items: &[Value]) -> Vec<u64> {
+    let mut alike: HashMap<u64, u64> = HashMap::new();
+    items
+        .iter()
+        .map(|item| {
+            let id = log.attempt_id.as_ref().and_then(|p| item.pointer(p));
+            if let Some(id) = id.and_then(id_text) {
+                return stable_hash(&id);
+            }
+            let lasting = [
+                Some(&log.payload),
+                log.attempt.as_ref(),
+                log.sent_at.as_ref(),
+                log.callback_id.as_ref(),
+            ];
+            let content = lasting
+                .into_iter()
+                .flatten()
+                .map(|p| item.pointer(p).map(Value::to_string).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\u{1f}");
+            let content = stable_hash(&content);
+            let nth = alike.entry(content).or_default();
+            *nth += 1;
+            stable_hash(&format!("{content:x}#{nth}"))
+        })
+        .collect()
+}
+
 fn describe_transport_error(url: &str, e: &reqwest::Error) -> String {
     format!("{url}: {}", crate::error_chain(e))
 }
@@ -380,26 +415,11 @@ impl Platform for HttpPlatform {
         };
         match items {
             Some(items) => {
-                // An entry is known by its attempt id; without one, by its content and, among
-                // entries alike, by its place: the same in every read of the log, whether it is
-                // read by conversion or by click, and never the same for two entries (nor for
-                // entries of two conversions, as their positions alone would be).
-                let mut alike: HashMap<u64, u64> = HashMap::new();
+                let seqs = entry_seqs(log, &items);
                 Ok(items
                     .into_iter()
-                    .map(|item| {
-                        let id = log.attempt_id.as_ref().and_then(|p| item.pointer(p));
-                        let seq = match id.and_then(id_text) {
-                            Some(id) => stable_hash(&id),
-                            None => {
-                                let content = stable_hash(&item.to_string());
-                                let nth = alike.entry(content).or_default();
-                                *nth += 1;
-                                stable_hash(&format!("{content:x}#{nth}"))
-                            }
-                        };
-                        self.delivery(log, seq, item)
-                    })
+                    .zip(seqs)
+                    .map(|(item, seq)| self.delivery(log, seq, item))
                     .collect())
             }
             _ => Err(PlatformError {
@@ -455,5 +475,41 @@ impl Platform for HttpPlatform {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn log() -> LogStep {
+        LogStep {
+            payload: "/note".into(),
+            attempt: Some("/attempt".into()),
+            sent_at: Some("/sentAt".into()),
+            ..LogStep::default()
+        }
+    }
+
+    /// Without attempt ids, an entry keeps its number when the platform updates its outcome
+    /// in place (else the recount would call it a late delivery), and two entries alike get
+    /// two numbers.
+    #[test]
+    fn log_entries_keep_their_number_across_reads() {
+        let entry = |outcome: &str, attempt: u32| json!({"note": {"id": "cb-1"}, "attempt": attempt, "sentAt": "t", "outcome": outcome});
+        let first = entry_seqs(&log(), &[entry("Retrying", 1)]);
+        let second = entry_seqs(&log(), &[entry("Failed", 1), entry("Delivered", 2)]);
+        assert_eq!(first[0], second[0], "the same entry, updated");
+        assert_ne!(second[0], second[1], "another attempt");
+        let twins = entry_seqs(&log(), &[entry("Delivered", 1), entry("Delivered", 1)]);
+        assert_ne!(twins[0], twins[1], "two entries alike");
+        let with_id = LogStep {
+            attempt_id: Some("/id".into()),
+            ..log()
+        };
+        let a = entry_seqs(&with_id, &[json!({"id": "a-1", "note": 1})]);
+        let b = entry_seqs(&with_id, &[json!({"id": "a-1", "note": 2})]);
+        assert_eq!(a, b, "an attempt id is all it takes");
     }
 }
