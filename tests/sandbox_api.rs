@@ -344,18 +344,24 @@ async fn a_status_change_calls_back_again_with_the_same_conversion_id() {
     assert_eq!(second["rejectionReason"], "fraud");
 }
 
-#[tokio::test]
-async fn callbacks_answered_503_are_retried_on_the_compressed_schedule() {
-    // A partner endpoint that answers 503 twice, then 200.
+/// A tenant whose partner's endpoint takes `delay` to answer 503 to the first `down` calls,
+/// then 200, on a platform minute of `minute`; the calls it got.
+async fn tenant_calling_a_flaky_endpoint(
+    minute: Duration,
+    delay: Duration,
+    down: u32,
+) -> (Tenant, Arc<AtomicU32>) {
     let hits = Arc::new(AtomicU32::new(0));
     let endpoint = {
         let hits = hits.clone();
         axum::Router::new().fallback(move || {
             let hits = hits.clone();
             async move {
-                match hits.fetch_add(1, Ordering::SeqCst) {
-                    0 | 1 => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down"),
-                    _ => (axum::http::StatusCode::OK, "OK"),
+                tokio::time::sleep(delay).await;
+                if hits.fetch_add(1, Ordering::SeqCst) < down {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
+                } else {
+                    (axum::http::StatusCode::OK, "OK")
                 }
             }
         })
@@ -364,11 +370,17 @@ async fn callbacks_answered_503_are_retried_on_the_compressed_schedule() {
     let url = format!("http://{}/cb", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, endpoint).await });
     let mut config = SandboxConfig {
-        minute: Duration::from_millis(5),
+        minute,
         ..SandboxConfig::default()
     };
     config.partners[0].callback_url = Some(url);
-    let t = tenant(config).await;
+    (tenant(config).await, hits)
+}
+
+#[tokio::test]
+async fn callbacks_answered_503_are_retried_on_the_compressed_schedule() {
+    let (t, hits) =
+        tenant_calling_a_flaky_endpoint(Duration::from_millis(5), Duration::ZERO, 2).await;
     let click = t.click("retry").await;
     let (_, body) = t.convert(&click, "install").await;
     assert_eq!(body["data"]["callback"]["outcome"], "Retrying", "{body}");
@@ -441,29 +453,10 @@ async fn the_sandbox_says_when_it_next_sends_a_callback() {
 #[tokio::test]
 async fn a_callback_being_sent_or_retried_is_pending() {
     // An endpoint that takes 300 ms to answer 503, then answers 200.
-    let hits = Arc::new(AtomicU32::new(0));
-    let endpoint = {
-        let hits = hits.clone();
-        axum::Router::new().fallback(move || {
-            let hits = hits.clone();
-            async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                match hits.fetch_add(1, Ordering::SeqCst) {
-                    0 => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down"),
-                    _ => (axum::http::StatusCode::OK, "OK"),
-                }
-            }
-        })
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/cb", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, endpoint).await });
-    let mut config = SandboxConfig {
-        minute: Duration::from_millis(50),
-        ..SandboxConfig::default()
-    };
-    config.partners[0].callback_url = Some(url);
-    let t = Arc::new(tenant(config).await);
+    let (t, hits) =
+        tenant_calling_a_flaky_endpoint(Duration::from_millis(50), Duration::from_millis(300), 1)
+            .await;
+    let t = Arc::new(t);
     let click = t.click("sending").await;
     let converting = {
         let t = t.clone();

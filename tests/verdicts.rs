@@ -141,6 +141,18 @@ fn forged_body(conversion: &str, click: &str) -> Value {
     })
 }
 
+/// Posts a forged callback for `conversion` to the receiver at `url`, with the partner's
+/// `secret` header when given; the receiver's answer status.
+async fn forge(url: &str, secret: Option<&(String, String)>, conversion: &str, click: &str) -> u16 {
+    let mut post = reqwest::Client::new()
+        .post(url)
+        .json(&forged_body(conversion, click));
+    if let Some((name, value)) = secret {
+        post = post.header(name.as_str(), value.as_str());
+    }
+    post.send().await.unwrap().status().as_u16()
+}
+
 /// A forger who knows the conversion id (and, the second time, even the partner's secret)
 /// posts a callback while the platform sends none: the case must still fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,13 +166,8 @@ async fn a_forged_callback_never_turns_a_case_green() {
                 let (url, secret) = (url.clone(), secret.clone());
                 async move {
                     if let Some(conversion) = &out.id {
-                        let mut post = reqwest::Client::new()
-                            .post(&url)
-                            .json(&forged_body(conversion, &click));
-                        if with_secret {
-                            post = post.header(secret.0.as_str(), secret.1.as_str());
-                        }
-                        let status = post.send().await.unwrap().status().as_u16();
+                        let secret = Some(&secret).filter(|_| with_secret);
+                        let status = forge(&url, secret, conversion, &click).await;
                         assert_eq!(status, if with_secret { 200 } else { 401 });
                     }
                     out
@@ -203,15 +210,8 @@ async fn an_unreported_record_just_after_the_verdict_fails_the_case_late() {
                 if let Some(conversion) = out.id.clone() {
                     tokio::spawn(async move {
                         tokio::time::sleep(Duration::from_millis(150)).await;
-                        let status = reqwest::Client::new()
-                            .post(&url)
-                            .header(secret.0.as_str(), secret.1.as_str())
-                            .json(&forged_body(&conversion, &click))
-                            .send()
-                            .await
-                            .unwrap()
-                            .status();
-                        assert_eq!(status.as_u16(), 200);
+                        let status = forge(&url, Some(&secret), &conversion, &click).await;
+                        assert_eq!(status, 200);
                     });
                 }
                 out
