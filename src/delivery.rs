@@ -28,6 +28,10 @@ pub struct Delivery {
     pub attempt: Option<u32>,
     /// What the endpoint answered.
     pub answer: EndpointAnswer,
+    /// Why pitcrew's receiver refused it for its credentials (`wrong X-Api-Token`), when it
+    /// did: it is never taken as the platform's delivery, but it fails the case it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// The ids a callback carries.

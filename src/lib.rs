@@ -12,6 +12,7 @@ pub mod duration;
 pub mod fuzzing;
 pub mod ids;
 pub mod intern;
+pub mod launch;
 pub mod mask;
 pub mod plan;
 pub mod platform;

@@ -1,5 +1,6 @@
 //! The sandbox over real HTTP: GoKart's answers, rules, callbacks and retries.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -488,43 +489,79 @@ async fn a_callback_being_sent_or_retried_is_pending() {
     );
 }
 
-/// `--target URL` believes a sandbox that it has nothing due only from a 2xx answer that says
-/// so; anything else (busy, due soon, an error, an unknown shape) keeps the late window open.
+/// `--target URL` believes a sandbox about what it still has to send for a case only from a
+/// 2xx answer that says so; anything else (an error, an unknown shape) means it cannot tell.
+/// It asks about the case's own conversion.
 #[tokio::test]
-async fn a_run_takes_the_sandbox_as_quiet_only_when_it_says_so() {
-    use pitcrew::platform::{HttpPlatform, Platform, Profile};
-    let answers: [(u16, Value, bool); 6] = [
-        (200, json!({"data": {"nextDeliveryInMs": null}}), true),
-        (200, json!({"data": {"nextDeliveryInMs": 3_600_000}}), true),
-        (200, json!({"data": {"nextDeliveryInMs": 0}}), false),
-        (200, json!({"data": {"nextDeliveryInMs": 5}}), false),
-        (500, json!({"data": {"nextDeliveryInMs": null}}), false),
-        (200, json!({"data": {}}), false),
+async fn a_run_believes_the_sandboxs_outbox_only_when_it_says_so() {
+    use pitcrew::platform::outbox::{Outbox, Pending, SandboxApi};
+    #[derive(Debug, PartialEq)]
+    enum Said {
+        Nothing,
+        DueIn(u64),
+        Unknown,
+    }
+    let answers: [(u16, Value, Said); 6] = [
+        (
+            200,
+            json!({"data": {"nextDeliveryInMs": null}}),
+            Said::Nothing,
+        ),
+        (
+            200,
+            json!({"data": {"nextDeliveryInMs": 3_600_000}}),
+            Said::DueIn(3_600_000),
+        ),
+        (
+            200,
+            json!({"data": {"nextDeliveryInMs": 0}}),
+            Said::DueIn(0),
+        ),
+        (
+            200,
+            json!({"data": {"nextDeliveryInMs": 5}}),
+            Said::DueIn(5),
+        ),
+        (
+            500,
+            json!({"data": {"nextDeliveryInMs": null}}),
+            Said::Unknown,
+        ),
+        (200, json!({"data": {}}), Said::Unknown),
     ];
-    for (status, answer, quiet) in answers {
+    for (status, answer, said) in answers {
         let body = answer.clone();
         let app = axum::Router::new().route(
             "/api/v1/sandbox/pending",
-            axum::routing::get(move || {
-                let body = body.clone();
-                async move {
-                    let status = axum::http::StatusCode::from_u16(status).unwrap();
-                    (status, axum::Json(body))
-                }
-            }),
+            axum::routing::get(
+                move |axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| {
+                    let body = body.clone();
+                    async move {
+                        assert_eq!(q.get("conversionId").map(String::as_str), Some("cv-1"));
+                        let status = axum::http::StatusCode::from_u16(status).unwrap();
+                        (status, axum::Json(body))
+                    }
+                },
+            ),
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let platform = HttpPlatform::new(Profile::sandbox(base))
-            .unwrap()
-            .asking_the_sandbox_when_quiet();
-        let deadline = Instant::now() + Duration::from_millis(500);
-        assert_eq!(
-            platform.quiet_until(deadline).await,
-            quiet,
-            "HTTP {status} {answer}"
-        );
+        let outbox = SandboxApi::new(&base, vec![]);
+        let asked = Instant::now();
+        let got = match outbox.pending(&Key::Conversion("cv-1".into())).await {
+            Pending::Nothing => Said::Nothing,
+            Pending::Unknown => Said::Unknown,
+            // Due this long after the question, give or take the time the answer took.
+            Pending::Due(at) => {
+                let after = at.saturating_duration_since(asked).as_millis() as u64;
+                match said {
+                    Said::DueIn(ms) if (ms..ms + 1_000).contains(&after) => Said::DueIn(ms),
+                    _ => Said::DueIn(after),
+                }
+            }
+        };
+        assert_eq!(got, said, "HTTP {status} {answer}");
     }
 }
 

@@ -14,8 +14,9 @@ use crate::plan::PayloadCheck;
 /// Where the testing-tools flag sits in a schema v1 callback.
 pub const FLAG_PATH: &str = "conversion.pubSub5";
 
-/// Checks that the endpoint accepted exactly `expected` deliveries.
-pub fn count(expected: u32, arrived: usize, within: &str) -> Option<Failure> {
+/// Checks that the endpoint accepted exactly `expected` deliveries, after waiting `within`
+/// (`None`: the wait was cut short by a delivery refused for its credentials).
+pub fn count(expected: u32, arrived: usize, within: Option<&str>) -> Option<Failure> {
     if arrived == expected as usize {
         return None;
     }
@@ -26,9 +27,13 @@ pub fn count(expected: u32, arrived: usize, within: &str) -> Option<Failure> {
         arrived.to_string(),
         None,
     );
+    let within = match within {
+        Some(within) => format!("within {within}"),
+        None => "(the wait ended at a delivery refused for its credentials)".into(),
+    };
     failure.message = match arrived {
         0 => format!(
-            "callback.count: expected {expected}, got 0: no accepted callback arrived within {within}"
+            "callback.count: expected {expected}, got 0: no accepted callback arrived {within}"
         ),
         n if expected == 0 => format!(
             "callback.count: expected no accepted delivery, got {n}: the endpoint accepted what it should refuse"
@@ -36,7 +41,7 @@ pub fn count(expected: u32, arrived: usize, within: &str) -> Option<Failure> {
         n if n > expected as usize => {
             format!("callback.count: expected {expected}, got {n}: a duplicate callback arrived")
         }
-        n => format!("callback.count: expected {expected}, got {n} within {within}"),
+        n => format!("callback.count: expected {expected}, got {n} {within}"),
     };
     Some(failure)
 }
@@ -63,6 +68,31 @@ pub fn refused(deliveries: &[Arc<Delivery>]) -> Vec<Failure> {
                 "callback.delivery: delivery {}{attempt} was not accepted: {}",
                 i + 1,
                 d.outcome()
+            );
+            failure
+        })
+        .collect()
+}
+
+/// Deliveries of the case that pitcrew's receiver refused for their credentials (a wrong or
+/// missing secret): each fails the case, with what was wrong.
+pub fn refused_credentials(deliveries: &[Arc<Delivery>]) -> Vec<Failure> {
+    deliveries
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let why = d.refused.as_deref().unwrap_or("its credentials");
+            let status = d.answer.status.unwrap_or(401);
+            let mut failure = Failure::new(
+                "callback.refused",
+                None,
+                "the partner's credentials".into(),
+                format!("{why} ({status})"),
+                None,
+            );
+            failure.message = format!(
+                "callback.refused: delivery {} was refused: {why} ({status})",
+                i + 1
             );
             failure
         })

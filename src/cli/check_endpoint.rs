@@ -8,8 +8,8 @@ use clap::Args;
 
 use super::run::{ReportArgs, execute};
 use super::scenarios::SecretPair;
-use super::target::{Endpoint, Target};
 use super::{CliError, Outcome};
+use crate::launch::{Endpoint, Target};
 use crate::plan::PlanOptions;
 use crate::scenario::SourceFile;
 

@@ -44,6 +44,19 @@ impl From<crate::scenario::files::FilesError> for CliError {
     }
 }
 
+impl From<crate::launch::LaunchError> for CliError {
+    fn from(e: crate::launch::LaunchError) -> Self {
+        use crate::launch::LaunchError;
+        match e {
+            LaunchError::Diagnostics { problems, summary } => {
+                CliError::Diagnostics { problems, summary }
+            }
+            LaunchError::Usage(text) => CliError::Usage(text),
+            LaunchError::Infrastructure(text) => CliError::Infrastructure(text),
+        }
+    }
+}
+
 impl From<crate::platform::PlatformError> for CliError {
     fn from(e: crate::platform::PlatformError) -> Self {
         CliError::Infrastructure(e.to_string())

@@ -9,7 +9,6 @@ mod report;
 mod run;
 mod sandbox;
 mod scenarios;
-mod target;
 mod targets;
 
 use std::io::IsTerminal;
@@ -190,26 +189,6 @@ pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Runtime::new()
         .map_err(|e| CliError::Infrastructure(format!("cannot start the async runtime: {e}")))
-}
-
-/// The sandbox tenant from `--sandbox-config`, or the built-in one; its token and partner
-/// secrets are masked from then on.
-pub fn sandbox_config(
-    path: Option<&std::path::Path>,
-) -> Result<crate::sandbox::SandboxConfig, CliError> {
-    let config = match path {
-        Some(path) => {
-            crate::sandbox::SandboxConfig::from_file(path).map_err(|e| CliError::Diagnostics {
-                problems: vec![*e],
-                summary: format!("{} is not a valid sandbox config", path.display()),
-            })?
-        }
-        None => crate::sandbox::SandboxConfig::default(),
-    };
-    for secret in config.secrets() {
-        crate::mask::register(&secret);
-    }
-    Ok(config)
 }
 
 /// Prints a line to stdout, masked; a closed pipe (`pitcrew … | head`) is not worth a panic.

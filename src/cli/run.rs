@@ -2,20 +2,18 @@
 //! built-in suite through the same [`execute`].
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::scenarios::{LoadArgs, SecretPair, SelectArgs, load, select};
-use super::target::{Endpoint, Observed, Started, Target, TargetArgs};
 use super::{CliError, Outcome, exit};
+use crate::launch::{Endpoint, Started, Target, TargetArgs};
 use crate::plan::{Plan, PlanOptions};
-use crate::platform::HttpPlatform;
 use crate::report::console::{Console, ConsoleOptions};
 use crate::report::{FileReports, RecordBuilder, RunRecord};
-use crate::run::{self as runner, CallbackLog, CallbackSource, Interrupt, RunOptions, TargetClock};
+use crate::run::{DEFAULT_SETTLE, Interrupt, RunOptions, TargetClock};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -83,6 +81,12 @@ pub struct ReportArgs {
     /// Never draw the progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// How long a case's deliveries must be quiet after its verdict before the verdict is
+    /// final, on a target that cannot tell what it still has to send (a real platform); a
+    /// sandbox says when it has sent everything. Default 1s; a case's
+    /// `expect.callback.settle` wins.
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
+    pub settle: Option<Duration>,
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
@@ -152,7 +156,7 @@ pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<Stri
         };
         let code = match target.start(servers.clone()).await {
             Ok(started) => run.go(plan, started).await,
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         };
         servers.cancel();
         code
@@ -204,33 +208,6 @@ struct Run<'a> {
 impl Run<'_> {
     /// Runs the plan, feeding the console and the record; writes the reports; the exit code.
     async fn go(self, plan: Plan, started: Started) -> Outcome {
-        let Started {
-            platform,
-            observed,
-            label,
-            clock,
-        } = started;
-        match observed {
-            Observed::Receiver(receiver) => {
-                self.drive(plan, platform, receiver, label, clock).await
-            }
-            Observed::Remote(remote) => self.drive(plan, platform, remote, label, clock).await,
-            Observed::Log => {
-                let log = Arc::new(CallbackLog::new(platform.clone()));
-                self.drive(plan, platform, log, label, clock).await
-            }
-        }
-    }
-
-    /// Runs the plan, feeding the console and the record; writes the reports; the exit code.
-    async fn drive<S: CallbackSource>(
-        self,
-        plan: Plan,
-        platform: Arc<HttpPlatform>,
-        source: Arc<S>,
-        label: String,
-        clock: TargetClock,
-    ) -> Outcome {
         let mut console = Console::new(ConsoleOptions {
             progress: !self.args.no_progress,
             to_stderr: self.reports.uses_stdout(),
@@ -241,17 +218,16 @@ impl Run<'_> {
         let options = RunOptions {
             jobs: self.args.jobs,
             fail_fast: self.args.fail_fast,
-            target: label,
+            target: String::new(),
             shard: self.shard,
-            clock,
+            clock: TargetClock::default(),
             retries: self.args.retries,
             verbose: self.args.verbose,
+            settle: self.args.settle.unwrap_or(DEFAULT_SETTLE),
         };
         let interrupt = Interrupt::default();
         let signals = listen_for_signals(interrupt.clone());
-        let run = tokio::spawn(runner::run(
-            plan, platform, source, options, interrupt, events_tx,
-        ));
+        let run = tokio::spawn(started.run(plan, options, interrupt, events_tx));
         // On the runtime's workers, not this thread: waking a task there is cheap, while
         // waking a parked thread for every event is a system call.
         let reporters = tokio::spawn(async move {

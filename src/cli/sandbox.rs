@@ -27,7 +27,7 @@ pub struct SandboxArgs {
 
 /// Serves until Ctrl-C or SIGTERM.
 pub fn serve(args: SandboxArgs) -> Outcome {
-    let config = super::sandbox_config(args.sandbox_config.as_deref())?;
+    let config = crate::launch::sandbox_config(args.sandbox_config.as_deref())?;
     let runtime = super::runtime()?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();

@@ -134,7 +134,7 @@ pub fn select(plan: &mut Plan, args: &SelectArgs) -> Result<Selected, CliError> 
 
 /// `pitcrew validate`: load and expand, print the files and their case counts.
 pub fn validate(args: &LoadArgs) -> Outcome {
-    let plan = load(args, super::target::sandbox_plan_options())?;
+    let plan = load(args, crate::launch::sandbox_plan_options())?;
     for suite in &plan.suites {
         say(&format!(
             "{}: {} case(s) ({})",
@@ -157,7 +157,7 @@ pub fn validate(args: &LoadArgs) -> Outcome {
 
 /// `pitcrew list`: the expanded case names with where they are written, after selection.
 pub fn list(load_args: &LoadArgs, select_args: &SelectArgs) -> Outcome {
-    let mut plan = load(load_args, super::target::sandbox_plan_options())?;
+    let mut plan = load(load_args, crate::launch::sandbox_plan_options())?;
     let selected = select(&mut plan, select_args)?;
     for case in plan.cases() {
         say(&format!(

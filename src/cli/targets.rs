@@ -4,7 +4,6 @@
 use clap::Args;
 
 use super::scenarios::SecretPair;
-use super::target::{load_project, reach};
 use super::{Outcome, exit, print_diagnostics, say};
 use crate::platform::HttpPlatform;
 use crate::platform::target::Observe;
@@ -21,7 +20,7 @@ pub fn targets(args: TargetsArgs) -> Outcome {
     for (_, secret) in &args.secrets {
         crate::mask::register(secret);
     }
-    let (project, path) = load_project()?;
+    let (project, path) = crate::launch::load_project()?;
     say(&format!("targets of {}:", path.display()));
     let runtime = super::runtime()?;
     let mut all_good = true;
@@ -66,7 +65,14 @@ pub fn targets(args: TargetsArgs) -> Outcome {
             steps.join(", ")
         )));
         let answer = match HttpPlatform::new(target.profile.clone()) {
-            Ok(platform) => runtime.block_on(reach(&platform)),
+            Ok(platform) => runtime
+                .block_on(platform.reach())
+                .map_err(|e| match e.kind {
+                    crate::platform::PlatformErrorKind::Unreachable => {
+                        format!("unreachable: {}", e.message)
+                    }
+                    _ => e.message,
+                }),
             Err(e) => Err(e.to_string()),
         };
         match answer {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::suite::{SuiteBuilder, pick};
 use super::{Case, DEFAULT_TIMEOUT, Mode};
-use crate::scenario::model::{CaseSpec, Defaults, Located, ScenarioFile};
+use crate::scenario::model::{CallbackSpec, CaseSpec, Defaults, Located, ScenarioFile};
 
 impl SuiteBuilder<'_> {
     /// Builds one case; `None` when it has an error (reported).
@@ -80,6 +80,10 @@ impl SuiteBuilder<'_> {
             Some(t) => self.duration(t),
             None => Some(self.options.timeout.unwrap_or(DEFAULT_TIMEOUT)),
         };
+        let settle = match c.expect.callback.as_ref().map(|c| &c.value) {
+            Some(CallbackSpec::Some(e)) => e.settle.as_ref().map(|s| self.duration(s)),
+            _ => None,
+        };
         let (expect, steps) = self.shared_expectations(spec, mode.as_ref(), context, schema);
         if let (Some(timeout), Some(expect)) = (timeout, expect.as_deref()) {
             self.within_longer_than_timeout(c, expect, timeout);
@@ -106,6 +110,10 @@ impl SuiteBuilder<'_> {
             sandbox_faults: sandbox_faults?,
             script: script?,
             timeout: timeout?,
+            settle: match settle {
+                Some(window) => Some(window?),
+                None => None,
+            },
             expect: expect?,
             steps: steps?,
         })

@@ -106,6 +106,9 @@ pub struct Case {
     /// How pitcrew's receiver answers the case's deliveries (`None`: 200 `OK`).
     pub script: Option<Arc<Script>>,
     pub timeout: Duration,
+    /// How long its deliveries must be quiet after its verdict (`expect.callback.settle`;
+    /// `None`: the run's `--settle`).
+    pub settle: Option<Duration>,
     /// Shared by the cases of a matrix when their expectations hold no template.
     pub expect: Arc<CaseExpect>,
     /// The `then:` steps, in order (shared like `expect`).

@@ -8,7 +8,7 @@ use handlebars::Context;
 use super::expect::one_callback;
 use super::suite::SuiteBuilder;
 use super::{Action, CallbackCheck, Mode, Step, StepExpect};
-use crate::scenario::model::{CaseSpec, Located, StepSpec};
+use crate::scenario::model::{CallbackSpec, CaseSpec, Located, StepSpec};
 
 impl SuiteBuilder<'_> {
     /// The case's steps; `None` when one is wrong (reported).
@@ -75,6 +75,16 @@ impl SuiteBuilder<'_> {
                 &reason.referenced,
                 "`reason` goes with `change_status` (the rejection reason)",
                 None,
+            );
+            return None;
+        }
+        if let Some(CallbackSpec::Some(e)) = s.expect.callback.as_ref().map(|c| &c.value)
+            && let Some(settle) = &e.settle
+        {
+            self.error(
+                &settle.referenced,
+                "`settle` is the whole case's: set it on the case's own `expect.callback`",
+                Some("the case's verdict is final once its deliveries are quiet for `settle` after its last step".into()),
             );
             return None;
         }

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::profile::{Body, LogStep, Profile, Request, Step, Vars, fill, fill_json, fill_pairs};
 use super::{
-    CallbackSent, Exchange, NewClick, NewConversion, Platform, PlatformError, StatusChange,
-    StepOutcome,
+    CallbackSent, Exchange, NewClick, NewConversion, Platform, PlatformError, PlatformErrorKind,
+    StatusChange, StepOutcome,
 };
 use crate::delivery::{CallbackIds, Delivery, EndpointAnswer, Key, id_text};
 
@@ -17,18 +17,6 @@ use crate::delivery::{CallbackIds, Delivery, EndpointAnswer, Key, id_text};
 pub struct HttpPlatform {
     client: reqwest::Client,
     profile: Profile,
-    forget: Option<super::Forget>,
-    quiet: WhenQuiet,
-}
-
-/// How a platform tells that it has nothing left to send.
-enum WhenQuiet {
-    /// It cannot.
-    Unknown,
-    /// It is in this process (the embedded sandbox).
-    Asked(super::Quiet),
-    /// A standalone `pitcrew sandbox`: its `/sandbox/pending` says.
-    Sandbox(String),
 }
 
 /// Where a value sits in an answer, as text (`None` when absent or null).
@@ -109,41 +97,53 @@ impl HttpPlatform {
             .build()
             .map_err(|e| PlatformError {
                 step: "setup",
+                kind: PlatformErrorKind::Setup,
                 message: e.to_string(),
             })?;
-        Ok(HttpPlatform {
-            client,
-            profile,
-            forget: None,
-            quiet: WhenQuiet::Unknown,
-        })
-    }
-
-    /// The platform, calling `forget` for each judged case's click and conversion (the
-    /// embedded sandbox's memory).
-    pub fn forgetting(mut self, forget: super::Forget) -> HttpPlatform {
-        self.forget = Some(forget);
-        self
-    }
-
-    /// The platform, asking `quiet` whether it has anything left to send (the embedded
-    /// sandbox).
-    pub fn telling_when_quiet(mut self, quiet: super::Quiet) -> HttpPlatform {
-        self.quiet = WhenQuiet::Asked(quiet);
-        self
-    }
-
-    /// The platform, asking the standalone sandbox at its base URL whether it has anything
-    /// left to send (`GET /sandbox/pending`; anything but an answer means it cannot tell).
-    pub fn asking_the_sandbox_when_quiet(mut self) -> HttpPlatform {
-        let base = self.profile.base_url.trim_end_matches('/');
-        self.quiet = WhenQuiet::Sandbox(format!("{base}/sandbox/pending"));
-        self
+        Ok(HttpPlatform { client, profile })
     }
 
     /// The profile it was made with.
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    /// Whether the platform answers and takes pitcrew's credentials, through the profile: its
+    /// callback log read for an id that cannot exist, else its base URL. What it answered, or
+    /// why it is not reachable (or not authorized).
+    pub async fn reach(&self) -> Result<String, PlatformError> {
+        if self.profile.callback_log.is_some() {
+            let probe = Key::Conversion(uuid::Uuid::nil().to_string());
+            return match self.callback_log(&probe).await {
+                Ok(_) => Ok("reachable and authorized (callback log read)".into()),
+                // An answer without the list (a 404 for an unknown id) still proves the way in.
+                Err(e) if e.kind == PlatformErrorKind::Unreadable => {
+                    Ok(format!("reachable and authorized ({})", e.message))
+                }
+                Err(e) => Err(e),
+            };
+        }
+        let step = "reach base_url";
+        let url = &self.profile.base_url;
+        let mut request = self.client.get(url);
+        for (name, value) in &self.profile.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let response = request.send().await.map_err(|e| PlatformError {
+            step,
+            kind: PlatformErrorKind::Unreachable,
+            message: describe_transport_error(url, &e),
+        })?;
+        match response.status().as_u16() {
+            status @ (401 | 403) => Err(PlatformError {
+                step,
+                kind: PlatformErrorKind::Unauthorized,
+                message: format!(
+                    "{url}: HTTP {status}: unauthorized (check the target's token or auth headers)"
+                ),
+            }),
+            status => Ok(format!("reachable (HTTP {status} at base_url)")),
+        }
     }
 
     fn step<'a>(
@@ -153,6 +153,7 @@ impl HttpPlatform {
     ) -> Result<&'a Step, PlatformError> {
         found.ok_or_else(|| PlatformError {
             step,
+            kind: PlatformErrorKind::Setup,
             message: format!("the target's profile has no `{step}` step"),
         })
     }
@@ -206,6 +207,7 @@ impl HttpPlatform {
         let started = Instant::now();
         let error = |e: reqwest::Error| PlatformError {
             step,
+            kind: PlatformErrorKind::Unreachable,
             message: describe_transport_error(&url, &e),
         };
         let response = builder.send().await.map_err(error)?;
@@ -224,6 +226,7 @@ impl HttpPlatform {
         if status == 401 || status == 403 {
             return Err(PlatformError {
                 step,
+                kind: PlatformErrorKind::Unauthorized,
                 message: format!(
                     "{url}: HTTP {status}: unauthorized (check the target's token or auth headers){}",
                     crate::check::answer_reason(&body)
@@ -311,6 +314,7 @@ impl HttpPlatform {
                 error: text_at(item, log.error.as_ref()),
                 duration_ms: p(&log.duration_ms).and_then(Value::as_u64),
             },
+            refused: None,
         }
     }
 }
@@ -400,6 +404,7 @@ impl Platform for HttpPlatform {
             .as_ref()
             .ok_or_else(|| PlatformError {
                 step: "read callback log",
+                kind: PlatformErrorKind::Setup,
                 message: "the target's profile has no `callback_log` step".into(),
             })?;
         let vars = match key {
@@ -424,6 +429,7 @@ impl Platform for HttpPlatform {
             }
             _ => Err(PlatformError {
                 step: "read callback log",
+                kind: PlatformErrorKind::Unreadable,
                 message: format!(
                     "HTTP {}: no list at `{}` in the answer{}",
                     exchange.status,
@@ -433,47 +439,6 @@ impl Platform for HttpPlatform {
                         .unwrap_or_default()
                 ),
             }),
-        }
-    }
-
-    fn forget(&self, click: Option<&str>, conversion: Option<&str>) {
-        if let Some(forget) = &self.forget {
-            forget(click, conversion);
-        }
-    }
-
-    async fn quiet_until(&self, deadline: tokio::time::Instant) -> bool {
-        match &self.quiet {
-            WhenQuiet::Unknown => false,
-            WhenQuiet::Asked(quiet) => quiet(deadline),
-            WhenQuiet::Sandbox(url) => {
-                let asked = tokio::time::Instant::now();
-                let mut request = self.client.get(url);
-                for (name, value) in &self.profile.headers {
-                    request = request.header(name.as_str(), value.as_str());
-                }
-                let answer = async {
-                    let response = request.send().await.ok()?;
-                    if !response.status().is_success() {
-                        return None;
-                    }
-                    response.json::<Value>().await.ok()
-                };
-                let answer = tokio::time::timeout_at(deadline, answer)
-                    .await
-                    .ok()
-                    .flatten();
-                match answer
-                    .as_ref()
-                    .and_then(|a| a.pointer("/data/nextDeliveryInMs"))
-                {
-                    Some(Value::Null) => true,
-                    Some(next) => next
-                        .as_u64()
-                        .is_some_and(|ms| asked + std::time::Duration::from_millis(ms) >= deadline),
-                    None => false,
-                }
-            }
         }
     }
 }

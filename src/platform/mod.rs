@@ -1,6 +1,7 @@
 //! The pipeline's steps as one trait, and its HTTP implementation driven by a target profile.
 
 mod http;
+pub mod outbox;
 pub mod profile;
 pub mod target;
 
@@ -11,14 +12,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use http::HttpPlatform;
+pub use outbox::{Outbox, Pending};
 pub use profile::Profile;
 
 use crate::delivery::{Delivery, Key};
-
-/// Called with a judged case's click and conversion: a platform that can forget them may.
-pub type Forget = std::sync::Arc<dyn Fn(Option<&str>, Option<&str>) + Send + Sync>;
-/// [`Platform::quiet_until`], for a platform that can tell.
-pub type Quiet = std::sync::Arc<dyn Fn(tokio::time::Instant) -> bool + Send + Sync>;
 
 /// One request and its answer, kept for the report's transcript.
 #[derive(Debug, Clone)]
@@ -41,7 +38,21 @@ pub struct Exchange {
 #[error("{step}: {message}")]
 pub struct PlatformError {
     pub step: &'static str,
+    pub kind: PlatformErrorKind,
     pub message: String,
+}
+
+/// What kind of trouble a [`PlatformError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformErrorKind {
+    /// pitcrew could not set up its client, or the profile lacks the step.
+    Setup,
+    /// The platform did not answer (refused, timed out, cut off).
+    Unreachable,
+    /// It answered 401 or 403: it does not take pitcrew's credentials.
+    Unauthorized,
+    /// It answered, but not what the profile says to read.
+    Unreadable,
 }
 
 /// A click to create.
@@ -138,16 +149,4 @@ pub trait Platform: Send + Sync + 'static {
         &self,
         key: &Key,
     ) -> impl Future<Output = Result<Vec<Delivery>, PlatformError>> + Send;
-    /// A case made (or used) this click and conversion and is judged: nothing of this run
-    /// reads them again. A platform that keeps them only for pitcrew (the embedded sandbox)
-    /// may forget them; a real one does nothing.
-    fn forget(&self, click: Option<&str>, conversion: Option<&str>) {
-        let _ = (click, conversion);
-    }
-    /// True when the platform is known to send no callback before `deadline` (a sandbox knows
-    /// what it has still to send); false when it cannot tell.
-    fn quiet_until(&self, deadline: tokio::time::Instant) -> impl Future<Output = bool> + Send {
-        let _ = deadline;
-        async { false }
-    }
 }

@@ -42,6 +42,9 @@ pub struct ApiCallback {
     /// What the receiver answered.
     #[serde(default)]
     pub answer: EndpointAnswer,
+    /// Why the receiver refused it for its credentials, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 impl ApiCallback {
@@ -62,6 +65,7 @@ impl ApiCallback {
             key: d.ids.conversion.clone().or_else(|| d.ids.click.clone()),
             ids: d.ids.clone(),
             answer: d.answer.clone(),
+            refused: d.refused.clone(),
         }
     }
 
@@ -79,6 +83,7 @@ impl ApiCallback {
             ids: self.ids,
             attempt: None,
             answer: self.answer,
+            refused: self.refused,
         }
     }
 }

@@ -59,6 +59,7 @@ async fn capture(
         json: None,
         attempt: None,
         answer: EndpointAnswer::default(),
+        refused: None,
     };
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -86,25 +87,17 @@ async fn capture(
     delivery.ids = receiver.ids(json.as_ref());
     delivery.body = String::from_utf8_lossy(&bytes).into_owned();
     delivery.json = json;
-    if !receiver.authorized(&delivery.headers) {
-        let names: Vec<&str> = receiver
-            .config()
-            .auth
-            .iter()
-            .flatten()
-            .map(|a| a.name.as_str())
-            .collect();
-        let reason = match names.as_slice() {
-            [] => "refused (401): no partner sends its callbacks to this receiver".to_string(),
-            names => format!(
-                "refused (401): no {} header with the partner's secret",
-                names.join(" or ")
-            ),
+    if let Err(why) = receiver.credentials(&delivery.headers) {
+        delivery.answer = EndpointAnswer {
+            status: Some(StatusCode::UNAUTHORIZED.as_u16()),
+            body: None,
+            error: None,
+            duration_ms: None,
         };
-        receiver.stray(&delivery, &reason);
+        receiver.refuse(delivery, &why);
         return (
             StatusCode::UNAUTHORIZED,
-            format!("unauthorized: {reason}\n"),
+            format!("unauthorized: refused (401): {why}\n"),
         )
             .into_response();
     }

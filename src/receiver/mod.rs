@@ -22,6 +22,11 @@ pub use store::SqliteStore;
 
 /// The most refused or unreadable callbacks kept (the count goes on; the oldest are dropped).
 const MAX_STRAYS: usize = 10_000;
+/// The most callbacks refused for their credentials kept by the ids they name, for the cases
+/// those ids are (the oldest are dropped). Kept without body or headers.
+const MAX_REFUSED: usize = 1_000;
+/// The longest id a refused callback may name to be kept by it (real ids are far shorter).
+const MAX_REFUSED_ID: usize = 256;
 /// The largest callback body taken; a larger one is answered 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
@@ -85,6 +90,47 @@ struct Inner {
     stray_count: AtomicU64,
     /// Scripted answers, by the click or conversion whose deliveries they answer.
     scripts: Mutex<HashMap<Key, Arc<Scripted>>>,
+    /// Callbacks refused for their credentials, by the ids they name.
+    refused: Mutex<Refused>,
+}
+
+/// Callbacks refused for their credentials, kept by the conversion and click they name so
+/// that the case they name sees them (the latest [`MAX_REFUSED`]).
+#[derive(Default)]
+struct Refused {
+    order: std::collections::VecDeque<Arc<Delivery>>,
+    by_key: HashMap<Key, Vec<Arc<Delivery>>>,
+}
+
+impl Refused {
+    fn keep(&mut self, delivery: Arc<Delivery>) {
+        if self.order.len() >= MAX_REFUSED
+            && let Some(old) = self.order.pop_front()
+        {
+            for key in keys(&old) {
+                if let Some(list) = self.by_key.get_mut(&key) {
+                    list.retain(|d| d.seq != old.seq);
+                    if list.is_empty() {
+                        self.by_key.remove(&key);
+                    }
+                }
+            }
+        }
+        for key in keys(&delivery) {
+            self.by_key.entry(key).or_default().push(delivery.clone());
+        }
+        self.order.push_back(delivery);
+    }
+}
+
+/// The keys a delivery is filed under: its conversion and its click.
+fn keys(delivery: &Delivery) -> impl Iterator<Item = Key> + use<> {
+    [
+        delivery.ids.conversion.clone().map(Key::Conversion),
+        delivery.ids.click.clone().map(Key::Click),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The in-process handle: record callbacks, wait for them, account for them.
@@ -143,13 +189,31 @@ impl Receiver {
 
     /// True when `headers` carry one of the configured secrets (or the receiver is open).
     pub fn authorized(&self, headers: &[(String, String)]) -> bool {
+        self.credentials(headers).is_ok()
+    }
+
+    /// Whether `headers` carry one of the configured secrets (or the receiver is open); if
+    /// not, what is wrong with them: `no X-Api-Token header`, `wrong X-Api-Token`.
+    pub fn credentials(&self, headers: &[(String, String)]) -> Result<(), String> {
         let Some(auth) = &self.inner.config.auth else {
-            return true;
+            return Ok(());
         };
-        auth.iter().any(|a| {
-            headers
-                .iter()
-                .any(|(n, v)| n.eq_ignore_ascii_case(&a.name) && constant_time_eq(v, &a.secret))
+        let mut wrong = None;
+        for a in auth {
+            for (name, value) in headers {
+                if name.eq_ignore_ascii_case(&a.name) {
+                    if constant_time_eq(value, &a.secret) {
+                        return Ok(());
+                    }
+                    wrong = Some(a.name.as_str());
+                }
+            }
+        }
+        let names: Vec<&str> = auth.iter().map(|a| a.name.as_str()).collect();
+        Err(match (wrong, names.as_slice()) {
+            (Some(name), _) => format!("wrong {name}"),
+            (None, []) => "no partner sends its callbacks to this receiver".into(),
+            (None, names) => format!("no {} header", names.join(" or ")),
         })
     }
 
@@ -197,15 +261,57 @@ impl Receiver {
     }
 
     fn file(&self, delivery: Arc<Delivery>) {
-        let keys = [
-            delivery.ids.conversion.clone().map(Key::Conversion),
-            delivery.ids.click.clone().map(Key::Click),
-        ];
         let mut slots = lock(&self.inner.slots);
-        for key in keys.into_iter().flatten() {
+        for key in keys(&delivery) {
             let slot = slots.entry(key).or_default();
             slot.deliveries.push(delivery.clone());
             slot.notify.notify_waiters();
+        }
+    }
+
+    /// Keeps a callback refused for its credentials (`why`: what was wrong with them): a stray,
+    /// and, by the conversion and click it names, a delivery the case they are sees (and is
+    /// woken by) but never takes. Returns its sequence number.
+    pub fn refuse(&self, mut delivery: Delivery, why: &str) -> u64 {
+        delivery.seq = self.next_seq();
+        self.stray(&delivery, &format!("refused (401): {why}"));
+        let sane = |id: &Option<String>| id.as_ref().is_none_or(|i| i.len() <= MAX_REFUSED_ID);
+        let ids = &delivery.ids;
+        if ids.conversion.is_none() && ids.click.is_none()
+            || !sane(&ids.conversion)
+            || !sane(&ids.click)
+            || !sane(&ids.callback)
+        {
+            return delivery.seq;
+        }
+        // What a case needs to name the refusal: not the body or headers a flood could fill.
+        delivery.refused = Some(why.to_string());
+        delivery.body = String::new();
+        delivery.json = None;
+        delivery.headers = Vec::new();
+        let delivery = Arc::new(delivery);
+        lock(&self.inner.refused).keep(delivery.clone());
+        let slots = lock(&self.inner.slots);
+        for key in keys(&delivery) {
+            if let Some(slot) = slots.get(&key) {
+                slot.notify.notify_waiters();
+            }
+        }
+        delivery.seq
+    }
+
+    /// The deliveries under `key` as the slot holds them, with the refused ones of `key` in
+    /// order of arrival (the slots' lock held by the caller).
+    fn view(&self, slot: Option<&Slot>, key: &Key) -> Vec<Arc<Delivery>> {
+        let kept = slot.map_or(&[][..], |s| &s.deliveries[..]);
+        let refused = lock(&self.inner.refused);
+        match refused.by_key.get(key) {
+            None => kept.to_vec(),
+            Some(refused) => {
+                let mut all: Vec<Arc<Delivery>> = kept.iter().chain(refused).cloned().collect();
+                all.sort_by_key(|d| d.seq);
+                all
+            }
         }
     }
 
@@ -307,11 +413,11 @@ impl Receiver {
         });
     }
 
-    /// Forgets the deliveries `seqs` filed under `key`, those of a judged case, under both of
-    /// the keys each is filed under: the late recount looks only for deliveries its case has
-    /// not seen, and judged ones are claimed, so keeping them would only make memory grow with
-    /// a run's cases. A slot left empty with no one waiting on it goes too.
-    pub fn settle(&self, key: &Key, seqs: &[u64]) {
+    /// Forgets the deliveries `seqs` filed under `key`, those a case claimed and whose verdict
+    /// is final, under both of the keys each is filed under: nothing reads them again, so
+    /// keeping them would only make memory grow with a run's cases. A slot left empty with no
+    /// one waiting on it goes too.
+    pub fn forget_claimed(&self, key: &Key, seqs: &[u64]) {
         let mut slots = lock(&self.inner.slots);
         let mut keys = vec![key.clone()];
         if let Some(slot) = slots.get(key) {
@@ -338,10 +444,8 @@ impl Receiver {
 
     /// Every delivery filed under `key` so far, in arrival order.
     pub fn deliveries(&self, key: &Key) -> Vec<Arc<Delivery>> {
-        lock(&self.inner.slots)
-            .get(key)
-            .map(|s| s.deliveries.clone())
-            .unwrap_or_default()
+        let slots = lock(&self.inner.slots);
+        self.view(slots.get(key), key)
     }
 
     /// How many callbacks reached the receiver in all.
@@ -361,8 +465,9 @@ impl Receiver {
             let notified = {
                 let mut slots = lock(&self.inner.slots);
                 let slot = slots.entry(key.clone()).or_default();
-                if done(&slot.deliveries) {
-                    return slot.deliveries.clone();
+                let seen = self.view(Some(slot), key);
+                if done(&seen) {
+                    return seen;
                 }
                 // Registered while the lock is held: a delivery filed after it wakes us.
                 let notify = slot.notify.clone();
@@ -479,6 +584,7 @@ mod tests {
                 status: Some(200),
                 ..EndpointAnswer::default()
             },
+            refused: None,
         }
     }
 

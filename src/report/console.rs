@@ -1,5 +1,5 @@
-//! The console: a line per case in plan order as verdicts come, failures spelled out, retries
-//! and late failures, then the summary and a recap of what failed, from the run record.
+//! The console: a line per case in plan order as verdicts come, failures spelled out, retries,
+//! then the summary and a recap of what failed, from the run record.
 //!
 //! Everything goes to one stream (stdout; stderr when stdout carries `--json -`). When that
 //! stream is a terminal an indicatif progress bar ticks underneath; otherwise plain lines only.
@@ -145,19 +145,6 @@ impl Console {
                 );
                 self.push_transcript(&mut text, &result.transcript);
                 self.print(Some(("RETRY", Tone::Yellow)), &text);
-            }
-            EventKind::LateFailure {
-                index,
-                failures,
-                error,
-                ..
-            } => {
-                let mut text = format!("  {}  (after its verdict)", self.name(*index));
-                if let Some(e) = error {
-                    text.push_str(&format!("\n      {e}"));
-                }
-                push_failures(&mut text, failures);
-                self.print(Some(("LATE", Tone::Red)), &text);
             }
             EventKind::RunCancelled { reason } => {
                 let text = match reason {

@@ -249,24 +249,6 @@ impl RecordBuilder {
                     self.put(result.index, record);
                 }
             }
-            EventKind::LateFailure {
-                index,
-                failures,
-                transcript,
-                error,
-            } => {
-                if let Some(info) = self.info.clone()
-                    && let Some(planned) = info.cases.get(*index)
-                {
-                    if self.at[*index] == NOT_YET {
-                        let earlier = self.earlier.remove(index).unwrap_or_default();
-                        let record = unjudged_record(planned, &info.suites[planned.suite], earlier);
-                        self.put(*index, record);
-                    }
-                    let record = &mut self.cases[self.at[*index] as usize];
-                    late(record, failures, transcript, error.as_deref());
-                }
-            }
             EventKind::RunCancelled { reason } => {
                 if self.cancelled != Some(CancelReason::Aborted) {
                     self.cancelled = Some(*reason);
@@ -429,22 +411,6 @@ fn verdict_record(
         wake_us: last.wake.map(|w| w.as_micros() as u64),
         ..planned_record(planned, suite, earlier)
     }
-}
-
-/// A delivery came after the verdict: the case fails after all (or errors, when its
-/// deliveries could not be recounted).
-fn late(record: &mut CaseRecord, failures: &[Failure], transcript: &[String], error: Option<&str>) {
-    if let Some(error) = error {
-        if record.status != Status::Failed {
-            record.status = Status::Errored;
-        }
-        record.error.get_or_insert_with(|| error.to_string());
-    } else if record.status == Status::Passed {
-        record.status = Status::Failed;
-    }
-    record.flaky = false;
-    record.failures.extend_from_slice(failures);
-    record.transcript.extend_from_slice(transcript);
 }
 
 fn attempt_record(result: &CaseResult) -> AttemptRecord {
@@ -626,9 +592,8 @@ mod tests {
         );
     }
 
-    /// Verdicts come in any order; the record lists cases in plan order, a late failure
-    /// lands on its case (even one that never reported), and a case the run never reported
-    /// is errored: none vanishes.
+    /// Verdicts come in any order; the record lists cases in plan order, and a case the run
+    /// never reported is errored: none vanishes.
     #[test]
     fn records_are_in_plan_order_whatever_order_the_verdicts_come_in() {
         use crate::run::events::{CaseInfo, Event, EventKind, RunInfo, SuiteInfo};
@@ -660,14 +625,6 @@ mod tests {
             let result = CaseResult::not_run(index, Status::Passed, "");
             builder.on_event(&event(EventKind::CaseFinished(Arc::new(result))));
         }
-        for index in [0, 3] {
-            builder.on_event(&event(EventKind::LateFailure {
-                index,
-                failures: vec![],
-                transcript: vec![],
-                error: Some("a late duplicate".into()),
-            }));
-        }
         let record = builder.finish();
         let names: Vec<&str> = record.cases.iter().map(|c| &*c.name).collect();
         assert_eq!(
@@ -676,7 +633,7 @@ mod tests {
         );
         let statuses: Vec<Status> = record.cases.iter().map(|c| c.status).collect();
         use Status::*;
-        assert_eq!(statuses, [Errored, Passed, Passed, Errored, Passed, Passed]);
+        assert_eq!(statuses, [Passed, Passed, Passed, Errored, Passed, Passed]);
         assert_eq!(record.summary.total, 6);
     }
 }

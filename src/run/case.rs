@@ -1,31 +1,23 @@
 //! Running one case: drive the pipeline's steps, then its `then:` steps, wait for each part's
-//! deliveries, check everything, and say which deliveries were the case's.
+//! deliveries and check everything (`part.rs`). Which deliveries are the case's, and which
+//! part's, the run's ledger decides (`ledger.rs`).
 //!
 //! A case is a sequence of parts: the pipeline (click, conversion or resend), then each step.
-//! A delivery is the case's when it is filed under the case's conversion (or, when no
-//! conversion was made, its click) and is a callback record the platform said it sent for the
-//! case (the `callbackId` of a conversion, resend or status-change answer); one without a
-//! record id counts when it came after the case began. It belongs to the part whose record it
-//! is, else to the part that was running when it came. Any delivery of the case that no part
-//! expected fails it; on the case's own conversion, a record the platform did not report fails
-//! it too (and stays a stray).
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::ledger::{ClaimId, Ledger};
 use super::result::{CaseResult, Ids, Inputs, Status};
 use super::source::CallbackSource;
-use crate::check::{self, Failure, callback as callback_check};
+use crate::check::{self, Failure};
 use crate::delivery::{Delivery, Key};
 use crate::duration::format_duration;
-use crate::plan::{
-    Action, AnswerChecks, CallbackCheck, CallbackExpect, Case, Mode, ResponseCheck, Step,
-};
+use crate::plan::{Action, AnswerChecks, Case, Mode, ResponseCheck, Step};
 use crate::platform::{
     CallbackSent, Exchange, NewClick, NewConversion, Platform, PlatformError, StatusChange,
 };
@@ -62,56 +54,27 @@ pub enum Entry {
 #[derive(Debug)]
 pub struct CaseOutcome {
     pub result: CaseResult,
-    /// What to recount after the verdict, to catch late deliveries.
-    pub watch: Option<Watch>,
-    /// The sequence numbers of the deliveries the case claimed (judged at its verdict).
-    pub claimed: Vec<u64>,
-    /// Deliveries on the case's own conversion that it failed for and did not claim (records
-    /// the platform did not report: they stay strays), so that no recount counts them again.
-    pub flagged: Vec<u64>,
     pub entries: Vec<Entry>,
+    /// When the case's timeout ends: what the target still owes it is awaited until then.
+    pub deadline: Instant,
 }
 
-/// The deliveries that are a case's, to recount after its verdict.
-#[derive(Debug, Clone)]
-pub struct Watch {
-    pub key: Key,
-    /// The callback records the platform said it sent for the case (empty: it did not say).
-    pub callback_ids: Box<[String]>,
-    /// Deliveries that carry no callback record id count from this time on.
-    pub since: DateTime<Utc>,
-    /// True when `key` is a conversion the case made: from `since` on, every delivery filed
-    /// there is the case's, reported or not (the rule its verdict judged by).
-    pub own: bool,
+/// A case attempt's account in the run's ledger.
+#[derive(Clone)]
+pub struct Account {
+    pub ledger: Arc<Mutex<Ledger>>,
+    pub id: ClaimId,
 }
 
-impl Watch {
-    /// True when `delivery` is one of the case's.
-    pub fn owns(&self, delivery: &Delivery) -> bool {
-        let since = delivery.at >= self.since;
-        match &delivery.ids.callback {
-            Some(id) if !self.callback_ids.is_empty() => {
-                self.callback_ids.contains(id) || (self.own && since)
-            }
-            _ => since,
-        }
+impl Account {
+    /// The ledger, locked (a panicking holder leaves it usable: it only ever grows a claim).
+    pub fn books(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    /// The case's deliveries among `all`.
-    pub fn mine(&self, all: &[Arc<Delivery>]) -> Vec<Arc<Delivery>> {
-        all.iter().filter(|d| self.owns(d)).cloned().collect()
-    }
-}
-
-/// One part of a case: the records it made the platform send and when it began.
-#[derive(Debug, Clone)]
-struct Part {
-    ids: Vec<String>,
-    start: DateTime<Utc>,
 }
 
 /// Why a case stopped before it could be judged.
-enum Stop {
+pub(super) enum Stop {
     /// An expectation failed and later steps cannot run (no id to go on with).
     Failed,
     /// The platform, the network or the callback source broke.
@@ -124,40 +87,34 @@ impl From<PlatformError> for Stop {
     }
 }
 
-struct CaseRun<'a, P, S> {
-    case: &'a Case,
+pub(super) struct CaseRun<'a, P, S> {
+    pub(super) case: &'a Case,
     platform: &'a P,
-    source: &'a S,
-    clock: TargetClock,
+    pub(super) source: &'a S,
+    pub(super) account: Account,
+    pub(super) clock: TargetClock,
     started_at: DateTime<Utc>,
     /// When waiting for callbacks must end (a little before the case's timeout).
-    deadline: Instant,
-    failures: Vec<Failure>,
-    entries: Vec<Entry>,
+    pub(super) deadline: Instant,
+    pub(super) failures: Vec<Failure>,
+    pub(super) entries: Vec<Entry>,
     ids: Ids,
-    /// Where the case's deliveries are filed, once known.
-    key: Option<Key>,
-    /// True when `key` is the case's own (a conversion it made): every record there is its.
-    own_key: bool,
-    parts: Vec<Part>,
-    /// Deliveries a part has judged.
-    judged: HashSet<u64>,
-    /// Deliveries [`Self::unexpected`] failed the case for without claiming them.
-    flagged: Vec<u64>,
     /// How long after its callback arrived the first part noticed it (see [`CaseResult::wake`]).
-    wake: Option<Duration>,
-    /// The deliveries under `key` as the last part saw them: what [`Self::unexpected`] looks
+    pub(super) wake: Option<Duration>,
+    /// The deliveries under the case's key as the last part saw them: what the verdict looks
     /// through, as reading a platform's log once more costs a request per case (whatever
-    /// comes after it, the recount after the run sees).
-    last_seen: Option<Vec<Arc<Delivery>>>,
+    /// comes after it, the case's settling sees).
+    pub(super) last_seen: Option<Vec<Arc<Delivery>>>,
 }
 
-/// Runs attempt `attempt` of `case` against `platform`, with `source` observing callbacks.
+/// Runs attempt `attempt` of `case` against `platform`, with `source` observing callbacks and
+/// `account` its deliveries.
 pub async fn run_case<P: Platform, S: CallbackSource>(
     case: &Case,
     attempt: u32,
     platform: &P,
     source: &S,
+    account: Account,
     clock: TargetClock,
 ) -> CaseOutcome {
     let started = Instant::now();
@@ -168,17 +125,13 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
         case,
         platform,
         source,
+        account,
         clock,
         started_at,
         deadline: end.checked_sub(CALLBACK_MARGIN).unwrap_or(started),
         failures: Vec::new(),
         entries: Vec::new(),
         ids: Ids::default(),
-        key: None,
-        own_key: false,
-        parts: Vec::new(),
-        judged: HashSet::new(),
-        flagged: Vec::new(),
         wake: None,
         last_seen: None,
     };
@@ -196,17 +149,6 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
         Ok(Ok(())) if run.failures.is_empty() => (Status::Passed, None),
         Ok(Ok(())) => (Status::Failed, None),
     };
-    // A case that could not be judged has nothing to recount later.
-    let watch = run
-        .key
-        .clone()
-        .filter(|_| status != Status::Errored)
-        .map(|key| Watch {
-            key,
-            callback_ids: run.parts.iter().flat_map(|p| p.ids.clone()).collect(),
-            since: started_at,
-            own: run.own_key,
-        });
     let result = CaseResult {
         index: case.index,
         attempt,
@@ -227,10 +169,8 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
     };
     CaseOutcome {
         result,
-        watch,
-        claimed: run.judged.into_iter().collect(),
-        flagged: run.flagged,
         entries: run.entries,
+        deadline: end,
     }
 }
 
@@ -253,19 +193,24 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 self.script(click).await?;
                 let expect = case.expect.callback_response.as_ref();
                 let sent = self.resend(click, conversion, expect, "").await?;
-                self.key = Some(Key::Conversion(conversion.clone()));
+                self.watch(Key::Conversion(conversion.clone()), false);
                 sent.into_iter().collect()
             }
         };
-        self.parts.push(Part {
-            ids: first,
-            start: self.started_at,
-        });
+        let started_at = self.started_at;
+        self.account
+            .books()
+            .begin_part(self.account.id, first, started_at);
         self.check_part(0, &case.expect.callback).await?;
         for (i, step) in case.steps.iter().enumerate() {
             self.step(i + 1, step).await?;
         }
-        self.unexpected().await
+        self.surplus().await
+    }
+
+    /// The case's deliveries are filed under `key`; `own` when it is a conversion it made.
+    fn watch(&self, key: Key, own: bool) {
+        self.account.books().watch(self.account.id, key, own);
     }
 
     /// Registers the case's receiver script before anything can call back.
@@ -375,12 +320,11 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                     "create conversion: HTTP {status} but the answer holds no conversion id"
                 )));
             }
-            self.key = Some(Key::Click(click.to_string()));
+            self.watch(Key::Click(click.to_string()), false);
             return Ok(Vec::new());
         };
         self.ids.conversion = Some(id.clone());
-        self.key = Some(Key::Conversion(id));
-        self.own_key = true;
+        self.watch(Key::Conversion(id), true);
         let reason = outcome.reason.as_deref();
         match (&expect.conversion_state, outcome.state.as_deref()) {
             (Some(wanted), Some(got)) if wanted.eq_ignore_ascii_case(got) => {}
@@ -473,194 +417,13 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 Vec::new()
             }
         };
-        self.parts.push(Part { ids, start });
+        self.account.books().begin_part(self.account.id, ids, start);
         self.check_part(n, &step.expect.callback).await
-    }
-
-    /// The part (index into `parts`) a delivery of the case belongs to.
-    fn owner(&self, d: &Delivery) -> Option<usize> {
-        if let Some(id) = &d.ids.callback
-            && let Some(p) = self.parts.iter().position(|p| p.ids.contains(id))
-        {
-            return Some(p);
-        }
-        let reported = self.parts.iter().any(|p| !p.ids.is_empty());
-        if d.ids.callback.is_some() && reported {
-            return None;
-        }
-        self.parts.iter().rposition(|p| p.start <= d.at)
-    }
-
-    /// Waits for and checks the deliveries of part `n`, and marks them judged.
-    async fn check_part(&mut self, n: usize, check: &CallbackCheck) -> Result<(), Stop> {
-        let Some(key) = self.key.clone() else {
-            return Ok(());
-        };
-        let prefix = if n == 0 {
-            String::new()
-        } else {
-            format!("then[{n}]")
-        };
-        let now = Instant::now();
-        let (all, mine, failures) = match check {
-            CallbackCheck::Unchecked => {
-                let all = self.source.deliveries(&key).await.map_err(Stop::Errored)?;
-                let mine = self.of_part(n, &all);
-                (all, mine, Vec::new())
-            }
-            CallbackCheck::None { wait } => {
-                let until = (now + *wait).min(self.deadline);
-                let any = |ds: &[Arc<Delivery>]| ds.iter().any(|d| self.owner(d) == Some(n));
-                let all = self
-                    .source
-                    .wait(&key, &any, until)
-                    .await
-                    .map_err(Stop::Errored)?;
-                let mine = self.of_part(n, &all);
-                let failures = if mine.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![callback_check::none_expected(&mine)]
-                };
-                (all, mine, failures)
-            }
-            CallbackCheck::Expect(expect) => {
-                let until = (now + expect.within).min(self.deadline);
-                let wanted = expect.count as usize;
-                let listed = expect.attempts.as_ref().map_or(0, Vec::len);
-                let enough = |ds: &[Arc<Delivery>]| {
-                    let mine = ds.iter().filter(|d| self.owner(d) == Some(n));
-                    let (all, accepted) =
-                        mine.fold((0, 0), |(a, ok), d| (a + 1, ok + usize::from(d.accepted())));
-                    accepted >= wanted && all >= listed
-                };
-                let waiting_since = Utc::now();
-                let all = self
-                    .source
-                    .wait(&key, &enough, until)
-                    .await
-                    .map_err(Stop::Errored)?;
-                let woke = Utc::now();
-                let waited = format_duration(now.elapsed().min(expect.within));
-                let mine = self.of_part(n, &all);
-                if n == 0
-                    && let Some(last) = mine.iter().filter(|d| d.accepted()).map(|d| d.at).max()
-                {
-                    self.wake = (woke - last.max(waiting_since)).to_std().ok();
-                }
-                let failures = self.judge(expect, &mine, &waited);
-                (all, mine, failures)
-            }
-        };
-        self.failures
-            .extend(failures.into_iter().map(|f| in_step(f, &prefix)));
-        self.judged.extend(mine.iter().map(|d| d.seq));
-        self.entries.extend(mine.into_iter().map(Entry::Delivery));
-        self.last_seen = Some(all);
-        Ok(())
-    }
-
-    fn of_part(&self, n: usize, all: &[Arc<Delivery>]) -> Vec<Arc<Delivery>> {
-        all.iter()
-            .filter(|d| self.owner(d) == Some(n))
-            .cloned()
-            .collect()
-    }
-
-    /// The failures of one part's deliveries against what it expects.
-    fn judge(&self, expect: &CallbackExpect, mine: &[Arc<Delivery>], waited: &str) -> Vec<Failure> {
-        let mut failures = Vec::new();
-        let accepted: Vec<Arc<Delivery>> = mine.iter().filter(|d| d.accepted()).cloned().collect();
-        if let Some(f) = callback_check::count(expect.count, accepted.len(), waited) {
-            failures.push(f);
-        }
-        match &expect.attempts {
-            Some(attempts) => {
-                failures.extend(callback_check::attempts(mine, attempts, self.clock.minute))
-            }
-            None => failures.extend(callback_check::refused(mine)),
-        }
-        failures.extend(callback_check::payload(
-            &accepted,
-            &expect.payload,
-            &expect.headers,
-            self.case.flag.as_deref(),
-        ));
-        if let Some(response) = &expect.response {
-            failures.extend(callback_check::responses(&accepted, response));
-        }
-        if expect.schema {
-            failures.extend(callback_check::schema(&accepted));
-        }
-        failures
-    }
-
-    /// Every delivery of the case that no part judged, and on the case's own conversion every
-    /// record the platform did not report: each fails the case.
-    async fn unexpected(&mut self) -> Result<(), Stop> {
-        let Some(key) = self.key.clone() else {
-            return Ok(());
-        };
-        let all = match self.last_seen.take() {
-            Some(all) => all,
-            None => self.source.deliveries(&key).await.map_err(Stop::Errored)?,
-        };
-        for d in &all {
-            if self.judged.contains(&d.seq) {
-                continue;
-            }
-            let owner = self.owner(d);
-            if owner.is_none() && !(self.own_key && d.at >= self.started_at) {
-                continue;
-            }
-            let of_record = |p: usize| {
-                d.ids
-                    .callback
-                    .as_ref()
-                    .is_some_and(|id| self.parts[p].ids.contains(id))
-            };
-            let what = match owner {
-                Some(p) if of_record(p) => format!(
-                    "another delivery of the callback record {} after {} was judged (a duplicate)",
-                    d.ids.callback.as_deref().unwrap_or_default(),
-                    if p == 0 {
-                        "the case's first part".to_string()
-                    } else {
-                        format!("then[{p}]")
-                    }
-                ),
-                Some(_) => "a delivery no part of the case expected".to_string(),
-                None => format!(
-                    "a callback record the platform did not report for this case ({})",
-                    d.ids.callback.as_deref().unwrap_or("no id")
-                ),
-            };
-            let mut f = Failure::new(
-                "callback.unexpected",
-                None,
-                "no other delivery".into(),
-                d.outcome(),
-                None,
-            );
-            f.message = format!(
-                "callback.unexpected: {what} arrived at {} ({})",
-                d.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                d.outcome()
-            );
-            self.failures.push(f);
-            self.entries.push(Entry::Delivery(d.clone()));
-            if owner.is_some() {
-                self.judged.insert(d.seq);
-            } else {
-                self.flagged.push(d.seq);
-            }
-        }
-        Ok(())
     }
 }
 
 /// A failure of step `prefix` (`then[2]`), named so; the first part's failures are unchanged.
-fn in_step(mut failure: Failure, prefix: &str) -> Failure {
+pub(super) fn in_step(mut failure: Failure, prefix: &str) -> Failure {
     if !prefix.is_empty() && !failure.check.starts_with(prefix) {
         failure.check = format!("{prefix}.{}", failure.check);
         failure.message = format!("{prefix} {}", failure.message);

@@ -7,7 +7,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::result::CaseResult;
-use crate::check::Failure;
 use crate::delivery::Stray;
 use crate::plan::Plan;
 
@@ -27,16 +26,8 @@ pub enum EventKind {
     CaseStarted { index: usize, attempt: u32 },
     /// An attempt failed and the case will be run again.
     AttemptFailed(Arc<CaseResult>),
-    /// A case's final verdict (every planned case gets exactly one).
+    /// A case's final verdict, once it has settled (every planned case gets exactly one).
     CaseFinished(Arc<CaseResult>),
-    /// A delivery arrived for a case after its verdict: the case fails after all (or errors,
-    /// with `error`, when its deliveries could not be recounted).
-    LateFailure {
-        index: usize,
-        failures: Vec<Failure>,
-        transcript: Vec<String>,
-        error: Option<String>,
-    },
     /// The run stopped starting cases.
     RunCancelled { reason: CancelReason },
     /// After the last case: the callbacks no case claimed, and the run's wall time.

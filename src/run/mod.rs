@@ -2,24 +2,26 @@
 //! events. Every planned case gets exactly one final verdict: a case whose task panics is
 //! `errored`, a case that never started is `skipped` with the reason.
 //!
-//! After the last verdict the runner waits one short window (less when the platform can tell
-//! it has nothing left to send within it) and recounts every judged case's deliveries: one
-//! that no case saw at its verdict (a duplicate, or any delivery that came after the verdict)
-//! fails its case late. Waiting for duplicates therefore holds no job slot.
+//! A case runs in a job slot until its verdict, then settles outside it (`settle.rs`) until
+//! its verdict is final; then it is run again (`--retries`) or finished. Which deliveries are
+//! whose, the ledger says (`ledger.rs`); what is left unclaimed at the end is a stray.
 
 pub mod case;
 pub mod events;
+pub mod ledger;
+mod part;
 pub mod result;
 pub mod schedule;
+pub mod settle;
 pub mod source;
 pub mod transcript;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{self, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -27,18 +29,17 @@ pub use events::{CancelReason, Event, EventKind, RunInfo};
 pub use result::{CaseResult, Ids, Inputs, Status};
 pub use source::{CallbackLog, CallbackSource, RemoteReceiver};
 
-use crate::check::Failure;
-use crate::delivery::Delivery;
 use crate::plan::{Case, Mode, Plan};
-use crate::platform::Platform;
+use crate::platform::{Outbox, Platform};
 pub use case::TargetClock;
-use case::{CaseOutcome, Watch};
+use case::{Account, CaseOutcome};
+use ledger::Ledger;
 use schedule::Schedule;
+use settle::Settle;
 
-/// How long after the last verdict deliveries are still awaited before the late recount.
-pub const LATE_WINDOW: Duration = Duration::from_millis(50);
-/// How often, within the window, the platform is asked whether it has anything left to send.
-const QUIET_POLL: Duration = Duration::from_millis(2);
+/// How long a case's deliveries must be quiet after its verdict, on a target that cannot tell
+/// what it still has to send, before the verdict is final (`--settle`).
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -58,6 +59,16 @@ pub struct RunOptions {
     /// Keep every case's requests, answers and callbacks, not only those of cases that did
     /// not pass (`--verbose`).
     pub verbose: bool,
+    /// The settle window of cases that set none (`--settle`).
+    pub settle: Duration,
+}
+
+/// What a run runs against: the platform's steps, where its deliveries are seen, and what
+/// it can tell of what it still has to send.
+pub struct Wiring<P, S> {
+    pub platform: Arc<P>,
+    pub source: Arc<S>,
+    pub outbox: Arc<dyn Outbox>,
 }
 
 /// How a run is stopped from outside: `finish` starts no more cases (running ones finish),
@@ -103,170 +114,299 @@ impl Emitter {
 }
 
 /// Runs every case of `plan`; sends events to `events`. Each case is handed to its task and
-/// dropped with its verdict, so that the plan's memory goes as the run goes.
+/// dropped with its final verdict, so that the plan's memory goes as the run goes.
 pub async fn run<P: Platform, S: CallbackSource>(
-    mut plan: Plan,
-    platform: Arc<P>,
-    source: Arc<S>,
+    plan: Plan,
+    wiring: Wiring<P, S>,
     options: RunOptions,
     interrupt: Interrupt,
     events: mpsc::UnboundedSender<Event>,
 ) {
-    let started = Instant::now();
-    let out = Emitter(events);
-    let info = RunInfo::of(&plan, &options.target, options.shard.clone());
-    out.emit(EventKind::RunStarted(Arc::new(info)));
-    let mut schedule = Schedule::new(plan.cases().map(resources));
-    let mut waiting: Vec<Option<Arc<Case>>> = plan
-        .suites
-        .iter_mut()
-        .flat_map(|suite| std::mem::take(&mut suite.cases))
-        .map(|case| Some(Arc::new(case)))
-        .collect();
-    let jobs = options.jobs.max(1);
-    let mut running: JoinSet<CaseOutcome> = JoinSet::new();
-    let mut running_cases: HashMap<tokio::task::Id, (usize, Arc<Case>)> = HashMap::new();
-    let mut stopped: Option<CancelReason> = None;
-    // One watch per case at most (more only with retries): room for all, taken as they come.
-    let mut watches: Vec<Recount> = Vec::with_capacity(waiting.len());
-    // Every delivery some case saw at its verdict.
-    let mut seen: HashSet<u64> = HashSet::new();
-    let mut claimed: HashSet<u64> = HashSet::new();
-    let mut last_verdict = Instant::now();
-    let clock = options.clock;
-    let verbose = options.verbose;
-    // Starts `case` (its attempt is the case's own).
-    let start = |running: &mut JoinSet<CaseOutcome>, case: Arc<Case>| {
-        let (platform, source) = (platform.clone(), source.clone());
-        running
-            .spawn(async move {
-                let mut outcome =
-                    case::run_case(&case, case.attempt, &*platform, &*source, clock).await;
-                if verbose || outcome.result.status != Status::Passed {
-                    outcome.result.transcript = transcript::render(&outcome.entries);
-                }
-                outcome.entries = Vec::new();
-                outcome
-            })
-            .id()
-    };
-    loop {
-        while stopped.is_none() && running.len() < jobs {
-            let Some(index) = schedule.next_ready() else {
+    Runner::new(plan, wiring, options, interrupt, events)
+        .run()
+        .await;
+}
+
+/// An attempt in flight: its case and its account in the ledger.
+struct Attempt {
+    index: usize,
+    case: Arc<Case>,
+    account: Account,
+}
+
+/// The run: what is waiting, running and settling, and the books.
+struct Runner<P, S> {
+    plan: Plan,
+    platform: Arc<P>,
+    settle: Arc<Settle<S>>,
+    options: RunOptions,
+    interrupt: Interrupt,
+    out: Emitter,
+    ledger: Arc<Mutex<Ledger>>,
+    schedule: Schedule,
+    /// Cases not started yet, by index (each taken when it starts).
+    waiting: Vec<Option<Arc<Case>>>,
+    /// Failed attempts built again, to start before any new case.
+    again: VecDeque<(usize, Arc<Case>)>,
+    running: JoinSet<CaseOutcome>,
+    settling: JoinSet<CaseResult>,
+    /// Every attempt running or settling, by its task.
+    attempts: HashMap<task::Id, Attempt>,
+    stopped: Option<CancelReason>,
+    started: Instant,
+}
+
+impl<P: Platform, S: CallbackSource> Runner<P, S> {
+    fn new(
+        mut plan: Plan,
+        wiring: Wiring<P, S>,
+        options: RunOptions,
+        interrupt: Interrupt,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Self {
+        let out = Emitter(events);
+        let info = RunInfo::of(&plan, &options.target, options.shard.clone());
+        out.emit(EventKind::RunStarted(Arc::new(info)));
+        let schedule = Schedule::new(plan.cases().map(resources));
+        let waiting = plan
+            .suites
+            .iter_mut()
+            .flat_map(|suite| std::mem::take(&mut suite.cases))
+            .map(|case| Some(Arc::new(case)))
+            .collect();
+        let settle = Settle {
+            source: wiring.source,
+            outbox: wiring.outbox,
+            abort: interrupt.abort.clone(),
+            verbose: options.verbose,
+        };
+        Runner {
+            plan,
+            platform: wiring.platform,
+            settle: Arc::new(settle),
+            options,
+            interrupt,
+            out,
+            ledger: Arc::default(),
+            schedule,
+            waiting,
+            again: VecDeque::new(),
+            running: JoinSet::new(),
+            settling: JoinSet::new(),
+            attempts: HashMap::new(),
+            stopped: None,
+            started: Instant::now(),
+        }
+    }
+
+    async fn run(mut self) {
+        loop {
+            self.start_ready();
+            if self.running.is_empty() && self.settling.is_empty() {
+                break;
+            }
+            self.next().await;
+        }
+        self.skip_the_rest();
+        let strays = {
+            let ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            self.settle.source.strays(ledger.claimed())
+        };
+        self.out.emit(EventKind::RunFinished {
+            strays,
+            duration: self.started.elapsed(),
+        });
+    }
+
+    /// Starts attempts while job slots are free: cases run again first, then ready ones.
+    fn start_ready(&mut self) {
+        while self.stopped.is_none() && self.running.len() < self.options.jobs.max(1) {
+            if let Some((index, case)) = self.again.pop_front() {
+                self.start(index, case);
+                continue;
+            }
+            let Some(index) = self.schedule.next_ready() else {
                 break;
             };
-            let Some(case) = waiting.get_mut(index).and_then(Option::take) else {
+            match self.waiting.get_mut(index).and_then(Option::take) {
+                Some(case) => self.start(index, case),
                 // The schedule hands each case out once.
-                schedule.finish(index);
-                continue;
-            };
-            let id = start(&mut running, case.clone());
-            running_cases.insert(id, (index, case));
-            out.emit(EventKind::CaseStarted { index, attempt: 1 });
-        }
-        if running.is_empty() {
-            break;
-        }
-        tokio::select! {
-            biased;
-            _ = interrupt.abort.cancelled(), if stopped != Some(CancelReason::Aborted) => {
-                stopped = Some(CancelReason::Aborted);
-                out.emit(EventKind::RunCancelled { reason: CancelReason::Aborted });
-                running.abort_all();
-            }
-            _ = interrupt.finish.cancelled(), if stopped.is_none() => {
-                stopped = Some(CancelReason::Interrupted);
-                out.emit(EventKind::RunCancelled { reason: CancelReason::Interrupted });
-            }
-            Some(joined) = running.join_next_with_id() => {
-                last_verdict = Instant::now();
-                let (id, outcome) = match joined {
-                    Ok((id, outcome)) => (id, Ok(outcome)),
-                    Err(e) => (e.id(), Err(e)),
-                };
-                let Some((index, planned)) = running_cases.remove(&id) else { continue };
-                let (mut result, watch) = match outcome {
-                    Ok(outcome) => {
-                        // What a judged case saw is settled, and known as seen to the recount.
-                        if let Some(watch) = &outcome.watch {
-                            source.settle(&watch.key, &outcome.claimed);
-                            seen.extend(outcome.claimed.iter().copied());
-                            seen.extend(outcome.flagged);
-                        }
-                        claimed.extend(outcome.claimed);
-                        (outcome.result, outcome.watch)
-                    }
-                    Err(e) => (CaseResult::not_run(index, Status::Errored, &broken_task(e)), None),
-                };
-                platform.forget(result.ids.click.as_deref(), result.ids.conversion.as_deref());
-                let attempt = result.attempt.max(1);
-                if result.status.is_failure() && attempt <= options.retries && stopped.is_none() {
-                    // Its deliveries are claimed after the run, but fail nothing any more.
-                    watches.extend(watch.map(|watch| Recount { index, watch, judged: false }));
-                    match plan.rebuild(&planned, attempt + 1) {
-                        Ok(next) => {
-                            out.emit(EventKind::AttemptFailed(Arc::new(result)));
-                            let next = Arc::new(next);
-                            let id = start(&mut running, next.clone());
-                            running_cases.insert(id, (index, next));
-                            out.emit(EventKind::CaseStarted { index, attempt: attempt + 1 });
-                            continue;
-                        }
-                        Err(e) => {
-                            result.status = Status::Errored;
-                            result.error = Some(format!("could not be run again: {e}"));
-                        }
-                    }
-                } else {
-                    watches.extend(watch.map(|watch| Recount { index, watch, judged: true }));
-                }
-                schedule.finish(index);
-                if options.fail_fast && result.status.is_failure() && stopped.is_none() {
-                    stopped = Some(CancelReason::FailFast);
-                    out.emit(EventKind::RunCancelled { reason: CancelReason::FailFast });
-                }
-                out.emit(EventKind::CaseFinished(Arc::new(result)));
+                None => self.schedule.finish(index),
             }
         }
     }
-    let why = stopped.map_or(
-        "not run: pitcrew could not schedule this case (a bug; please report it)",
-        CancelReason::skip_reason,
-    );
-    for index in schedule.drain() {
-        let status = if stopped.is_some() {
+
+    /// Starts `case` (its attempt is the case's own) in a job slot.
+    fn start(&mut self, index: usize, case: Arc<Case>) {
+        let account = Account {
+            ledger: self.ledger.clone(),
+            id: self.ledger_open(),
+        };
+        let (platform, source) = (self.platform.clone(), self.settle.source.clone());
+        let (clock, task_case, task_account) = (self.options.clock, case.clone(), account.clone());
+        let id = self
+            .running
+            .spawn(async move {
+                let case = &*task_case;
+                case::run_case(
+                    case,
+                    case.attempt,
+                    &*platform,
+                    &*source,
+                    task_account,
+                    clock,
+                )
+                .await
+            })
+            .id();
+        self.out.emit(EventKind::CaseStarted {
+            index,
+            attempt: case.attempt,
+        });
+        self.attempts.insert(
+            id,
+            Attempt {
+                index,
+                case,
+                account,
+            },
+        );
+    }
+
+    fn ledger_open(&self) -> ledger::ClaimId {
+        let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        ledger.open(chrono::Utc::now())
+    }
+
+    /// Waits for the next thing to happen: an interrupt, a verdict, a case settled.
+    async fn next(&mut self) {
+        let aborted = self.stopped == Some(CancelReason::Aborted);
+        tokio::select! {
+            biased;
+            _ = self.interrupt.abort.cancelled(), if !aborted => {
+                self.stop(CancelReason::Aborted);
+                self.running.abort_all();
+            }
+            _ = self.interrupt.finish.cancelled(), if self.stopped.is_none() => {
+                self.stop(CancelReason::Interrupted);
+            }
+            Some(joined) = self.running.join_next_with_id() => self.take_verdict(joined),
+            Some(joined) = self.settling.join_next_with_id() => {
+                let (id, result) = match joined {
+                    Ok((id, result)) => (id, Ok(result)),
+                    Err(e) => (e.id(), Err(e)),
+                };
+                if let Some(attempt) = self.attempts.remove(&id) {
+                    let result = result.unwrap_or_else(|e| {
+                        CaseResult::not_run(attempt.index, Status::Errored, &broken_task(e))
+                    });
+                    self.retry_or_finish(attempt, result);
+                }
+            }
+        }
+    }
+
+    fn stop(&mut self, reason: CancelReason) {
+        self.stopped = Some(reason);
+        self.out.emit(EventKind::RunCancelled { reason });
+    }
+
+    /// A case reached its verdict: it settles, out of its job slot (a broken task is final).
+    fn take_verdict(&mut self, joined: Result<(task::Id, CaseOutcome), task::JoinError>) {
+        let (id, outcome) = match joined {
+            Ok((id, outcome)) => (id, Ok(outcome)),
+            Err(e) => (e.id(), Err(e)),
+        };
+        let Some(attempt) = self.attempts.remove(&id) else {
+            return;
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let result = CaseResult::not_run(attempt.index, Status::Errored, &broken_task(e));
+                return self.retry_or_finish(attempt, result);
+            }
+        };
+        // Settling can only add failures: a failure that will not be run again stops the run
+        // now, not once it settles.
+        let last_try = outcome.result.attempt.max(1) > self.options.retries;
+        if outcome.result.status.is_failure() && last_try {
+            self.fail_fast();
+        }
+        let window = attempt.case.settle.unwrap_or(self.options.settle);
+        let (settle, account) = (self.settle.clone(), attempt.account.clone());
+        let id = self
+            .settling
+            .spawn(async move { settle.settle(&account, outcome, window).await })
+            .id();
+        self.attempts.insert(id, attempt);
+    }
+
+    /// A case's verdict is final: its account closes; it runs again when it failed and may,
+    /// else it is finished.
+    fn retry_or_finish(&mut self, attempt: Attempt, mut result: CaseResult) {
+        let Attempt {
+            index,
+            case,
+            account,
+        } = attempt;
+        self.close(&account, &result);
+        let number = result.attempt.max(1);
+        if result.status.is_failure() && number <= self.options.retries && self.stopped.is_none() {
+            match self.plan.rebuild(&case, number + 1) {
+                Ok(next) => {
+                    self.out.emit(EventKind::AttemptFailed(Arc::new(result)));
+                    self.again.push_back((index, Arc::new(next)));
+                    return;
+                }
+                Err(e) => {
+                    result.status = Status::Errored;
+                    result.error = Some(format!("could not be run again: {e}"));
+                }
+            }
+        }
+        self.schedule.finish(index);
+        if result.status.is_failure() {
+            self.fail_fast();
+        }
+        self.out.emit(EventKind::CaseFinished(Arc::new(result)));
+    }
+
+    /// A case failed for good: with `--fail-fast`, no more cases start.
+    fn fail_fast(&mut self) {
+        if self.options.fail_fast && self.stopped.is_none() {
+            self.stop(CancelReason::FailFast);
+        }
+    }
+
+    /// Closes an attempt's account: the source and the target may forget what it claimed.
+    fn close(&self, account: &Account, result: &CaseResult) {
+        let closed = account.books().close(account.id);
+        if let Some(closed) = closed {
+            self.settle.source.forget(&closed.key, &closed.claimed);
+        }
+        let ids = &result.ids;
+        self.settle
+            .outbox
+            .forget(ids.click.as_deref(), ids.conversion.as_deref());
+    }
+
+    /// Every case that never started: skipped when the run was stopped, else errored (a bug).
+    fn skip_the_rest(&mut self) {
+        let why = self.stopped.map_or(
+            "not run: pitcrew could not schedule this case (a bug; please report it)",
+            CancelReason::skip_reason,
+        );
+        let status = if self.stopped.is_some() {
             Status::Skipped
         } else {
             Status::Errored
         };
-        out.emit(EventKind::CaseFinished(Arc::new(CaseResult::not_run(
-            index, status, why,
-        ))));
-    }
-    if stopped != Some(CancelReason::Aborted) {
-        // Deliveries may still come within the window; a platform that can tell it will send
-        // nothing more before the window closes (the embedded sandbox) ends the wait early.
-        let deadline = last_verdict + LATE_WINDOW;
-        while Instant::now() < deadline && !platform.quiet_until(deadline).await {
-            let next_look = (Instant::now() + QUIET_POLL).min(deadline);
-            tokio::select! {
-                _ = tokio::time::sleep_until(next_look) => {}
-                _ = interrupt.abort.cancelled() => break,
-            }
-        }
-        if !interrupt.abort.is_cancelled() {
-            for late in recount(source.clone(), watches, seen, jobs).await {
-                claimed.extend(late.deliveries.iter().map(|d| d.seq));
-                if late.judged {
-                    out.emit(late.event());
-                }
-            }
+        for index in self.schedule.drain() {
+            let result = CaseResult::not_run(index, status, why);
+            self.out.emit(EventKind::CaseFinished(Arc::new(result)));
         }
     }
-    out.emit(EventKind::RunFinished {
-        strays: source.strays(&claimed),
-        duration: started.elapsed(),
-    });
 }
 
 /// Why a case's task ended without a verdict.
@@ -283,117 +423,4 @@ fn broken_task(e: tokio::task::JoinError) -> String {
     format!(
         "pitcrew failed while running this case, which could not be judged: {what} (a bug; please report it)"
     )
-}
-
-/// A case's deliveries to recount after the run.
-struct Recount {
-    index: usize,
-    watch: Watch,
-    /// False for an attempt that failed and was run again: its late deliveries are the case's
-    /// (not strays) but fail nothing.
-    judged: bool,
-}
-
-/// Deliveries that came to a case after its verdict.
-struct Late {
-    index: usize,
-    judged: bool,
-    deliveries: Vec<Arc<Delivery>>,
-    /// Why the recount could not be made.
-    error: Option<String>,
-}
-
-impl Late {
-    fn event(&self) -> EventKind {
-        let failures = match (&self.error, self.deliveries.first()) {
-            (Some(_), _) | (None, None) => Vec::new(),
-            (None, Some(first)) => {
-                let n = self.deliveries.len();
-                let mut failure = Failure::new(
-                    "callback.late",
-                    None,
-                    "no delivery after the verdict".into(),
-                    format!("{n} more"),
-                    None,
-                );
-                failure.message = format!(
-                    "callback.late: {n} more deliver{} arrived after the case was judged (a duplicate or unexpected callback; the first at {}, {})",
-                    if n == 1 { "y" } else { "ies" },
-                    first
-                        .at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    first.outcome()
-                );
-                vec![failure]
-            }
-        };
-        let entries: Vec<case::Entry> = self
-            .deliveries
-            .iter()
-            .cloned()
-            .map(case::Entry::Delivery)
-            .collect();
-        EventKind::LateFailure {
-            index: self.index,
-            failures,
-            transcript: transcript::render(&entries),
-            error: self.error.clone(),
-        }
-    }
-}
-
-/// Recounts every watched case's deliveries, `jobs` at a time. A delivery is late for a case
-/// when it is the case's and no case saw it at its verdict: a later case on the same click or
-/// conversion claims its own deliveries, so they are never blamed on an earlier one.
-async fn recount<S: CallbackSource>(
-    source: Arc<S>,
-    watches: Vec<Recount>,
-    seen: HashSet<u64>,
-    jobs: usize,
-) -> Vec<Late> {
-    let seen = Arc::new(seen);
-    let queue = Arc::new(Mutex::new(watches.into_iter()));
-    let mut workers = JoinSet::new();
-    for _ in 0..jobs {
-        let (queue, source, seen) = (queue.clone(), source.clone(), seen.clone());
-        workers.spawn(async move {
-            let mut late = Vec::new();
-            loop {
-                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
-                let Some(Recount { index, watch, judged }) = next else { break };
-                match source.deliveries(&watch.key).await {
-                    Ok(all) => {
-                        let unseen: Vec<Arc<Delivery>> = watch
-                            .mine(&all)
-                            .into_iter()
-                            .filter(|d| !seen.contains(&d.seq))
-                            .collect();
-                        if !unseen.is_empty() {
-                            late.push(Late {
-                                index,
-                                judged,
-                                deliveries: unseen,
-                                error: None,
-                            });
-                        }
-                    }
-                    Err(e) => late.push(Late {
-                        index,
-                        judged,
-                        deliveries: Vec::new(),
-                        error: Some(format!(
-                            "could not recount this case's deliveries after its verdict, so a late duplicate may have gone unseen: {e}"
-                        )),
-                    }),
-                }
-            }
-            late
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(done) = workers.join_next().await {
-        all.extend(done.unwrap_or_default());
-    }
-    all.sort_by_key(|l| l.index);
-    all
 }

@@ -43,9 +43,10 @@ pub trait CallbackSource: Send + Sync + 'static {
         async { Err("this target's callbacks go to an endpoint pitcrew does not answer".into()) }
     }
 
-    /// The deliveries `seqs` under `key` were judged (and claimed): a source that keeps
-    /// deliveries may forget them. Sources that keep nothing between reads have nothing to do.
-    fn settle(&self, key: &Key, seqs: &[u64]) {
+    /// The deliveries `seqs` under `key` were claimed by a case whose verdict is final: a
+    /// source that keeps deliveries may forget them. Sources that keep nothing between reads
+    /// have nothing to do.
+    fn forget(&self, key: &Key, seqs: &[u64]) {
         let _ = (key, seqs);
     }
 
@@ -76,8 +77,8 @@ impl CallbackSource for Receiver {
         Ok(())
     }
 
-    fn settle(&self, key: &Key, seqs: &[u64]) {
-        Receiver::settle(self, key, seqs);
+    fn forget(&self, key: &Key, seqs: &[u64]) {
+        Receiver::forget_claimed(self, key, seqs);
     }
 
     fn strays(&self, claimed: &HashSet<u64>) -> Vec<Stray> {

@@ -117,10 +117,20 @@ async fn clock(State(state): State<Shared>) -> Response {
     )
 }
 
-/// When the sandbox next sends a callback: `nextDeliveryInMs` is 0 while one is being sent,
-/// the time until the next one is due, or null when none is (a run's late window can end).
-async fn pending(State(state): State<Shared>) -> Response {
-    let next = state.next_due().map(|due| {
+/// `GET /sandbox/pending`: which deliveries (all, or those of one conversion or click).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PendingQuery {
+    conversion_id: Option<String>,
+    click_id: Option<String>,
+}
+
+/// When the sandbox next sends a callback (of the conversion or click asked about, else any):
+/// `nextDeliveryInMs` is 0 while one is being sent, the time until the next one is due, or
+/// null when none is (a case's verdict can be final).
+async fn pending(State(state): State<Shared>, Query(query): Query<PendingQuery>) -> Response {
+    let filed = super::Filed::under(query.conversion_id.as_deref(), query.click_id.as_deref());
+    let next = filed.and_then(|f| state.next_due(f)).map(|due| {
         due.saturating_duration_since(tokio::time::Instant::now())
             .as_millis() as u64
     });
@@ -413,7 +423,7 @@ async fn automatic_callback(state: &Shared, conversion: &Conversion, click: &Cli
     let duplicate = faults.duplicate_after;
     if let Some(delay) = faults.callback_delay {
         let (state, id) = (state.clone(), job.sent.id.to_string());
-        let pending = Pending::new(&state, tokio::time::Instant::now() + delay);
+        let pending = Pending::new(&state, &job.sent, tokio::time::Instant::now() + delay);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             delivery::deliver(state.clone(), job.clone()).await;
@@ -433,7 +443,7 @@ async fn automatic_callback(state: &Shared, conversion: &Conversion, click: &Cli
         }
         Some(after) => {
             let state = state.clone();
-            let pending = Pending::new(&state, tokio::time::Instant::now() + after);
+            let pending = Pending::new(&state, &job.sent, tokio::time::Instant::now() + after);
             tokio::spawn(async move {
                 tokio::time::sleep(after).await;
                 delivery::deliver(state, job).await;

@@ -134,7 +134,7 @@ async fn send_once(state: &SandboxState, job: &Job, number: u32, retries_left: b
 /// Delivers `job` with retries; the first attempt is awaited, later ones run in the background.
 /// The delivery is pending from its first attempt to its last (the retries take it over).
 pub async fn deliver(state: Arc<SandboxState>, job: Job) -> Exchange {
-    let pending = Pending::new(&state, tokio::time::Instant::now());
+    let pending = Pending::new(&state, &job.sent, tokio::time::Instant::now());
     let first = send_once(&state, &job, 1, true).await;
     if first.attempt.outcome == Outcome::Retrying {
         tokio::spawn(retry(state, job, 2, pending));
@@ -144,7 +144,7 @@ pub async fn deliver(state: Arc<SandboxState>, job: Job) -> Exchange {
 
 /// One attempt of `job`, whatever its outcome (a resend by hand), pending while it is made.
 pub async fn send_alone(state: &Arc<SandboxState>, job: &Job) -> Exchange {
-    let _pending = Pending::new(state, tokio::time::Instant::now());
+    let _pending = Pending::new(state, &job.sent, tokio::time::Instant::now());
     send_once(state, job, 1, false).await
 }
 

@@ -32,9 +32,45 @@ pub struct SandboxState {
     /// Where partners without a `callback_url` send their callbacks.
     default_callback_url: Arc<str>,
     /// The deliveries the sandbox will still make on its own, by number: when each is next
-    /// due (one being sent is due already).
-    pending: Mutex<HashMap<u64, tokio::time::Instant>>,
+    /// due (one being sent is due already), and what it is for.
+    pending: Mutex<HashMap<u64, Due>>,
     next_pending: AtomicU64,
+}
+
+/// When a pending delivery is due, and the conversion and click it is for.
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    at: tokio::time::Instant,
+    conversion: store::Id,
+    click: store::Id,
+}
+
+/// Which pending deliveries: all, or those filed under a conversion or a click.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filed {
+    Anywhere,
+    Conversion(uuid::Uuid),
+    Click(uuid::Uuid),
+}
+
+impl Filed {
+    /// The deliveries filed under the conversion or click with this id, as text (an id that
+    /// is not one of the sandbox's has nothing pending).
+    pub fn under(conversion: Option<&str>, click: Option<&str>) -> Option<Filed> {
+        match (conversion, click) {
+            (Some(c), _) => store::parse_id(c).map(Filed::Conversion),
+            (None, Some(c)) => store::parse_id(c).map(Filed::Click),
+            (None, None) => Some(Filed::Anywhere),
+        }
+    }
+
+    fn holds(self, due: &Due) -> bool {
+        match self {
+            Filed::Anywhere => true,
+            Filed::Conversion(id) => due.conversion == id,
+            Filed::Click(id) => due.click == id,
+        }
+    }
 }
 
 /// A delivery the sandbox is making or will still make (a callback being sent, a delayed
@@ -46,9 +82,14 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    /// Registers a delivery due at `due`.
-    fn new(state: &Arc<SandboxState>, due: tokio::time::Instant) -> Pending {
+    /// Registers a delivery of `sent`'s callback due at `due`.
+    fn new(state: &Arc<SandboxState>, sent: &store::Sent, due: tokio::time::Instant) -> Pending {
         let id = state.next_pending.fetch_add(1, Ordering::Relaxed);
+        let due = Due {
+            at: due,
+            conversion: sent.conversion_id,
+            click: sent.click_id,
+        };
         state.pending().insert(id, due);
         Pending {
             state: state.clone(),
@@ -58,7 +99,9 @@ impl Pending {
 
     /// Its next attempt is due at `due`.
     fn due(&self, due: tokio::time::Instant) {
-        self.state.pending().insert(self.id, due);
+        if let Some(pending) = self.state.pending().get_mut(&self.id) {
+            pending.at = due;
+        }
     }
 }
 
@@ -74,15 +117,19 @@ impl SandboxState {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn pending(&self) -> MutexGuard<'_, HashMap<u64, tokio::time::Instant>> {
+    fn pending(&self) -> MutexGuard<'_, HashMap<u64, Due>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// When the next delivery is due (in the past while one is being sent); `None` when the
-    /// sandbox has nothing left to send. (Every delivery a tool answer reports is made or
-    /// registered before the answer is sent.)
-    fn next_due(&self) -> Option<tokio::time::Instant> {
-        self.pending().values().min().copied()
+    /// When the next delivery filed as `filed` is due (in the past while one is being sent);
+    /// `None` when the sandbox has nothing left to send there. (Every delivery a tool answer
+    /// reports is made or registered before the answer is sent.)
+    fn next_due(&self, filed: Filed) -> Option<tokio::time::Instant> {
+        self.pending()
+            .values()
+            .filter(|due| filed.holds(due))
+            .map(|due| due.at)
+            .min()
     }
 
     fn record(&self, attempt: Attempt) {
@@ -142,10 +189,10 @@ impl SandboxHandle {
         }
     }
 
-    /// True when the sandbox will send nothing before `deadline`: no delivery is being sent,
-    /// and none is due before then.
-    pub fn quiet_until(&self, deadline: tokio::time::Instant) -> bool {
-        self.state.next_due().is_none_or(|due| due >= deadline)
+    /// When the sandbox next sends a delivery filed as `filed` (in the past while one is
+    /// being sent); `None` when it has nothing left to send there.
+    pub fn next_due(&self, filed: Filed) -> Option<tokio::time::Instant> {
+        self.state.next_due(filed)
     }
 
     /// The API's base URL, e.g. `http://127.0.0.1:41234/api/v1`.

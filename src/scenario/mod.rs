@@ -604,7 +604,7 @@ fn field_hint(key: &str) -> Option<&'static str> {
         "respond" => "a list of answers, e.g. `[{ status: 503 }, { status: 200, body: OK }]`",
         "attempts" => "a list of deliveries, e.g. `[{ status: 503 }, { status: 200, after: 2m }]`",
         "callback" => {
-            "`none`, or a mapping with `within`, `count`, `payload`, `headers`, `attempts`, `response`, `schema`"
+            "`none`, or a mapping with `within`, `count`, `payload`, `headers`, `attempts`, `response`, `schema`, `settle`"
         }
         "flag" => "`false`, `true` or the expected pubSub5 text",
         "omit_flag" | "drop_callback" | "duplicate_callback" | "legacy_payload" | "resend"

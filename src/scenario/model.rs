@@ -350,6 +350,11 @@ pub struct CallbackExpect {
     /// Check every callback against GoKart's schema v1 (default `true`; `schema:` on the case
     /// or file sets it for all).
     pub schema: Option<Located<bool>>,
+    /// How long the case's deliveries must be quiet after its verdict before it is final, on
+    /// a target that cannot tell what it still has to send, e.g. `5s` (default: `--settle`,
+    /// 1s). Only on the case's own `expect.callback`, not a step's.
+    #[schemars(with = "Option<DurationSchema>")]
+    pub settle: Option<Located<String>>,
 }
 
 /// One delivery attempt as `attempts` lists it.
@@ -388,7 +393,7 @@ impl<'de> Deserialize<'de> for CallbackSpec {
         impl<'de> Visitor<'de> for SpecVisitor {
             type Value = CallbackSpec;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("`none` or a mapping with `within`, `count`, `payload`, `headers`, `attempts`, `response`, `schema`")
+                f.write_str("`none` or a mapping with `within`, `count`, `payload`, `headers`, `attempts`, `response`, `schema`, `settle`")
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<CallbackSpec, E> {
                 match text {

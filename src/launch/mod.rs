@@ -1,19 +1,51 @@
-//! What a run runs against, from `--target`: the embedded sandbox (optionally calling back a
-//! publisher's endpoint), a URL speaking the sandbox API, or a named target of `pitcrew.yaml`;
-//! and, once started, the platform and the way its callbacks are observed.
+//! The wiring of a run, as the library does it for the command line and the tests alike:
+//! resolve `--target` (the embedded sandbox, optionally calling back a publisher's endpoint; a
+//! URL speaking the sandbox API; or a named target of `pitcrew.yaml`), start what runs in this
+//! process (the embedded sandbox and pitcrew's receiver), check that the target answers and
+//! takes pitcrew's credentials, and hand the runner its platform, callback source and outbox.
+
+mod embedded;
 
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::CliError;
-use crate::plan::PlanOptions;
+use crate::plan::{Plan, PlanOptions};
+use crate::platform::outbox::{SandboxApi, Silent};
 use crate::platform::target::Observe;
-use crate::platform::{HttpPlatform, Platform, Profile};
+use crate::platform::{HttpPlatform, Outbox, PlatformErrorKind, Profile};
 use crate::receiver::{self, Receiver, ReceiverConfig};
-use crate::run::{RemoteReceiver, TargetClock};
+use crate::run::{
+    self as runner, CallbackLog, CallbackSource, Event, Interrupt, RemoteReceiver, RunOptions,
+    TargetClock, Wiring,
+};
 use crate::sandbox::{self, SandboxConfig};
+use crate::scenario::ScenarioDiagnostic;
+
+/// Why a target could not be resolved or started.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// A file that describes the target does not load: the diagnostics say where.
+    #[error("{summary}")]
+    Diagnostics {
+        problems: Vec<ScenarioDiagnostic>,
+        summary: String,
+    },
+    /// The options cannot work together, or name what does not exist (nothing ran).
+    #[error("{0}")]
+    Usage(String),
+    /// The target is unreachable or refuses pitcrew, or a port is taken.
+    #[error("{0}")]
+    Infrastructure(String),
+}
+
+impl From<crate::platform::PlatformError> for LaunchError {
+    fn from(e: crate::platform::PlatformError) -> Self {
+        LaunchError::Infrastructure(e.to_string())
+    }
+}
 
 /// A publisher's endpoint that the embedded sandbox calls back instead of pitcrew's receiver.
 #[derive(Debug, Clone)]
@@ -45,8 +77,11 @@ pub enum Target {
 
 /// How a started target's callbacks are seen.
 pub enum Observed {
+    /// pitcrew's receiver, in this process.
     Receiver(Arc<Receiver>),
+    /// The platform's callback log.
     Log,
+    /// A shared `pitcrew receive`.
     Remote(Arc<RemoteReceiver>),
 }
 
@@ -54,9 +89,59 @@ pub enum Observed {
 pub struct Started {
     pub platform: Arc<HttpPlatform>,
     pub observed: Observed,
+    /// What the target can tell of what it still has to send.
+    pub outbox: Arc<dyn Outbox>,
     /// How reports name the target.
     pub label: String,
     pub clock: TargetClock,
+    /// Where the platform posts callbacks, when pitcrew's receiver in this process takes them.
+    pub callback_url: Option<String>,
+}
+
+impl Started {
+    /// Runs `plan` on the target (`options.target` and `options.clock` are the target's own),
+    /// sending events to `events`, and returns when the run has finished.
+    pub async fn run(
+        self,
+        plan: Plan,
+        options: RunOptions,
+        interrupt: Interrupt,
+        events: mpsc::UnboundedSender<Event>,
+    ) {
+        let options = RunOptions {
+            target: self.label,
+            clock: self.clock,
+            ..options
+        };
+        let (platform, outbox) = (self.platform, self.outbox);
+        match self.observed {
+            Observed::Receiver(source) => {
+                let wiring = wiring(platform, source, outbox);
+                runner::run(plan, wiring, options, interrupt, events).await
+            }
+            Observed::Remote(source) => {
+                let wiring = wiring(platform, source, outbox);
+                runner::run(plan, wiring, options, interrupt, events).await
+            }
+            Observed::Log => {
+                let source = Arc::new(CallbackLog::new(platform.clone()));
+                let wiring = wiring(platform, source, outbox);
+                runner::run(plan, wiring, options, interrupt, events).await
+            }
+        }
+    }
+}
+
+fn wiring<S: CallbackSource>(
+    platform: Arc<HttpPlatform>,
+    source: Arc<S>,
+    outbox: Arc<dyn Outbox>,
+) -> Wiring<HttpPlatform, S> {
+    Wiring {
+        platform,
+        source,
+        outbox,
+    }
 }
 
 /// The `--target`, `--endpoint`, `--receiver-url` and `--sandbox-config` a command was given.
@@ -71,7 +156,7 @@ pub struct TargetArgs<'a> {
 
 impl Target {
     /// The target the arguments name.
-    pub fn parse(args: TargetArgs) -> Result<Target, CliError> {
+    pub fn parse(args: TargetArgs) -> Result<Target, LaunchError> {
         let remote = args.receiver_url.map(|url| Remote {
             url: url.trim_end_matches('/').to_string(),
             token: std::env::var("PITCREW_RECEIVER_TOKEN").ok(),
@@ -85,18 +170,18 @@ impl Target {
         ];
         if args.target == "sandbox" {
             if remote.is_some() {
-                return Err(CliError::Usage(
+                return Err(LaunchError::Usage(
                     "--receiver-url: the embedded sandbox calls back pitcrew's own receiver; give --target a URL or a pitcrew.yaml target".into(),
                 ));
             }
-            let config = super::sandbox_config(args.sandbox_config)?;
+            let config = sandbox_config(args.sandbox_config)?;
             return Ok(Target::Sandbox {
                 config: Box::new(config),
                 endpoint: args.endpoint,
             });
         }
         if let Some((_, flag)) = only_embedded.iter().find(|(given, _)| *given) {
-            return Err(CliError::Usage(format!(
+            return Err(LaunchError::Usage(format!(
                 "{flag} configures the embedded sandbox; it cannot apply to --target {}",
                 crate::mask::mask(args.target)
             )));
@@ -156,81 +241,92 @@ impl Target {
     }
 
     /// Starts (or reaches) the target: it must answer before any case runs.
-    pub async fn start(self, shutdown: CancellationToken) -> Result<Started, CliError> {
+    pub async fn start(self, shutdown: CancellationToken) -> Result<Started, LaunchError> {
         match self {
             Target::Sandbox { config, endpoint } => {
-                start_sandbox(*config, endpoint, shutdown).await
+                embedded::start(*config, endpoint, shutdown).await
             }
             Target::Url { url, remote } => {
-                let platform = HttpPlatform::new(Profile::sandbox(url.clone()))?;
-                let platform = Arc::new(platform.asking_the_sandbox_when_quiet());
+                let platform = Arc::new(HttpPlatform::new(Profile::sandbox(url.clone()))?);
                 probe(&platform).await?;
-                let clock = sandbox_clock(&url).await;
-                let observed = observe_remote(remote).await?;
+                let outbox = SandboxApi::new(&url, platform.profile().headers.clone());
                 Ok(Started {
-                    platform,
-                    observed,
+                    clock: sandbox_clock(&url).await,
+                    observed: observe_remote(remote).await?,
                     label: crate::mask::mask(&url),
-                    clock,
-                })
-            }
-            Target::Named(target) => {
-                let label = format!(
-                    "{} ({})",
-                    target.name,
-                    crate::mask::mask(&target.profile.base_url)
-                );
-                let clock = TargetClock {
-                    minute: target.profile.minute,
-                };
-                let correlation = target.profile.correlation.clone();
-                let platform = Arc::new(HttpPlatform::new(target.profile)?);
-                probe(&platform).await?;
-                let observed = match target.observe {
-                    Observe::Log => Observed::Log,
-                    Observe::Remote { url, token } => {
-                        observe_remote(Some(Remote { url, token })).await?
-                    }
-                    Observe::Receiver { listen, auth } => {
-                        let listener = TcpListener::bind(&listen).await.map_err(|e| {
-                            CliError::Infrastructure(format!(
-                                "cannot start pitcrew's receiver on {listen}: {e}"
-                            ))
-                        })?;
-                        let receiver = Receiver::new(ReceiverConfig {
-                            auth: auth.map(|a| vec![a]),
-                            correlation,
-                            ..ReceiverConfig::default()
-                        });
-                        receiver::serve(listener, receiver.clone(), shutdown).map_err(|e| {
-                            CliError::Infrastructure(format!("cannot start the receiver: {e}"))
-                        })?;
-                        Observed::Receiver(Arc::new(receiver))
-                    }
-                };
-                Ok(Started {
+                    outbox: Arc::new(outbox),
                     platform,
-                    observed,
-                    label,
-                    clock,
+                    callback_url: None,
                 })
             }
+            Target::Named(target) => start_named(*target, shutdown).await,
         }
     }
+}
+
+/// A target of `pitcrew.yaml`: its platform, probed, and how its callbacks are seen.
+async fn start_named(
+    target: crate::platform::target::Target,
+    shutdown: CancellationToken,
+) -> Result<Started, LaunchError> {
+    let label = format!(
+        "{} ({})",
+        target.name,
+        crate::mask::mask(&target.profile.base_url)
+    );
+    let clock = TargetClock {
+        minute: target.profile.minute,
+    };
+    let correlation = target.profile.correlation.clone();
+    let platform = Arc::new(HttpPlatform::new(target.profile)?);
+    probe(&platform).await?;
+    let (observed, callback_url) = match target.observe {
+        Observe::Log => (Observed::Log, None),
+        Observe::Remote { url, token } => {
+            (observe_remote(Some(Remote { url, token })).await?, None)
+        }
+        Observe::Receiver { listen, auth } => {
+            let listener = TcpListener::bind(&listen).await.map_err(|e| {
+                LaunchError::Infrastructure(format!(
+                    "cannot start pitcrew's receiver on {listen}: {e}"
+                ))
+            })?;
+            let receiver = Receiver::new(ReceiverConfig {
+                auth: auth.map(|a| vec![a]),
+                correlation,
+                ..ReceiverConfig::default()
+            });
+            let handle = receiver::serve(listener, receiver.clone(), shutdown).map_err(|e| {
+                LaunchError::Infrastructure(format!("cannot start the receiver: {e}"))
+            })?;
+            (
+                Observed::Receiver(Arc::new(receiver)),
+                Some(handle.callback_url()),
+            )
+        }
+    };
+    Ok(Started {
+        platform,
+        observed,
+        outbox: Arc::new(Silent),
+        label,
+        clock,
+        callback_url,
+    })
 }
 
 /// A target of `pitcrew.yaml` (found from the current directory up), compiled.
 pub fn load_named(
     name: &str,
     secrets: &[(String, String)],
-) -> Result<crate::platform::target::Target, CliError> {
+) -> Result<crate::platform::target::Target, LaunchError> {
     let (project, path) = load_project()?;
     let Some(spec) = project.file.targets.get(name) else {
         let names: Vec<&str> = project.file.targets.keys().map(String::as_str).collect();
         let hint = crate::scenario::did_you_mean(name, names.iter().copied())
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
-        return Err(CliError::Usage(format!(
+        return Err(LaunchError::Usage(format!(
             "--target `{name}` is not `sandbox`, a URL, or a target of {}{hint}; its targets: {}",
             path.display(),
             if names.is_empty() {
@@ -241,7 +337,7 @@ pub fn load_named(
         )));
     };
     let target = crate::platform::target::compile(name, spec, &project.source, secrets).map_err(
-        |problems| CliError::Diagnostics {
+        |problems| LaunchError::Diagnostics {
             summary: format!("target `{name}` in {} is not valid", path.display()),
             problems,
         },
@@ -253,16 +349,16 @@ pub fn load_named(
 }
 
 /// `pitcrew.yaml`, from the current directory or its nearest parent.
-pub fn load_project() -> Result<(crate::project::Project, std::path::PathBuf), CliError> {
+pub fn load_project() -> Result<(crate::project::Project, std::path::PathBuf), LaunchError> {
     let here = std::env::current_dir()
-        .map_err(|e| CliError::Usage(format!("cannot read the current directory: {e}")))?;
+        .map_err(|e| LaunchError::Usage(format!("cannot read the current directory: {e}")))?;
     let Some(path) = crate::project::find(&here) else {
-        return Err(CliError::Usage(format!(
+        return Err(LaunchError::Usage(format!(
             "no {} here or in a parent folder: named targets are defined there (`pitcrew init` writes one)",
             crate::project::FILE_NAME
         )));
     };
-    let project = crate::project::load(&path).map_err(|e| CliError::Diagnostics {
+    let project = crate::project::load(&path).map_err(|e| LaunchError::Diagnostics {
         problems: vec![*e],
         summary: format!("{} is not valid", path.display()),
     })?;
@@ -278,57 +374,41 @@ pub fn sandbox_plan_options() -> PlanOptions {
     }
 }
 
-/// How a target answers: reachable and authorized, or why not.
-pub async fn reach(platform: &HttpPlatform) -> Result<String, String> {
-    let profile = platform.profile();
-    if profile.callback_log.is_some() {
-        let probe = crate::delivery::Key::Conversion(uuid::Uuid::nil().to_string());
-        return match platform.callback_log(&probe).await {
-            Ok(_) => Ok("reachable and authorized (callback log read)".into()),
-            Err(e) if e.message.contains("unauthorized") => Err(e.to_string()),
-            // An answer without the list (a 404 for an unknown id) still proves the way in.
-            Err(e) if e.message.starts_with("HTTP ") => {
-                Ok(format!("reachable and authorized ({})", e.message))
-            }
-            Err(e) => Err(format!("unreachable: {e}")),
-        };
-    }
-    let mut request = reqwest::Client::new().get(&profile.base_url);
-    for (k, v) in &profile.headers {
-        request = request.header(k.as_str(), v.as_str());
-    }
-    match request.send().await {
-        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => Err(format!(
-            "unauthorized: {} answered HTTP {} (check the target's token or auth headers)",
-            crate::mask::mask(&profile.base_url),
-            r.status().as_u16()
-        )),
-        Ok(r) => Ok(format!(
-            "reachable (HTTP {} at base_url)",
-            r.status().as_u16()
-        )),
-        Err(e) => Err(format!("unreachable: {}", crate::error_chain(&e))),
-    }
-}
-
-async fn probe(platform: &HttpPlatform) -> Result<(), CliError> {
-    reach(platform).await.map(drop).map_err(|e| {
-        let what = if e.contains("unauthorized") {
+/// The target must answer, and take pitcrew's credentials, before any case runs.
+async fn probe(platform: &HttpPlatform) -> Result<(), LaunchError> {
+    platform.reach().await.map(drop).map_err(|e| {
+        let what = if e.kind == PlatformErrorKind::Unauthorized {
             "the target refused pitcrew"
         } else {
             "the target is unreachable"
         };
-        CliError::Infrastructure(format!("{what}: {e}"))
+        LaunchError::Infrastructure(format!("{what}: {}", e.message))
     })
 }
 
-async fn observe_remote(remote: Option<Remote>) -> Result<Observed, CliError> {
+/// The embedded sandbox's tenant: the built-in one, or the config file at `path`. Its
+/// secrets are masked from here on.
+pub fn sandbox_config(path: Option<&std::path::Path>) -> Result<SandboxConfig, LaunchError> {
+    let config = match path {
+        Some(path) => SandboxConfig::from_file(path).map_err(|e| LaunchError::Diagnostics {
+            problems: vec![*e],
+            summary: format!("{} is not a valid sandbox config", path.display()),
+        })?,
+        None => SandboxConfig::default(),
+    };
+    for secret in config.secrets() {
+        crate::mask::register(&secret);
+    }
+    Ok(config)
+}
+
+async fn observe_remote(remote: Option<Remote>) -> Result<Observed, LaunchError> {
     let Some(remote) = remote else {
         return Ok(Observed::Log);
     };
     let source =
-        RemoteReceiver::new(&remote.url, remote.token).map_err(CliError::Infrastructure)?;
-    source.check().await.map_err(CliError::Infrastructure)?;
+        RemoteReceiver::new(&remote.url, remote.token).map_err(LaunchError::Infrastructure)?;
+    source.check().await.map_err(LaunchError::Infrastructure)?;
     Ok(Observed::Remote(Arc::new(source)))
 }
 
@@ -342,78 +422,4 @@ async fn sandbox_clock(base: &str) -> TargetClock {
     }
     .await;
     minute.map_or_else(TargetClock::default, |minute| TargetClock { minute })
-}
-
-/// `--target sandbox`: the embedded sandbox, and a receiver that takes only its partners'
-/// secrets (or, with `--endpoint`, the publisher's endpoint), on ephemeral loopback ports.
-async fn start_sandbox(
-    mut config: SandboxConfig,
-    endpoint: Option<Endpoint>,
-    shutdown: CancellationToken,
-) -> Result<Started, CliError> {
-    if let Some(endpoint) = &endpoint {
-        config.call_back(&endpoint.url, endpoint.header.clone());
-    }
-    for secret in config.secrets() {
-        crate::mask::register(&secret);
-    }
-    let clock = TargetClock {
-        minute: config.minute,
-    };
-    let bind = || TcpListener::bind("127.0.0.1:0");
-    let (callback_url, observed) = match &endpoint {
-        Some(endpoint) => (endpoint.url.clone(), Observed::Log),
-        None => {
-            let receiver = Receiver::new(ReceiverConfig {
-                auth: Some(config.receiver_auth()),
-                ..ReceiverConfig::default()
-            });
-            let handle = bind()
-                .await
-                .and_then(|l| receiver::serve(l, receiver.clone(), shutdown.clone()))
-                .map_err(|e| {
-                    CliError::Infrastructure(format!("cannot start the receiver on 127.0.0.1: {e}"))
-                })?;
-            (
-                handle.callback_url(),
-                Observed::Receiver(Arc::new(receiver)),
-            )
-        }
-    };
-    let token = config.token.clone();
-    let sandbox = bind()
-        .await
-        .and_then(|l| sandbox::serve(l, config, callback_url.clone(), shutdown))
-        .map_err(|e| {
-            CliError::Infrastructure(format!("cannot start the sandbox on 127.0.0.1: {e}"))
-        })?;
-    let mut profile = Profile::sandbox(sandbox.base_url());
-    if let Some(t) = token {
-        profile
-            .headers
-            .push(("Authorization".to_string(), format!("ApiToken {t}")));
-    }
-    let quiet = sandbox.clone();
-    let mut platform = HttpPlatform::new(profile)?
-        .telling_when_quiet(Arc::new(move |deadline| quiet.quiet_until(deadline)));
-    // With pitcrew's receiver, nothing reads a judged case's sandbox records again; with
-    // `--endpoint`, the late recount reads the sandbox's callback log: keep it.
-    if matches!(observed, Observed::Receiver(_)) {
-        let forgetful = sandbox.clone();
-        platform = platform.forgetting(Arc::new(move |click, conversion| {
-            forgetful.forget(click, conversion)
-        }));
-    }
-    let platform = Arc::new(platform);
-    let label = format!(
-        "sandbox ({}, callbacks to {})",
-        sandbox.base_url(),
-        crate::mask::mask(&callback_url)
-    );
-    Ok(Started {
-        platform,
-        observed,
-        label,
-        clock,
-    })
 }

@@ -1,0 +1,189 @@
+//! A case's parts and their deliveries: wait for what a part expects, judge what came, and at
+//! the verdict fail the case for every delivery of it that no part expected. Which deliveries
+//! are the case's, and which part's, the ledger decides.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::case::{CaseRun, Entry, Stop, in_step};
+use super::ledger::Surplus;
+use super::source::CallbackSource;
+use crate::check::{Failure, callback as callback_check};
+use crate::delivery::Delivery;
+use crate::duration::format_duration;
+use crate::plan::{CallbackCheck, CallbackExpect};
+use crate::platform::Platform;
+
+impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
+    /// Waits for and checks the deliveries of part `n`, and judges them in the ledger. A
+    /// delivery of the case that pitcrew's receiver refused for its credentials ends the wait
+    /// at once and fails the case.
+    pub(super) async fn check_part(&mut self, n: usize, check: &CallbackCheck) -> Result<(), Stop> {
+        let Some(key) = self.account.books().key(self.account.id).cloned() else {
+            return Ok(());
+        };
+        let prefix = if n == 0 {
+            String::new()
+        } else {
+            format!("then[{n}]")
+        };
+        let now = Instant::now();
+        let waiting_since = Utc::now();
+        let id = self.account.id;
+        let ledger = &*self.account.ledger;
+        let books = || ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let all = match check {
+            CallbackCheck::Unchecked => self.source.deliveries(&key).await,
+            CallbackCheck::None { wait } => {
+                let until = (now + *wait).min(self.deadline);
+                let any = |ds: &[Arc<Delivery>]| {
+                    let books = books();
+                    books.refused_any(id, ds) || books.of_part(id, n, ds).next().is_some()
+                };
+                self.source.wait(&key, &any, until).await
+            }
+            CallbackCheck::Expect(expect) => {
+                let until = (now + expect.within).min(self.deadline);
+                let wanted = expect.count as usize;
+                let listed = expect.attempts.as_ref().map_or(0, Vec::len);
+                let enough = |ds: &[Arc<Delivery>]| {
+                    let books = books();
+                    if books.refused_any(id, ds) {
+                        return true;
+                    }
+                    let (all, accepted) = books
+                        .of_part(id, n, ds)
+                        .fold((0, 0), |(a, ok), d| (a + 1, ok + usize::from(d.accepted())));
+                    accepted >= wanted && all >= listed
+                };
+                self.source.wait(&key, &enough, until).await
+            }
+        }
+        .map_err(Stop::Errored)?;
+        let woke = (Utc::now(), now.elapsed());
+        let judged = self.account.books().judge_part(id, n, &all);
+        let failures = match check {
+            CallbackCheck::Unchecked => Vec::new(),
+            CallbackCheck::None { .. } if judged.part.is_empty() => Vec::new(),
+            CallbackCheck::None { .. } => vec![callback_check::none_expected(&judged.part)],
+            CallbackCheck::Expect(expect) => {
+                let cut_short = !judged.refused.is_empty();
+                let waited = (waiting_since, woke);
+                self.judge(n, expect, &judged.part, waited, cut_short)
+            }
+        };
+        // A refusal first: it is why the rest did not hold.
+        let refusals = callback_check::refused_credentials(&judged.refused);
+        let failures = refusals.into_iter().chain(failures);
+        self.failures.extend(failures.map(|f| in_step(f, &prefix)));
+        let seen = judged.part.into_iter().chain(judged.refused);
+        self.entries.extend(seen.map(Entry::Delivery));
+        self.last_seen = Some(all);
+        Ok(())
+    }
+
+    /// The failures of part `n`'s deliveries `mine` against what it expects, after waiting
+    /// from `since` until `woke` (and how long that was); `cut_short` when a refused delivery
+    /// ended the wait.
+    fn judge(
+        &mut self,
+        n: usize,
+        expect: &CallbackExpect,
+        mine: &[Arc<Delivery>],
+        (since, (woke, waited)): (DateTime<Utc>, (DateTime<Utc>, Duration)),
+        cut_short: bool,
+    ) -> Vec<Failure> {
+        let accepted: Vec<Arc<Delivery>> = mine.iter().filter(|d| d.accepted()).cloned().collect();
+        if n == 0
+            && let Some(last) = accepted.iter().map(|d| d.at).max()
+        {
+            self.wake = (woke - last.max(since)).to_std().ok();
+        }
+        let waited = (!cut_short).then(|| format_duration(waited.min(expect.within)));
+        let mut failures = Vec::new();
+        if let Some(f) = callback_check::count(expect.count, accepted.len(), waited.as_deref()) {
+            failures.push(f);
+        }
+        match &expect.attempts {
+            Some(attempts) => {
+                failures.extend(callback_check::attempts(mine, attempts, self.clock.minute))
+            }
+            None => failures.extend(callback_check::refused(mine)),
+        }
+        failures.extend(callback_check::payload(
+            &accepted,
+            &expect.payload,
+            &expect.headers,
+            self.case.flag.as_deref(),
+        ));
+        if let Some(response) = &expect.response {
+            failures.extend(callback_check::responses(&accepted, response));
+        }
+        if expect.schema {
+            failures.extend(callback_check::schema(&accepted));
+        }
+        failures
+    }
+
+    /// At the verdict: every delivery of the case that no part judged fails it.
+    pub(super) async fn surplus(&mut self) -> Result<(), Stop> {
+        let Some(key) = self.account.books().key(self.account.id).cloned() else {
+            return Ok(());
+        };
+        let all = match self.last_seen.take() {
+            Some(all) => all,
+            None => self.source.deliveries(&key).await.map_err(Stop::Errored)?,
+        };
+        let surplus = self.account.books().surplus(self.account.id, &all);
+        for (d, why) in surplus {
+            let failure = match &d.refused {
+                Some(_) => callback_check::refused_credentials(std::slice::from_ref(&d)).pop(),
+                None => Some(surplus_failure(&d, why)),
+            };
+            self.failures.extend(failure);
+            self.entries.push(Entry::Delivery(d));
+        }
+        Ok(())
+    }
+}
+
+/// How a part is named in a report: `the case's first part`, `then[2]`.
+pub fn part_name(n: usize) -> String {
+    if n == 0 {
+        "the case's first part".to_string()
+    } else {
+        format!("then[{n}]")
+    }
+}
+
+/// A delivery of the case that no part expected, and why.
+fn surplus_failure(d: &Delivery, why: Surplus) -> Failure {
+    let what = match why {
+        Surplus::Duplicate(n) => format!(
+            "another delivery of the callback record {} after {} was judged (a duplicate)",
+            d.ids.callback.as_deref().unwrap_or_default(),
+            part_name(n)
+        ),
+        Surplus::Unexpected(_) => "a delivery no part of the case expected".to_string(),
+        Surplus::Unreported => format!(
+            "a callback record the platform did not report for this case ({})",
+            d.ids.callback.as_deref().unwrap_or("no id")
+        ),
+    };
+    let mut f = Failure::new(
+        "callback.unexpected",
+        None,
+        "no other delivery".into(),
+        d.outcome(),
+        None,
+    );
+    f.message = format!(
+        "callback.unexpected: {what} arrived at {} ({})",
+        d.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        d.outcome()
+    );
+    f
+}

@@ -1,0 +1,101 @@
+//! When a case's verdict is final, and what fails it on the way: a late delivery is judged the
+//! same in every run, however long the rest of the run takes; a delivery pitcrew's receiver
+//! refused for its credentials fails the case it names at once, with the reason, and stays a
+//! stray. Each test here failed on the build before the ledger (issue "One home for matching
+//! callbacks to cases").
+
+mod common;
+
+use common::{Standalone, run, scratch};
+
+/// A duplicate 300 ms after the first delivery arrives long after the verdict: the case fails
+/// with `callback.late`, printed once, whether its file runs alone (the run once ended before
+/// the duplicate came, and the case passed) or beside a slow case that keeps the run going. On
+/// the embedded sandbox and on a standalone one read through its log.
+#[test]
+fn a_late_duplicate_fails_its_case_in_every_run() {
+    let standalone = Standalone::start();
+    let files: [&[&str]; 2] = [
+        &["settling/late-duplicate.yaml"],
+        &[
+            "settling/late-duplicate.yaml",
+            "settling/slow-neighbour.yaml",
+        ],
+    ];
+    for target in [vec![], vec!["--target", standalone.base.as_str()]] {
+        for files in files {
+            let r = run(files, &target);
+            assert_eq!(r.code, 1, "{}", r.explain());
+            let name = "the duplicate comes after the verdict";
+            let case = r.case(name);
+            assert_eq!(case["status"], "failed", "{}", r.explain());
+            assert_eq!(case["failures"][0]["check"], "callback.late", "{case:#}");
+            assert_eq!(
+                r.stdout.matches(name).count(),
+                2,
+                "one line as it finished, one in the recap: {}",
+                r.stdout
+            );
+            assert!(r.stdout.contains(&format!("FAIL  Late duplicate › {name}")));
+            assert_eq!(r.json.as_ref().unwrap()["summary"]["failed"], 1);
+            assert_eq!(r.json.as_ref().unwrap()["summary"]["stray"], 0);
+            r.assert_junit_valid();
+            assert!(r.junit.as_ref().unwrap().contains("callback.late"));
+        }
+    }
+}
+
+/// A callback refused for a wrong or missing secret that names a case's conversion fails the
+/// case at once, saying what was wrong, in every report: the console, the JSON, the JUnit and
+/// the HTML. It is still counted as a stray. `callback: none` is not met by a refused delivery
+/// either: the platform made it for the case (that case once passed).
+#[test]
+fn a_delivery_refused_for_its_credentials_fails_its_case_at_once() {
+    let html = scratch("refused").join("report.html");
+    let html_arg = html.display().to_string();
+    let r = run(&["settling/wrong-secret.yaml"], &["--html", &html_arg]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let cases = [
+        ("the platform sends a wrong secret", "wrong X-Api-Token"),
+        (
+            "no callback may come and one comes without a secret",
+            "no X-Api-Token header",
+        ),
+    ];
+    let page = std::fs::read_to_string(&html).expect("the HTML report");
+    for (name, why) in cases {
+        let case = r.case(name);
+        assert_eq!(case["status"], "failed", "{case:#}");
+        let refused = case["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "callback.refused")
+            .unwrap_or_else(|| panic!("no callback.refused failure: {case:#}"));
+        let message = format!("delivery 1 was refused: {why} (401)");
+        assert!(
+            refused["message"].as_str().unwrap().contains(&message),
+            "{refused:#}"
+        );
+        let took = case["duration_ms"].as_u64().unwrap();
+        assert!(
+            took < 5_000,
+            "failed at once, not after `within`: {took} ms"
+        );
+        assert!(r.stdout.contains(&message), "{}", r.stdout);
+        assert!(r.junit.as_ref().unwrap().contains(&message));
+        assert!(page.contains(&message), "the HTML report says it too");
+    }
+    let json = r.json.as_ref().unwrap();
+    assert_eq!(json["summary"]["stray"], 2, "{json:#}");
+    for stray in json["stray"].as_array().unwrap() {
+        assert!(
+            stray["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("refused (401)"),
+            "{stray:#}"
+        );
+    }
+    r.assert_junit_valid();
+}
