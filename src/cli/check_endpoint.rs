@@ -83,6 +83,7 @@ pub fn check_endpoint(args: CheckEndpointArgs) -> Outcome {
     let options = PlanOptions {
         timeout: args.report.timeout,
         secrets: args.report.secrets.clone(),
+        retries: args.report.retries,
         ..target.plan_options()
     };
     let plan = crate::plan::build_sources(&sources, &options).map_err(|problems| {

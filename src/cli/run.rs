@@ -111,6 +111,7 @@ pub fn run(args: RunArgs) -> Outcome {
     let options = PlanOptions {
         timeout: args.report.timeout,
         secrets: args.report.secrets.clone(),
+        retries: args.report.retries,
         ..target.plan_options()
     };
     let mut plan = load(&args.load, options)?;

@@ -56,30 +56,12 @@ pub(super) async fn start(
     let clock = TargetClock {
         minute: config.minute,
     };
-    let bind = || TcpListener::bind("127.0.0.1:0");
     let (callback_url, observed) = match &endpoint {
         Some(endpoint) => (endpoint.url.clone(), Observed::Log),
-        None => {
-            let receiver = Receiver::new(ReceiverConfig {
-                auth: Some(config.receiver_auth()),
-                ..ReceiverConfig::default()
-            });
-            let handle = bind()
-                .await
-                .and_then(|l| receiver::serve(l, receiver.clone(), shutdown.clone()))
-                .map_err(|e| {
-                    LaunchError::Infrastructure(format!(
-                        "cannot start the receiver on 127.0.0.1: {e}"
-                    ))
-                })?;
-            (
-                handle.callback_url(),
-                Observed::Receiver(Arc::new(receiver)),
-            )
-        }
+        None => receive(&config, shutdown.clone()).await?,
     };
     let token = config.token.clone();
-    let sandbox = bind()
+    let sandbox = TcpListener::bind("127.0.0.1:0")
         .await
         .and_then(|l| sandbox::serve(l, config, callback_url.clone(), shutdown))
         .map_err(|e| {
@@ -108,4 +90,26 @@ pub(super) async fn start(
         clock,
         callback_url: receives.then_some(callback_url),
     })
+}
+
+/// pitcrew's receiver for the embedded sandbox's partners, taking only their secrets: where
+/// they post, and how the run sees what they posted.
+async fn receive(
+    config: &SandboxConfig,
+    shutdown: CancellationToken,
+) -> Result<(String, Observed), LaunchError> {
+    let receiver = Receiver::new(ReceiverConfig {
+        auth: Some(config.receiver_auth()),
+        ..ReceiverConfig::default()
+    });
+    let handle = TcpListener::bind("127.0.0.1:0")
+        .await
+        .and_then(|l| receiver::serve(l, receiver.clone(), shutdown))
+        .map_err(|e| {
+            LaunchError::Infrastructure(format!("cannot start the receiver on 127.0.0.1: {e}"))
+        })?;
+    Ok((
+        handle.callback_url(),
+        Observed::Receiver(Arc::new(receiver)),
+    ))
 }

@@ -24,7 +24,7 @@ pub use crate::delivery::{Script, ScriptedAnswer};
 pub use select::{Selected, Selection, Shard};
 
 use crate::scenario::matcher::Matcher;
-use crate::scenario::matrix::DEFAULT_MAX_CASES;
+use crate::scenario::matrix::{Combination, DEFAULT_MAX_CASES};
 use crate::scenario::template::Templates;
 use crate::scenario::{ScenarioDiagnostic, SourceFile};
 use suite::SuiteBuilder;
@@ -43,18 +43,27 @@ pub struct Plan {
     pub suites: Vec<Suite>,
     /// Problems worth knowing that do not stop the run.
     pub warnings: Vec<ScenarioDiagnostic>,
-    /// What it takes to build a case again, for `--retries`.
-    sources: Arc<Sources>,
+    /// What it takes to build a case again, kept when the run may retry (`--retries`).
+    templates: Option<Arc<CaseTemplates>>,
 }
 
-/// The files a plan was built from and how, to build one case again with fresh templates.
-#[derive(Debug, Default)]
-struct Sources {
-    files: Vec<SourceFile>,
-    /// Each file, parsed the first time one of its cases is built again.
-    parsed: Vec<std::sync::OnceLock<Option<crate::scenario::model::ScenarioFile>>>,
+/// What it takes to build a case again for a later attempt, with fresh templates: each file as
+/// it was parsed when the plan was built, and each of its cases' matrix combinations. No file
+/// is read or parsed again during a run.
+#[derive(Debug)]
+struct CaseTemplates {
+    files: Vec<FileTemplate>,
     options: PlanOptions,
     env: Map<String, Value>,
+}
+
+/// One file's cases, as templates.
+#[derive(Debug)]
+struct FileTemplate {
+    source: SourceFile,
+    parsed: crate::scenario::model::ScenarioFile,
+    /// Each entry of `cases:`, its combinations (one empty one without a matrix).
+    combinations: Vec<Arc<[Combination]>>,
 }
 
 /// Where a case comes from: its file (among the plan's), its place in the file's `cases:`, its
@@ -290,6 +299,9 @@ pub struct PlanOptions {
     pub timeout: Option<Duration>,
     /// `--max-cases`: how many cases the run may plan in all.
     pub max_cases: usize,
+    /// `--retries`: what it takes to build a case again is kept only when there may be more
+    /// than one attempt.
+    pub retries: u32,
 }
 
 impl Default for PlanOptions {
@@ -304,6 +316,7 @@ impl Default for PlanOptions {
             secrets: Vec::new(),
             timeout: None,
             max_cases: DEFAULT_MAX_CASES,
+            retries: 0,
         }
     }
 }
@@ -327,29 +340,35 @@ impl Plan {
     /// `case` built again for attempt `attempt`: its templates rendered afresh (a fresh
     /// member, a fresh uuid; `case.attempt` is `attempt`), its name, suite and index kept.
     pub fn rebuild(&self, case: &Case, attempt: u32) -> Result<Case, String> {
-        let sources = &*self.sources;
-        let i = case.origin.file as usize;
-        let (Some(source), Some(parsed)) = (sources.files.get(i), sources.parsed.get(i)) else {
+        let Some(templates) = &self.templates else {
+            return Err(
+                "the plan was built for a run without --retries (a bug; please report it)".into(),
+            );
+        };
+        let origin = case.origin;
+        let template = templates.files.get(origin.file as usize);
+        let combination = template.and_then(|t| {
+            let combinations = t.combinations.get(origin.spec as usize)?;
+            combinations.get(origin.combination as usize)
+        });
+        let (Some(template), Some(combination)) = (template, combination) else {
             return Err("its file is not part of the plan (a bug; please report it)".into());
         };
-        let file = parsed
-            .get_or_init(|| crate::scenario::parse(source).0)
-            .as_ref()
-            .ok_or_else(|| format!("{} could not be read again", source.display_name()))?;
         let mut builder = SuiteBuilder {
-            source,
-            options: &sources.options,
+            source: &template.source,
+            options: &templates.options,
             templates: &Templates::new(),
             run_id: &self.run_id,
-            env: &sources.env,
+            env: &templates.env,
             problems: Vec::new(),
             matchers: HashMap::new(),
             shared: HashMap::new(),
             expect_templated: false,
             budget: usize::MAX,
             shared_values: Default::default(),
+            kept: None,
         };
-        let rebuilt = builder.rebuild(file, case, attempt);
+        let rebuilt = builder.rebuild(&template.parsed, case, combination, attempt);
         match (rebuilt, builder.problems.iter().find(|p| p.is_error())) {
             (Some(mut again), None) => {
                 again.index = case.index;
@@ -401,6 +420,8 @@ pub fn build_sources(
     let mut suites: Vec<Suite> = Vec::new();
     let mut problems = Vec::new();
     let mut next_index = 0;
+    let keep = options.retries > 0;
+    let mut files = Vec::new();
     for (file_index, source) in sources.iter().enumerate() {
         let (file, mut file_problems) = crate::scenario::parse(source);
         let parsed = file_problems.is_empty();
@@ -420,9 +441,17 @@ pub fn build_sources(
             expect_templated: false,
             budget: options.max_cases.saturating_sub(next_index),
             shared_values: Default::default(),
+            kept: keep.then(Vec::new),
         };
         let suite = builder.build(&file, file_index as u32, next_index);
         let clean = parsed && builder.problems.iter().all(|p| !p.is_error());
+        if let Some(combinations) = builder.kept.take() {
+            files.push(FileTemplate {
+                source: source.clone(),
+                parsed: file,
+                combinations,
+            });
+        }
         file_problems.extend(dedup(builder.problems));
         // In the order they are written, as a reader goes through the file.
         file_problems.sort_by_key(|p| p.span.map(|s| s.offset()));
@@ -436,17 +465,18 @@ pub fn build_sources(
     if problems.iter().any(ScenarioDiagnostic::is_error) {
         Err(problems)
     } else {
-        let parsed = sources.iter().map(|_| std::sync::OnceLock::new()).collect();
+        let templates = keep.then(|| {
+            Arc::new(CaseTemplates {
+                files,
+                options: options.clone(),
+                env,
+            })
+        });
         Ok(Plan {
             run_id,
             suites,
             warnings: problems,
-            sources: Arc::new(Sources {
-                files: sources.to_vec(),
-                parsed,
-                options: options.clone(),
-                env,
-            }),
+            templates,
         })
     }
 }
@@ -537,6 +567,33 @@ mod tests {
         assert_eq!(cases.len(), 4);
         let indexes: Vec<usize> = plan.cases().map(|c| c.index).collect();
         assert_eq!(indexes, [0, 1, 2, 3]);
+    }
+
+    /// A case built again for its next attempt comes from what the plan kept when it was built
+    /// (its file as parsed, its matrix combination), its templates rendered afresh; a plan for
+    /// a run without retries keeps nothing.
+    #[test]
+    fn a_retried_case_is_built_again_from_its_template() {
+        let text = "cases:\n  - name: \"{{matrix.e}}\"\n    matrix: { e: [install, signup, purchase], exclude: [{ e: signup }] }\n    event: \"{{matrix.e}}\"\n    member: \"m-{{uuid}}\"\n    params: { pub_sub_1: \"{{case.attempt}}\" }\n";
+        let retrying = PlanOptions {
+            retries: 1,
+            ..sandbox()
+        };
+        let plan = build_text(text, &retrying).unwrap_or_else(|e| panic!("{e:#?}"));
+        let first: Vec<Case> = plan.cases().cloned().collect();
+        let again = plan.rebuild(&first[1], 2).unwrap();
+        assert_eq!(&*again.name, "purchase");
+        assert_eq!(
+            again.event.as_deref(),
+            Some("purchase"),
+            "its own combination"
+        );
+        assert_eq!(again.params["pub_sub_1"], "2");
+        assert_eq!((again.index, again.attempt), (1, 2));
+        assert_ne!(again.member, first[1].member, "a fresh uuid");
+        let once = build_text(text, &sandbox()).unwrap();
+        let err = once.rebuild(&first[1], 2).unwrap_err();
+        assert!(err.contains("without --retries"), "{err}");
     }
 
     #[test]

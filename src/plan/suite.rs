@@ -36,6 +36,8 @@ pub(super) struct SuiteBuilder<'a> {
     pub budget: usize,
     /// Values many cases render alike, held once.
     pub shared_values: Shared,
+    /// Each entry of `cases:`, its combinations, kept for building cases again (`--retries`).
+    pub kept: Option<Vec<Arc<[Combination]>>>,
 }
 
 /// Texts and parameter sets many cases render alike (an offer, an event, a matrix's few
@@ -242,8 +244,10 @@ impl SuiteBuilder<'_> {
                 if self.budget == 0 && spec.value.matrix.is_none() {
                     break;
                 }
+                self.keep(Vec::new());
                 continue;
             };
+            let combinations = self.keep(combinations);
             if let Some(m) = &spec.value.matrix {
                 let line_starts = line_starts.get_or_insert_with(|| {
                     std::iter::once(0)
@@ -319,15 +323,17 @@ impl SuiteBuilder<'_> {
         }
     }
 
-    /// `case` of `file` built again for attempt `attempt`, with fresh templates.
-    pub fn rebuild(&mut self, file: &ScenarioFile, case: &Case, attempt: u32) -> Option<Case> {
+    /// `case` of `file` built again for attempt `attempt` from its `combination`, with fresh
+    /// templates.
+    pub fn rebuild(
+        &mut self,
+        file: &ScenarioFile,
+        case: &Case,
+        combination: &Combination,
+        attempt: u32,
+    ) -> Option<Case> {
         let origin = case.origin;
         let spec = file.cases.get(origin.spec as usize)?;
-        let combinations = match &spec.value.matrix {
-            None => vec![Combination::new()],
-            Some(m) => matrix::expand(&m.value, usize::MAX).ok()?,
-        };
-        let combination = combinations.get(origin.combination as usize)?;
         let scope = Scope::of(self, file);
         let context = scope.context(combination, &case.name, origin.index as usize, attempt);
         self.expect_templated = super::expect::templated(&spec.value);
@@ -337,6 +343,16 @@ impl SuiteBuilder<'_> {
         again.origin = origin;
         again.attempt = attempt;
         Some(again)
+    }
+
+    /// Keeps an entry's combinations for building its cases again, when the run may retry;
+    /// hands them back to build the cases now.
+    fn keep(&mut self, combinations: Vec<Combination>) -> Arc<[Combination]> {
+        let combinations: Arc<[Combination]> = Arc::from(combinations);
+        if let Some(kept) = &mut self.kept {
+            kept.push(combinations.clone());
+        }
+        combinations
     }
 
     /// The combinations a case expands to, within what the run may still plan.

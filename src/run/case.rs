@@ -149,28 +149,43 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
         Ok(Ok(())) if run.failures.is_empty() => (Status::Passed, None),
         Ok(Ok(())) => (Status::Failed, None),
     };
-    let result = CaseResult {
-        index: case.index,
-        attempt,
-        status,
-        started_at: Some(started_at),
-        duration: started.elapsed(),
-        failures: run.failures,
-        error,
-        ids: run.ids,
-        inputs: Inputs {
-            offer: case.offer.clone(),
-            member: case.member.clone(),
-            event: case.event.clone(),
-            params: case.params.clone(),
-        },
-        transcript: Vec::new(),
-        wake: run.wake,
-    };
-    CaseOutcome {
-        result,
-        entries: run.entries,
-        deadline: end,
+    run.outcome(attempt, status, error, started, end)
+}
+
+impl<P, S> CaseRun<'_, P, S> {
+    /// What the attempt produced, for the runner.
+    fn outcome(
+        self,
+        attempt: u32,
+        status: Status,
+        error: Option<String>,
+        started: Instant,
+        deadline: Instant,
+    ) -> CaseOutcome {
+        let case = self.case;
+        let result = CaseResult {
+            index: case.index,
+            attempt,
+            status,
+            started_at: Some(self.started_at),
+            duration: started.elapsed(),
+            failures: self.failures,
+            error,
+            ids: self.ids,
+            inputs: Inputs {
+                offer: case.offer.clone(),
+                member: case.member.clone(),
+                event: case.event.clone(),
+                params: case.params.clone(),
+            },
+            transcript: Vec::new(),
+            wake: self.wake,
+        };
+        CaseOutcome {
+            result,
+            entries: self.entries,
+            deadline,
+        }
     }
 }
 

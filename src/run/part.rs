@@ -12,7 +12,7 @@ use super::case::{CaseRun, Entry, Stop, in_step};
 use super::ledger::Surplus;
 use super::source::CallbackSource;
 use crate::check::{Failure, callback as callback_check};
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Key};
 use crate::duration::format_duration;
 use crate::plan::{CallbackCheck, CallbackExpect};
 use crate::platform::Platform;
@@ -25,25 +25,55 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let Some(key) = self.account.books().key(self.account.id).cloned() else {
             return Ok(());
         };
+        let (now, waiting_since) = (Instant::now(), Utc::now());
+        let all = self.wait_for(n, check, &key, now).await?;
+        let woke = (Utc::now(), now.elapsed());
+        let judged = self.account.books().judge_part(self.account.id, n, &all);
+        let failures = match check {
+            CallbackCheck::Unchecked => Vec::new(),
+            CallbackCheck::None { .. } if judged.part.is_empty() => Vec::new(),
+            CallbackCheck::None { .. } => vec![callback_check::none_expected(&judged.part)],
+            CallbackCheck::Expect(expect) => {
+                let cut_short = !judged.refused.is_empty();
+                let waited = (waiting_since, woke);
+                self.judge(n, expect, &judged.part, waited, cut_short)
+            }
+        };
+        // A refusal first: it is why the rest did not hold.
+        let refusals = callback_check::refused_credentials(&judged.refused);
         let prefix = if n == 0 {
             String::new()
         } else {
             format!("then[{n}]")
         };
-        let now = Instant::now();
-        let waiting_since = Utc::now();
+        let failures = refusals.into_iter().chain(failures);
+        self.failures.extend(failures.map(|f| in_step(f, &prefix)));
+        let seen = judged.part.into_iter().chain(judged.refused);
+        self.entries.extend(seen.map(Entry::Delivery));
+        self.last_seen = Some(all);
+        Ok(())
+    }
+
+    /// Waits (from `now`) until part `n` has what `check` expects, a delivery of the case is
+    /// refused for its credentials, or the wait's time is up; the deliveries under `key`.
+    async fn wait_for(
+        &self,
+        n: usize,
+        check: &CallbackCheck,
+        key: &Key,
+        now: Instant,
+    ) -> Result<Vec<Arc<Delivery>>, Stop> {
         let id = self.account.id;
-        let ledger = &*self.account.ledger;
-        let books = || ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let books = || self.account.books();
         let all = match check {
-            CallbackCheck::Unchecked => self.source.deliveries(&key).await,
+            CallbackCheck::Unchecked => self.source.deliveries(key).await,
             CallbackCheck::None { wait } => {
                 let until = (now + *wait).min(self.deadline);
                 let any = |ds: &[Arc<Delivery>]| {
                     let books = books();
                     books.refused_any(id, ds) || books.of_part(id, n, ds).next().is_some()
                 };
-                self.source.wait(&key, &any, until).await
+                self.source.wait(key, &any, until).await
             }
             CallbackCheck::Expect(expect) => {
                 let until = (now + expect.within).min(self.deadline);
@@ -59,30 +89,10 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                         .fold((0, 0), |(a, ok), d| (a + 1, ok + usize::from(d.accepted())));
                     accepted >= wanted && all >= listed
                 };
-                self.source.wait(&key, &enough, until).await
-            }
-        }
-        .map_err(Stop::Errored)?;
-        let woke = (Utc::now(), now.elapsed());
-        let judged = self.account.books().judge_part(id, n, &all);
-        let failures = match check {
-            CallbackCheck::Unchecked => Vec::new(),
-            CallbackCheck::None { .. } if judged.part.is_empty() => Vec::new(),
-            CallbackCheck::None { .. } => vec![callback_check::none_expected(&judged.part)],
-            CallbackCheck::Expect(expect) => {
-                let cut_short = !judged.refused.is_empty();
-                let waited = (waiting_since, woke);
-                self.judge(n, expect, &judged.part, waited, cut_short)
+                self.source.wait(key, &enough, until).await
             }
         };
-        // A refusal first: it is why the rest did not hold.
-        let refusals = callback_check::refused_credentials(&judged.refused);
-        let failures = refusals.into_iter().chain(failures);
-        self.failures.extend(failures.map(|f| in_step(f, &prefix)));
-        let seen = judged.part.into_iter().chain(judged.refused);
-        self.entries.extend(seen.map(Entry::Delivery));
-        self.last_seen = Some(all);
-        Ok(())
+        all.map_err(Stop::Errored)
     }
 
     /// The failures of part `n`'s deliveries `mine` against what it expects, after waiting
