@@ -6,26 +6,46 @@ use std::time::Duration;
 /// typo, and bounding it keeps every deadline computable.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
+/// What a duration is, for the messages that say one is not.
+const HINT: &str = "a duration is a number and a unit, e.g. `500ms`, `5s`, `2m` or `1h`";
+
+/// A text that is not a duration pitcrew takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{0}` is not a duration: {HINT}")]
+    NotANumber(String),
+    #[error("`{0}` has no unit: {HINT}")]
+    NoUnit(String),
+    #[error("`{unit}` in `{text}` is not a unit: {HINT}")]
+    UnknownUnit { unit: String, text: String },
+    #[error("`{0}` is longer than the limit of 24h")]
+    TooLong(String),
+}
+
 /// Parses `<number><unit>` with unit one of `ms`, `s`, `m`, `h`, at most [`MAX_DURATION`].
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let hint = "a duration is a number and a unit, e.g. `500ms`, `5s`, `2m` or `1h`";
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration: {hint}"))?;
+        .map_err(|_| DurationError::NotANumber(text.into()))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        "" => return Err(format!("`{text}` has no unit: {hint}")),
-        other => return Err(format!("`{other}` in `{text}` is not a unit: {hint}")),
+        "" => return Err(DurationError::NoUnit(text.into())),
+        other => {
+            return Err(DurationError::UnknownUnit {
+                unit: other.into(),
+                text: text.into(),
+            });
+        }
     };
-    let too_long = || format!("`{text}` is longer than the limit of 24h");
+    let too_long = || DurationError::TooLong(text.into());
     let duration = Duration::try_from_secs_f64(seconds).map_err(|_| too_long())?;
     if duration > MAX_DURATION {
         return Err(too_long());
@@ -59,8 +79,18 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_duration() {
-        assert!(parse_duration("5 sec").unwrap_err().contains("not a unit"));
-        assert!(parse_duration("5").unwrap_err().contains("no unit"));
+        assert!(
+            parse_duration("5 sec")
+                .unwrap_err()
+                .to_string()
+                .contains("not a unit")
+        );
+        assert!(
+            parse_duration("5")
+                .unwrap_err()
+                .to_string()
+                .contains("no unit")
+        );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("").is_err());
     }
@@ -74,7 +104,7 @@ mod tests {
             "86400001ms",
         ] {
             let e = parse_duration(text).unwrap_err();
-            assert!(e.contains("limit of 24h"), "{text}: {e}");
+            assert!(e.to_string().contains("limit of 24h"), "{text}: {e}");
         }
     }
 

@@ -243,7 +243,9 @@ fn no_template_makes_rendering_panic() {
         let outcome = catch_unwind(AssertUnwindSafe(|| templates.render(&text, &context)));
         match outcome {
             Ok(Ok(_)) => rendered += 1,
-            Ok(Err(message)) => assert!(!message.is_empty(), "{text:?}: an empty error"),
+            Ok(Err(message)) => {
+                assert!(!message.to_string().is_empty(), "{text:?}: an empty error")
+            }
             Err(_) => panic!(
                 "rendering panicked; the template is in {}",
                 keep(&format!("template-{i}"), &text).display()

@@ -57,6 +57,12 @@ impl From<crate::launch::LaunchError> for CliError {
     }
 }
 
+impl From<crate::report::ReportError> for CliError {
+    fn from(e: crate::report::ReportError) -> Self {
+        CliError::Usage(e.to_string())
+    }
+}
+
 impl From<crate::platform::PlatformError> for CliError {
     fn from(e: crate::platform::PlatformError) -> Self {
         CliError::Infrastructure(e.to_string())

@@ -60,7 +60,7 @@ pub struct ReceiveArgs {
     pub callback_id: Vec<String>,
 }
 
-fn parse_keep(text: &str) -> Result<Duration, String> {
+fn parse_keep(text: &str) -> Result<Duration, crate::duration::DurationError> {
     crate::duration::parse_duration(text)
 }
 

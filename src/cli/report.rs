@@ -102,7 +102,7 @@ fn merge(args: MergeArgs) -> Outcome {
             })
         })
         .collect::<Result<Vec<_>, CliError>>()?;
-    let merged = merge::merge(&inputs, args.partial).map_err(CliError::Usage)?;
+    let merged = merge::merge(&inputs, args.partial)?;
     write(&args.out, &merged.text, "merged report")?;
     if args.out.as_os_str() != crate::report::STDOUT {
         eprintln!(

@@ -89,7 +89,7 @@ pub struct ReportArgs {
     pub settle: Option<Duration>,
 }
 
-fn parse_timeout(text: &str) -> Result<Duration, String> {
+fn parse_timeout(text: &str) -> Result<Duration, crate::duration::DurationError> {
     crate::duration::parse_duration(text)
 }
 
@@ -142,9 +142,10 @@ pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<Stri
     };
     let unwritable = reports.check();
     if !unwritable.is_empty() {
+        let why: Vec<String> = unwritable.iter().map(ToString::to_string).collect();
         return Err(CliError::Usage(format!(
             "{}; nothing was run",
-            unwritable.join("; ")
+            why.join("; ")
         )));
     }
     let runtime = super::runtime()?;
@@ -244,7 +245,7 @@ impl Run<'_> {
         console.finish(&record);
         let errors = self.reports.write(&record);
         for e in &errors {
-            eprintln!("error: {}", crate::mask::mask(e));
+            eprintln!("error: {}", crate::mask::mask(&e.to_string()));
         }
         if let Some(e) = crashed {
             return Err(CliError::Infrastructure(format!(

@@ -41,6 +41,13 @@ pub enum LaunchError {
     Infrastructure(String),
 }
 
+impl LaunchError {
+    /// A shared receiver that cannot be used: the run cannot start.
+    fn from_source(e: crate::run::source::SourceError) -> LaunchError {
+        LaunchError::Infrastructure(e.to_string())
+    }
+}
+
 impl From<crate::platform::PlatformError> for LaunchError {
     fn from(e: crate::platform::PlatformError) -> Self {
         LaunchError::Infrastructure(e.to_string())
@@ -407,8 +414,8 @@ async fn observe_remote(remote: Option<Remote>) -> Result<Observed, LaunchError>
         return Ok(Observed::Log);
     };
     let source =
-        RemoteReceiver::new(&remote.url, remote.token).map_err(LaunchError::Infrastructure)?;
-    source.check().await.map_err(LaunchError::Infrastructure)?;
+        RemoteReceiver::new(&remote.url, remote.token).map_err(LaunchError::from_source)?;
+    source.check().await.map_err(LaunchError::from_source)?;
     Ok(Observed::Remote(Arc::new(source)))
 }
 

@@ -36,6 +36,17 @@ pub const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
 /// How long `callback: none` listens before it is satisfied.
 pub const DEFAULT_NONE_WAIT: Duration = Duration::from_secs(1);
 
+/// Why a case could not be built again, or a selection cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A case could not be built for another attempt.
+    #[error("{0}")]
+    Rebuild(String),
+    /// `--shard` is not K/N.
+    #[error("{0}")]
+    Shard(String),
+}
+
 /// Everything to run.
 #[derive(Debug)]
 pub struct Plan {
@@ -339,11 +350,11 @@ impl Plan {
 
     /// `case` built again for attempt `attempt`: its templates rendered afresh (a fresh
     /// member, a fresh uuid; `case.attempt` is `attempt`), its name, suite and index kept.
-    pub fn rebuild(&self, case: &Case, attempt: u32) -> Result<Case, String> {
+    pub fn rebuild(&self, case: &Case, attempt: u32) -> Result<Case, PlanError> {
         let Some(templates) = &self.templates else {
-            return Err(
+            return Err(PlanError::Rebuild(
                 "the plan was built for a run without --retries (a bug; please report it)".into(),
-            );
+            ));
         };
         let origin = case.origin;
         let template = templates.files.get(origin.file as usize);
@@ -352,7 +363,9 @@ impl Plan {
             combinations.get(origin.combination as usize)
         });
         let (Some(template), Some(combination)) = (template, combination) else {
-            return Err("its file is not part of the plan (a bug; please report it)".into());
+            return Err(PlanError::Rebuild(
+                "its file is not part of the plan (a bug; please report it)".into(),
+            ));
         };
         let mut builder = SuiteBuilder {
             source: &template.source,
@@ -376,11 +389,13 @@ impl Plan {
                 again.file = case.file.clone();
                 Ok(again)
             }
-            (_, Some(problem)) => Err(format!(
+            (_, Some(problem)) => Err(PlanError::Rebuild(format!(
                 "its templates failed on attempt {attempt}: {}: {}",
                 problem.at, problem.message
-            )),
-            (None, None) => Err(format!("it could not be built for attempt {attempt}")),
+            ))),
+            (None, None) => Err(PlanError::Rebuild(format!(
+                "it could not be built for attempt {attempt}"
+            ))),
         }
     }
 }
@@ -593,7 +608,7 @@ mod tests {
         assert_ne!(again.member, first[1].member, "a fresh uuid");
         let once = build_text(text, &sandbox()).unwrap();
         let err = once.rebuild(&first[1], 2).unwrap_err();
-        assert!(err.contains("without --retries"), "{err}");
+        assert!(err.to_string().contains("without --retries"), "{err}");
     }
 
     #[test]

@@ -27,9 +27,13 @@ pub struct Shard {
 }
 
 impl FromStr for Shard {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Shard, String> {
-        let invalid = || format!("`{text}` is not K/N with 1 ≤ K ≤ N (e.g. `--shard 2/4`)");
+    type Err = super::PlanError;
+    fn from_str(text: &str) -> Result<Shard, super::PlanError> {
+        let invalid = || {
+            super::PlanError::Shard(format!(
+                "`{text}` is not K/N with 1 ≤ K ≤ N (e.g. `--shard 2/4`)"
+            ))
+        };
         let (k, n) = text.split_once('/').ok_or_else(invalid)?;
         let index: usize = k.trim().parse().map_err(|_| invalid())?;
         let count: usize = n.trim().parse().map_err(|_| invalid())?;

@@ -15,7 +15,7 @@ use crate::scenario::matcher::Matcher;
 use crate::scenario::matrix::{self, Combination};
 use crate::scenario::model::{Defaults, Located, ScenarioFile};
 use crate::scenario::template::Templates;
-use crate::scenario::{ScenarioDiagnostic, SourceFile};
+use crate::scenario::{ScenarioDiagnostic, ScenarioError, SourceFile};
 
 pub(super) struct SuiteBuilder<'a> {
     pub source: &'a SourceFile,
@@ -139,14 +139,14 @@ impl SuiteBuilder<'_> {
         match self.templates.render(&value.value, context) {
             Ok(s) => Some(s),
             Err(e) => {
-                self.error(&value.referenced, e, None);
+                self.error(&value.referenced, e.to_string(), None);
                 None
             }
         }
     }
 
     pub fn render_value(&mut self, value: &Located<Value>, context: &Context) -> Option<Value> {
-        fn walk(t: &Templates, v: &Value, c: &Context) -> Result<Value, String> {
+        fn walk(t: &Templates, v: &Value, c: &Context) -> Result<Value, ScenarioError> {
             Ok(match v {
                 Value::String(s) => Value::String(t.render(s, c)?),
                 Value::Array(items) => Value::Array(
@@ -158,7 +158,7 @@ impl SuiteBuilder<'_> {
                 Value::Object(map) => Value::Object(
                     map.iter()
                         .map(|(k, v)| Ok((k.clone(), walk(t, v, c)?)))
-                        .collect::<Result<_, String>>()?,
+                        .collect::<Result<_, ScenarioError>>()?,
                 ),
                 other => other.clone(),
             })
@@ -166,7 +166,7 @@ impl SuiteBuilder<'_> {
         match walk(self.templates, &value.value, context) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.error(&value.referenced, e, None);
+                self.error(&value.referenced, e.to_string(), None);
                 None
             }
         }
@@ -176,7 +176,7 @@ impl SuiteBuilder<'_> {
         match parse_duration(&text.value) {
             Ok(d) => Some(d),
             Err(e) => {
-                self.error(&text.referenced, e, None);
+                self.error(&text.referenced, e.to_string(), None);
                 None
             }
         }
@@ -194,7 +194,7 @@ impl SuiteBuilder<'_> {
                 Some(m)
             }
             Err(e) => {
-                self.error(&value.referenced, e, None);
+                self.error(&value.referenced, e.to_string(), None);
                 None
             }
         }

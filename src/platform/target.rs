@@ -90,7 +90,7 @@ pub fn compile(
         .collect();
     let minute = t.minute.as_ref().map_or(Duration::from_secs(60), |m| {
         crate::duration::parse_duration(&m.value).unwrap_or_else(|e| {
-            c.error(&m.referenced, e, None);
+            c.error(&m.referenced, e.to_string(), None);
             Duration::from_secs(60)
         })
     });

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{CallbackIds, Correlation, Delivery, Key, Script, ScriptedAnswer, Stray};
-pub use store::SqliteStore;
+pub use store::{SqliteStore, StoreError};
 
 /// The most refused or unreadable callbacks kept (the count goes on; the oldest are dropped).
 const MAX_STRAYS: usize = 10_000;
@@ -29,6 +29,20 @@ const MAX_REFUSED: usize = 1_000;
 const MAX_REFUSED_ID: usize = 256;
 /// The largest callback body taken; a larger one is answered 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Why the receiver refused a callback's credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// It carried none of the headers a partner's secret comes in.
+    #[error("no {} header", .0.join(" or "))]
+    NoHeader(Vec<String>),
+    /// It carried the header with another value.
+    #[error("wrong {0}")]
+    WrongSecret(String),
+    /// No partner posts to this receiver: nothing is taken.
+    #[error("no partner sends its callbacks to this receiver")]
+    NoPartner,
+}
 
 /// A header a callback must carry, with its secret value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,8 +207,8 @@ impl Receiver {
     }
 
     /// Whether `headers` carry one of the configured secrets (or the receiver is open); if
-    /// not, what is wrong with them: `no X-Api-Token header`, `wrong X-Api-Token`.
-    pub fn credentials(&self, headers: &[(String, String)]) -> Result<(), String> {
+    /// not, what is wrong with them.
+    pub fn credentials(&self, headers: &[(String, String)]) -> Result<(), Refusal> {
         let Some(auth) = &self.inner.config.auth else {
             return Ok(());
         };
@@ -205,22 +219,21 @@ impl Receiver {
                     if constant_time_eq(value, &a.secret) {
                         return Ok(());
                     }
-                    wrong = Some(a.name.as_str());
+                    wrong = Some(a.name.clone());
                 }
             }
         }
-        let names: Vec<&str> = auth.iter().map(|a| a.name.as_str()).collect();
-        Err(match (wrong, names.as_slice()) {
-            (Some(name), _) => format!("wrong {name}"),
-            (None, []) => "no partner sends its callbacks to this receiver".into(),
-            (None, names) => format!("no {} header", names.join(" or ")),
+        Err(match wrong {
+            Some(name) => Refusal::WrongSecret(name),
+            None if auth.is_empty() => Refusal::NoPartner,
+            None => Refusal::NoHeader(auth.iter().map(|a| a.name.clone()).collect()),
         })
     }
 
     /// Files an authorized delivery under its conversion and its click (kept in the store
     /// first, when there is one), and wakes whoever waits for either; a delivery with neither
     /// id is a stray. Returns its sequence number, or why it could not be kept.
-    pub fn record(&self, mut delivery: Delivery) -> Result<u64, String> {
+    pub fn record(&self, mut delivery: Delivery) -> Result<u64, StoreError> {
         delivery.seq = self.next_seq();
         let seq = delivery.seq;
         if delivery.ids.conversion.is_none() && delivery.ids.click.is_none() {
@@ -272,7 +285,7 @@ impl Receiver {
     /// Keeps a callback refused for its credentials (`why`: what was wrong with them): a stray,
     /// and, by the conversion and click it names, a delivery the case they are sees (and is
     /// woken by) but never takes. Returns its sequence number.
-    pub fn refuse(&self, mut delivery: Delivery, why: &str) -> u64 {
+    pub fn refuse(&self, mut delivery: Delivery, why: &Refusal) -> u64 {
         delivery.seq = self.next_seq();
         self.stray(&delivery, &format!("refused (401): {why}"));
         let sane = |id: &Option<String>| id.as_ref().is_none_or(|i| i.len() <= MAX_REFUSED_ID);

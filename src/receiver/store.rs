@@ -31,6 +31,14 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// A store error at this store.
+    fn error(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let shown = path.display().to_string();
@@ -70,26 +78,26 @@ impl SqliteStore {
     }
 
     /// Keeps a callback (before it is answered).
-    pub fn put(&self, delivery: &Delivery) -> Result<(), String> {
-        let text = serde_json::to_string(delivery).map_err(|e| e.to_string())?;
+    pub fn put(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        let text = serde_json::to_string(delivery).map_err(|e| self.error(e))?;
         self.db()
             .execute(
                 "INSERT OR REPLACE INTO callbacks (seq, received_at, delivery) VALUES (?1, ?2, ?3)",
                 params![delivery.seq as i64, delivery.at.to_rfc3339(), text],
             )
             .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(|e| self.error(e))
     }
 
     /// Every callback kept, oldest first.
-    pub fn all(&self) -> Result<Vec<Delivery>, String> {
+    pub fn all(&self) -> Result<Vec<Delivery>, StoreError> {
         let db = self.db();
         let mut statement = db
             .prepare("SELECT delivery FROM callbacks ORDER BY seq")
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| self.error(e))?;
         let rows = statement
             .query_map([], |row| row.get::<_, String>(0))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| self.error(e))?;
         Ok(rows
             .filter_map(Result::ok)
             .filter_map(|text| serde_json::from_str(&text).ok())
@@ -107,7 +115,7 @@ impl SqliteStore {
     }
 
     /// Keeps a script for the deliveries of `id` (a click or a conversion).
-    pub fn put_script(&self, id: &str, script: &Script) -> Result<(), String> {
+    pub fn put_script(&self, id: &str, script: &Script) -> Result<(), StoreError> {
         let answers: Vec<serde_json::Value> = script
             .answers
             .iter()
@@ -121,7 +129,7 @@ impl SqliteStore {
                 params![id, serde_json::Value::Array(answers).to_string()],
             )
             .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(|e| self.error(e))
     }
 
     /// Records that one more delivery of `id` was answered by its script.

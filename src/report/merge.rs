@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Utc};
 use quick_junit::{Property, Report, TestCase, TestSuite};
 
+use super::ReportError;
 use super::record::{self, CaseRecord, RunRecord, SuiteRecord, Summary};
 use crate::plan::Shard;
 
@@ -28,19 +29,22 @@ pub struct Merged {
 }
 
 /// Merges `inputs` (all JUnit or all JSON).
-pub fn merge(inputs: &[Input], partial: bool) -> Result<Merged, String> {
+pub fn merge(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
     let kinds: Vec<(&str, Kind)> = inputs
         .iter()
         .map(|i| Ok((i.name.as_str(), kind(i)?)))
-        .collect::<Result<_, String>>()?;
-    let first = kinds.first().ok_or("nothing to merge")?.1;
+        .collect::<Result<_, ReportError>>()?;
+    let first = kinds
+        .first()
+        .ok_or_else(|| ReportError::Mismatch("nothing to merge".into()))?
+        .1;
     if let Some((name, other)) = kinds.iter().find(|(_, k)| *k != first) {
-        return Err(format!(
+        return Err(ReportError::Mismatch(format!(
             "{name} is {}, but {} is {}: merge reports of one format at a time",
             kinds_name(*other),
             kinds[0].0,
             kinds_name(first)
-        ));
+        )));
     }
     match first {
         Kind::Junit => merge_junit(inputs, partial),
@@ -61,7 +65,7 @@ fn kinds_name(kind: Kind) -> &'static str {
     }
 }
 
-fn kind(input: &Input) -> Result<Kind, String> {
+fn kind(input: &Input) -> Result<Kind, ReportError> {
     match input
         .text
         .trim_start_matches('\u{feff}')
@@ -71,10 +75,10 @@ fn kind(input: &Input) -> Result<Kind, String> {
     {
         Some('<') => Ok(Kind::Junit),
         Some('{') => Ok(Kind::Json),
-        _ => Err(format!(
+        _ => Err(ReportError::Unreadable(format!(
             "{} is neither JUnit XML nor a pitcrew JSON report",
             input.name
-        )),
+        ))),
     }
 }
 
@@ -87,7 +91,7 @@ struct Part<T> {
 
 /// The cases of every part in the unsharded run's order, when the parts are the shards of one
 /// run (dealt back round robin); else in the order given.
-fn order<T>(parts: Vec<Part<T>>, partial: bool) -> Result<Vec<(usize, T)>, String> {
+fn order<T>(parts: Vec<Part<T>>, partial: bool) -> Result<Vec<(usize, T)>, ReportError> {
     let count = parts.first().and_then(|p| p.shard).map(|s| s.count);
     let sharded = count.is_some()
         && parts
@@ -108,10 +112,10 @@ fn order<T>(parts: Vec<Part<T>>, partial: bool) -> Result<Vec<(usize, T)>, Strin
         let shard = part.shard.unwrap_or(Shard { index: 1, count });
         let slot = shard.index - 1;
         if let Some(other) = &names[slot] {
-            return Err(format!(
+            return Err(ReportError::Mismatch(format!(
                 "{other} and {} are both shard {shard}: merge each shard's report once",
                 part.name
-            ));
+            )));
         }
         names[slot] = Some(part.name);
         by_index[slot] = Some((i, part.cases.into_iter()));
@@ -121,12 +125,12 @@ fn order<T>(parts: Vec<Part<T>>, partial: bool) -> Result<Vec<(usize, T)>, Strin
         .map(|k| format!("{}/{count}", k + 1))
         .collect();
     if !missing.is_empty() && !partial {
-        return Err(format!(
+        return Err(ReportError::Mismatch(format!(
             "shard {} {} missing: {} cases would be left out of the merged report; merge every shard's report, or pass --partial to merge what is there",
             missing.join(", "),
             if missing.len() == 1 { "is" } else { "are" },
             if missing.len() == 1 { "its" } else { "their" },
-        ));
+        )));
     }
     let mut all = Vec::new();
     loop {
@@ -148,7 +152,7 @@ fn order<T>(parts: Vec<Part<T>>, partial: bool) -> Result<Vec<(usize, T)>, Strin
 fn unique<'a>(
     keys: impl Iterator<Item = (usize, (&'a str, &'a str))>,
     names: &[&str],
-) -> Result<(), String> {
+) -> Result<(), ReportError> {
     let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
     for (input, key) in keys {
         if let Some(first) = seen.insert(key, input) {
@@ -158,20 +162,23 @@ fn unique<'a>(
             } else {
                 format!("{a} and {b}")
             };
-            return Err(format!(
+            return Err(ReportError::Mismatch(format!(
                 "case `{} › {}` is in {inputs}: merged names must stay unique (merge each shard's report once, and reports of one run)",
                 key.0, key.1
-            ));
+            )));
         }
     }
     Ok(())
 }
 
-fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, String> {
+fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
     let records: Vec<RunRecord> = inputs
         .iter()
-        .map(|i| RunRecord::from_json(&i.text).map_err(|e| format!("{}: {e}", i.name)))
-        .collect::<Result<_, String>>()?;
+        .map(|i| {
+            RunRecord::from_json(&i.text)
+                .map_err(|e| ReportError::Unreadable(format!("{}: {e}", i.name)))
+        })
+        .collect::<Result<_, ReportError>>()?;
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let parts = records
         .iter()
@@ -257,15 +264,16 @@ struct JunitCase {
     case: TestCase,
 }
 
-fn merge_junit(inputs: &[Input], partial: bool) -> Result<Merged, String> {
+fn merge_junit(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
     let masker = crate::mask::current();
     let reports: Vec<Report> = inputs
         .iter()
         .map(|i| {
-            Report::deserialize_from_str(&masker.mask(&i.text))
-                .map_err(|e| format!("{}: not JUnit XML pitcrew can read: {e}", i.name))
+            Report::deserialize_from_str(&masker.mask(&i.text)).map_err(|e| {
+                ReportError::Unreadable(format!("{}: not JUnit XML pitcrew can read: {e}", i.name))
+            })
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, ReportError>>()?;
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     // Every input suite, once per input; cases refer to them by position.
     let mut suites: Vec<TestSuite> = Vec::new();
@@ -366,7 +374,7 @@ fn merge_junit(inputs: &[Input], partial: bool) -> Result<Merged, String> {
     }
     let text = report
         .to_string()
-        .map_err(|e| format!("cannot write the merged JUnit: {e}"))?;
+        .map_err(|e| ReportError::Unwritable(format!("cannot write the merged JUnit: {e}")))?;
     Ok(Merged {
         text,
         format: "JUnit",
@@ -429,7 +437,7 @@ mod tests {
             cases: vec![k],
         };
         let e = order(vec![part(1), part(3)], false).unwrap_err();
-        assert!(e.contains("shard 2/3 is missing"), "{e}");
+        assert!(e.to_string().contains("shard 2/3 is missing"), "{e}");
         let got: Vec<usize> = order(vec![part(3), part(1)], true)
             .unwrap()
             .into_iter()
@@ -437,6 +445,6 @@ mod tests {
             .collect();
         assert_eq!(got, [1, 3]);
         let e = order(vec![part(1), part(1)], false).unwrap_err();
-        assert!(e.contains("both shard 1/3"), "{e}");
+        assert!(e.to_string().contains("both shard 1/3"), "{e}");
     }
 }

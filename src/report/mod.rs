@@ -90,23 +90,43 @@ fn parent(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
+/// Why a report could not be read, merged or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// A saved report is not one this pitcrew reads.
+    #[error("{0}")]
+    Unreadable(String),
+    /// Reports that do not go together (other formats, a shard twice or missing).
+    #[error("{0}")]
+    Mismatch(String),
+    /// A report cannot be written where it is asked for.
+    #[error("{0}")]
+    Unwritable(String),
+}
+
 /// Checks, before anything runs, that a report can be written at `path`: its folder exists and
 /// takes a new file, and the path is not a folder.
-pub fn check_writable(path: &Path) -> Result<(), String> {
+pub fn check_writable(path: &Path) -> Result<(), ReportError> {
+    let unwritable = |why: String| Err(ReportError::Unwritable(why));
     if path.is_dir() {
-        return Err(format!("{} is a folder, not a file", path.display()));
+        return unwritable(format!("{} is a folder, not a file", path.display()));
     }
     let dir = parent(path);
     if !dir.is_dir() {
-        return Err(format!(
+        return unwritable(format!(
             "{}: the folder {} does not exist",
             path.display(),
             dir.display()
         ));
     }
-    tempfile::NamedTempFile::new_in(dir)
-        .map(drop)
-        .map_err(|e| format!("{}: cannot write in {}: {e}", path.display(), dir.display()))
+    match tempfile::NamedTempFile::new_in(dir) {
+        Ok(_) => Ok(()),
+        Err(e) => unwritable(format!(
+            "{}: cannot write in {}: {e}",
+            path.display(),
+            dir.display()
+        )),
+    }
 }
 
 /// `-` as a report path: standard output.
@@ -158,29 +178,30 @@ impl FileReports {
     }
 
     /// Checks every report path before the run; the errors, one per unwritable report.
-    pub fn check(&self) -> Vec<String> {
-        let mut errors: Vec<String> = self
+    pub fn check(&self) -> Vec<ReportError> {
+        let mut errors: Vec<ReportError> = self
             .each()
             .filter(|(p, _)| p.as_os_str() != STDOUT)
             .filter_map(|(p, _)| check_writable(p).err())
             .collect();
         if self.each().filter(|(p, _)| p.as_os_str() == STDOUT).count() > 1 {
-            errors.push("only one report can be written to stdout (`-`)".into());
+            let why = "only one report can be written to stdout (`-`)";
+            errors.push(ReportError::Unwritable(why.into()));
         }
         errors
     }
 
     /// Writes each requested report; one that fails does not stop the others. Returns the
     /// errors, each naming its file.
-    pub fn write(&self, record: &RunRecord) -> Vec<String> {
+    pub fn write(&self, record: &RunRecord) -> Vec<ReportError> {
         let mut errors = Vec::new();
         for (path, format) in self.each() {
             if let Err(e) = write_report_with(path, |out| (format.write)(record, out)) {
-                errors.push(format!(
+                errors.push(ReportError::Unwritable(format!(
                     "cannot write the {} report {}: {e}",
                     format.name,
                     path.display()
-                ));
+                )));
             }
         }
         errors

@@ -167,21 +167,20 @@ impl Summary {
 
 impl RunRecord {
     /// Reads a JSON record (a `--json` report), refusing versions this pitcrew cannot read.
-    pub fn from_json(text: &str) -> Result<RunRecord, String> {
+    pub fn from_json(text: &str) -> Result<RunRecord, super::ReportError> {
         #[derive(Deserialize)]
         struct Version {
             version: Option<u32>,
         }
-        let version: Version =
-            serde_json::from_str(text).map_err(|e| format!("not a pitcrew JSON report: {e}"))?;
+        let unreadable = |why: String| super::ReportError::Unreadable(why);
+        let not_one = |e: serde_json::Error| unreadable(format!("not a pitcrew JSON report: {e}"));
+        let version: Version = serde_json::from_str(text).map_err(not_one)?;
         match version.version {
-            Some(v) if v > VERSION => Err(format!(
+            Some(v) if v > VERSION => Err(unreadable(format!(
                 "record version {v} is newer than this pitcrew reads ({VERSION}); upgrade pitcrew"
-            )),
-            None => Err("not a pitcrew JSON report: no `version`".into()),
-            Some(_) => {
-                serde_json::from_str(text).map_err(|e| format!("not a pitcrew JSON report: {e}"))
-            }
+            ))),
+            None => Err(unreadable("not a pitcrew JSON report: no `version`".into())),
+            Some(_) => serde_json::from_str(text).map_err(not_one),
         }
     }
 

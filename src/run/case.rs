@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::ledger::{ClaimId, Ledger};
 use super::result::{CaseResult, Ids, Inputs, Status};
-use super::source::CallbackSource;
+use super::source::{CallbackSource, SourceError};
 use crate::check::{self, Failure};
 use crate::delivery::{Delivery, Key};
 use crate::duration::format_duration;
@@ -78,12 +78,36 @@ pub(super) enum Stop {
     /// An expectation failed and later steps cannot run (no id to go on with).
     Failed,
     /// The platform, the network or the callback source broke.
-    Errored(String),
+    Errored(CaseError),
 }
 
-impl From<PlatformError> for Stop {
-    fn from(e: PlatformError) -> Stop {
-        Stop::Errored(e.to_string())
+/// Why a case could not be judged (it is `errored`).
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    /// The platform could not be reached, or answered what pitcrew cannot read.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// Its deliveries could not be seen.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A step the platform said was done answered without the id the case goes on with.
+    #[error("{step}: HTTP {status} but the answer holds no {what} id")]
+    NoId {
+        step: &'static str,
+        status: u16,
+        what: &'static str,
+    },
+    /// A `then:` step has no conversion to work on.
+    #[error("{0}: the case has no conversion to work on")]
+    NoConversion(String),
+    /// The case's timeout ran out first.
+    #[error("the case did not finish within its timeout of {}", format_duration(*.0))]
+    Timeout(Duration),
+}
+
+impl<E: Into<CaseError>> From<E> for Stop {
+    fn from(e: E) -> Stop {
+        Stop::Errored(e.into())
     }
 }
 
@@ -139,12 +163,9 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
     let (status, error) = match outcome {
         Err(_) => (
             Status::Errored,
-            Some(format!(
-                "the case did not finish within its timeout of {}",
-                format_duration(case.timeout)
-            )),
+            Some(CaseError::Timeout(case.timeout).to_string()),
         ),
-        Ok(Err(Stop::Errored(e))) => (Status::Errored, Some(e)),
+        Ok(Err(Stop::Errored(e))) => (Status::Errored, Some(e.to_string())),
         Ok(Err(Stop::Failed)) => (Status::Failed, None),
         Ok(Ok(())) if run.failures.is_empty() => (Status::Passed, None),
         Ok(Ok(())) => (Status::Failed, None),
@@ -235,7 +256,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 .source
                 .script(Key::Click(click.to_string()), script.clone())
                 .await
-                .map_err(Stop::Errored),
+                .map_err(Stop::from),
             None => Ok(()),
         }
     }
@@ -289,10 +310,10 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         if !outcome.done {
             return Ok(None);
         }
-        let id = outcome.id.ok_or_else(|| {
-            Stop::Errored(format!(
-                "create click: HTTP {status} but the answer holds no click id"
-            ))
+        let id = outcome.id.ok_or(CaseError::NoId {
+            step: "create click",
+            status,
+            what: "click",
         })?;
         self.ids.click = Some(id.clone());
         Ok(Some(id))
@@ -331,9 +352,11 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         }
         let Some(id) = outcome.id else {
             if outcome.done {
-                return Err(Stop::Errored(format!(
-                    "create conversion: HTTP {status} but the answer holds no conversion id"
-                )));
+                return Err(Stop::from(CaseError::NoId {
+                    step: "create conversion",
+                    status,
+                    what: "conversion",
+                }));
             }
             self.watch(Key::Click(click.to_string()), false);
             return Ok(Vec::new());
@@ -385,9 +408,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let start = Utc::now();
         let (Some(click), Some(conversion)) = (self.ids.click.clone(), self.ids.conversion.clone())
         else {
-            return Err(Stop::Errored(format!(
-                "{prefix}: the case has no conversion to work on"
-            )));
+            return Err(Stop::from(CaseError::NoConversion(prefix)));
         };
         let ids = match &step.action {
             Action::ChangeStatus { status, reason } => {

@@ -92,7 +92,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 self.source.wait(key, &enough, until).await
             }
         };
-        all.map_err(Stop::Errored)
+        all.map_err(Stop::from)
     }
 
     /// The failures of part `n`'s deliveries `mine` against what it expects, after waiting
@@ -145,7 +145,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         };
         let all = match self.last_seen.take() {
             Some(all) => all,
-            None => self.source.deliveries(&key).await.map_err(Stop::Errored)?,
+            None => self.source.deliveries(&key).await?,
         };
         let surplus = self.account.books().surplus(self.account.id, &all);
         for (d, why) in surplus {

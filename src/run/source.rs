@@ -9,8 +9,27 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::delivery::{Delivery, Key, Script, Stray};
-use crate::platform::Platform;
+use crate::platform::{Platform, PlatformError};
 use crate::receiver::Receiver;
+
+/// Why the deliveries could not be seen, or a script could not be registered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    /// The platform's callback log could not be read.
+    #[error(transparent)]
+    Log(#[from] PlatformError),
+    /// A shared receiver could not be reached, or answered what pitcrew cannot read.
+    #[error("the receiver at {base}: {message}")]
+    Receiver { base: String, message: String },
+    /// A shared receiver refused pitcrew's API token.
+    #[error(
+        "the receiver at {base} refused pitcrew's token (HTTP {status}): set PITCREW_RECEIVER_TOKEN"
+    )]
+    Unauthorized { base: String, status: u16 },
+    /// This target's callbacks go to an endpoint pitcrew does not answer.
+    #[error("this target's callbacks go to an endpoint pitcrew does not answer")]
+    NoScripts,
+}
 
 /// A test on the deliveries seen so far: has the wait ended?
 pub type Done<'a> = &'a (dyn Fn(&[Arc<Delivery>]) -> bool + Sync);
@@ -21,7 +40,7 @@ pub trait CallbackSource: Send + Sync + 'static {
     fn deliveries(
         &self,
         key: &Key,
-    ) -> impl Future<Output = Result<Vec<Arc<Delivery>>, String>> + Send;
+    ) -> impl Future<Output = Result<Vec<Arc<Delivery>>, SourceError>> + Send;
 
     /// Waits until `done` holds for the deliveries under `key`, or `deadline` passes; returns
     /// the deliveries either way.
@@ -30,7 +49,7 @@ pub trait CallbackSource: Send + Sync + 'static {
         key: &Key,
         done: Done<'_>,
         deadline: Instant,
-    ) -> impl Future<Output = Result<Vec<Arc<Delivery>>, String>> + Send;
+    ) -> impl Future<Output = Result<Vec<Arc<Delivery>>, SourceError>> + Send;
 
     /// Makes the endpoint answer the deliveries filed under `key` as `script` says. Only a
     /// receiver pitcrew controls can; plans for other sources refuse `receiver:` scripts.
@@ -38,9 +57,9 @@ pub trait CallbackSource: Send + Sync + 'static {
         &self,
         key: Key,
         script: Arc<Script>,
-    ) -> impl Future<Output = Result<(), String>> + Send {
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
         let _ = (key, script);
-        async { Err("this target's callbacks go to an endpoint pitcrew does not answer".into()) }
+        async { Err(SourceError::NoScripts) }
     }
 
     /// The deliveries `seqs` under `key` were claimed by a case whose verdict is final: a
@@ -59,7 +78,7 @@ pub trait CallbackSource: Send + Sync + 'static {
 }
 
 impl CallbackSource for Receiver {
-    async fn deliveries(&self, key: &Key) -> Result<Vec<Arc<Delivery>>, String> {
+    async fn deliveries(&self, key: &Key) -> Result<Vec<Arc<Delivery>>, SourceError> {
         Ok(Receiver::deliveries(self, key))
     }
 
@@ -68,11 +87,11 @@ impl CallbackSource for Receiver {
         key: &Key,
         done: Done<'_>,
         deadline: Instant,
-    ) -> Result<Vec<Arc<Delivery>>, String> {
+    ) -> Result<Vec<Arc<Delivery>>, SourceError> {
         Ok(Receiver::wait(self, key, done, deadline).await)
     }
 
-    async fn script(&self, key: Key, script: Arc<Script>) -> Result<(), String> {
+    async fn script(&self, key: Key, script: Arc<Script>) -> Result<(), SourceError> {
         Receiver::script(self, key, script);
         Ok(())
     }
@@ -105,12 +124,8 @@ impl<P> CallbackLog<P> {
 }
 
 impl<P: Platform> CallbackSource for CallbackLog<P> {
-    async fn deliveries(&self, key: &Key) -> Result<Vec<Arc<Delivery>>, String> {
-        let log = self
-            .platform
-            .callback_log(key)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn deliveries(&self, key: &Key) -> Result<Vec<Arc<Delivery>>, SourceError> {
+        let log = self.platform.callback_log(key).await?;
         Ok(log.into_iter().map(Arc::new).collect())
     }
 
@@ -119,7 +134,7 @@ impl<P: Platform> CallbackSource for CallbackLog<P> {
         key: &Key,
         done: Done<'_>,
         deadline: Instant,
-    ) -> Result<Vec<Arc<Delivery>>, String> {
+    ) -> Result<Vec<Arc<Delivery>>, SourceError> {
         let mut pause = LOG_POLL_FIRST;
         loop {
             let seen = self.deliveries(key).await?;
@@ -145,14 +160,18 @@ const REMOTE_POLL: Duration = Duration::from_secs(20);
 
 impl RemoteReceiver {
     /// The service at `base` (e.g. `http://hooks.internal:8787`), with its API token.
-    pub fn new(base: &str, token: Option<String>) -> Result<RemoteReceiver, String> {
+    pub fn new(base: &str, token: Option<String>) -> Result<RemoteReceiver, SourceError> {
+        let base = base.trim_end_matches('/').to_string();
         let client = reqwest::Client::builder()
             .timeout(REMOTE_POLL + Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(5))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SourceError::Receiver {
+                base: base.clone(),
+                message: e.to_string(),
+            })?;
         Ok(RemoteReceiver {
-            base: base.trim_end_matches('/').to_string(),
+            base,
             token,
             client,
         })
@@ -174,29 +193,37 @@ impl RemoteReceiver {
         request
     }
 
-    async fn json(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value, String> {
-        let what = |e: reqwest::Error| {
-            format!("the receiver at {}: {}", self.base, crate::error_chain(&e))
-        };
+    fn trouble(&self, message: impl Into<String>) -> SourceError {
+        SourceError::Receiver {
+            base: self.base.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// The status of an answer, as an error unless it is 2xx.
+    fn check_status(&self, status: u16) -> Result<(), SourceError> {
+        match status {
+            200..=299 => Ok(()),
+            401 | 403 => Err(SourceError::Unauthorized {
+                base: self.base.clone(),
+                status,
+            }),
+            _ => Err(self.trouble(format!("HTTP {status}"))),
+        }
+    }
+
+    async fn json(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<serde_json::Value, SourceError> {
+        let what = |e: reqwest::Error| self.trouble(crate::error_chain(&e));
         let response = request.send().await.map_err(what)?;
-        let status = response.status().as_u16();
-        if status == 401 || status == 403 {
-            return Err(format!(
-                "the receiver at {} refused pitcrew's token (HTTP {status}): set PITCREW_RECEIVER_TOKEN",
-                self.base
-            ));
-        }
-        if !(200..300).contains(&status) {
-            return Err(format!(
-                "the receiver at {} answered HTTP {status}",
-                self.base
-            ));
-        }
+        self.check_status(response.status().as_u16())?;
         response.json().await.map_err(what)
     }
 
     /// Checks that the service answers and takes the token.
-    pub async fn check(&self) -> Result<(), String> {
+    pub async fn check(&self) -> Result<(), SourceError> {
         self.json(self.get("/health", &[])).await.map(drop)
     }
 
@@ -207,13 +234,13 @@ impl RemoteReceiver {
         }
     }
 
-    fn parse(answer: serde_json::Value) -> Result<Vec<Arc<Delivery>>, String> {
+    fn parse(&self, answer: serde_json::Value) -> Result<Vec<Arc<Delivery>>, SourceError> {
         #[derive(serde::Deserialize)]
         struct Listed {
             callbacks: Vec<crate::receiver::api::ApiCallback>,
         }
         let listed: Listed = serde_json::from_value(answer)
-            .map_err(|e| format!("the receiver's answer is not a callback list: {e}"))?;
+            .map_err(|e| self.trouble(format!("its answer is not a callback list: {e}")))?;
         Ok(listed
             .callbacks
             .into_iter()
@@ -223,9 +250,9 @@ impl RemoteReceiver {
 }
 
 impl CallbackSource for RemoteReceiver {
-    async fn deliveries(&self, key: &Key) -> Result<Vec<Arc<Delivery>>, String> {
+    async fn deliveries(&self, key: &Key) -> Result<Vec<Arc<Delivery>>, SourceError> {
         let (name, id) = Self::which(key);
-        Self::parse(self.json(self.get("/callbacks", &[(name, id)])).await?)
+        self.parse(self.json(self.get("/callbacks", &[(name, id)])).await?)
     }
 
     async fn wait(
@@ -233,7 +260,7 @@ impl CallbackSource for RemoteReceiver {
         key: &Key,
         done: Done<'_>,
         deadline: Instant,
-    ) -> Result<Vec<Arc<Delivery>>, String> {
+    ) -> Result<Vec<Arc<Delivery>>, SourceError> {
         let (name, id) = Self::which(key);
         loop {
             let seen = self.deliveries(key).await?;
@@ -251,7 +278,7 @@ impl CallbackSource for RemoteReceiver {
         }
     }
 
-    async fn script(&self, key: Key, script: Arc<Script>) -> Result<(), String> {
+    async fn script(&self, key: Key, script: Arc<Script>) -> Result<(), SourceError> {
         let respond: Vec<serde_json::Value> = script
             .answers
             .iter()
@@ -274,13 +301,14 @@ impl CallbackSource for RemoteReceiver {
         let response = request
             .send()
             .await
-            .map_err(|e| format!("the receiver at {}: {}", self.base, crate::error_chain(&e)))?;
-        match response.status().as_u16() {
-            200..=299 => Ok(()),
-            status => Err(format!(
-                "the receiver at {} did not take the case's script (HTTP {status})",
-                self.base
-            )),
-        }
+            .map_err(|e| self.trouble(crate::error_chain(&e)))?;
+        self.check_status(response.status().as_u16())
+            .map_err(|e| match e {
+                SourceError::Receiver { base, message } => SourceError::Receiver {
+                    base,
+                    message: format!("it did not take the case's script ({message})"),
+                },
+                other => other,
+            })
     }
 }

@@ -236,7 +236,7 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
     };
     let faults = match request.faults.parse() {
         Ok(f) => f,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let Some(click) = state.store().click(&request.click_id).cloned() else {
         return refuse(

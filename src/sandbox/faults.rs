@@ -75,11 +75,17 @@ pub struct Faults {
     pub api_error: Option<u16>,
 }
 
+/// A fault the sandbox cannot inject, named by its field (`faults.auth: …`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FaultsError(pub String);
+
 impl FaultsRequest {
     /// The faults to apply, or what is wrong with the request (named by its field).
-    pub fn parse(self) -> Result<Faults, String> {
+    pub fn parse(self) -> Result<Faults, FaultsError> {
         let duration = |field: &str, text: &str| {
-            crate::duration::parse_duration(text).map_err(|e| format!("faults.{field}: {e}"))
+            crate::duration::parse_duration(text)
+                .map_err(|e| FaultsError(format!("faults.{field}: {e}")))
         };
         Ok(Faults {
             omit_flag: self.omit_flag,
@@ -101,9 +107,9 @@ impl FaultsRequest {
                 Some("wrong") => Some(AuthFault::Wrong),
                 Some("missing") => Some(AuthFault::Missing),
                 Some(other) => {
-                    return Err(format!(
+                    return Err(FaultsError(format!(
                         "faults.auth: `{other}` is neither `wrong` nor `missing`"
-                    ));
+                    )));
                 }
             },
             api_latency: self
@@ -112,7 +118,9 @@ impl FaultsRequest {
                 .transpose()?,
             api_error: match self.api_error {
                 Some(s) if !(500..600).contains(&s) => {
-                    return Err(format!("faults.api_error: `{s}` is not a 5xx status"));
+                    return Err(FaultsError(format!(
+                        "faults.api_error: `{s}` is not a 5xx status"
+                    )));
                 }
                 other => other,
             },

@@ -105,27 +105,28 @@ fn walk(dir: &Path, found: &mut Found, keep: &mut impl FnMut(PathBuf, &mut Found
 }
 
 /// Reads a scenario file as UTF-8, refusing more than [`MAX_FILE_BYTES`].
-pub fn read_limited(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| describe_io(&e))?;
+pub fn read_limited(path: &Path) -> Result<String, super::ScenarioError> {
+    let meta = std::fs::metadata(path).map_err(|e| super::ScenarioError::File(describe_io(&e)))?;
     if !meta.is_file() {
-        return Err("not a regular file".into());
+        return Err(super::ScenarioError::File("not a regular file".into()));
     }
-    let file = std::fs::File::open(path).map_err(|e| describe_io(&e))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| super::ScenarioError::File(describe_io(&e)))?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| describe_io(&e))?;
+        .map_err(|e| super::ScenarioError::File(describe_io(&e)))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
+        return Err(super::ScenarioError::File(format!(
             "the file is larger than {} MiB, the most a scenario file may hold; split it",
             MAX_FILE_BYTES / (1024 * 1024)
-        ));
+        )));
     }
     String::from_utf8(bytes).map_err(|e| {
-        format!(
+        super::ScenarioError::File(format!(
             "not UTF-8 text (invalid byte at offset {})",
             e.utf8_error().valid_up_to()
-        )
+        ))
     })
 }
 

@@ -2,6 +2,7 @@
 //!
 //! Parsing lives here (pure); evaluating lives in `check::matcher`.
 
+use super::ScenarioError;
 use std::fmt;
 
 use regex::Regex;
@@ -51,15 +52,15 @@ pub enum Matcher {
 
 impl Matcher {
     /// Reads a matcher from its YAML form.
-    pub fn parse(value: &Value) -> Result<Matcher, String> {
+    pub fn parse(value: &Value) -> Result<Matcher, ScenarioError> {
         let Value::Object(map) = value else {
             return Ok(Matcher::Eq(value.clone()));
         };
         if map.is_empty() {
-            return Err(format!(
+            return Err(ScenarioError::Matcher(format!(
                 "an empty mapping is not a matcher: use one of {}",
                 MATCHER_NAMES.join(", ")
-            ));
+            )));
         }
         let mut all = Vec::with_capacity(map.len());
         for (name, arg) in map {
@@ -72,19 +73,21 @@ impl Matcher {
         })
     }
 
-    fn parse_one(name: &str, arg: &Value) -> Result<Matcher, String> {
+    fn parse_one(name: &str, arg: &Value) -> Result<Matcher, ScenarioError> {
         let number = |arg: &Value| {
-            number_of(arg).ok_or_else(|| format!("`{name}` takes a number, not {}", describe(arg)))
+            number_of(arg).ok_or_else(|| {
+                ScenarioError::Matcher(format!("`{name}` takes a number, not {}", describe(arg)))
+            })
         };
         Ok(match name {
             "eq" => Matcher::Eq(arg.clone()),
             "ne" => Matcher::Ne(arg.clone()),
             "matches" => {
                 let Value::String(pattern) = arg else {
-                    return Err(format!(
+                    return Err(ScenarioError::Matcher(format!(
                         "`matches` takes a regex string, not {}",
                         describe(arg)
-                    ));
+                    )));
                 };
                 Matcher::Matches(Regex::new(pattern).map_err(|e| {
                     // The regex crate draws the pattern over several lines; its last line
@@ -96,30 +99,35 @@ impl Matcher {
                         .find(|l| !l.trim().is_empty())
                         .unwrap_or("");
                     let reason = reason.trim().trim_start_matches("error: ");
-                    format!("invalid regex `{pattern}`: {reason}")
+                    ScenarioError::Matcher(format!("invalid regex `{pattern}`: {reason}"))
                 })?)
             }
             "contains" => Matcher::Contains(arg.clone()),
             "starts_with" => match arg {
                 Value::String(prefix) => Matcher::StartsWith(prefix.clone()),
                 _ => {
-                    return Err(format!(
+                    return Err(ScenarioError::Matcher(format!(
                         "`starts_with` takes a string, not {}",
                         describe(arg)
-                    ));
+                    )));
                 }
             },
             "one_of" => match arg {
                 Value::Array(items) => Matcher::OneOf(items.clone()),
-                _ => return Err(format!("`one_of` takes a list, not {}", describe(arg))),
+                _ => {
+                    return Err(ScenarioError::Matcher(format!(
+                        "`one_of` takes a list, not {}",
+                        describe(arg)
+                    )));
+                }
             },
             "exists" => match arg {
                 Value::Bool(b) => Matcher::Exists(*b),
                 _ => {
-                    return Err(format!(
+                    return Err(ScenarioError::Matcher(format!(
                         "`exists` takes true or false, not {}",
                         describe(arg)
-                    ));
+                    )));
                 }
             },
             "gt" => Matcher::Gt(number(arg)?),
@@ -135,11 +143,11 @@ impl Matcher {
                         .and_then(|t| crate::scenario::did_you_mean(t, TYPE_NAMES.iter().copied()))
                         .map(|t| format!(" (did you mean `{t}`?)"))
                         .unwrap_or_default();
-                    return Err(format!(
+                    return Err(ScenarioError::Matcher(format!(
                         "`type` takes one of {}, not {}{hint}",
                         TYPE_NAMES.join(", "),
                         describe(arg)
-                    ));
+                    )));
                 }
             },
             "not" => Matcher::Not(Box::new(Matcher::parse(arg)?)),
@@ -147,10 +155,10 @@ impl Matcher {
                 let hint = crate::scenario::did_you_mean(other, MATCHER_NAMES.iter().copied())
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
-                return Err(format!(
+                return Err(ScenarioError::Matcher(format!(
                     "unknown matcher `{other}`{hint}; matchers are {}",
                     MATCHER_NAMES.join(", ")
-                ));
+                )));
             }
         })
     }
@@ -227,10 +235,10 @@ mod tests {
     #[test]
     fn bad_matchers_say_what_is_valid() {
         let e = Matcher::parse(&json!({"matchs": "x"})).unwrap_err();
-        assert!(e.contains("did you mean `matches`"), "{e}");
+        assert!(e.to_string().contains("did you mean `matches`"), "{e}");
         let e = Matcher::parse(&json!({"matches": "("})).unwrap_err();
-        assert!(e.contains("invalid regex"), "{e}");
+        assert!(e.to_string().contains("invalid regex"), "{e}");
         let e = Matcher::parse(&json!({"gt": "many"})).unwrap_err();
-        assert!(e.contains("takes a number"), "{e}");
+        assert!(e.to_string().contains("takes a number"), "{e}");
     }
 }

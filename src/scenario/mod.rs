@@ -18,6 +18,18 @@ use serde_saphyr::Location;
 
 pub use model::ScenarioFile;
 
+/// What goes wrong with one part of a scenario before it becomes a located diagnostic: a
+/// template that does not render, a matcher that is not one, a file that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{0}")]
+    Template(String),
+    #[error("{0}")]
+    Matcher(String),
+    #[error("{0}")]
+    File(String),
+}
+
 /// A problem in a scenario file, located for miette's snippet rendering.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]

@@ -8,6 +8,7 @@
 //! template can recurse, loop or nest without bound; and a rendered value is at most
 //! [`MAX_RENDERED_BYTES`].
 
+use super::ScenarioError;
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
     RenderErrorReason,
@@ -28,7 +29,7 @@ const MAX_NESTING: usize = 32;
 pub struct Templates {
     registry: RefCell<Handlebars<'static>>,
     /// Templates that did not compile, with the reason.
-    broken: RefCell<HashMap<String, String>>,
+    broken: RefCell<HashMap<String, ScenarioError>>,
 }
 
 impl Default for Templates {
@@ -57,7 +58,7 @@ impl Templates {
     ///
     /// The context is built once per case and reused for every value, so that no render
     /// serializes it again.
-    pub fn render(&self, text: &str, context: &Context) -> Result<String, String> {
+    pub fn render(&self, text: &str, context: &Context) -> Result<String, ScenarioError> {
         if !text.contains("{{") {
             return Ok(text.to_owned());
         }
@@ -76,7 +77,7 @@ impl Templates {
                 .borrow_mut()
                 .register_template_string(text, text);
             if let Err(e) = compiled {
-                let reason = unparsable(text, &e);
+                let reason = ScenarioError::Template(unparsable(text, &e));
                 self.broken
                     .borrow_mut()
                     .insert(text.to_owned(), reason.clone());
@@ -87,16 +88,22 @@ impl Templates {
         self.registry
             .borrow()
             .render_with_context_to_write(text, context, &mut out)
-            .map_err(|e| match out.0.len() > MAX_RENDERED_BYTES {
-                true => format!(
-                    "`{}` renders to more than {} KiB, the most a value may hold",
-                    shown(text),
-                    MAX_RENDERED_BYTES / 1024
-                ),
-                false => explain(&e, text, context.data()),
+            .map_err(|e| {
+                ScenarioError::Template(match out.0.len() > MAX_RENDERED_BYTES {
+                    true => format!(
+                        "`{}` renders to more than {} KiB, the most a value may hold",
+                        shown(text),
+                        MAX_RENDERED_BYTES / 1024
+                    ),
+                    false => explain(&e, text, context.data()),
+                })
             })?;
-        let mut rendered = String::from_utf8(out.0)
-            .map_err(|_| format!("`{}` renders to text that is not UTF-8", shown(text)))?;
+        let mut rendered = String::from_utf8(out.0).map_err(|_| {
+            ScenarioError::Template(format!(
+                "`{}` renders to text that is not UTF-8",
+                shown(text)
+            ))
+        })?;
         rendered.shrink_to_fit();
         Ok(rendered)
     }
@@ -122,7 +129,7 @@ impl std::io::Write for Bounded {
 
 /// Refuses what could recurse or loop (partials, inline templates, decorators, blocks) and
 /// parentheses nested deeper than the parser should be asked to go.
-fn refuse_unsafe(text: &str) -> Result<(), String> {
+fn refuse_unsafe(text: &str) -> Result<(), ScenarioError> {
     for (at, _) in text.match_indices("{{") {
         let after = text[at + 2..].trim_start_matches(['~', '{']).trim_start();
         let kind = match after.chars().next() {
@@ -134,10 +141,10 @@ fn refuse_unsafe(text: &str) -> Result<(), String> {
             Some('#' | '^' | '/') => "block helpers (`{{#each}}`, `{{#if}}`)",
             _ => continue,
         };
-        return Err(format!(
+        return Err(ScenarioError::Template(format!(
             "invalid template `{}`: {kind} are not available in scenario templates; use variables and the helpers {HELPERS}",
             shown(text)
-        ));
+        )));
     }
     let mut depth = 0usize;
     for c in text.chars() {
@@ -145,10 +152,10 @@ fn refuse_unsafe(text: &str) -> Result<(), String> {
             '(' => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(format!(
+                    return Err(ScenarioError::Template(format!(
                         "invalid template `{}`: parentheses nest deeper than {MAX_NESTING}",
                         shown(text)
-                    ));
+                    )));
                 }
             }
             ')' => depth = depth.saturating_sub(1),
@@ -404,12 +411,18 @@ mod tests {
         ] {
             let e = t.render(text, &ctx()).unwrap_err();
             assert!(
-                e.contains("not available in scenario templates"),
+                e.to_string()
+                    .contains("not available in scenario templates"),
                 "{text}: {e}"
             );
         }
         let deep = format!("{{{{{}uuid{}}}}}", "(".repeat(100), ")".repeat(100));
-        assert!(t.render(&deep, &ctx()).unwrap_err().contains("nest deeper"));
+        assert!(
+            t.render(&deep, &ctx())
+                .unwrap_err()
+                .to_string()
+                .contains("nest deeper")
+        );
     }
 
     #[test]
@@ -420,7 +433,10 @@ mod tests {
         let e = t
             .render("{{vars.big}}{{vars.big}}{{vars.big}}", &Context::from(big))
             .unwrap_err();
-        assert!(e.contains("renders to more than 1024 KiB"), "{e}");
+        assert!(
+            e.to_string().contains("renders to more than 1024 KiB"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -428,22 +444,24 @@ mod tests {
         let t = Templates::new();
         let e = t.render("{{env.NOPE_X}}", &ctx()).unwrap_err();
         assert!(
-            e.starts_with("environment variable `NOPE_X` is not set"),
+            e.to_string()
+                .starts_with("environment variable `NOPE_X` is not set"),
             "{e}"
         );
         let e = t.render("{{vars.amout}}", &ctx()).unwrap_err();
-        assert!(e.contains("did you mean `vars.amount`"), "{e}");
+        assert!(e.to_string().contains("did you mean `vars.amount`"), "{e}");
         let e = t.render("{{uuuid}}", &ctx()).unwrap_err();
-        assert!(e.contains("did you mean `uuid`"), "{e}");
+        assert!(e.to_string().contains("did you mean `uuid`"), "{e}");
         let e = t.render("{{matrix.event}}", &ctx()).unwrap_err();
-        assert!(e.contains("this case has no `matrix:`"), "{e}");
+        assert!(e.to_string().contains("this case has no `matrix:`"), "{e}");
         let mut with_matrix = ctx().data().clone();
         with_matrix["matrix"] = json!({"event": "install", "amount": "1"});
         let e = t
             .render("{{matrix.evnt}}", &Context::from(with_matrix))
             .unwrap_err();
         assert!(
-            e.contains("did you mean `matrix.event`") && e.contains("defined: amount, event"),
+            e.to_string().contains("did you mean `matrix.event`")
+                && e.to_string().contains("defined: amount, event"),
             "{e}"
         );
     }
