@@ -725,7 +725,7 @@ async fn a_legacy_partner_gets_pascal_case_callbacks() {
         "{json:#}"
     );
     assert!(json["Id"].is_string() && json["SentAt"].is_string());
-    assert!(pitcrew::check::schema::check(&json, "schema").is_empty());
+    assert!(pitcrew::check::schema::check(&json, "schema", "t.yaml:1:1").is_empty());
 }
 
 /// The OpenAPI document lists exactly the routes the sandbox serves.

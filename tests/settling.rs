@@ -99,3 +99,43 @@ fn a_delivery_refused_for_its_credentials_fails_its_case_at_once() {
     }
     r.assert_junit_valid();
 }
+
+/// Every failure a run reports names where its expectation is written, a default one too (the
+/// case, or the step, that expects it), in the file and on a line that exists.
+#[test]
+fn every_failure_names_the_expectation_it_checks() {
+    let files = [
+        "duplicate.yaml",
+        "missing-flag.yaml",
+        "refused.yaml",
+        "unexpected-callback.yaml",
+        "wrong-payload.yaml",
+        "settling/late-duplicate.yaml",
+        "settling/wrong-secret.yaml",
+        "verdicts/wait-duplicate.yaml",
+        "verdicts/rejected.yaml",
+        "stories/failing.yaml",
+    ];
+    let r = run(&files, &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let json = r.json.as_ref().unwrap();
+    let mut seen = 0;
+    for case in json["cases"].as_array().unwrap() {
+        for failure in case["failures"].as_array().unwrap() {
+            seen += 1;
+            let at = failure["at"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no position: {failure:#} in {}", case["name"]));
+            let (file, line) = {
+                let mut parts = at.rsplitn(3, ':');
+                let _col = parts.next();
+                let line: usize = parts.next().unwrap().parse().unwrap();
+                (parts.next().unwrap().to_string(), line)
+            };
+            assert_eq!(file, case["file"].as_str().unwrap(), "{failure:#}");
+            let lines = std::fs::read_to_string(common::repo_path(&file)).unwrap();
+            assert!(line <= lines.lines().count(), "{at} is past the file's end");
+        }
+    }
+    assert!(seen >= 8, "the files fail in many ways: {seen} failures");
+}

@@ -201,7 +201,7 @@ async fn a_forged_callback_never_turns_a_case_green() {
         let case = &record.cases[0];
         assert_eq!(
             case.status,
-            pitcrew::run::Status::Failed,
+            pitcrew::report::Verdict::Failed,
             "with_secret={with_secret}: {case:#?}"
         );
         let checks: Vec<&str> = case.failures.iter().map(|f| f.check.as_str()).collect();
@@ -261,7 +261,7 @@ async fn an_unreported_record_just_after_the_verdict_fails_the_case_late() {
         let record =
             run_plan_settling(plan(&text), platform, t.receiver.clone(), silent, window).await;
         let quick = &record.cases[0];
-        assert_eq!(quick.status, pitcrew::run::Status::Failed, "{quick:#?}");
+        assert_eq!(quick.status, pitcrew::report::Verdict::Failed, "{quick:#?}");
         // Late, unless a loaded machine held the case's verdict back past the record.
         let check = quick.failures[0].check.as_str();
         assert!(
@@ -481,12 +481,12 @@ async fn log_entries_without_an_attempt_id_are_never_taken_for_another_cases() {
     };
     assert_eq!(
         status("two expected").0,
-        pitcrew::run::Status::Passed,
+        pitcrew::report::Verdict::Passed,
         "{:?}",
         status("two expected")
     );
     let (late, checks) = status("a late duplicate");
-    assert_eq!(late, pitcrew::run::Status::Failed, "{checks:?}");
+    assert_eq!(late, pitcrew::report::Verdict::Failed, "{checks:?}");
     assert_eq!(checks, ["callback.late"]);
 }
 

@@ -15,39 +15,28 @@ use crate::plan::PayloadCheck;
 pub const FLAG_PATH: &str = "conversion.pubSub5";
 
 /// Checks that the endpoint accepted exactly `expected` deliveries, after waiting `within`
-/// (`None`: the wait was cut short by a delivery refused for its credentials).
-pub fn count(expected: u32, arrived: usize, within: Option<&str>) -> Option<Failure> {
+/// (`None`: the wait was cut short by a delivery refused for its credentials). `at`: where
+/// the expectation is written.
+pub fn count(expected: u32, arrived: usize, within: Option<&str>, at: &str) -> Option<Failure> {
     if arrived == expected as usize {
         return None;
     }
-    let mut failure = Failure::new(
-        "callback.count",
-        None,
-        expected.to_string(),
-        arrived.to_string(),
-        None,
-    );
     let within = match within {
         Some(within) => format!("within {within}"),
         None => "(the wait ended at a delivery refused for its credentials)".into(),
     };
-    failure.message = match arrived {
-        0 => format!(
-            "callback.count: expected {expected}, got 0: no accepted callback arrived {within}"
-        ),
-        n if expected == 0 => format!(
-            "callback.count: expected no accepted delivery, got {n}: the endpoint accepted what it should refuse"
-        ),
-        n if n > expected as usize => {
-            format!("callback.count: expected {expected}, got {n}: a duplicate callback arrived")
-        }
-        n => format!("callback.count: expected {expected}, got {n} {within}"),
+    let note = match arrived {
+        0 => format!("no accepted callback arrived {within}"),
+        _ if expected == 0 => "the endpoint accepted what it should refuse".into(),
+        n if n > expected as usize => "a duplicate callback arrived".into(),
+        _ => format!("no more arrived {within}"),
     };
-    Some(failure)
+    let failure = Failure::new("callback.count", expected.to_string(), arrived.to_string());
+    Some(failure.note(note).at(at))
 }
 
 /// Each delivery the endpoint refused (non-2xx) or that failed in transport fails the case.
-pub fn refused(deliveries: &[Arc<Delivery>]) -> Vec<Failure> {
+pub fn refused(deliveries: &[Arc<Delivery>], at: &str) -> Vec<Failure> {
     deliveries
         .iter()
         .enumerate()
@@ -57,71 +46,53 @@ pub fn refused(deliveries: &[Arc<Delivery>]) -> Vec<Failure> {
                 .attempt
                 .map(|a| format!(" (attempt {a})"))
                 .unwrap_or_default();
-            let mut failure = Failure::new(
-                "callback.delivery",
-                None,
-                "accepted (2xx)".into(),
-                d.outcome(),
-                None,
-            );
-            failure.message = format!(
-                "callback.delivery: delivery {}{attempt} was not accepted: {}",
-                i + 1,
-                d.outcome()
-            );
-            failure
+            Failure::new("callback.delivery", "accepted (2xx)", d.outcome())
+                .saying(format!(
+                    "delivery {}{attempt} was not accepted: {}",
+                    i + 1,
+                    d.outcome()
+                ))
+                .at(at)
         })
         .collect()
 }
 
 /// Deliveries of the case that pitcrew's receiver refused for their credentials (a wrong or
 /// missing secret): each fails the case, with what was wrong.
-pub fn refused_credentials(deliveries: &[Arc<Delivery>]) -> Vec<Failure> {
+pub fn refused_credentials(deliveries: &[Arc<Delivery>], at: &str) -> Vec<Failure> {
     deliveries
         .iter()
         .enumerate()
         .map(|(i, d)| {
             let why = d.refused.as_deref().unwrap_or("its credentials");
             let status = d.answer.status.unwrap_or(401);
-            let mut failure = Failure::new(
-                "callback.refused",
-                None,
-                "the partner's credentials".into(),
-                format!("{why} ({status})"),
-                None,
-            );
-            failure.message = format!(
-                "callback.refused: delivery {} was refused: {why} ({status})",
-                i + 1
-            );
-            failure
+            let got = format!("{why} ({status})");
+            Failure::new("callback.refused", "the partner's credentials", &got)
+                .saying(format!("delivery {} was refused: {got}", i + 1))
+                .at(at)
         })
         .collect()
 }
 
 /// `callback: none` (or `count: 0`): deliveries arrived where none may.
-pub fn none_expected(deliveries: &[Arc<Delivery>]) -> Failure {
-    let mut failure = Failure::new(
-        "callback.count",
-        None,
-        "0 (callback: none)".into(),
-        deliveries.len().to_string(),
-        None,
-    );
-    failure.message = format!(
-        "callback.count: expected none, got {}: the platform called back ({})",
-        deliveries.len(),
-        deliveries[0].outcome()
-    );
-    failure
+pub fn none_expected(deliveries: &[Arc<Delivery>], at: &str) -> Failure {
+    let got = deliveries.len().to_string();
+    Failure::new("callback.count", "none", got)
+        .note(format!(
+            "the platform called back ({})",
+            deliveries[0].outcome()
+        ))
+        .at(at)
 }
 
-/// Checks each payload and header expectation and the flag against each callback.
+/// Checks each payload and header expectation and the flag against each callback. `flag`:
+/// the text to expect and where the expectation is written; `at`: where the callback
+/// expectation is (a body that is not JSON fails it).
 pub fn payload(
     callbacks: &[Arc<Delivery>],
-    checks: &[PayloadCheck],
-    headers: &[PayloadCheck],
-    flag: Option<&str>,
+    (checks, headers): (&[PayloadCheck], &[PayloadCheck]),
+    flag: Option<(&str, &str)>,
+    at: &str,
 ) -> Vec<Failure> {
     let mut failures = Vec::new();
     let several = callbacks.len() > 1;
@@ -133,56 +104,41 @@ pub fn payload(
                 check.to_string()
             }
         };
+        let matched = |check: &str, line: &PayloadCheck, actual: Option<&Value>| {
+            (!holds(&line.matcher, actual)).then(|| {
+                Failure::new(check, show_expected(&line.matcher), show_actual(actual))
+                    .path(&line.path)
+                    .at(&line.at)
+            })
+        };
         for check in headers {
             let actual = super::header(&callback.headers, &check.path);
-            if !holds(&check.matcher, actual.as_ref()) {
-                failures.push(Failure::new(
-                    &label("callback.headers"),
-                    Some(&check.path),
-                    show_expected(&check.matcher),
-                    show_actual(actual.as_ref()),
-                    Some(check.at.clone()),
-                ));
-            }
+            failures.extend(matched(&label("callback.headers"), check, actual.as_ref()));
         }
         let Some(body) = &callback.json else {
-            failures.push(Failure::new(
-                &label("callback.body"),
-                None,
-                "a JSON body".into(),
-                // Masked before it is cut, so that no secret is cut where masking misses it.
-                format!("{:?}", truncate(&crate::mask::mask(&callback.body), 200)),
-                None,
-            ));
+            // Masked before it is cut, so that no secret is cut where masking misses it.
+            let got = format!("{:?}", truncate(&crate::mask::mask(&callback.body), 200));
+            failures.push(Failure::new(&label("callback.body"), "a JSON body", got).at(at));
             continue;
         };
         for check in checks {
-            let actual = at_path(body, &check.path);
-            if !holds(&check.matcher, actual) {
-                failures.push(Failure::new(
-                    &label("callback.payload"),
-                    Some(&check.path),
-                    show_expected(&check.matcher),
-                    show_actual(actual),
-                    Some(check.at.clone()),
-                ));
-            }
+            failures.extend(matched(
+                &label("callback.payload"),
+                check,
+                at_path(body, &check.path),
+            ));
         }
-        if let Some(flag) = flag {
+        if let Some((flag, at)) = flag {
             let flag_at = flag_path(body);
             let actual = at_path(body, flag_at);
             if actual.and_then(Value::as_str) != Some(flag) {
-                let mut failure = Failure::new(
-                    &label("flag"),
-                    Some(flag_at),
-                    crate::scenario::matcher::describe(&Value::String(flag.into())),
-                    show_actual(actual),
-                    None,
+                let wanted = crate::scenario::matcher::describe(&Value::String(flag.into()));
+                failures.push(
+                    Failure::new(&label("flag"), wanted, show_actual(actual))
+                        .path(flag_at)
+                        .hint("conversions made by the Operation Tools must carry the testing-tools flag; `flag: false` turns this check off")
+                        .at(at),
                 );
-                failure.message.push_str(
-                    " (conversions made by the Operation Tools must carry the testing-tools flag; `flag: false` turns this check off)",
-                );
-                failures.push(failure);
             }
         }
     }
@@ -236,15 +192,14 @@ pub fn attempts(
     sorted.sort_by_key(|d| (d.attempt, d.at, d.seq));
     if sorted.len() != expected.len() {
         let outcomes: Vec<String> = sorted.iter().map(|d| d.outcome()).collect();
+        let got = format!("{} ({})", sorted.len(), outcomes.join(", "));
         let mut f = Failure::new(
             "callback.attempts",
-            None,
             format!("{} deliveries", expected.len()),
-            format!("{} ({})", sorted.len(), outcomes.join(", ")),
-            expected.first().map(|a| a.at.clone()),
-        );
-        f.message = format!(
-            "callback.attempts: expected {} deliveries, got {}{}",
+            got,
+        )
+        .saying(format!(
+            "expected {} deliveries, got {}{}",
             expected.len(),
             sorted.len(),
             if outcomes.is_empty() {
@@ -252,7 +207,10 @@ pub fn attempts(
             } else {
                 format!(": {}", outcomes.join(", "))
             }
-        );
+        ));
+        if let Some(first) = expected.first() {
+            f = f.at(&first.at);
+        }
         failures.push(f);
     }
     for (i, (d, want)) in sorted.iter().zip(expected).enumerate() {
@@ -262,22 +220,18 @@ pub fn attempts(
             let expected_real = minute.mul_f64(after.as_secs_f64() / 60.0);
             let actual = (d.at - previous.at).to_std().unwrap_or_default();
             if !after_holds(expected_real, actual) {
-                failures.push(Failure::new(
-                    &format!("{label}.after"),
-                    None,
-                    format!(
-                        "{} ({} at this target's {} minute)",
-                        platform_minutes(expected_real, minute),
-                        crate::duration::format_duration(expected_real),
-                        crate::duration::format_duration(minute)
-                    ),
-                    format!(
-                        "{} ({})",
-                        platform_minutes(actual, minute),
-                        crate::duration::format_duration(actual)
-                    ),
-                    Some(want.at.clone()),
-                ));
+                let wanted = format!(
+                    "{} ({} at this target's {} minute)",
+                    platform_minutes(expected_real, minute),
+                    crate::duration::format_duration(expected_real),
+                    crate::duration::format_duration(minute)
+                );
+                let got = format!(
+                    "{} ({})",
+                    platform_minutes(actual, minute),
+                    crate::duration::format_duration(actual)
+                );
+                failures.push(Failure::new(&format!("{label}.after"), wanted, got).at(&want.at));
             }
         }
     }
@@ -295,25 +249,17 @@ fn endpoint_answer(
     if let Some(status) = status {
         let actual = d.answer.status.map(Value::from);
         if !holds(&status.matcher, actual.as_ref()) {
-            failures.push(Failure::new(
-                &format!("{label}.status"),
-                None,
-                show_expected(&status.matcher),
-                d.outcome(),
-                Some(status.at.clone()),
-            ));
+            let wanted = show_expected(&status.matcher);
+            let check = format!("{label}.status");
+            failures.push(Failure::new(&check, wanted, d.outcome()).at(&status.at));
         }
     }
     if let Some(body) = body {
         let actual = d.answer.body.clone().map(Value::String);
         if !holds(&body.matcher, actual.as_ref()) {
-            failures.push(Failure::new(
-                &format!("{label}.body"),
-                None,
-                show_expected(&body.matcher),
-                show_actual(actual.as_ref()),
-                Some(body.at.clone()),
-            ));
+            let (wanted, got) = (show_expected(&body.matcher), show_actual(actual.as_ref()));
+            let check = format!("{label}.body");
+            failures.push(Failure::new(&check, wanted, got).at(&body.at));
         }
     }
     failures
@@ -336,26 +282,25 @@ pub fn responses(
         if let Some((within, at)) = &check.within {
             match d.answer.duration_ms.map(Duration::from_millis) {
                 Some(took) if took <= *within => {}
-                took => failures.push(Failure::new(
-                    &format!("{label}.within"),
-                    None,
-                    format!(
+                took => {
+                    let wanted = format!(
                         "an answer within {}",
                         crate::duration::format_duration(*within)
-                    ),
-                    took.map_or("no time recorded".into(), |t| {
+                    );
+                    let got = took.map_or("no time recorded".into(), |t| {
                         format!("answered after {}", crate::duration::format_duration(t))
-                    }),
-                    Some(at.clone()),
-                )),
+                    });
+                    let check = format!("{label}.within");
+                    failures.push(Failure::new(&check, wanted, got).at(at));
+                }
             }
         }
     }
     failures
 }
 
-/// The schema v1 check of each accepted delivery.
-pub fn schema(accepted: &[Arc<Delivery>]) -> Vec<Failure> {
+/// The schema v1 check of each accepted delivery (`at`: where the expectation is written).
+pub fn schema(accepted: &[Arc<Delivery>], at: &str) -> Vec<Failure> {
     let several = accepted.len() > 1;
     accepted
         .iter()
@@ -368,7 +313,7 @@ pub fn schema(accepted: &[Arc<Delivery>]) -> Vec<Failure> {
             };
             d.json
                 .as_ref()
-                .map(|body| super::schema::check(body, &label))
+                .map(|body| super::schema::check(body, &label, at))
         })
         .flatten()
         .collect()

@@ -4,65 +4,162 @@ pub mod callback;
 pub mod matcher;
 pub mod schema;
 
-use serde::{Deserialize, Serialize};
-
-/// One expectation that did not hold.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One expectation that did not hold. Built in one way: [`Failure::new`] with what was
+/// expected and what came, then what else is known of it (where the expectation is written,
+/// a path, a note); its message is derived from those, never written over.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// Which check: `conversion.status`, `callback.count`, `callback.payload`, `flag`, …
-    pub check: String,
-    /// The path inside the checked value, when there is one (`conversion.pubSub5`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    pub expected: String,
-    pub actual: String,
-    /// One line saying all of the above.
-    pub message: String,
-    /// `file:line:col` of the expectation in the scenario.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<String>,
+    check: String,
+    /// The `then:` step whose expectation it is (`None`: the case's first part).
+    step: Option<usize>,
+    path: Option<String>,
+    expected: String,
+    actual: String,
+    words: Words,
+    at: Option<String>,
+}
+
+/// How the message says what went wrong beyond its check and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Words {
+    /// `expected E, got A`, then an optional note (`: …`) and hint (` (…)`).
+    Expected {
+        note: Option<String>,
+        hint: Option<String>,
+    },
+    /// A sentence of its own (`delivery 1 was refused: wrong X-Api-Token (401)`).
+    Sentence(String),
 }
 
 impl Failure {
-    /// A failure whose message is built from its parts.
-    pub fn new(
-        check: &str,
-        path: Option<&str>,
-        expected: String,
-        actual: String,
-        at: Option<String>,
-    ) -> Failure {
-        let what = match path {
-            Some(p) => format!("{check} {p}"),
-            None => check.to_string(),
-        };
+    /// `check` expected `expected` and got `actual`.
+    pub fn new(check: &str, expected: impl Into<String>, actual: impl Into<String>) -> Failure {
         Failure {
-            message: format!("{what}: expected {expected}, got {actual}"),
             check: check.to_string(),
-            path: path.map(str::to_string),
-            expected,
-            actual,
-            at,
+            step: None,
+            path: None,
+            expected: expected.into(),
+            actual: actual.into(),
+            words: Words::Expected {
+                note: None,
+                hint: None,
+            },
+            at: None,
         }
+    }
+
+    /// At this path inside the checked value (`conversion.pubSub5`).
+    pub fn path(mut self, path: &str) -> Failure {
+        self.path = Some(path.to_string());
+        self
+    }
+
+    /// The expectation it checks is written here (`file:line:col`).
+    pub fn at(mut self, at: &str) -> Failure {
+        self.at = Some(at.to_string());
+        self
+    }
+
+    /// What the message adds after `expected E, got A:` (`no accepted callback arrived …`).
+    pub fn note(mut self, note: impl Into<String>) -> Failure {
+        if let Words::Expected { note: n, .. } = &mut self.words {
+            *n = Some(note.into());
+        }
+        self
+    }
+
+    /// What the message adds in parentheses: what to do, or the platform's reason.
+    pub fn hint(mut self, hint: impl Into<String>) -> Failure {
+        if let Words::Expected { hint: h, .. } = &mut self.words {
+            *h = Some(hint.into());
+        }
+        self
+    }
+
+    /// The message says this instead of `expected E, got A`.
+    pub fn saying(mut self, sentence: impl Into<String>) -> Failure {
+        self.words = Words::Sentence(sentence.into());
+        self
+    }
+
+    /// The expectation of `then:` step `n` (from 1); 0 is the case's first part.
+    pub fn in_step(mut self, n: usize) -> Failure {
+        self.step = (n > 0).then_some(n);
+        self
+    }
+
+    /// Which check: `conversion.status`, `callback.count`, `then[1].callback.payload`, …
+    pub fn check(&self) -> String {
+        match self.step {
+            Some(n) => format!("then[{n}].{}", self.check),
+            None => self.check.clone(),
+        }
+    }
+
+    /// The path inside the checked value, when there is one.
+    pub fn path_text(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    pub fn expected(&self) -> &str {
+        &self.expected
+    }
+
+    pub fn actual(&self) -> &str {
+        &self.actual
+    }
+
+    /// `file:line:col` of the expectation, when it is written somewhere.
+    pub fn at_text(&self) -> Option<&str> {
+        self.at.as_deref()
+    }
+
+    /// One line saying all of it: `then[1] callback.payload conversion.status: expected …`.
+    pub fn message(&self) -> String {
+        let mut text = match self.step {
+            Some(n) => format!("then[{n}] {}", self.check),
+            None => self.check.clone(),
+        };
+        if let Some(path) = &self.path {
+            text.push(' ');
+            text.push_str(path);
+        }
+        text.push_str(": ");
+        match &self.words {
+            Words::Sentence(sentence) => text.push_str(sentence),
+            Words::Expected { note, hint } => {
+                text.push_str(&format!("expected {}, got {}", self.expected, self.actual));
+                if let Some(note) = note {
+                    text.push_str(": ");
+                    text.push_str(note);
+                }
+                if let Some(hint) = hint {
+                    text.push_str(&format!(" ({hint})"));
+                }
+            }
+        }
+        text
     }
 }
 
 /// Checks a tool's HTTP status: the expected one, or (`None`) one the target counts as done.
+/// `at` is where the expectation is written (the case, when it is the default).
 pub fn status(
     check: &str,
     expected: Option<u16>,
     (done, ok): (bool, &str),
     actual: u16,
     body: &serde_json::Value,
+    at: &str,
 ) -> Option<Failure> {
     let holds = expected.map_or(done, |e| e == actual);
     (!holds).then(|| {
         let wanted = expected.map_or_else(|| ok.to_string(), |e| e.to_string());
-        let mut failure = Failure::new(check, None, wanted, actual.to_string(), None);
-        if let Some(reason) = answer_reason(body) {
-            failure.message.push_str(&format!(" ({reason})"));
+        let failure = Failure::new(check, wanted, actual.to_string()).at(at);
+        match answer_reason(body) {
+            Some(reason) => failure.hint(reason),
+            None => failure,
         }
-        failure
     })
 }
 
@@ -88,13 +185,16 @@ pub fn answer(
                      line: &crate::plan::PayloadCheck,
                      actual: Option<&Value>| {
         if !matcher::holds(&line.matcher, actual) {
-            failures.push(Failure::new(
+            let failure = Failure::new(
                 &what,
-                path,
                 matcher::show_expected(&line.matcher),
                 matcher::show_actual(actual),
-                Some(line.at.clone()),
-            ));
+            )
+            .at(&line.at);
+            failures.push(match path {
+                Some(path) => failure.path(path),
+                None => failure,
+            });
         }
     };
     if let Some(line) = &checks.body {

@@ -82,8 +82,9 @@ pub fn is_legacy(body: &Value) -> bool {
     body.get("Conversion").is_some() && body.get("conversion").is_none()
 }
 
-/// The failures of one callback body: each missing field named (at most five, then a count).
-pub fn check(body: &Value, label: &str) -> Vec<Failure> {
+/// The failures of one callback body: each missing field named (at most five, then a count);
+/// `at` is where the expectation is written.
+pub fn check(body: &Value, label: &str, at: &str) -> Vec<Failure> {
     let legacy = is_legacy(body);
     // Every callback is checked: a field's name is only spelt out when it is needed.
     let key = |k: &'static str| -> Cow<'static, str> {
@@ -114,29 +115,23 @@ pub fn check(body: &Value, label: &str) -> Vec<Failure> {
     let mut failures: Vec<Failure> = missing[..shown]
         .iter()
         .map(|field| {
-            let mut f = Failure::new(
-                label,
-                Some(field),
-                "present (null when empty)".into(),
-                "missing (no such field)".into(),
-                None,
-            );
-            f.message = format!(
-                "{label} {field}: missing: a schema v1 callback carries every field, null when empty (`schema: false` turns this check off)"
-            );
-            f
+            Failure::new(label, "present (null when empty)", "missing (no such field)")
+                .path(field)
+                .saying("missing: a schema v1 callback carries every field, null when empty (`schema: false` turns this check off)")
+                .at(at)
         })
         .collect();
     if missing.len() > shown {
-        let mut f = Failure::new(
-            label,
-            None,
-            "every schema v1 field".into(),
-            format!("{} more missing", missing.len() - shown),
-            None,
+        let more = missing.len() - shown;
+        failures.push(
+            Failure::new(
+                label,
+                "every schema v1 field",
+                format!("{more} more missing"),
+            )
+            .saying(format!("{more} more fields are missing"))
+            .at(at),
         );
-        f.message = format!("{label}: {} more fields are missing", missing.len() - shown);
-        failures.push(f);
     }
     failures
 }
@@ -161,8 +156,8 @@ mod tests {
 
     #[test]
     fn a_complete_callback_passes_in_either_spelling() {
-        assert!(check(&full(false), "schema").is_empty());
-        assert!(check(&full(true), "schema").is_empty());
+        assert!(check(&full(false), "schema", "t.yaml:3:5").is_empty());
+        assert!(check(&full(true), "schema", "t.yaml:3:5").is_empty());
     }
 
     #[test]
@@ -173,10 +168,11 @@ mod tests {
             .unwrap()
             .remove("revenue");
         body.as_object_mut().unwrap().remove("sentAt");
-        let failures = check(&body, "schema");
-        let paths: Vec<&str> = failures.iter().filter_map(|f| f.path.as_deref()).collect();
+        let failures = check(&body, "schema", "t.yaml:3:5");
+        let paths: Vec<&str> = failures.iter().filter_map(|f| f.path_text()).collect();
+        assert!(failures.iter().all(|f| f.at_text() == Some("t.yaml:3:5")));
         assert_eq!(paths, ["sentAt", "conversion.revenue"]);
-        let many = check(&json!({"id": "x"}), "schema");
+        let many = check(&json!({"id": "x"}), "schema", "t.yaml:3:5");
         assert_eq!(many.len(), 2, "sentAt and conversion: {many:#?}");
     }
 }

@@ -261,7 +261,11 @@ impl Run<'_> {
 
 /// The run's exit code: interrupted, then the verdict, then whether the reports were written.
 fn exit_code(record: &RunRecord, report_failed: bool) -> u8 {
-    if matches!(record.cancelled.as_deref(), Some("interrupted" | "aborted")) {
+    use crate::report::format::Cancelled;
+    if matches!(
+        record.cancelled,
+        Some(Cancelled::Interrupted | Cancelled::Aborted)
+    ) {
         exit::INTERRUPTED
     } else if !record.summary.success() {
         exit::FAILED

@@ -268,9 +268,7 @@ impl SuiteBuilder<'_> {
         if let Some((expect, steps)) = self.shared.get(&kind) {
             return (Some(expect.clone()), Some(steps.clone()));
         }
-        let expect = self
-            .expect(&spec.value, mode, context, schema)
-            .map(Arc::new);
+        let expect = self.expect(spec, mode, context, schema).map(Arc::new);
         let steps = self.steps(spec, mode, context, schema);
         if let (Some(e), Some(s)) = (&expect, &steps)
             && !self.expect_templated

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::suite::SuiteBuilder;
 use super::{
     AnswerChecks, AttemptCheck, CallbackCheck, CallbackExpect, CaseExpect, DEFAULT_NONE_WAIT,
-    DEFAULT_WITHIN, DeliveryAnswerCheck, Mode, PayloadCheck, ResponseCheck,
+    DEFAULT_WITHIN, DeliveryAnswerCheck, Mode, PayloadCheck, ResponseCheck, Written,
 };
 use crate::scenario::model::{
     CallbackSpec, CaseSpec, ConversionExpect, DeliveryResponseSpec, Located, ResponseExpect,
@@ -102,12 +102,24 @@ impl SuiteBuilder<'_> {
     /// What the first part of a case expects.
     pub(super) fn expect(
         &mut self,
-        c: &CaseSpec,
+        spec: &Located<CaseSpec>,
         mode: Option<&Mode>,
         context: &Context,
         schema: bool,
     ) -> Option<CaseExpect> {
+        let c = &spec.value;
+        let at = self.at(&spec.referenced);
         let e = &c.expect;
+        let status_at = |r: Option<&Located<u16>>| r.map(|s| self.at(&s.referenced));
+        let written = Written {
+            click_status: status_at(e.click.as_ref().and_then(|r| r.status.as_ref())),
+            conversion_status: status_at(e.conversion.as_ref().and_then(|r| r.status.as_ref())),
+            conversion_state: e
+                .conversion
+                .as_ref()
+                .and_then(|r| r.state.as_ref())
+                .map(|s| self.at(&s.referenced)),
+        };
         let click_status = e
             .click
             .as_ref()
@@ -126,21 +138,27 @@ impl SuiteBuilder<'_> {
         let conversion = self.answer(e.conversion.as_ref().map(AnswerSpec::from), context);
         let default = match mode {
             Some(Mode::CallbackOnly { .. }) => CallbackCheck::Unchecked,
-            _ if conversion_status.is_none_or(|s| (200..300).contains(&s)) => one_callback(schema),
+            _ if conversion_status.is_none_or(|s| (200..300).contains(&s)) => {
+                one_callback(schema, &at)
+            }
             _ => CallbackCheck::None {
                 wait: Duration::ZERO,
+                at: at.clone(),
             },
         };
         let callback = self.callback(e.callback.as_ref(), default, context, schema);
         let callback_response = match (&e.callback_response, mode) {
-            (Some(r), _) => self.response_check(r, context).map(Some),
+            (Some(r), _) => self.response_check(r, context, &at).map(Some),
             (None, Some(Mode::CallbackOnly { .. })) => Some(Some(ResponseCheck {
                 status: None,
                 answer: AnswerChecks::default(),
+                at: at.clone(),
             })),
             (None, _) => Some(None),
         };
         Some(CaseExpect {
+            at,
+            written,
             click_status,
             click: click?,
             conversion_status,
@@ -151,15 +169,20 @@ impl SuiteBuilder<'_> {
         })
     }
 
-    /// The callback tool's answer as a check.
+    /// The callback tool's answer as a check (`at`: of the case or step that expects it).
     pub(super) fn response_check(
         &mut self,
         r: &ResponseExpect,
         context: &Context,
+        at: &str,
     ) -> Option<ResponseCheck> {
         Some(ResponseCheck {
             status: r.status.as_ref().map(|s| s.value),
             answer: self.answer(Some(AnswerSpec::from(r)), context)?,
+            at: r
+                .status
+                .as_ref()
+                .map_or_else(|| at.to_string(), |s| self.at(&s.referenced)),
         })
     }
 
@@ -174,10 +197,12 @@ impl SuiteBuilder<'_> {
         let Some(spec) = spec else {
             return Some(default);
         };
+        let at = self.at(&spec.referenced);
         let expect = match &spec.value {
             CallbackSpec::None => {
                 return Some(CallbackCheck::None {
                     wait: DEFAULT_NONE_WAIT,
+                    at,
                 });
             }
             CallbackSpec::Some(expect) => expect,
@@ -203,10 +228,16 @@ impl SuiteBuilder<'_> {
             return None;
         }
         let within = within?;
+        let count_at = expect.count.as_ref().map(|c| self.at(&c.referenced));
         if count == 0 && attempts.is_none() {
-            return Some(CallbackCheck::None { wait: within });
+            return Some(CallbackCheck::None {
+                wait: within,
+                at: count_at.unwrap_or(at),
+            });
         }
         Some(CallbackCheck::Expect(Box::new(CallbackExpect {
+            at,
+            count_at,
             within,
             count,
             payload,
@@ -358,9 +389,11 @@ impl SuiteBuilder<'_> {
 }
 
 /// The default when a part makes the platform call back: exactly one accepted delivery within
-/// 10 s, with the flag and schema checks.
-pub(super) fn one_callback(schema: bool) -> CallbackCheck {
+/// 10 s, with the flag and schema checks (`at`: of the case or step it is the default of).
+pub(super) fn one_callback(schema: bool, at: &str) -> CallbackCheck {
     CallbackCheck::Expect(Box::new(CallbackExpect {
+        at: at.to_string(),
+        count_at: None,
         within: DEFAULT_WITHIN,
         count: 1,
         payload: Vec::new(),

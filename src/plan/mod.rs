@@ -153,6 +153,8 @@ pub enum Mode {
 /// What the first part of a case checks.
 #[derive(Debug, Clone)]
 pub struct CaseExpect {
+    /// `file:line:col` of the case: where an expectation it does not write (a default) is.
+    pub at: String,
     /// The click tool's status; `None`: one the target counts as done.
     pub click_status: Option<u16>,
     pub click: AnswerChecks,
@@ -163,6 +165,16 @@ pub struct CaseExpect {
     pub conversion: AnswerChecks,
     pub callback: CallbackCheck,
     pub callback_response: Option<ResponseCheck>,
+    /// Where each status and state expectation is written, when it is.
+    pub written: Written,
+}
+
+/// `file:line:col` of the expectations a case writes on its tools' answers.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    pub click_status: Option<String>,
+    pub conversion_status: Option<String>,
+    pub conversion_state: Option<String>,
 }
 
 /// Matchers on an HTTP answer beyond its status.
@@ -188,15 +200,31 @@ impl AnswerChecks {
 pub enum CallbackCheck {
     /// Nothing is checked (callback-only mode without `expect.callback`).
     Unchecked,
-    /// No delivery may arrive during `wait`.
-    None { wait: Duration },
+    /// No delivery may arrive during `wait`; `at`: where that is said (or the case or step
+    /// that says it by default).
+    None { wait: Duration, at: String },
     /// Deliveries as described.
     Expect(Box<CallbackExpect>),
+}
+
+impl CallbackCheck {
+    /// Where the expectation is written (or the case or step it is the default of).
+    pub fn at(&self) -> Option<&str> {
+        match self {
+            CallbackCheck::Unchecked => None,
+            CallbackCheck::None { at, .. } => Some(at),
+            CallbackCheck::Expect(e) => Some(&e.at),
+        }
+    }
 }
 
 /// What the deliveries of one part must be.
 #[derive(Debug, Clone)]
 pub struct CallbackExpect {
+    /// `file:line:col` of the `callback:` expectation (or the case or step it is the default of).
+    pub at: String,
+    /// `file:line:col` of `count:`, when it is written.
+    pub count_at: Option<String>,
     pub within: Duration,
     /// How many deliveries the endpoint must accept.
     pub count: u32,
@@ -246,6 +274,8 @@ pub struct ResponseCheck {
     /// `None`: any 2xx.
     pub status: Option<u16>,
     pub answer: AnswerChecks,
+    /// `file:line:col` of the `status` expectation, or of what expects it by default.
+    pub at: String,
 }
 
 /// One `then:` step of a case.

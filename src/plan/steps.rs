@@ -127,16 +127,18 @@ impl SuiteBuilder<'_> {
         } else {
             Action::Wait(self.duration(s.wait.as_ref()?)?)
         };
+        let at = self.at(&step.referenced);
         let default = match action {
             // A wait expects no delivery: one that lands during it is its part's, and fails.
             Action::Wait(_) => CallbackCheck::None {
                 wait: std::time::Duration::ZERO,
+                at: at.clone(),
             },
-            _ => one_callback(schema),
+            _ => one_callback(schema, &at),
         };
         let callback = self.callback(s.expect.callback.as_ref(), default, context, schema)?;
         let callback_response = match &s.expect.callback_response {
-            Some(r) => Some(self.response_check(r, context)?),
+            Some(r) => Some(self.response_check(r, context, &at)?),
             None => None,
         };
         Some(Step {

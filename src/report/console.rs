@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::format::{RunRecord, Verdict};
 use super::junit::headline;
-use super::record::RunRecord;
 use super::style::{self, Tone};
 use crate::check::Failure;
 use crate::run::{CancelReason, CaseResult, Event, EventKind, RunInfo, Status};
@@ -141,7 +141,7 @@ impl Console {
                     } else {
                         "failed"
                     },
-                    headline(&result.failures, result.error.as_deref())
+                    first_line(result)
                 );
                 self.push_transcript(&mut text, &result.transcript);
                 self.print(Some(("RETRY", Tone::Yellow)), &text);
@@ -300,20 +300,32 @@ impl Console {
 }
 
 /// The word for a verdict, and its tone.
-fn label(status: Status, flaky: bool) -> (&'static str, Tone) {
-    match status {
-        Status::Passed if flaky => ("FLAKY", Tone::Yellow),
-        Status::Passed => ("PASS", Tone::Green),
-        Status::Failed => ("FAIL", Tone::Red),
-        Status::Errored => ("ERROR", Tone::Magenta),
-        Status::Skipped => ("SKIP", Tone::Dim),
+fn label(status: impl Into<Verdict>, flaky: bool) -> (&'static str, Tone) {
+    match status.into() {
+        Verdict::Passed if flaky => ("FLAKY", Tone::Yellow),
+        Verdict::Passed => ("PASS", Tone::Green),
+        Verdict::Failed => ("FAIL", Tone::Red),
+        Verdict::Errored => ("ERROR", Tone::Magenta),
+        Verdict::Skipped => ("SKIP", Tone::Dim),
+    }
+}
+
+/// The one line an attempt that did not pass is summed up by.
+fn first_line(result: &CaseResult) -> String {
+    if let Some(e) = &result.error {
+        return e.clone();
+    }
+    match result.failures.as_slice() {
+        [] => String::new(),
+        [one] => one.message(),
+        [first, rest @ ..] => format!("{} (and {} more)", first.message(), rest.len()),
     }
 }
 
 fn push_failures(text: &mut String, failures: &[Failure]) {
     for f in failures {
-        text.push_str(&format!("\n      ✗ {}", f.message));
-        if let Some(at) = &f.at {
+        text.push_str(&format!("\n      ✗ {}", f.message()));
+        if let Some(at) = f.at_text() {
             text.push_str(&format!("\n        expected at {at}"));
         }
     }

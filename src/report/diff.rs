@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use super::format::Verdict;
+use super::format::{CaseRecord, RunRecord, Summary};
 use super::junit::headline;
-use super::record::{CaseRecord, RunRecord, Summary};
-use crate::run::Status;
 
 /// One case that changed (or did not get better).
 #[derive(Debug, Clone, PartialEq)]
@@ -16,22 +16,22 @@ pub struct Change {
     pub name: String,
     pub file: String,
     pub line: u64,
-    pub old: Option<Verdict>,
-    pub new: Option<Verdict>,
+    pub old: Option<RunVerdict>,
+    pub new: Option<RunVerdict>,
     /// Why it fails now (or failed, for a fixed case; or its first attempt, for a flaky one).
     pub why: String,
 }
 
 /// A case's verdict in one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    pub status: Status,
+pub struct RunVerdict {
+    pub status: Verdict,
     pub flaky: bool,
 }
 
-impl Verdict {
-    fn of(case: &CaseRecord) -> Verdict {
-        Verdict {
+impl RunVerdict {
+    fn of(case: &CaseRecord) -> RunVerdict {
+        RunVerdict {
             status: case.status,
             flaky: case.flaky,
         }
@@ -110,8 +110,8 @@ fn change(old: Option<&CaseRecord>, new: Option<&CaseRecord>) -> Change {
         name: case.name.to_string(),
         file: case.file.to_string(),
         line: case.line,
-        old: old.map(Verdict::of),
-        new: new.map(Verdict::of),
+        old: old.map(RunVerdict::of),
+        new: new.map(RunVerdict::of),
         why,
     }
 }
@@ -143,7 +143,7 @@ pub fn diff(old: &RunRecord, new: &RunRecord) -> Diff {
                 match (was.status.is_failure(), now.is_failure()) {
                     (false, true) => d.new_failures.push(c),
                     (true, true) => d.still_failing.push(c),
-                    (true, false) if now == Status::Passed => d.fixed.push(c),
+                    (true, false) if now == Verdict::Passed => d.fixed.push(c),
                     (false, false) if case.flaky && !was.flaky => d.newly_flaky.push(c),
                     _ => {}
                 }
@@ -158,14 +158,14 @@ pub fn diff(old: &RunRecord, new: &RunRecord) -> Diff {
     d
 }
 
-fn word(verdict: Option<Verdict>) -> &'static str {
+fn word(verdict: Option<RunVerdict>) -> &'static str {
     match verdict.map(|v| (v.status, v.flaky)) {
         None => "–",
-        Some((Status::Passed, true)) => "flaky",
-        Some((Status::Passed, false)) => "passed",
-        Some((Status::Failed, _)) => "failed",
-        Some((Status::Errored, _)) => "errored",
-        Some((Status::Skipped, _)) => "skipped",
+        Some((Verdict::Passed, true)) => "flaky",
+        Some((Verdict::Passed, false)) => "passed",
+        Some((Verdict::Failed, _)) => "failed",
+        Some((Verdict::Errored, _)) => "errored",
+        Some((Verdict::Skipped, _)) => "skipped",
     }
 }
 

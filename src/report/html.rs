@@ -7,9 +7,9 @@
 
 use std::fmt::Write;
 
-use super::record::{AttemptRecord, CaseRecord, RunRecord};
-use crate::check::Failure;
-use crate::run::Status;
+use super::format::FailureRecord;
+use super::format::Verdict;
+use super::format::{AttemptRecord, CaseRecord, RunRecord};
 
 /// Writes the page for `record` to `out`, a case at a time.
 pub fn write(record: &RunRecord, out: &mut dyn std::io::Write) -> std::io::Result<()> {
@@ -44,11 +44,11 @@ fn esc(text: &str) -> String {
 
 fn status_word(case: &CaseRecord) -> &'static str {
     match case.status {
-        Status::Passed if case.flaky => "flaky",
-        Status::Passed => "passed",
-        Status::Failed => "failed",
-        Status::Errored => "errored",
-        Status::Skipped => "skipped",
+        Verdict::Passed if case.flaky => "flaky",
+        Verdict::Passed => "passed",
+        Verdict::Failed => "failed",
+        Verdict::Errored => "errored",
+        Verdict::Skipped => "skipped",
     }
 }
 
@@ -130,7 +130,7 @@ impl Page<'_> {
             let _ = writeln!(
                 self.0,
                 "<p class=\"notice\">The run stopped early ({}): the cases it did not start are skipped.</p>",
-                esc(why)
+                esc(why.as_str())
             );
         }
     }
@@ -255,7 +255,7 @@ impl Page<'_> {
         self.0.push_str("</div>\n</details>\n");
     }
 
-    fn failure_list(&mut self, failures: &[Failure]) {
+    fn failure_list(&mut self, failures: &[FailureRecord]) {
         for f in failures {
             let _ = write!(
                 self.0,
@@ -334,7 +334,7 @@ impl Page<'_> {
 
     fn attempt(&mut self, attempt: &AttemptRecord) {
         let word = match attempt.status {
-            Status::Errored => "errored",
+            Verdict::Errored => "errored",
             _ => "failed",
         };
         let _ = writeln!(

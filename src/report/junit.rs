@@ -8,8 +8,8 @@ use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
 
-use super::record::{CaseRecord, RunRecord, SuiteRecord};
-use crate::run::Status;
+use super::format::Verdict;
+use super::format::{CaseRecord, RunRecord, SuiteRecord};
 
 /// How many cases quick-junit holds at once while a report is written.
 const CHUNK: usize = 1_000;
@@ -30,10 +30,10 @@ pub fn write(record: &RunRecord, out: &mut dyn std::io::Write) -> std::io::Resul
         for case in cases {
             test_suite.tests += 1;
             match case.status {
-                Status::Failed => test_suite.failures += 1,
-                Status::Errored => test_suite.errors += 1,
-                Status::Skipped => test_suite.skipped += 1,
-                Status::Passed => {}
+                Verdict::Failed => test_suite.failures += 1,
+                Verdict::Errored => test_suite.errors += 1,
+                Verdict::Skipped => test_suite.skipped += 1,
+                Verdict::Passed => {}
             }
         }
         frame.add_test_suite(test_suite);
@@ -126,14 +126,14 @@ fn span(cases: &[&CaseRecord]) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>)
 
 fn test_case(case: &CaseRecord) -> TestCase {
     let mut status = match case.status {
-        Status::Passed => TestCaseStatus::success(),
-        Status::Skipped => {
+        Verdict::Passed => TestCaseStatus::success(),
+        Verdict::Skipped => {
             let mut s = TestCaseStatus::skipped();
             s.set_message(case.error.as_deref().unwrap_or("not run"));
             s
         }
-        Status::Failed | Status::Errored => {
-            let kind = if case.status == Status::Failed {
+        Verdict::Failed | Verdict::Errored => {
+            let kind = if case.status == Verdict::Failed {
                 NonSuccessKind::Failure
             } else {
                 NonSuccessKind::Error
@@ -147,9 +147,9 @@ fn test_case(case: &CaseRecord) -> TestCase {
     };
     // Earlier attempts: <flakyFailure>/<flakyError> on a pass, <rerunFailure>/<rerunError>
     // on a case that never passed (Surefire's convention, read by Jenkins and others).
-    if case.status != Status::Skipped {
+    if case.status != Verdict::Skipped {
         for attempt in &case.earlier_attempts {
-            let kind = if attempt.status == Status::Errored {
+            let kind = if attempt.status == Verdict::Errored {
                 NonSuccessKind::Error
             } else {
                 NonSuccessKind::Failure
@@ -173,14 +173,14 @@ fn test_case(case: &CaseRecord) -> TestCase {
     test_case
         .extra
         .insert("line".into(), case.line.to_string().into());
-    if case.status != Status::Passed && !case.transcript.is_empty() {
+    if case.status != Verdict::Passed && !case.transcript.is_empty() {
         test_case.set_system_out(case.transcript.join("\n\n"));
     }
     test_case
 }
 
 /// The one line a report shows for a case that did not pass.
-pub fn headline(failures: &[crate::check::Failure], error: Option<&str>) -> String {
+pub fn headline(failures: &[super::format::FailureRecord], error: Option<&str>) -> String {
     if let Some(e) = error {
         return e.to_string();
     }
@@ -191,7 +191,7 @@ pub fn headline(failures: &[crate::check::Failure], error: Option<&str>) -> Stri
     }
 }
 
-fn failure_type(failures: &[crate::check::Failure]) -> String {
+fn failure_type(failures: &[super::format::FailureRecord]) -> String {
     failures
         .first()
         .map(|f| f.check.clone())
@@ -199,7 +199,11 @@ fn failure_type(failures: &[crate::check::Failure]) -> String {
 }
 
 /// Expected vs actual for every failure, each with where the expectation is written.
-fn body(case: &CaseRecord, failures: &[crate::check::Failure], error: Option<&str>) -> String {
+fn body(
+    case: &CaseRecord,
+    failures: &[super::format::FailureRecord],
+    error: Option<&str>,
+) -> String {
     let mut text = String::new();
     if let Some(e) = error {
         text.push_str(&format!("error: {e}\n"));

@@ -12,7 +12,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use quick_junit::{Property, Report, TestCase, TestSuite};
 
 use super::ReportError;
-use super::record::{self, CaseRecord, RunRecord, SuiteRecord, Summary};
+use super::format::{self, CaseRecord, RunRecord, SuiteRecord, Summary};
+use super::record;
 use crate::plan::Shard;
 
 /// One input: how to name it in messages, and its text.
@@ -238,12 +239,12 @@ fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
         (ended_at - started_at).num_milliseconds().max(0) as u64,
     );
     let merged = RunRecord {
-        version: record::VERSION,
+        version: format::VERSION,
         run_id: records[0].run_id.clone(),
         target: targets.join(", "),
         shard: None,
         started_at,
-        cancelled: records.iter().find_map(|r| r.cancelled.clone()),
+        cancelled: records.iter().find_map(|r| r.cancelled),
         summary,
         suites,
         cases,

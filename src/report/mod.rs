@@ -5,6 +5,7 @@
 
 pub mod console;
 pub mod diff;
+pub mod format;
 pub mod html;
 pub mod junit;
 pub mod merge;
@@ -14,7 +15,8 @@ pub mod style;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use record::{RecordBuilder, RunRecord, Summary};
+pub use format::{RunRecord, Summary, Verdict};
+pub use record::RecordBuilder;
 
 use crate::run::Event;
 

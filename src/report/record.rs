@@ -1,6 +1,6 @@
-//! The run record: everything a report shows, built from the runner's events. It is owned,
-//! versioned, serializable and readable back, and it is the only input of every file report
-//! (JUnit, JSON); the JSON report is the record itself.
+//! The run record built from the runner's events: everything a report shows, in the record's
+//! own format (`format.rs`). It is the only input of every file report (JUnit, JSON, HTML);
+//! the JSON report is the record itself.
 //!
 //! Secrets are masked once, when the record is finished: every string in it goes through
 //! [`crate::mask`].
@@ -9,195 +9,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-use crate::check::Failure;
-use crate::delivery::Stray;
+use super::format::{
+    AttemptRecord, Cancelled, CaseRecord, FailureRecord, IdsRecord, InputsRecord, RunRecord,
+    StrayRecord, SuiteRecord, Summary, VERSION, Verdict,
+};
 use crate::plan::Params;
-use crate::run::{CancelReason, CaseResult, Event, EventKind, Ids, Inputs, RunInfo, Status};
-
-/// The record format's version; a reader refuses a newer one.
-pub const VERSION: u32 = 1;
-
-/// One run, as every report sees it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RunRecord {
-    pub version: u32,
-    pub run_id: String,
-    pub target: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<String>,
-    pub started_at: DateTime<Utc>,
-    /// Why the run stopped before every case ran: `fail-fast`, `interrupted`, `aborted`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cancelled: Option<String>,
-    pub summary: Summary,
-    pub suites: Vec<SuiteRecord>,
-    /// Every planned case, in plan order: `summary.total` is always their number.
-    pub cases: Vec<CaseRecord>,
-    /// Callbacks that reached pitcrew and matched no case.
-    #[serde(default)]
-    pub stray: Vec<Stray>,
-    /// The runs merged into this record (`pitcrew report merge`), by run id.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub merged_from: Vec<String>,
-}
-
-/// The counts of a run.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Summary {
-    pub total: usize,
-    pub passed: usize,
-    pub failed: usize,
-    pub errored: usize,
-    pub skipped: usize,
-    /// Passed, but only on a later attempt.
-    pub flaky: usize,
-    /// Callbacks that matched no case.
-    #[serde(default)]
-    pub stray: usize,
-    /// The run's wall time.
-    pub duration_ms: u64,
-}
-
-/// One scenario file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SuiteRecord {
-    pub name: String,
-    pub file: String,
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
-
-/// One case's verdict and everything that explains it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CaseRecord {
-    pub name: Arc<str>,
-    /// Shared by the cases of a suite (as `file` is).
-    pub suite: Arc<str>,
-    pub file: Arc<str>,
-    pub line: u64,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    pub status: Status,
-    /// Passed on a later attempt after failing an earlier one.
-    #[serde(default)]
-    pub flaky: bool,
-    pub duration_ms: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<DateTime<Utc>>,
-    /// How many attempts ran (0: the case never started).
-    pub attempts: u32,
-    #[serde(default)]
-    pub failures: Vec<Failure>,
-    /// What broke (errored), or why it did not run (skipped).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub ids: Ids,
-    #[serde(default)]
-    pub inputs: Inputs,
-    /// Requests, answers and callbacks of a case that did not pass.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub transcript: Vec<String>,
-    /// The failed attempts before the last one.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub earlier_attempts: Vec<AttemptRecord>,
-    /// Wake latency in microseconds: from the arrival of the callback the case waited for to
-    /// the moment the case had it (from the start of its wait, when it had come already).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wake_us: Option<u64>,
-}
-
-/// An attempt that failed before the case was run again.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AttemptRecord {
-    pub attempt: u32,
-    pub status: Status,
-    pub duration_ms: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub failures: Vec<Failure>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub transcript: Vec<String>,
-}
-
-impl Summary {
-    /// The counts of `cases`.
-    pub fn of(cases: &[CaseRecord], stray: usize, duration_ms: u64) -> Summary {
-        let mut s = Summary {
-            total: cases.len(),
-            stray,
-            duration_ms,
-            ..Summary::default()
-        };
-        for case in cases {
-            match case.status {
-                Status::Passed => s.passed += 1,
-                Status::Failed => s.failed += 1,
-                Status::Errored => s.errored += 1,
-                Status::Skipped => s.skipped += 1,
-            }
-            s.flaky += usize::from(case.flaky);
-        }
-        s
-    }
-
-    /// True when nothing failed or errored.
-    pub fn success(&self) -> bool {
-        self.failed == 0 && self.errored == 0
-    }
-
-    /// `12 passed, 1 failed, 0 errored, 0 skipped (1 flaky) in 1.23s`
-    pub fn line(&self) -> String {
-        let mut text = format!(
-            "{} passed, {} failed, {} errored, {} skipped",
-            self.passed, self.failed, self.errored, self.skipped
-        );
-        if self.flaky > 0 {
-            text.push_str(&format!(" ({} flaky)", self.flaky));
-        }
-        text.push_str(&format!(" in {:.2}s", self.duration_ms as f64 / 1000.0));
-        text
-    }
-}
-
-impl RunRecord {
-    /// Reads a JSON record (a `--json` report), refusing versions this pitcrew cannot read.
-    pub fn from_json(text: &str) -> Result<RunRecord, super::ReportError> {
-        #[derive(Deserialize)]
-        struct Version {
-            version: Option<u32>,
-        }
-        let unreadable = |why: String| super::ReportError::Unreadable(why);
-        let not_one = |e: serde_json::Error| unreadable(format!("not a pitcrew JSON report: {e}"));
-        let version: Version = serde_json::from_str(text).map_err(not_one)?;
-        match version.version {
-            Some(v) if v > VERSION => Err(unreadable(format!(
-                "record version {v} is newer than this pitcrew reads ({VERSION}); upgrade pitcrew"
-            ))),
-            None => Err(unreadable("not a pitcrew JSON report: no `version`".into())),
-            Some(_) => serde_json::from_str(text).map_err(not_one),
-        }
-    }
-
-    /// Writes the record as pretty JSON (the `--json` report), streamed.
-    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, self)?;
-        out.write_all(b"\n")
-    }
-
-    /// The record as pretty JSON (the `--json` report), in memory.
-    pub fn to_json(&self) -> String {
-        let mut bytes = Vec::new();
-        // Writing to memory cannot fail, nor serializing a record (text keys only).
-        let _ = self.write_json(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
+use crate::run::{CancelReason, CaseResult, Event, EventKind, RunInfo, Status};
 
 /// A case with no record yet.
 const NOT_YET: u32 = u32::MAX;
@@ -218,7 +36,7 @@ pub struct RecordBuilder {
     /// The failed attempts of cases run again, until their verdict.
     earlier: HashMap<usize, Vec<AttemptRecord>>,
     cancelled: Option<CancelReason>,
-    strays: Vec<Stray>,
+    strays: Vec<StrayRecord>,
 }
 
 impl RecordBuilder {
@@ -254,7 +72,7 @@ impl RecordBuilder {
                 }
             }
             EventKind::RunFinished { strays, duration } => {
-                self.strays = strays.clone();
+                self.strays = strays.iter().map(StrayRecord::from).collect();
                 self.duration_ms = Some(duration.as_millis() as u64);
                 self.finished_at = Some(event.at);
             }
@@ -329,14 +147,7 @@ impl RecordBuilder {
             target: info.target.clone(),
             shard: info.shard.clone(),
             started_at,
-            cancelled: self.cancelled.map(|c| {
-                match c {
-                    CancelReason::FailFast => "fail-fast",
-                    CancelReason::Interrupted => "interrupted",
-                    CancelReason::Aborted => "aborted",
-                }
-                .to_string()
-            }),
+            cancelled: self.cancelled.map(Cancelled::from),
             summary,
             suites,
             cases,
@@ -373,15 +184,15 @@ fn planned_record(
         file: suite.file.clone(),
         line: planned.line,
         tags: planned.tags.clone(),
-        status: Status::Errored,
+        status: Verdict::Errored,
         flaky: false,
         duration_ms: 0,
         started_at: None,
         attempts: 0,
         failures: Vec::new(),
         error: None,
-        ids: Ids::default(),
-        inputs: Inputs::default(),
+        ids: IdsRecord::default(),
+        inputs: InputsRecord::default(),
         transcript: Vec::new(),
         earlier_attempts: earlier,
         wake_us: None,
@@ -397,28 +208,33 @@ fn verdict_record(
 ) -> CaseRecord {
     let flaky = last.status == Status::Passed && !earlier.is_empty();
     CaseRecord {
-        status: last.status,
+        status: last.status.into(),
         flaky,
         duration_ms: last.duration.as_millis() as u64,
         started_at: last.started_at,
         attempts: last.attempt,
-        failures: last.failures.clone(),
+        failures: failures(&last.failures),
         error: last.error.clone(),
-        ids: last.ids.clone(),
-        inputs: last.inputs.clone(),
+        ids: (&last.ids).into(),
+        inputs: (&last.inputs).into(),
         transcript: last.transcript.clone(),
         wake_us: last.wake.map(|w| w.as_micros() as u64),
         ..planned_record(planned, suite, earlier)
     }
 }
 
+/// A case's failures as the record keeps them.
+fn failures(failures: &[crate::check::Failure]) -> Vec<FailureRecord> {
+    failures.iter().map(FailureRecord::from).collect()
+}
+
 fn attempt_record(result: &CaseResult) -> AttemptRecord {
     AttemptRecord {
         attempt: result.attempt,
-        status: result.status,
+        status: result.status.into(),
         duration_ms: result.duration.as_millis() as u64,
         started_at: result.started_at,
-        failures: result.failures.clone(),
+        failures: failures(&result.failures),
         error: result.error.clone(),
         transcript: result.transcript.clone(),
     }
@@ -448,7 +264,7 @@ pub fn masked(mut record: RunRecord) -> RunRecord {
     };
     let mut params: HashMap<*const std::collections::BTreeMap<String, String>, (Params, Params)> =
         HashMap::new();
-    let failures = |list: &mut Vec<Failure>| {
+    let failures = |list: &mut Vec<FailureRecord>| {
         for f in list {
             for text in [&mut f.check, &mut f.expected, &mut f.actual, &mut f.message] {
                 m(text);
@@ -459,11 +275,7 @@ pub fn masked(mut record: RunRecord) -> RunRecord {
     m(&mut record.run_id);
     m(&mut record.target);
     record.merged_from.iter_mut().for_each(m);
-    record
-        .shard
-        .iter_mut()
-        .chain(record.cancelled.iter_mut())
-        .for_each(m);
+    record.shard.iter_mut().for_each(m);
     for suite in &mut record.suites {
         m(&mut suite.name);
         m(&mut suite.file);
@@ -548,7 +360,7 @@ mod tests {
         });
         let record = json!({
             "version": 1, "run_id": "r", "target": "t", "shard": "1/2",
-            "started_at": "2026-01-01T00:00:00Z", "cancelled": "c",
+            "started_at": "2026-01-01T00:00:00Z", "cancelled": "interrupted",
             "summary": {"total": 1, "passed": 0, "failed": 1, "errored": 0, "skipped": 0, "flaky": 0, "stray": 1, "duration_ms": 1},
             "suites": [{"name": "s", "file": "f", "tags": ["t"]}],
             "cases": [case],
@@ -558,7 +370,9 @@ mod tests {
         });
         fn fill(v: &mut Value, key: &str) {
             match v {
-                Value::String(s) if !matches!(key, "status" | "started_at" | "at") => {
+                Value::String(s)
+                    if !matches!(key, "status" | "started_at" | "at" | "cancelled") =>
+                {
                     *s = format!("{s} {SECRET}");
                 }
                 Value::Array(items) => items.iter_mut().for_each(|i| fill(i, key)),
@@ -585,7 +399,7 @@ mod tests {
         assert!(text.contains("***"));
         let unmasked = record.to_json();
         assert!(
-            unmasked.matches(SECRET).count() >= 39,
+            unmasked.matches(SECRET).count() >= 38,
             "the test fills every text field: {}",
             unmasked.matches(SECRET).count()
         );
@@ -630,8 +444,8 @@ mod tests {
             names,
             ["case 0", "case 1", "case 2", "case 3", "case 4", "case 5"]
         );
-        let statuses: Vec<Status> = record.cases.iter().map(|c| c.status).collect();
-        use Status::*;
+        let statuses: Vec<Verdict> = record.cases.iter().map(|c| c.status).collect();
+        use Verdict::*;
         assert_eq!(statuses, [Passed, Passed, Passed, Errored, Passed, Passed]);
         assert_eq!(record.summary.total, 6);
     }

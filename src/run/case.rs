@@ -228,7 +228,9 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 self.ids.conversion = Some(conversion.clone());
                 self.script(click).await?;
                 let expect = case.expect.callback_response.as_ref();
-                let sent = self.resend(click, conversion, expect, "").await?;
+                let sent = self
+                    .resend((click, conversion), expect, 0, &case.expect.at)
+                    .await?;
                 self.watch(Key::Conversion(conversion.clone()), false);
                 sent.into_iter().collect()
             }
@@ -261,17 +263,19 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         }
     }
 
-    /// Checks a tool's status: the one the case expects, else one the target counts as done.
+    /// Checks a tool's status in part `n`: the one the case expects (written at `at`), else
+    /// one the target counts as done.
     fn expect_status(
         &mut self,
-        check: &str,
+        (check, n): (&str, usize),
         expected: Option<u16>,
         done: (bool, &str),
         exchange: &Exchange,
+        at: &str,
     ) -> bool {
-        match check::status(check, expected, done, exchange.status, &exchange.body) {
+        match check::status(check, expected, done, exchange.status, &exchange.body, at) {
             Some(failure) => {
-                self.failures.push(failure);
+                self.failures.push(failure.in_step(n));
                 false
             }
             None => true,
@@ -296,9 +300,16 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 partner: case.partner.as_deref(),
             })
             .await?;
-        let expected = case.expect.click_status;
+        let expect = &case.expect;
         let done = (outcome.done, outcome.ok.as_str());
-        let held = self.expect_status("click.status", expected, done, &outcome.exchange);
+        let at = expect.written.click_status.as_ref().unwrap_or(&expect.at);
+        let held = self.expect_status(
+            ("click.status", 0),
+            expect.click_status,
+            done,
+            &outcome.exchange,
+            at,
+        );
         if held {
             self.expect_answer("click", &case.expect.click, &outcome.exchange);
         }
@@ -337,10 +348,15 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             .await?;
         let expect = &case.expect;
         let held = self.expect_status(
-            "conversion.status",
+            ("conversion.status", 0),
             expect.conversion_status,
             (outcome.done, &outcome.ok),
             &outcome.exchange,
+            expect
+                .written
+                .conversion_status
+                .as_ref()
+                .unwrap_or(&expect.at),
         );
         if held {
             self.expect_answer("conversion", &expect.conversion, &outcome.exchange);
@@ -364,35 +380,43 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         self.ids.conversion = Some(id.clone());
         self.watch(Key::Conversion(id), true);
         let reason = outcome.reason.as_deref();
+        let at = expect
+            .written
+            .conversion_state
+            .as_ref()
+            .unwrap_or(&expect.at);
         match (&expect.conversion_state, outcome.state.as_deref()) {
             (Some(wanted), Some(got)) if wanted.eq_ignore_ascii_case(got) => {}
-            (Some(wanted), got) => self.failures.push(state_failure(wanted, got, reason)),
-            (None, Some(got)) if got.eq_ignore_ascii_case("Rejected") => self
-                .failures
-                .push(state_failure("Success or Pending", Some(got), reason)),
+            (Some(wanted), got) => self.failures.push(state_failure(wanted, got, reason, at)),
+            (None, Some(got)) if got.eq_ignore_ascii_case("Rejected") => {
+                let failure = state_failure("Success or Pending", Some(got), reason, at);
+                self.failures.push(failure);
+            }
             (None, _) => {}
         }
         Ok(outcome.callback_id.into_iter().collect())
     }
 
-    /// Resends a conversion's callback; returns the callback record id the tool reported.
+    /// Resends a conversion's callback in part `n`; returns the callback record id the tool
+    /// reported. `at`: the case or step that resends.
     async fn resend(
         &mut self,
-        click: &str,
-        conversion: &str,
+        (click, conversion): (&str, &str),
         expect: Option<&ResponseCheck>,
-        prefix: &str,
+        n: usize,
+        at: &str,
     ) -> Result<Option<String>, Stop> {
         let sent = self.platform.send_callback(click, conversion).await?;
         self.entries.push(Entry::Exchange(sent.exchange.clone()));
-        let tool = format!("{prefix}callback_tool.status");
-        if !self.expect_status(&tool, None, (sent.done, &sent.ok), &sent.exchange) {
+        let done = (sent.done, sent.ok.as_str());
+        let tool = ("callback_tool.status", n);
+        if !self.expect_status(tool, None, done, &sent.exchange, at) {
             return Err(Stop::Failed);
         }
         if let Some(expect) = expect {
             let failures = response_failures(&sent, expect);
             self.failures
-                .extend(failures.into_iter().map(|f| in_step(f, prefix)));
+                .extend(failures.into_iter().map(|f| f.in_step(n)));
         }
         Ok(sent.callback_id)
     }
@@ -422,28 +446,19 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                     })
                     .await?;
                 self.entries.push(Entry::Exchange(outcome.exchange.clone()));
-                if !outcome.done {
-                    let mut f = Failure::new(
-                        "change_status.status",
-                        None,
-                        outcome.ok.clone(),
-                        outcome.exchange.status.to_string(),
-                        Some(step.at.clone()),
-                    );
-                    if let Some(reason) = check::answer_reason(&outcome.exchange.body) {
-                        f.message.push_str(&format!(" ({reason})"));
-                    }
-                    self.failures.push(in_step(f, &prefix));
+                let done = (outcome.done, outcome.ok.as_str());
+                let check = ("change_status.status", n);
+                if !self.expect_status(check, None, done, &outcome.exchange, &step.at) {
                     return Err(Stop::Failed);
                 }
                 outcome.callback_id.into_iter().collect()
             }
             Action::Resend => self
                 .resend(
-                    &click,
-                    &conversion,
+                    (&click, &conversion),
                     step.expect.callback_response.as_ref(),
-                    &prefix,
+                    n,
+                    &step.at,
                 )
                 .await?
                 .into_iter()
@@ -456,15 +471,6 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         self.account.books().begin_part(self.account.id, ids, start);
         self.check_part(n, &step.expect.callback).await
     }
-}
-
-/// A failure of step `prefix` (`then[2]`), named so; the first part's failures are unchanged.
-pub(super) fn in_step(mut failure: Failure, prefix: &str) -> Failure {
-    if !prefix.is_empty() && !failure.check.starts_with(prefix) {
-        failure.check = format!("{prefix}.{}", failure.check);
-        failure.message = format!("{prefix} {}", failure.message);
-    }
-    failure
 }
 
 /// The callback tool's report of the endpoint's answer, against what the part expects.
@@ -483,13 +489,8 @@ fn response_failures(sent: &CallbackSent, expect: &ResponseCheck) -> Vec<Failure
         .then(|| "2xx".to_string()),
     };
     if let Some(wanted) = wanted {
-        failures.push(Failure::new(
-            "callback_response.status",
-            None,
-            wanted,
-            actual_status,
-            None,
-        ));
+        let check = "callback_response.status";
+        failures.push(Failure::new(check, wanted, actual_status).at(&expect.at));
     }
     if !expect.answer.is_empty() {
         let body = sent.endpoint_body.clone().map_or(Value::Null, |text| {
@@ -505,22 +506,17 @@ fn response_failures(sent: &CallbackSent, expect: &ResponseCheck) -> Vec<Failure
     failures
 }
 
-/// `conversion.state`: the platform answered another state than the case expects.
-fn state_failure(wanted: &str, got: Option<&str>, reason: Option<&str>) -> Failure {
-    let mut failure = Failure::new(
-        "conversion.state",
-        None,
-        wanted.to_string(),
-        got.unwrap_or("no state in the answer").to_string(),
-        None,
-    );
-    if let Some(reason) = reason {
-        failure.message.push_str(&format!(": {reason}"));
-    }
+/// `conversion.state`: the platform answered another state than the case expects (`at`).
+fn state_failure(wanted: &str, got: Option<&str>, reason: Option<&str>, at: &str) -> Failure {
+    let got_text = got.unwrap_or("no state in the answer");
+    let failure = Failure::new("conversion.state", wanted, got_text).at(at);
+    let failure = match reason {
+        Some(reason) => failure.note(reason),
+        None => failure,
+    };
     if got.is_some_and(|g| g.eq_ignore_ascii_case("Rejected")) {
+        failure.hint("expect `conversion: { state: Rejected }` if the platform must refuse it")
+    } else {
         failure
-            .message
-            .push_str(" (expect `conversion: { state: Rejected }` if the platform must refuse it)");
     }
-    failure
 }

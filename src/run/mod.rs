@@ -334,10 +334,18 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
             self.fail_fast();
         }
         let window = attempt.case.settle.unwrap_or(self.options.settle);
-        let (settle, account) = (self.settle.clone(), attempt.account.clone());
+        let (settle, account, case) = (
+            self.settle.clone(),
+            attempt.account.clone(),
+            attempt.case.clone(),
+        );
         let id = self
             .settling
-            .spawn(async move { settle.settle(&account, outcome, window).await })
+            .spawn(async move {
+                let expect = &case.expect;
+                let at = expect.callback.at().unwrap_or(&expect.at);
+                settle.settle(&account, outcome, (window, at)).await
+            })
             .id();
         self.attempts.insert(id, attempt);
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::case::{CaseRun, Entry, Stop, in_step};
+use super::case::{CaseRun, Entry, Stop};
 use super::ledger::Surplus;
 use super::source::CallbackSource;
 use crate::check::{Failure, callback as callback_check};
@@ -29,10 +29,11 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let all = self.wait_for(n, check, &key, now).await?;
         let woke = (Utc::now(), now.elapsed());
         let judged = self.account.books().judge_part(self.account.id, n, &all);
+        let at = check.at().unwrap_or(&self.case.expect.at);
         let failures = match check {
             CallbackCheck::Unchecked => Vec::new(),
             CallbackCheck::None { .. } if judged.part.is_empty() => Vec::new(),
-            CallbackCheck::None { .. } => vec![callback_check::none_expected(&judged.part)],
+            CallbackCheck::None { at, .. } => vec![callback_check::none_expected(&judged.part, at)],
             CallbackCheck::Expect(expect) => {
                 let cut_short = !judged.refused.is_empty();
                 let waited = (waiting_since, woke);
@@ -40,14 +41,9 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             }
         };
         // A refusal first: it is why the rest did not hold.
-        let refusals = callback_check::refused_credentials(&judged.refused);
-        let prefix = if n == 0 {
-            String::new()
-        } else {
-            format!("then[{n}]")
-        };
+        let refusals = callback_check::refused_credentials(&judged.refused, at);
         let failures = refusals.into_iter().chain(failures);
-        self.failures.extend(failures.map(|f| in_step(f, &prefix)));
+        self.failures.extend(failures.map(|f| f.in_step(n)));
         let seen = judged.part.into_iter().chain(judged.refused);
         self.entries.extend(seen.map(Entry::Delivery));
         self.last_seen = Some(all);
@@ -67,7 +63,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let books = || self.account.books();
         let all = match check {
             CallbackCheck::Unchecked => self.source.deliveries(key).await,
-            CallbackCheck::None { wait } => {
+            CallbackCheck::None { wait, .. } => {
                 let until = (now + *wait).min(self.deadline);
                 let any = |ds: &[Arc<Delivery>]| {
                     let books = books();
@@ -114,26 +110,30 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         }
         let waited = (!cut_short).then(|| format_duration(waited.min(expect.within)));
         let mut failures = Vec::new();
-        if let Some(f) = callback_check::count(expect.count, accepted.len(), waited.as_deref()) {
-            failures.push(f);
-        }
+        let at = &expect.at;
+        let count_at = expect.count_at.as_ref().unwrap_or(at);
+        let count =
+            callback_check::count(expect.count, accepted.len(), waited.as_deref(), count_at);
+        failures.extend(count);
         match &expect.attempts {
             Some(attempts) => {
                 failures.extend(callback_check::attempts(mine, attempts, self.clock.minute))
             }
-            None => failures.extend(callback_check::refused(mine)),
+            None => failures.extend(callback_check::refused(mine, at)),
         }
-        failures.extend(callback_check::payload(
-            &accepted,
-            &expect.payload,
-            &expect.headers,
-            self.case.flag.as_deref(),
-        ));
+        // The flag is the case's expectation, written on it or by default.
+        let flag = self
+            .case
+            .flag
+            .as_deref()
+            .map(|f| (f, self.case.expect.at.as_str()));
+        let lines = (&expect.payload[..], &expect.headers[..]);
+        failures.extend(callback_check::payload(&accepted, lines, flag, at));
         if let Some(response) = &expect.response {
             failures.extend(callback_check::responses(&accepted, response));
         }
         if expect.schema {
-            failures.extend(callback_check::schema(&accepted));
+            failures.extend(callback_check::schema(&accepted, at));
         }
         failures
     }
@@ -148,10 +148,16 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             None => self.source.deliveries(&key).await?,
         };
         let surplus = self.account.books().surplus(self.account.id, &all);
+        let at = self
+            .case
+            .expect
+            .callback
+            .at()
+            .unwrap_or(&self.case.expect.at);
         for (d, why) in surplus {
             let failure = match &d.refused {
-                Some(_) => callback_check::refused_credentials(std::slice::from_ref(&d)).pop(),
-                None => Some(surplus_failure(&d, why)),
+                Some(_) => callback_check::refused_credentials(std::slice::from_ref(&d), at).pop(),
+                None => Some(surplus_failure(&d, why, at)),
             };
             self.failures.extend(failure);
             self.entries.push(Entry::Delivery(d));
@@ -169,8 +175,8 @@ pub fn part_name(n: usize) -> String {
     }
 }
 
-/// A delivery of the case that no part expected, and why.
-fn surplus_failure(d: &Delivery, why: Surplus) -> Failure {
+/// A delivery of the case that no part expected, and why (`at`: the case's expectation).
+fn surplus_failure(d: &Delivery, why: Surplus, at: &str) -> Failure {
     let what = match why {
         Surplus::Duplicate(n) => format!(
             "another delivery of the callback record {} after {} was judged (a duplicate)",
@@ -183,17 +189,8 @@ fn surplus_failure(d: &Delivery, why: Surplus) -> Failure {
             d.ids.callback.as_deref().unwrap_or("no id")
         ),
     };
-    let mut f = Failure::new(
-        "callback.unexpected",
-        None,
-        "no other delivery".into(),
-        d.outcome(),
-        None,
-    );
-    f.message = format!(
-        "callback.unexpected: {what} arrived at {} ({})",
-        d.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        d.outcome()
-    );
-    f
+    let when = d.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Failure::new("callback.unexpected", "no other delivery", d.outcome())
+        .saying(format!("{what} arrived at {when} ({})", d.outcome()))
+        .at(at)
 }

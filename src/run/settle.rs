@@ -33,13 +33,14 @@ pub struct Settle<S> {
 }
 
 impl<S: CallbackSource> Settle<S> {
-    /// Settles a judged case: waits as the module says, then judges what came late. Returns
-    /// its final result, its transcript rendered when it is kept.
+    /// Settles a judged case: waits as the module says (`window`: its settle window), then
+    /// judges what came late (`at`: where its callback expectation is written). Returns its
+    /// final result, its transcript rendered when it is kept.
     pub async fn settle(
         &self,
         account: &Account,
         outcome: CaseOutcome,
-        window: Duration,
+        (window, at): (Duration, &str),
     ) -> CaseResult {
         let CaseOutcome {
             mut result,
@@ -52,7 +53,8 @@ impl<S: CallbackSource> Settle<S> {
             let window_end = Instant::now() + window;
             tokio::select! {
                 _ = until_final(&*self.outbox, &key, window_end, deadline) => {
-                    self.judge_late(account, &key, &mut result, &mut entries).await;
+                    let case = (account, &key, at);
+                    self.judge_late(case, &mut result, &mut entries).await;
                 }
                 _ = self.abort.cancelled() => interrupted(&mut result),
             }
@@ -66,8 +68,7 @@ impl<S: CallbackSource> Settle<S> {
     /// Reads the case's deliveries once more: those it had not judged came late and fail it.
     async fn judge_late(
         &self,
-        account: &Account,
-        key: &Key,
+        (account, key, at): (&Account, &Key, &str),
         result: &mut CaseResult,
         entries: &mut Vec<Entry>,
     ) {
@@ -89,10 +90,9 @@ impl<S: CallbackSource> Settle<S> {
         }
         let (refused, taken): (Vec<_>, Vec<_>) =
             late.iter().cloned().partition(|d| d.refused.is_some());
-        result.failures.extend(late_failure(&taken));
-        result
-            .failures
-            .extend(callback_check::refused_credentials(&refused));
+        result.failures.extend(late_failure(&taken, at));
+        let refusals = callback_check::refused_credentials(&refused, at);
+        result.failures.extend(refusals);
         entries.extend(late.into_iter().map(Entry::Delivery));
         if result.status == Status::Passed {
             result.status = Status::Failed;
@@ -132,24 +132,20 @@ fn interrupted(result: &mut CaseResult) {
     }
 }
 
-/// `callback.late`: deliveries of the case that came after its verdict.
-fn late_failure(late: &[Arc<Delivery>]) -> Option<Failure> {
+/// `callback.late`: deliveries of the case that came after its verdict (`at`: the case's
+/// callback expectation).
+fn late_failure(late: &[Arc<Delivery>], at: &str) -> Option<Failure> {
     let first = late.first()?;
     let n = late.len();
-    let mut failure = Failure::new(
-        "callback.late",
-        None,
-        "no delivery after the verdict".into(),
-        format!("{n} more"),
-        None,
-    );
-    failure.message = format!(
-        "callback.late: {n} more deliver{} arrived after the case was judged (a duplicate or unexpected callback; the first at {}, {})",
-        if n == 1 { "y" } else { "ies" },
-        first
-            .at
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        first.outcome()
-    );
+    let when = first
+        .at
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let failure = Failure::new("callback.late", "no delivery after the verdict", format!("{n} more"))
+        .saying(format!(
+            "{n} more deliver{} arrived after the case was judged (a duplicate or unexpected callback; the first at {when}, {})",
+            if n == 1 { "y" } else { "ies" },
+            first.outcome()
+        ))
+        .at(at);
     Some(failure)
 }

@@ -27,6 +27,11 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A path in the repository.
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
 pub fn scratch(label: &str) -> PathBuf {
     let dir =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{label}-{}", uuid::Uuid::new_v4()));
