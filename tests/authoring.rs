@@ -1,4 +1,4 @@
-//! Writing scenario files: diagnostics (snapshots of tests/bad), the schema, list, init,
+//! Writing scenario files: diagnostics (insta snapshots of tests/bad), the schema, list, init,
 //! matrix expansion and the answer matchers, through the binary as a user runs it.
 
 mod common;
@@ -11,12 +11,12 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Every file in tests/bad gives exactly the diagnostics in its `.stderr` snapshot (with the
-/// exit code on the first line). `PITCREW_BLESS=1 cargo test --test authoring` rewrites them.
+/// Every file in tests/bad gives exactly the diagnostics in its snapshot
+/// (`tests/snapshots/authoring__<file>.snap`, the exit code on the first line); a change is a
+/// reviewed diff (`cargo insta review`, or `INSTA_UPDATE=always cargo test --test authoring`).
 #[test]
 fn bad_files_give_their_snapshot_diagnostics() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad");
-    let bless = std::env::var_os("PITCREW_BLESS").is_some();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -24,7 +24,6 @@ fn bad_files_give_their_snapshot_diagnostics() {
         .collect();
     files.sort();
     assert!(files.len() >= 10, "tests/bad holds {} files", files.len());
-    let mut mismatched = Vec::new();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let shown = format!("tests/bad/{name}");
@@ -38,24 +37,9 @@ fn bad_files_give_their_snapshot_diagnostics() {
             !actual.contains("panicked"),
             "{name} made pitcrew panic:\n{actual}"
         );
-        let snapshot = file.with_extension("stderr");
-        if bless {
-            std::fs::write(&snapshot, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&snapshot).unwrap_or_default();
-        if expected != actual {
-            mismatched.push(format!(
-                "--- {} (expected)\n{expected}\n--- actual\n{actual}",
-                snapshot.display()
-            ));
-        }
+        let stem = name.trim_end_matches(".yaml");
+        insta::assert_snapshot!(stem, actual, &shown);
     }
-    assert!(
-        mismatched.is_empty(),
-        "diagnostics changed; check them and run `PITCREW_BLESS=1 cargo test --test authoring` to accept:\n{}",
-        mismatched.join("\n")
-    );
 }
 
 #[test]

@@ -626,7 +626,13 @@ async fn after_max_attempts_a_callback_is_failed() {
     let (_, body) = t.convert(&click, "install").await;
     let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
     let attempts = attempts_of(&t, &conversion, 3).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Once the sandbox has nothing left to send for the conversion, no attempt can follow.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pending = format!("/sandbox/pending?conversionId={conversion}");
+    while !t.get(&pending).await.1["data"]["nextDeliveryInMs"].is_null() {
+        assert!(Instant::now() < deadline, "the retries never ended");
+        tokio::task::yield_now().await;
+    }
     let attempts_later = attempts_of(&t, &conversion, 3).await;
     let outcomes: Vec<&str> = attempts_later
         .iter()

@@ -592,10 +592,11 @@ fn an_interrupt_finishes_running_cases_skips_the_rest_and_writes_reports() {
             &dir,
             &[],
         );
-        p.line(Duration::from_secs(10), |l| {
+        let first = p.line(Duration::from_secs(10), |l| {
             l.starts_with("pitcrew: running")
         });
-        std::thread::sleep(Duration::from_millis(500));
+        // The first case is under way: its delayed callback is pending.
+        common::wait_for_pending(&common::sandbox_base(&first), 1);
         p.signal(signal);
         let (code, stdout, stderr) = p.finish(Duration::from_secs(20));
         assert_eq!(code, 130, "{stdout}\n{stderr}");
@@ -629,12 +630,15 @@ fn a_second_interrupt_stops_the_running_cases_and_still_writes_reports() {
         &dir,
         &[],
     );
-    p.line(Duration::from_secs(10), |l| {
+    let first = p.line(Duration::from_secs(10), |l| {
         l.starts_with("pitcrew: running")
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // Both running cases are under way, waiting for their delayed callbacks.
+    common::wait_for_pending(&common::sandbox_base(&first), 2);
     p.signal("INT");
-    std::thread::sleep(Duration::from_millis(200));
+    p.line(Duration::from_secs(10), |l| {
+        l.starts_with("pitcrew: interrupted:")
+    });
     p.signal("INT");
     let (code, stdout, stderr) = p.finish(Duration::from_secs(10));
     assert_eq!(code, 130, "{stdout}\n{stderr}");
@@ -895,48 +899,66 @@ fn no_secret_reaches_diagnostics_lists_or_usage_errors() {
 
 /// A conversion refused for an unknown event makes nothing to call back; `callback: none`
 /// then watches its click. A delivery for that click during the window (here the test
-/// converts the seeded click itself, through the sandbox the run started) fails the case: the
-/// "send nothing" half of the check is really checked.
-#[test]
-fn a_refused_conversion_watches_its_click_for_deliveries() {
-    let dir = scratch("watch");
-    let file = fixture("verdicts/refused-click-watch.yaml")
-        .display()
-        .to_string();
-    let mut p = Running::start(&["run", &file], &dir, &[]);
-    let start = p.line(Duration::from_secs(10), |l| {
-        l.starts_with("pitcrew: running")
-    });
-    let base = start
-        .split("sandbox (")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .unwrap()
-        .to_string();
-    // Well inside the case's 3 s watch, and well after it began even on a loaded machine (a
-    // delivery from before the case began is not the case's).
-    std::thread::sleep(Duration::from_millis(1_000));
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-X", "POST", &format!("{base}/tools/conversions")])
-        .args(["-H", "content-type: application/json", "-d"])
-        .arg(json!({"clickId": pitcrew::sandbox::SEEDED_CLICK, "eventId": "install"}).to_string())
-        .output()
-        .unwrap();
-    let answer = String::from_utf8_lossy(&out.stdout);
-    if !answer.contains("conversionId") {
-        let (code, stdout, stderr) = p.finish(Duration::from_secs(20));
-        panic!(
-            "the sandbox did not convert: {answer} {}\nthe run (exit {code}):\n{stdout}\n{stderr}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+/// converts the seeded click itself, through the sandbox the run started, as soon as the case
+/// has started) fails the case: the "send nothing" half of the check is really checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_conversion_watches_its_click_for_deliveries() {
+    let t = tenant().await;
+    let text = std::fs::read_to_string(fixture("verdicts/refused-click-watch.yaml")).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let wiring = Wiring {
+        platform: Arc::new(HttpPlatform::new(Profile::sandbox(t.base.clone())).unwrap()),
+        source: t.receiver.clone(),
+        outbox: t.outbox.clone(),
+    };
+    let options = RunOptions {
+        jobs: 1,
+        fail_fast: false,
+        target: "test".into(),
+        shard: None,
+        clock: pitcrew::run::TargetClock::default(),
+        retries: 0,
+        verbose: false,
+        settle: DEFAULT_SETTLE,
+    };
+    let run = tokio::spawn(pitcrew::run::run(
+        plan(&text),
+        wiring,
+        options,
+        Interrupt::default(),
+        tx,
+    ));
+    let mut builder = RecordBuilder::default();
+    let mut intruded = false;
+    while let Some(event) = rx.recv().await {
+        if let pitcrew::run::EventKind::CaseStarted { .. } = event.kind
+            && !intruded
+        {
+            intruded = true;
+            let answer: Value = reqwest::Client::new()
+                .post(format!("{}/tools/conversions", t.base))
+                .json(&json!({"clickId": pitcrew::sandbox::SEEDED_CLICK, "eventId": "install"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(answer["data"]["conversionId"].is_string(), "{answer}");
+        }
+        builder.on_event(&event);
     }
-    let (code, stdout, _) = p.finish(Duration::from_secs(20));
-    assert_eq!(code, 1, "{stdout}");
+    run.await.unwrap();
+    let record = builder.finish();
+    let case = &record.cases[0];
+    assert_eq!(case.status, pitcrew::report::Verdict::Failed, "{case:#?}");
     assert!(
-        stdout.contains("callback.count: expected none, got 1"),
-        "{stdout}"
+        case.failures[0]
+            .message
+            .starts_with("callback.count: expected none, got 1"),
+        "{case:#?}"
     );
     // Without the intruder, the same file passes: nothing was sent.
-    let r = run(&["verdicts/refused-click-watch.yaml"], &[]);
+    let r = common::run(&["verdicts/refused-click-watch.yaml"], &[]);
     assert_eq!(r.code, 0, "{}", r.explain());
 }

@@ -40,6 +40,8 @@ pub struct Console {
     /// Verdicts that came before an earlier case's: held to keep plan order.
     pending: BTreeMap<usize, Arc<CaseResult>>,
     next: usize,
+    /// Where the lines go instead of stdout or stderr (what a test reads).
+    sink: Option<Box<dyn Write + Send>>,
 }
 
 impl Console {
@@ -61,6 +63,24 @@ impl Console {
             info: None,
             pending: BTreeMap::new(),
             next: 0,
+            sink: None,
+        }
+    }
+
+    /// A console writing plain lines (no colour, no progress bar) to `sink`.
+    pub fn to_writer(options: ConsoleOptions, sink: Box<dyn Write + Send>) -> Console {
+        Console {
+            options: ConsoleOptions {
+                progress: false,
+                ..options
+            },
+            color: false,
+            buffer: String::new(),
+            bar: None,
+            info: None,
+            pending: BTreeMap::new(),
+            next: 0,
+            sink: Some(sink),
         }
     }
 
@@ -86,7 +106,10 @@ impl Console {
             return;
         }
         // A closed pipe (`pitcrew run | head`) is no reason to stop the run.
-        let _ = if self.options.to_stderr {
+        let _ = if let Some(sink) = &mut self.sink {
+            sink.write_all(self.buffer.as_bytes())
+                .and_then(|_| sink.flush())
+        } else if self.options.to_stderr {
             let mut err = std::io::stderr().lock();
             err.write_all(self.buffer.as_bytes())
                 .and_then(|_| err.flush())

@@ -127,18 +127,20 @@ struct PendingQuery {
 
 /// When the sandbox next sends a callback (of the conversion or click asked about, else any):
 /// `nextDeliveryInMs` is 0 while one is being sent, the time until the next one is due, or
-/// null when none is (a case's verdict can be final).
+/// null when none is (a case's verdict can be final); `deliveries`: how many are being sent or
+/// still due.
 async fn pending(State(state): State<Shared>, Query(query): Query<PendingQuery>) -> Response {
     let filed = super::Filed::under(query.conversion_id.as_deref(), query.click_id.as_deref());
     let next = filed.and_then(|f| state.next_due(f)).map(|due| {
         due.saturating_duration_since(tokio::time::Instant::now())
             .as_millis() as u64
     });
+    let count = filed.map_or(0, |f| state.pending_count(f));
     answer(
         StatusCode::OK,
         "Sandbox pending deliveries",
         vec![],
-        json!({ "nextDeliveryInMs": next }),
+        json!({ "nextDeliveryInMs": next, "deliveries": count }),
     )
 }
 

@@ -132,6 +132,14 @@ impl SandboxState {
             .min()
     }
 
+    /// How many deliveries filed as `filed` are being sent or still due.
+    fn pending_count(&self, filed: Filed) -> usize {
+        self.pending()
+            .values()
+            .filter(|due| filed.holds(due))
+            .count()
+    }
+
     fn record(&self, attempt: Attempt) {
         let mut store = self.store();
         // A forgotten conversion's late attempts (retries, delayed copies) are not logged.
