@@ -91,13 +91,7 @@ async fn run_plan_settling<P: Platform, S: pitcrew::run::CallbackSource>(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let options = RunOptions {
         jobs: 8,
-        fail_fast: false,
-        target: "test".into(),
-        shard: None,
-        clock: pitcrew::run::TargetClock::default(),
-        retries: 0,
-        verbose: false,
-        settle,
+        ..options(settle)
     };
     let wiring = Wiring {
         platform: Arc::new(platform),
@@ -117,6 +111,20 @@ async fn run_plan_settling<P: Platform, S: pitcrew::run::CallbackSource>(
     }
     run.await.unwrap();
     builder.finish()
+}
+
+/// How the tests run a plan: one case at a time, no retries, this settle window.
+fn options(settle: Duration) -> RunOptions {
+    RunOptions {
+        jobs: 1,
+        fail_fast: false,
+        target: "test".into(),
+        shard: None,
+        clock: pitcrew::run::TargetClock::default(),
+        retries: 0,
+        verbose: false,
+        settle,
+    }
 }
 
 /// The real platform, with something else happening around each conversion.
@@ -911,20 +919,10 @@ async fn a_refused_conversion_watches_its_click_for_deliveries() {
         source: t.receiver.clone(),
         outbox: t.outbox.clone(),
     };
-    let options = RunOptions {
-        jobs: 1,
-        fail_fast: false,
-        target: "test".into(),
-        shard: None,
-        clock: pitcrew::run::TargetClock::default(),
-        retries: 0,
-        verbose: false,
-        settle: DEFAULT_SETTLE,
-    };
     let run = tokio::spawn(pitcrew::run::run(
         plan(&text),
         wiring,
-        options,
+        options(DEFAULT_SETTLE),
         Interrupt::default(),
         tx,
     ));
