@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use pitcrew::delivery::Key;
-use pitcrew::receiver::{self, Receiver, ReceiverConfig};
+use pitcrew::receiver::Receiver;
 use pitcrew::sandbox::{self, SandboxConfig};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -19,20 +19,21 @@ struct Tenant {
     _stop: tokio_util::sync::DropGuard,
 }
 
+/// The embedded sandbox and pitcrew's receiver, started by the library as a run starts them.
 async fn tenant(config: SandboxConfig) -> Tenant {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stop = shutdown.clone().drop_guard();
-    let receiver = Receiver::new(ReceiverConfig {
-        auth: Some(config.receiver_auth()),
-        ..ReceiverConfig::default()
-    });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let handle = receiver::serve(listener, receiver.clone(), shutdown.clone()).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sandbox = sandbox::serve(listener, config, handle.callback_url(), shutdown).unwrap();
+    let target = pitcrew::launch::Target::Sandbox {
+        config: Box::new(config),
+        endpoint: None,
+    };
+    let started = target.start(shutdown).await.unwrap();
+    let pitcrew::launch::Observed::Receiver(receiver) = &started.observed else {
+        panic!("the embedded sandbox calls back pitcrew's receiver");
+    };
     Tenant {
-        base: sandbox.base_url(),
-        receiver,
+        base: started.platform.profile().base_url.clone(),
+        receiver: Receiver::clone(receiver),
         http: reqwest::Client::new(),
         _stop: stop,
     }

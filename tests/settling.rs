@@ -139,3 +139,23 @@ fn every_failure_names_the_expectation_it_checks() {
     }
     assert!(seen >= 8, "the files fail in many ways: {seen} failures");
 }
+
+/// A case that settles holds no job slot: with `--jobs 1`, the next case starts while the
+/// first still waits for its duplicate (2 s), and the first still fails for it.
+#[test]
+fn a_settling_case_holds_no_job_slot() {
+    let r = run(&["settling/no-slot.yaml"], &["--jobs", "1"]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let (first, second) = (r.case("settles for a while"), r.case("runs meanwhile"));
+    assert_eq!(first["failures"][0]["check"], "callback.late", "{first:#}");
+    assert_eq!(second["status"], "passed", "{second:#}");
+    let started = |case: &serde_json::Value| {
+        let text = case["started_at"].as_str().unwrap();
+        chrono::DateTime::parse_from_rfc3339(text).unwrap()
+    };
+    let gap = started(second) - started(first);
+    assert!(
+        gap < chrono::Duration::milliseconds(1_500),
+        "the second case waited for the first to settle: it started {gap} later"
+    );
+}

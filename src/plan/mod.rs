@@ -641,6 +641,24 @@ mod tests {
         assert!(err.to_string().contains("without --retries"), "{err}");
     }
 
+    /// `settle` on the case's own callback expectation sets its settle window; on a step's it
+    /// is an error that says where it goes.
+    #[test]
+    fn settle_is_the_whole_cases() {
+        let text =
+            "cases:\n  - name: a\n    event: install\n    expect: { callback: { settle: 5s } }\n";
+        let plan = build_text(text, &sandbox()).unwrap_or_else(|e| panic!("{e:#?}"));
+        let case = plan.cases().next().unwrap();
+        assert_eq!(case.settle, Some(Duration::from_secs(5)));
+        let text = "cases:\n  - name: a\n    event: install\n    then:\n      - resend: true\n        expect: { callback: { settle: 5s } }\n";
+        let errs = build_text(text, &sandbox()).unwrap_err();
+        assert!(
+            errs[0].message.contains("`settle` is the whole case's"),
+            "{errs:#?}"
+        );
+        assert_eq!(errs[0].at, "t.yaml:6:39");
+    }
+
     #[test]
     fn two_files_with_one_name_are_two_suites() {
         let source = |path: &str| SourceFile {

@@ -458,7 +458,7 @@ mod tests {
     }
 
     /// Without attempt ids, an entry keeps its number when the platform updates its outcome
-    /// in place (else the recount would call it a late delivery), and two entries alike get
+    /// in place (else a settling case would call it a late delivery), and two entries alike get
     /// two numbers.
     #[test]
     fn log_entries_keep_their_number_across_reads() {

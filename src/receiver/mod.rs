@@ -1,7 +1,8 @@
 //! The callback endpoint: takes only callbacks that carry the partner's secret, files each
 //! under its conversion and its click, and wakes the case waiting for it at once (a
 //! notification, not a poll). Everything else that reaches it is kept as a stray, so that every
-//! callback is accounted for and none is ever matched to a case by accident.
+//! callback is accounted for. The receiver matches nothing to a case: which case a delivery
+//! is, the run's ledger decides (`run/ledger.rs`).
 
 pub mod api;
 pub mod http;

@@ -144,7 +144,7 @@ impl SandboxState {
         let mut store = self.store();
         // A forgotten conversion's late attempts (retries, delayed copies) are not logged.
         // (Only a sandbox whose callbacks pitcrew's receiver sees forgets: a run that reads
-        // this log for its late recount must never make it forget, or it would miss them.)
+        // this log while its cases settle must never make it forget, or it would miss them.)
         if !store
             .conversions
             .contains_key(&attempt.callback.conversion_id)
