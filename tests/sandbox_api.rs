@@ -437,12 +437,23 @@ async fn the_sandbox_says_when_it_next_sends_a_callback() {
         (500..=2000).contains(&ms),
         "the duplicate is due in under 2 s: {body}"
     );
+    // Asked about the conversion: one attempt made, one still due; another conversion has none.
+    let of = |id: &str| format!("/sandbox/pending?conversionId={id}");
+    let (_, mine) = t.get(&of(&conversion)).await;
+    assert_eq!(
+        (&mine["data"]["deliveries"], &mine["data"]["made"]),
+        (&json!(1), &json!(1)),
+        "{mine}"
+    );
+    let (_, other) = t.get(&of(&uuid::Uuid::new_v4().to_string())).await;
+    assert!(next(other.clone()).is_null(), "{other}");
     assert_eq!(attempts_of(&t, &conversion, 2).await.len(), 2);
     // Its task ends just after the attempt is logged.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let (_, body) = t.get("/sandbox/pending").await;
+        let (_, body) = t.get(&of(&conversion)).await;
         if next(body.clone()).is_null() {
+            assert_eq!(body["data"]["made"], 2, "{body}");
             break;
         }
         assert!(Instant::now() < deadline, "the duplicate went out: {body}");
@@ -498,15 +509,20 @@ async fn a_run_believes_the_sandboxs_outbox_only_when_it_says_so() {
     use pitcrew::platform::outbox::{Outbox, Pending, SandboxApi};
     #[derive(Debug, PartialEq)]
     enum Said {
-        Nothing,
+        Nothing(Option<u64>),
         DueIn(u64),
         Unknown,
     }
-    let answers: [(u16, Value, Said); 6] = [
+    let answers: [(u16, Value, Said); 7] = [
         (
             200,
             json!({"data": {"nextDeliveryInMs": null}}),
-            Said::Nothing,
+            Said::Nothing(None),
+        ),
+        (
+            200,
+            json!({"data": {"nextDeliveryInMs": null, "made": 2}}),
+            Said::Nothing(Some(2)),
         ),
         (
             200,
@@ -551,7 +567,7 @@ async fn a_run_believes_the_sandboxs_outbox_only_when_it_says_so() {
         let outbox = SandboxApi::new(&base, vec![]);
         let asked = Instant::now();
         let got = match outbox.pending(&Key::Conversion("cv-1".into())).await {
-            Pending::Nothing => Said::Nothing,
+            Pending::Nothing { made } => Said::Nothing(made),
             Pending::Unknown => Said::Unknown,
             // Due this long after the question, give or take the time the answer took.
             Pending::Due(at) => {

@@ -16,8 +16,9 @@ use crate::delivery::Key;
 pub enum Pending {
     /// It cannot tell.
     Unknown,
-    /// Nothing: every delivery it made for the case has been made.
-    Nothing,
+    /// Nothing: every delivery it made for the case has been made; `made` is how many it made
+    /// in all, when it says (so that a run that saw as many has nothing more to read).
+    Nothing { made: Option<u64> },
     /// A delivery is due then (in the past while one is being sent).
     Due(Instant),
 }
@@ -91,12 +92,16 @@ impl SandboxApi {
             response.json::<Value>().await.ok()
         };
         // Only a 2xx answer that says when its next delivery is due is believed.
+        let answer = answer.await;
+        let made = answer
+            .as_ref()
+            .and_then(|a| a.pointer("/data/made"))
+            .and_then(Value::as_u64);
         match answer
-            .await
             .as_ref()
             .and_then(|a| a.pointer("/data/nextDeliveryInMs"))
         {
-            Some(Value::Null) => Pending::Nothing,
+            Some(Value::Null) => Pending::Nothing { made },
             Some(next) => next.as_u64().map_or(Pending::Unknown, |ms| {
                 Pending::Due(asked + Duration::from_millis(ms))
             }),

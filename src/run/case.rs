@@ -57,6 +57,8 @@ pub struct CaseOutcome {
     pub entries: Vec<Entry>,
     /// When the case's timeout ends: what the target still owes it is awaited until then.
     pub deadline: Instant,
+    /// How many deliveries were filed under the case's key when it last read them.
+    pub seen: Option<usize>,
 }
 
 /// A case attempt's account in the run's ledger.
@@ -129,6 +131,8 @@ pub(super) struct CaseRun<'a, P, S> {
     /// through, as reading a platform's log once more costs a request per case (whatever
     /// comes after it, the case's settling sees).
     pub(super) last_seen: Option<Vec<Arc<Delivery>>>,
+    /// How many deliveries the verdict looked through.
+    pub(super) seen: Option<usize>,
 }
 
 /// Runs attempt `attempt` of `case` against `platform`, with `source` observing callbacks and
@@ -158,6 +162,7 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
         ids: Ids::default(),
         wake: None,
         last_seen: None,
+        seen: None,
     };
     let outcome = tokio::time::timeout_at(end, run.steps()).await;
     let (status, error) = match outcome {
@@ -206,6 +211,7 @@ impl<P, S> CaseRun<'_, P, S> {
             result,
             entries: self.entries,
             deadline,
+            seen: self.seen,
         }
     }
 }

@@ -147,6 +147,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             Some(all) => all,
             None => self.source.deliveries(&key).await?,
         };
+        self.seen = Some(all.len());
         let surplus = self.account.books().surplus(self.account.id, &all);
         let at = self
             .case

@@ -46,15 +46,24 @@ impl<S: CallbackSource> Settle<S> {
             mut result,
             mut entries,
             deadline,
+            seen,
         } = outcome;
         let key = account.books().key(account.id).cloned();
         // A case that could not be judged has nothing to settle.
         if let (Some(key), false) = (key, result.status == Status::Errored) {
             let window_end = Instant::now() + window;
             tokio::select! {
-                _ = until_final(&*self.outbox, &key, window_end, deadline) => {
-                    let case = (account, &key, at);
-                    self.judge_late(case, &mut result, &mut entries).await;
+                last = until_final(&*self.outbox, &key, window_end, deadline) => {
+                    // A target that made no more deliveries than the case saw has sent it
+                    // nothing since: there is nothing to read.
+                    let unchanged = matches!(
+                        (last, seen),
+                        (Pending::Nothing { made: Some(made) }, Some(seen)) if made == seen as u64
+                    );
+                    if !unchanged {
+                        let case = (account, &key, at);
+                        self.judge_late(case, &mut result, &mut entries).await;
+                    }
                 }
                 _ = self.abort.cancelled() => interrupted(&mut result),
             }
@@ -102,18 +111,23 @@ impl<S: CallbackSource> Settle<S> {
 
 /// Waits until nothing more can be the case's to judge: on a target that tells, until it has
 /// nothing left to send under `key` (at most until `deadline`, and at least until it says so);
-/// on one that cannot tell, until `window_end`.
-pub async fn until_final(outbox: &dyn Outbox, key: &Key, window_end: Instant, deadline: Instant) {
+/// on one that cannot tell, until `window_end`. Returns what the target said last.
+pub async fn until_final(
+    outbox: &dyn Outbox,
+    key: &Key,
+    window_end: Instant,
+    deadline: Instant,
+) -> Pending {
     let bound = deadline.max(window_end);
     loop {
         let now = Instant::now();
         match outbox.pending(key).await {
-            Pending::Nothing => return,
+            nothing @ Pending::Nothing { .. } => return nothing,
             Pending::Unknown => {
                 tokio::time::sleep_until(window_end).await;
-                return;
+                return Pending::Unknown;
             }
-            Pending::Due(_) if now >= bound => return,
+            due @ Pending::Due(_) if now >= bound => return due,
             Pending::Due(due) => {
                 tokio::time::sleep_until(due.max(now + ASK_AGAIN).min(bound)).await;
             }

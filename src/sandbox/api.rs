@@ -128,7 +128,7 @@ struct PendingQuery {
 /// When the sandbox next sends a callback (of the conversion or click asked about, else any):
 /// `nextDeliveryInMs` is 0 while one is being sent, the time until the next one is due, or
 /// null when none is (a case's verdict can be final); `deliveries`: how many are being sent or
-/// still due.
+/// still due; `made`: for one conversion, how many attempts its log holds.
 async fn pending(State(state): State<Shared>, Query(query): Query<PendingQuery>) -> Response {
     let filed = super::Filed::under(query.conversion_id.as_deref(), query.click_id.as_deref());
     let next = filed.and_then(|f| state.next_due(f)).map(|due| {
@@ -136,11 +136,12 @@ async fn pending(State(state): State<Shared>, Query(query): Query<PendingQuery>)
             .as_millis() as u64
     });
     let count = filed.map_or(0, |f| state.pending_count(f));
+    let made = filed.and_then(|f| state.made(f));
     answer(
         StatusCode::OK,
         "Sandbox pending deliveries",
         vec![],
-        json!({ "nextDeliveryInMs": next, "deliveries": count }),
+        json!({ "nextDeliveryInMs": next, "deliveries": count, "made": made }),
     )
 }
 

@@ -140,6 +140,15 @@ impl SandboxState {
             .count()
     }
 
+    /// How many delivery attempts of a conversion's callbacks the log holds (`None` for
+    /// anything but one conversion: counting a click's would mean reading every conversion).
+    fn made(&self, filed: Filed) -> Option<usize> {
+        match filed {
+            Filed::Conversion(id) => Some(self.store().log.get(&id).map_or(0, Vec::len)),
+            Filed::Click(_) | Filed::Anywhere => None,
+        }
+    }
+
     fn record(&self, attempt: Attempt) {
         let mut store = self.store();
         // A forgotten conversion's late attempts (retries, delayed copies) are not logged.
