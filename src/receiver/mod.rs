@@ -317,14 +317,25 @@ impl Receiver {
     /// The deliveries under `key` as the slot holds them, with the refused ones of `key` in
     /// order of arrival (the slots' lock held by the caller).
     fn view(&self, slot: Option<&Slot>, key: &Key) -> Vec<Arc<Delivery>> {
+        self.looking_at(slot, key, <[Arc<Delivery>]>::to_vec)
+    }
+
+    /// What `look` makes of the deliveries under `key` (as [`Self::view`] lists them), without
+    /// copying them when none was refused (the common case, and what a waiting case looks at).
+    fn looking_at<R>(
+        &self,
+        slot: Option<&Slot>,
+        key: &Key,
+        look: impl FnOnce(&[Arc<Delivery>]) -> R,
+    ) -> R {
         let kept = slot.map_or(&[][..], |s| &s.deliveries[..]);
         let refused = lock(&self.inner.refused);
         match refused.by_key.get(key) {
-            None => kept.to_vec(),
+            None => look(kept),
             Some(refused) => {
                 let mut all: Vec<Arc<Delivery>> = kept.iter().chain(refused).cloned().collect();
                 all.sort_by_key(|d| d.seq);
-                all
+                look(&all)
             }
         }
     }
@@ -479,9 +490,8 @@ impl Receiver {
             let notified = {
                 let mut slots = lock(&self.inner.slots);
                 let slot = slots.entry(key.clone()).or_default();
-                let seen = self.view(Some(slot), key);
-                if done(&seen) {
-                    return seen;
+                if self.looking_at(Some(slot), key, done) {
+                    return self.view(Some(slot), key);
                 }
                 // Registered while the lock is held: a delivery filed after it wakes us.
                 let notify = slot.notify.clone();

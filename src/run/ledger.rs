@@ -69,8 +69,9 @@ struct Claim {
     own: bool,
     since: DateTime<Utc>,
     parts: Vec<Part>,
-    /// Deliveries this case has judged: the ones it claimed and the ones it failed for.
-    judged: HashSet<u64>,
+    /// Deliveries this case has judged: the ones it claimed and the ones it failed for (a
+    /// case has a few, so a list, not a set).
+    judged: Vec<u64>,
 }
 
 /// The run's ledger: every open case's claim and every claimed delivery.
@@ -100,7 +101,7 @@ impl Ledger {
             own: false,
             since,
             parts: Vec::with_capacity(1),
-            judged: HashSet::new(),
+            judged: Vec::new(),
         };
         self.claims.insert(id, claim);
         id
@@ -262,7 +263,9 @@ impl Ledger {
     /// Marks `d` judged by case `id`; claims it when it is a part's and was not refused.
     fn judge(&mut self, id: ClaimId, d: &Delivery, belongs: Belongs) {
         if let Some(claim) = self.claims.get_mut(&id) {
-            claim.judged.insert(d.seq);
+            if !claim.judged.contains(&d.seq) {
+                claim.judged.push(d.seq);
+            }
             if matches!(belongs, Belongs::Part(_)) && d.refused.is_none() {
                 self.claimed.insert(d.seq);
             }
