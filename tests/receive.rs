@@ -406,3 +406,72 @@ async fn half_request(port: u16, body: &str) -> tokio::net::TcpStream {
         .unwrap();
     stream
 }
+
+/// A callback `pitcrew receive` refuses for its credentials is listed by the API (with why)
+/// under the ids it names, so that a run through `--receiver-url` fails the case it names at
+/// once, as the embedded receiver does, and still counts it as a stray.
+#[test]
+fn a_run_through_a_shared_receiver_fails_a_case_whose_callback_it_refused() {
+    let dir = scratch("receive-refused");
+    let port = dead_port();
+    let mut service = start(&dir, port, &[]);
+    let config = dir.join("tenant.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "partners:\n  - id: demo-publisher\n    callback_url: http://127.0.0.1:{port}/callbacks\n    auth_header: {{ name: X-Api-Token, secret: {SECRET} }}\n"
+        ),
+    )
+    .unwrap();
+    let sandbox =
+        common::Standalone::start_with(&["--sandbox-config", &config.display().to_string()]);
+    let scenario = dir.join("wrong-secret.yaml");
+    std::fs::write(
+        &scenario,
+        "name: Shared receiver\ncases:\n  - name: the platform sends a wrong secret\n    click: generate\n    event: install\n    sandbox: { faults: { auth: wrong } }\n",
+    )
+    .unwrap();
+    let receiver = format!("http://127.0.0.1:{port}");
+    let json = dir.join("r.json");
+    let out = common::pitcrew_in(
+        &dir,
+        &[
+            "run",
+            &scenario.display().to_string(),
+            "--target",
+            &sandbox.base,
+            "--receiver-url",
+            &receiver,
+            "--json",
+            &json.display().to_string(),
+        ],
+        &[("PITCREW_RECEIVER_TOKEN", TOKEN), ("NO_COLOR", "1")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let case = &report["cases"][0];
+    assert_eq!(case["failures"][0]["check"], "callback.refused", "{case:#}");
+    let message = case["failures"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("delivery 1 was refused: wrong X-Api-Token (401)"),
+        "{message}"
+    );
+    assert!(
+        case["duration_ms"].as_u64().unwrap() < 5_000,
+        "at once: {case:#}"
+    );
+    let conversion = case["ids"]["conversion"].as_str().unwrap();
+    let listed = rt().block_on(api(
+        &reqwest::Client::new(),
+        port,
+        &format!("/callbacks?conversion={conversion}"),
+    ));
+    assert_eq!(
+        listed["callbacks"][0]["refused"], "wrong X-Api-Token",
+        "{listed:#}"
+    );
+    let health = rt().block_on(api(&reqwest::Client::new(), port, "/health"));
+    assert_eq!(health["strays"], 1, "{health}");
+    service.signal("TERM");
+}
