@@ -414,7 +414,7 @@ async fn half_request(port: u16, body: &str) -> tokio::net::TcpStream {
 fn a_run_through_a_shared_receiver_fails_a_case_whose_callback_it_refused() {
     let dir = scratch("receive-refused");
     let port = dead_port();
-    let mut service = start(&dir, port, &[]);
+    let service = start(&dir, port, &[]);
     let config = dir.join("tenant.yaml");
     std::fs::write(
         &config,

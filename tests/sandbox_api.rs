@@ -462,7 +462,8 @@ async fn the_sandbox_says_when_it_next_sends_a_callback() {
 }
 
 /// A callback being sent counts as pending (`nextDeliveryInMs: 0`), a retry it leads to too:
-/// a run must not end its late window while the sandbox is still talking to the endpoint.
+/// a run must not take a case's verdict as final while the sandbox is still talking to the
+/// endpoint.
 #[tokio::test]
 async fn a_callback_being_sent_or_retried_is_pending() {
     // An endpoint that takes 300 ms to answer 503, then answers 200.

@@ -120,9 +120,9 @@ fn widgets_read_by_log(label: &str) -> (PathBuf, widgets::Platform) {
 }
 
 /// A real tenant's API is rate-limited: a case whose callback is already logged reads the log
-/// once to judge it and once more after the run (for late duplicates), not again in between.
+/// once to judge it and once more when it settles (for late duplicates), not again in between.
 #[test]
-fn a_case_reads_the_callback_log_once_to_judge_and_once_to_recount() {
+fn a_case_reads_the_callback_log_once_to_judge_and_once_when_it_settles() {
     let (dir, platform) = widgets_read_by_log("log-reads");
     let file = dir.join("four.yaml");
     std::fs::write(

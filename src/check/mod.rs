@@ -101,10 +101,12 @@ impl Failure {
         self.path.as_deref()
     }
 
+    /// What the expectation asked for, as a report shows it.
     pub fn expected(&self) -> &str {
         &self.expected
     }
 
+    /// What came instead, as a report shows it.
     pub fn actual(&self) -> &str {
         &self.actual
     }

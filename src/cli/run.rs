@@ -13,7 +13,7 @@ use crate::launch::{Endpoint, Started, Target, TargetArgs};
 use crate::plan::{Plan, PlanOptions};
 use crate::report::console::{Console, ConsoleOptions};
 use crate::report::{FileReports, RecordBuilder, RunRecord};
-use crate::run::{DEFAULT_SETTLE, Interrupt, RunOptions, TargetClock};
+use crate::run::{Interrupt, RunOptions, TargetClock};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -82,9 +82,9 @@ pub struct ReportArgs {
     #[arg(long)]
     pub no_progress: bool,
     /// How long a case's deliveries must be quiet after its verdict before the verdict is
-    /// final, on a target that cannot tell what it still has to send (a real platform); a
-    /// sandbox says when it has sent everything. Default 1s; a case's
-    /// `expect.callback.settle` wins.
+    /// final (a case's `expect.callback.settle` wins). Default: 1s on a target that cannot
+    /// tell what it still has to send (a real platform); none on a sandbox, whose cases are
+    /// final once it has sent all it had to send for them.
     #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
     pub settle: Option<Duration>,
 }
@@ -225,7 +225,7 @@ impl Run<'_> {
             clock: TargetClock::default(),
             retries: self.args.retries,
             verbose: self.args.verbose,
-            settle: self.args.settle.unwrap_or(DEFAULT_SETTLE),
+            settle: self.args.settle,
         };
         let interrupt = Interrupt::default();
         let signals = listen_for_signals(interrupt.clone());

@@ -57,14 +57,18 @@ impl From<crate::platform::PlatformError> for LaunchError {
 /// A publisher's endpoint that the embedded sandbox calls back instead of pitcrew's receiver.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
+    /// Where the callbacks go.
     pub url: String,
+    /// The header and secret sent with each (`--endpoint-header`).
     pub header: Option<(String, String)>,
 }
 
 /// A shared `pitcrew receive` a run reads callbacks from (`--receiver-url`).
 #[derive(Debug, Clone)]
 pub struct Remote {
+    /// Its base URL.
     pub url: String,
+    /// Its API token (`PITCREW_RECEIVER_TOKEN`).
     pub token: Option<String>,
 }
 
@@ -72,12 +76,19 @@ pub struct Remote {
 pub enum Target {
     /// The embedded sandbox, calling back pitcrew's receiver or a publisher's endpoint.
     Sandbox {
+        /// The tenant it emulates.
         config: Box<SandboxConfig>,
+        /// The publisher's endpoint it calls back instead of pitcrew's receiver.
         endpoint: Option<Endpoint>,
     },
     /// Anything speaking the sandbox API at this base URL; callbacks read from its log, or
     /// from a shared receiver.
-    Url { url: String, remote: Option<Remote> },
+    Url {
+        /// Its API's base URL.
+        url: String,
+        /// The shared receiver its callbacks go to, when they do.
+        remote: Option<Remote>,
+    },
     /// A target of `pitcrew.yaml`.
     Named(Box<crate::platform::target::Target>),
 }
@@ -94,12 +105,15 @@ pub enum Observed {
 
 /// A target, up and answering.
 pub struct Started {
+    /// The pipeline's steps, over HTTP.
     pub platform: Arc<HttpPlatform>,
+    /// How its callbacks are seen.
     pub observed: Observed,
     /// What the target can tell of what it still has to send.
     pub outbox: Arc<dyn Outbox>,
     /// How reports name the target.
     pub label: String,
+    /// How long a platform minute lasts on it.
     pub clock: TargetClock,
     /// Where the platform posts callbacks, when pitcrew's receiver in this process takes them.
     pub callback_url: Option<String>,
@@ -153,9 +167,13 @@ fn wiring<S: CallbackSource>(
 
 /// The `--target`, `--endpoint`, `--receiver-url` and `--sandbox-config` a command was given.
 pub struct TargetArgs<'a> {
+    /// `--target`: `sandbox`, a URL, or a name of pitcrew.yaml.
     pub target: &'a str,
+    /// `--endpoint` (with `--endpoint-header`).
     pub endpoint: Option<Endpoint>,
+    /// `--receiver-url`.
     pub receiver_url: Option<&'a str>,
+    /// `--sandbox-config`.
     pub sandbox_config: Option<&'a std::path::Path>,
     /// `--secret K=V`, read as `{{env.K}}` in pitcrew.yaml too.
     pub secrets: &'a [(String, String)],
@@ -257,8 +275,12 @@ impl Target {
                 let platform = Arc::new(HttpPlatform::new(Profile::sandbox(url.clone()))?);
                 probe(&platform).await?;
                 let outbox = SandboxApi::new(&url, platform.profile().headers.clone());
+                // A `pitcrew sandbox` says how long its minute lasts; anything else runs on real
+                // time.
+                let minute = outbox.minute().await;
                 Ok(Started {
-                    clock: sandbox_clock(&url).await,
+                    clock: minute
+                        .map_or_else(TargetClock::default, |minute| TargetClock { minute }),
                     observed: observe_remote(remote).await?,
                     label: crate::mask::mask(&url),
                     outbox: Arc::new(outbox),
@@ -417,16 +439,4 @@ async fn observe_remote(remote: Option<Remote>) -> Result<Observed, LaunchError>
         RemoteReceiver::new(&remote.url, remote.token).map_err(LaunchError::from_source)?;
     source.check().await.map_err(LaunchError::from_source)?;
     Ok(Observed::Remote(Arc::new(source)))
-}
-
-/// A `pitcrew sandbox` says how long its minute lasts; any other platform runs on real time.
-async fn sandbox_clock(base: &str) -> TargetClock {
-    let url = format!("{base}/sandbox/clock");
-    let minute = async {
-        let answer: serde_json::Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
-        let text = answer.pointer("/data/minute")?.as_str()?.to_string();
-        crate::duration::parse_duration(&text).ok()
-    }
-    .await;
-    minute.map_or_else(TargetClock::default, |minute| TargetClock { minute })
 }

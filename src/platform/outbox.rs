@@ -52,7 +52,8 @@ impl Outbox for Silent {
 /// `GET /sandbox/pending?conversionId=…` (or `clickId=…`).
 pub struct SandboxApi {
     client: reqwest::Client,
-    url: String,
+    /// Its API's base URL, without a trailing `/`.
+    base: String,
     headers: Vec<(String, String)>,
 }
 
@@ -69,9 +70,20 @@ impl SandboxApi {
                 .pool_idle_timeout(Duration::from_secs(5))
                 .build()
                 .unwrap_or_default(),
-            url: format!("{}/sandbox/pending", base.trim_end_matches('/')),
+            base: base.trim_end_matches('/').to_string(),
             headers,
         }
+    }
+
+    /// How long one of its platform minutes lasts (`GET /sandbox/clock`), when it says.
+    pub async fn minute(&self) -> Option<Duration> {
+        let mut request = self.client.get(format!("{}/sandbox/clock", self.base));
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let answer: Value = request.send().await.ok()?.json().await.ok()?;
+        let text = answer.pointer("/data/minute")?.as_str()?;
+        crate::duration::parse_duration(text).ok()
     }
 
     async fn ask(&self, key: &Key) -> Pending {
@@ -80,7 +92,8 @@ impl SandboxApi {
             Key::Conversion(id) => ("conversionId", id.as_str()),
             Key::Click(id) => ("clickId", id.as_str()),
         };
-        let mut request = self.client.get(&self.url).query(&[which]);
+        let url = format!("{}/sandbox/pending", self.base);
+        let mut request = self.client.get(url).query(&[which]);
         for (name, value) in &self.headers {
             request = request.header(name.as_str(), value.as_str());
         }

@@ -53,7 +53,9 @@ pub enum Entry {
 /// What running a case produced, for the runner.
 #[derive(Debug)]
 pub struct CaseOutcome {
+    /// Its verdict before it settles.
     pub result: CaseResult,
+    /// What it sent and saw, for its transcript.
     pub entries: Vec<Entry>,
     /// When the case's timeout ends: what the target still owes it is awaited until then.
     pub deadline: Instant,
@@ -64,7 +66,9 @@ pub struct CaseOutcome {
 /// A case attempt's account in the run's ledger.
 #[derive(Clone)]
 pub struct Account {
+    /// The run's ledger.
     pub ledger: Arc<Mutex<Ledger>>,
+    /// The attempt's claim in it.
     pub id: ClaimId,
 }
 
@@ -385,13 +389,20 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         };
         self.ids.conversion = Some(id.clone());
         self.watch(Key::Conversion(id), true);
-        let reason = outcome.reason.as_deref();
+        self.expect_state(outcome.state.as_deref(), outcome.reason.as_deref());
+        Ok(outcome.callback_id.into_iter().collect())
+    }
+
+    /// Checks the conversion's state as the platform answered it (`reason`: why it rejected
+    /// it): the one the case expects, else anything but Rejected.
+    fn expect_state(&mut self, got: Option<&str>, reason: Option<&str>) {
+        let expect = &self.case.expect;
         let at = expect
             .written
             .conversion_state
             .as_ref()
             .unwrap_or(&expect.at);
-        match (&expect.conversion_state, outcome.state.as_deref()) {
+        match (&expect.conversion_state, got) {
             (Some(wanted), Some(got)) if wanted.eq_ignore_ascii_case(got) => {}
             (Some(wanted), got) => self.failures.push(state_failure(wanted, got, reason, at)),
             (None, Some(got)) if got.eq_ignore_ascii_case("Rejected") => {
@@ -400,7 +411,6 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             }
             (None, _) => {}
         }
-        Ok(outcome.callback_id.into_iter().collect())
     }
 
     /// Resends a conversion's callback in part `n`; returns the callback record id the tool

@@ -37,8 +37,9 @@ use ledger::Ledger;
 use schedule::Schedule;
 use settle::Settle;
 
-/// How long a case's deliveries must be quiet after its verdict, on a target that cannot tell
-/// what it still has to send, before the verdict is final (`--settle`).
+/// How long a case's deliveries must be quiet after its verdict before the verdict is final,
+/// on a target that cannot tell what it still has to send, when neither `--settle` nor the
+/// case sets it. (On a target that can tell, there is no window unless one is set.)
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
 
 /// How to run.
@@ -59,15 +60,19 @@ pub struct RunOptions {
     /// Keep every case's requests, answers and callbacks, not only those of cases that did
     /// not pass (`--verbose`).
     pub verbose: bool,
-    /// The settle window of cases that set none (`--settle`).
-    pub settle: Duration,
+    /// The settle window of cases that set none (`--settle`); `None`: [`DEFAULT_SETTLE`] on a
+    /// target that cannot tell what it still has to send, none on one that can.
+    pub settle: Option<Duration>,
 }
 
 /// What a run runs against: the platform's steps, where its deliveries are seen, and what
 /// it can tell of what it still has to send.
 pub struct Wiring<P, S> {
+    /// The pipeline's steps.
     pub platform: Arc<P>,
+    /// Where the platform's deliveries are seen.
     pub source: Arc<S>,
+    /// What the target can tell of what it still has to send.
     pub outbox: Arc<dyn Outbox>,
 }
 
@@ -75,7 +80,9 @@ pub struct Wiring<P, S> {
 /// `abort` stops the running ones too. Cancelling `abort` implies `finish`.
 #[derive(Debug, Clone)]
 pub struct Interrupt {
+    /// Start no more cases (the first Ctrl-C).
     pub finish: CancellationToken,
+    /// Stop the running and settling cases too (the second).
     pub abort: CancellationToken,
 }
 
@@ -134,6 +141,15 @@ struct Attempt {
     account: Account,
 }
 
+/// A failed attempt's case, built again, waiting for a job slot.
+struct Retry {
+    index: usize,
+    next: Arc<Case>,
+    /// The attempt that failed: reported when the next one starts, or as the case's verdict
+    /// when the run stops first.
+    failed: Arc<CaseResult>,
+}
+
 /// The run: what is waiting, running and settling, and the books.
 struct Runner<P, S> {
     plan: Plan,
@@ -147,7 +163,7 @@ struct Runner<P, S> {
     /// Cases not started yet, by index (each taken when it starts).
     waiting: Vec<Option<Arc<Case>>>,
     /// Failed attempts built again, to start before any new case.
-    again: VecDeque<(usize, Arc<Case>)>,
+    again: VecDeque<Retry>,
     running: JoinSet<CaseOutcome>,
     settling: JoinSet<CaseResult>,
     /// Every attempt running or settling, by its task.
@@ -208,10 +224,14 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
             self.next().await;
         }
         self.skip_the_rest();
-        let strays = {
-            let ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
-            self.settle.source.strays(ledger.claimed())
-        };
+        // Not held while the source looks at its own books.
+        let claimed = self
+            .ledger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .claimed()
+            .clone();
+        let strays = self.settle.source.strays(&claimed);
         self.out.emit(EventKind::RunFinished {
             strays,
             duration: self.started.elapsed(),
@@ -221,8 +241,9 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
     /// Starts attempts while job slots are free: cases run again first, then ready ones.
     fn start_ready(&mut self) {
         while self.stopped.is_none() && self.running.len() < self.options.jobs.max(1) {
-            if let Some((index, case)) = self.again.pop_front() {
-                self.start(index, case);
+            if let Some(retry) = self.again.pop_front() {
+                self.out.emit(EventKind::AttemptFailed(retry.failed));
+                self.start(retry.index, retry.next);
                 continue;
             }
             let Some(index) = self.schedule.next_ready() else {
@@ -297,9 +318,7 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
                     Err(e) => (e.id(), Err(e)),
                 };
                 if let Some(attempt) = self.attempts.remove(&id) {
-                    let result = result.unwrap_or_else(|e| {
-                        CaseResult::not_run(attempt.index, Status::Errored, &broken_task(e))
-                    });
+                    let result = result.unwrap_or_else(|e| broken(&attempt, e));
                     self.retry_or_finish(attempt, result);
                 }
             }
@@ -323,7 +342,7 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(e) => {
-                let result = CaseResult::not_run(attempt.index, Status::Errored, &broken_task(e));
+                let result = broken(&attempt, e);
                 return self.retry_or_finish(attempt, result);
             }
         };
@@ -333,7 +352,7 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
         if outcome.result.status.is_failure() && last_try {
             self.fail_fast();
         }
-        let window = attempt.case.settle.unwrap_or(self.options.settle);
+        let window = attempt.case.settle.or(self.options.settle);
         let (settle, account, case) = (
             self.settle.clone(),
             attempt.account.clone(),
@@ -359,12 +378,15 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
             account,
         } = attempt;
         self.close(&account, &result);
-        let number = result.attempt.max(1);
+        let number = case.attempt;
         if result.status.is_failure() && number <= self.options.retries && self.stopped.is_none() {
             match self.plan.rebuild(&case, number + 1) {
                 Ok(next) => {
-                    self.out.emit(EventKind::AttemptFailed(Arc::new(result)));
-                    self.again.push_back((index, Arc::new(next)));
+                    self.again.push_back(Retry {
+                        index,
+                        next: Arc::new(next),
+                        failed: Arc::new(result),
+                    });
                     return;
                 }
                 Err(e) => {
@@ -414,6 +436,19 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
             let result = CaseResult::not_run(index, status, why);
             self.out.emit(EventKind::CaseFinished(Arc::new(result)));
         }
+        // A failed attempt whose retry never started (the run stopped first) is the verdict.
+        for retry in std::mem::take(&mut self.again) {
+            self.schedule.finish(retry.index);
+            self.out.emit(EventKind::CaseFinished(retry.failed));
+        }
+    }
+}
+
+/// The result of an attempt whose task ended without a verdict: errored, with why.
+fn broken(attempt: &Attempt, e: task::JoinError) -> CaseResult {
+    CaseResult {
+        attempt: attempt.case.attempt,
+        ..CaseResult::not_run(attempt.index, Status::Errored, &broken_task(e))
     }
 }
 

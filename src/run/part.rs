@@ -155,14 +155,16 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             .callback
             .at()
             .unwrap_or(&self.case.expect.at);
-        for (d, why) in surplus {
-            let failure = match &d.refused {
-                Some(_) => callback_check::refused_credentials(std::slice::from_ref(&d), at).pop(),
-                None => Some(surplus_failure(&d, why, at)),
-            };
-            self.failures.extend(failure);
-            self.entries.push(Entry::Delivery(d));
+        let (refused, taken): (Vec<_>, Vec<_>) =
+            surplus.into_iter().partition(|(d, _)| d.refused.is_some());
+        let refused: Vec<Arc<Delivery>> = refused.into_iter().map(|(d, _)| d).collect();
+        self.failures
+            .extend(callback_check::refused_credentials(&refused, at));
+        for (d, why) in &taken {
+            self.failures.push(surplus_failure(d, *why, at));
         }
+        let seen = refused.into_iter().chain(taken.into_iter().map(|(d, _)| d));
+        self.entries.extend(seen.map(Entry::Delivery));
         Ok(())
     }
 }

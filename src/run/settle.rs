@@ -1,10 +1,12 @@
 //! After its verdict a case settles, holding no job slot: its verdict is final once its
 //! deliveries have been quiet for the settle window after it, and, on a target that says what
 //! it still has to send (a sandbox), once that has been sent too, which is awaited until the
-//! case's timeout. Whatever of the case's came meanwhile (a duplicate, a retry, a late or
-//! unexpected delivery) fails it; whatever comes later is not the case's to judge and is
-//! counted as a stray. The same file gets the same verdict in every run: nothing here depends
-//! on the rest of the run.
+//! case's timeout. The window is `--settle` or the case's `expect.callback.settle`; without
+//! one, 1 s on a target that cannot tell what it still has to send, and none on one that can
+//! (it says when it is done). Whatever of the case's came meanwhile (a duplicate, a retry, a
+//! late or unexpected delivery) fails it; whatever comes later is not the case's to judge and
+//! is counted as a stray. The same file gets the same verdict in every run: nothing here
+//! depends on the rest of the run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,19 +14,24 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::DEFAULT_SETTLE;
 use super::case::{Account, CaseOutcome, Entry};
 use super::result::{CaseResult, Status};
-use super::source::CallbackSource;
+use super::source::{CallbackSource, SourceError};
 use crate::check::{Failure, callback as callback_check};
 use crate::delivery::{Delivery, Key};
 use crate::platform::{Outbox, Pending};
 
-/// How often a case that waits for the target's last delivery asks again, at most.
-const ASK_AGAIN: Duration = Duration::from_millis(2);
+/// How soon a case that waits for the target's last delivery asks again, at first; then
+/// twice as long each time, up to [`ASK_AT_MOST`] (a sandbox asked over HTTP is not flooded).
+const ASK_FIRST: Duration = Duration::from_millis(2);
+const ASK_AT_MOST: Duration = Duration::from_millis(50);
 
 /// What settling needs of the run.
 pub struct Settle<S> {
+    /// Where the case's deliveries are read once more.
     pub source: Arc<S>,
+    /// What the target still has to send.
     pub outbox: Arc<dyn Outbox>,
     /// Settling stops at once when this is cancelled (a second Ctrl-C).
     pub abort: CancellationToken,
@@ -33,14 +40,14 @@ pub struct Settle<S> {
 }
 
 impl<S: CallbackSource> Settle<S> {
-    /// Settles a judged case: waits as the module says (`window`: its settle window), then
-    /// judges what came late (`at`: where its callback expectation is written). Returns its
-    /// final result, its transcript rendered when it is kept.
+    /// Settles a judged case: waits as the module says (`window`: its settle window, if one
+    /// is set), then judges what came late (`at`: where its callback expectation is written).
+    /// Returns its final result, its transcript rendered when it is kept.
     pub async fn settle(
         &self,
         account: &Account,
         outcome: CaseOutcome,
-        (window, at): (Duration, &str),
+        (window, at): (Option<Duration>, &str),
     ) -> CaseResult {
         let CaseOutcome {
             mut result,
@@ -51,20 +58,22 @@ impl<S: CallbackSource> Settle<S> {
         let key = account.books().key(account.id).cloned();
         // A case that could not be judged has nothing to settle.
         if let (Some(key), false) = (key, result.status == Status::Errored) {
-            let window_end = Instant::now() + window;
-            tokio::select! {
-                last = until_final(&*self.outbox, &key, window_end, deadline) => {
-                    // A target that made no more deliveries than the case saw has sent it
-                    // nothing since: there is nothing to read.
-                    let unchanged = matches!(
-                        (last, seen),
-                        (Pending::Nothing { made: Some(made) }, Some(seen)) if made == seen as u64
-                    );
-                    if !unchanged {
-                        let case = (account, &key, at);
-                        self.judge_late(case, &mut result, &mut entries).await;
-                    }
+            let late = async {
+                let last = until_final(&*self.outbox, &key, window, deadline).await;
+                // A target that made no more deliveries than the case saw has sent it nothing
+                // since: there is nothing to read.
+                let unchanged = matches!(
+                    (last, seen),
+                    (Pending::Nothing { made: Some(made) }, Some(seen)) if made == seen as u64
+                );
+                if unchanged {
+                    return Ok(Vec::new());
                 }
+                let all = self.source.deliveries(&key).await?;
+                Ok(account.books().late(account.id, &all))
+            };
+            tokio::select! {
+                late = late => judge_late(late, at, &mut result, &mut entries),
                 _ = self.abort.cancelled() => interrupted(&mut result),
             }
         }
@@ -73,63 +82,69 @@ impl<S: CallbackSource> Settle<S> {
         }
         result
     }
+}
 
-    /// Reads the case's deliveries once more: those it had not judged came late and fail it.
-    async fn judge_late(
-        &self,
-        (account, key, at): (&Account, &Key, &str),
-        result: &mut CaseResult,
-        entries: &mut Vec<Entry>,
-    ) {
-        let all = match self.source.deliveries(key).await {
-            Ok(all) => all,
-            Err(e) => {
-                if result.status == Status::Passed {
-                    result.status = Status::Errored;
-                }
-                result.error.get_or_insert_with(|| format!(
-                    "could not read this case's deliveries after its verdict, so a late duplicate may have gone unseen: {e}"
-                ));
-                return;
+/// The deliveries of the case it had not judged came late and fail it (`at`: its callback
+/// expectation); when they could not be read, a case that passed could not be judged.
+fn judge_late(
+    late: Result<Vec<Arc<Delivery>>, SourceError>,
+    at: &str,
+    result: &mut CaseResult,
+    entries: &mut Vec<Entry>,
+) {
+    let late = match late {
+        Ok(late) => late,
+        Err(e) => {
+            if result.status == Status::Passed {
+                result.status = Status::Errored;
             }
-        };
-        let late = account.books().late(account.id, &all);
-        if late.is_empty() {
+            result.error.get_or_insert_with(|| format!(
+                "could not read this case's deliveries after its verdict, so a late duplicate may have gone unseen: {e}"
+            ));
             return;
         }
-        let (refused, taken): (Vec<_>, Vec<_>) =
-            late.iter().cloned().partition(|d| d.refused.is_some());
-        result.failures.extend(late_failure(&taken, at));
-        let refusals = callback_check::refused_credentials(&refused, at);
-        result.failures.extend(refusals);
-        entries.extend(late.into_iter().map(Entry::Delivery));
-        if result.status == Status::Passed {
-            result.status = Status::Failed;
-        }
+    };
+    if late.is_empty() {
+        return;
+    }
+    let (refused, taken): (Vec<_>, Vec<_>) =
+        late.iter().cloned().partition(|d| d.refused.is_some());
+    result.failures.extend(late_failure(&taken, at));
+    let refusals = callback_check::refused_credentials(&refused, at);
+    result.failures.extend(refusals);
+    entries.extend(late.into_iter().map(Entry::Delivery));
+    if result.status == Status::Passed {
+        result.status = Status::Failed;
     }
 }
 
-/// Waits until nothing more can be the case's to judge: on a target that tells, until it has
-/// nothing left to send under `key` (at most until `deadline`, and at least until it says so);
-/// on one that cannot tell, until `window_end`. Returns what the target said last.
+/// Waits until nothing more can be the case's to judge: `window` (when set) after now, and on
+/// a target that tells, until it has nothing left to send under `key` (at most until
+/// `deadline`); on one that cannot tell, until the window (1 s when not set) has passed.
+/// Returns what the target said last.
 pub async fn until_final(
     outbox: &dyn Outbox,
     key: &Key,
-    window_end: Instant,
+    window: Option<Duration>,
     deadline: Instant,
 ) -> Pending {
+    let start = Instant::now();
+    let window_end = start + window.unwrap_or(Duration::ZERO);
     let bound = deadline.max(window_end);
+    let mut pause = ASK_FIRST;
     loop {
         let now = Instant::now();
         match outbox.pending(key).await {
-            nothing @ Pending::Nothing { .. } => return nothing,
             Pending::Unknown => {
-                tokio::time::sleep_until(window_end).await;
+                tokio::time::sleep_until(start + window.unwrap_or(DEFAULT_SETTLE)).await;
                 return Pending::Unknown;
             }
+            nothing @ Pending::Nothing { .. } if now >= window_end => return nothing,
+            Pending::Nothing { .. } => tokio::time::sleep_until(window_end).await,
             due @ Pending::Due(_) if now >= bound => return due,
             Pending::Due(due) => {
-                tokio::time::sleep_until(due.max(now + ASK_AGAIN).min(bound)).await;
+                tokio::time::sleep_until(due.max(now + pause).min(bound)).await;
+                pause = (pause * 2).min(ASK_AT_MOST);
             }
         }
     }

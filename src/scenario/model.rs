@@ -350,9 +350,9 @@ pub struct CallbackExpect {
     /// Check every callback against GoKart's schema v1 (default `true`; `schema:` on the case
     /// or file sets it for all).
     pub schema: Option<Located<bool>>,
-    /// How long the case's deliveries must be quiet after its verdict before it is final, on
-    /// a target that cannot tell what it still has to send, e.g. `5s` (default: `--settle`,
-    /// 1s). Only on the case's own `expect.callback`, not a step's.
+    /// How long the case's deliveries must be quiet after its verdict before it is final,
+    /// e.g. `5s` (default: `--settle`; unset, 1s on a target that cannot tell what it still
+    /// has to send, none on a sandbox). Only on the case's own `expect.callback`, not a step's.
     #[schemars(with = "Option<DurationSchema>")]
     pub settle: Option<Located<String>>,
 }

@@ -59,32 +59,30 @@ pub fn run(files: &[&str], extra: &[&str]) -> Run {
     run_with_env(files, extra, &[])
 }
 
-/// The sandbox API at `base` (`http://…/api/v1`) says how many callbacks it is sending or still
-/// has to send (`GET /sandbox/pending`).
-pub fn sandbox_pending(base: &str) -> u64 {
+/// Waits (up to 10 s, else fails) until the sandbox API at `base` (`http://…/api/v1`) has `n`
+/// callbacks pending (`GET /sandbox/pending`): as many cases are under way, each waiting for
+/// its (delayed) callback.
+pub fn wait_for_pending(base: &str, n: u64) {
     let url = format!("{base}/sandbox/pending");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let answer: Value = rt.block_on(async {
-        let response = reqwest::get(&url).await.expect("the sandbox answers");
-        response.json().await.expect("JSON")
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let answer: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+            if answer["data"]["deliveries"].as_u64().expect("a count") >= n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{n} callbacks never pending at {base}: {answer}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     });
-    answer["data"]["deliveries"].as_u64().expect("a count")
-}
-
-/// Waits (up to 10 s, else fails) until the sandbox at `base` has `n` callbacks pending: as
-/// many cases are under way, each waiting for its (delayed) callback.
-pub fn wait_for_pending(base: &str, n: u64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while sandbox_pending(base) < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{n} callbacks never pending at {base}"
-        );
-        std::thread::yield_now();
-    }
 }
 
 /// The embedded sandbox's API from a run's first line (`… on sandbox (http://…/api/v1, …`).
