@@ -59,6 +59,11 @@ async fn tenant() -> Tenant {
 }
 
 fn plan(text: &str) -> Plan {
+    plan_retrying(text, 0)
+}
+
+/// The plan of `text` on the sandbox, for a run with `--retries retries`.
+fn plan_retrying(text: &str, retries: u32) -> Plan {
     let source = SourceFile {
         path: "t.yaml".into(),
         text: Arc::from(text),
@@ -66,6 +71,7 @@ fn plan(text: &str) -> Plan {
     let options = PlanOptions {
         default_offer: Some("demo-offer".into()),
         sandbox_faults: true,
+        retries,
         ..PlanOptions::default()
     };
     pitcrew::plan::build_sources(&[source], &options).unwrap_or_else(|e| panic!("{e:#?}"))
@@ -1000,19 +1006,7 @@ async fn a_retry_that_never_starts_leaves_its_failed_attempt_as_the_verdict() {
         retries: 1,
         ..options(None)
     };
-    let plan = {
-        let source = SourceFile {
-            path: "t.yaml".into(),
-            text: Arc::from(text),
-        };
-        let options = PlanOptions {
-            default_offer: Some("demo-offer".into()),
-            sandbox_faults: true,
-            retries: 1,
-            ..PlanOptions::default()
-        };
-        pitcrew::plan::build_sources(&[source], &options).unwrap()
-    };
+    let plan = plan_retrying(text, 1);
     let interrupt = Interrupt::default();
     let run = tokio::spawn(pitcrew::run::run(
         plan,
