@@ -4,7 +4,9 @@
 
 mod common;
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,27 +189,51 @@ async fn forge(url: &str, secret: Option<&(String, String)>, conversion: &str, c
     post.send().await.unwrap().status().as_u16()
 }
 
+/// What a forging platform does after each conversion.
+type Forger = Box<
+    dyn Fn(StepOutcome, String) -> Pin<Box<dyn Future<Output = StepOutcome> + Send>> + Send + Sync,
+>;
+
+/// The real platform of `t`, with a forger who knows each new conversion's ids and posts a
+/// callback for it (with the partner's secret when `with_secret`): before the conversion's
+/// answer returns, or `after` it. Each post must be answered `status`.
+fn forging(t: &Tenant, with_secret: bool, after: Option<Duration>, status: u16) -> Around<Forger> {
+    let (url, secret) = (t.receiver_url.clone(), t.secret.clone());
+    let forger: Forger = Box::new(move |out: StepOutcome, click: String| {
+        let (url, secret) = (url.clone(), secret.clone());
+        Box::pin(async move {
+            if let Some(conversion) = out.id.clone() {
+                let post = async move {
+                    let secret = Some(&secret).filter(|_| with_secret);
+                    assert_eq!(forge(&url, secret, &conversion, &click).await, status);
+                };
+                match after {
+                    None => post.await,
+                    Some(after) => {
+                        tokio::spawn(async move {
+                            tokio::time::sleep(after).await;
+                            post.await;
+                        });
+                    }
+                }
+            }
+            out
+        })
+    });
+    Around {
+        inner: HttpPlatform::new(Profile::sandbox(t.base.clone())).unwrap(),
+        after_conversion: forger,
+    }
+}
+
 /// A forger who knows the conversion id (and, the second time, even the partner's secret)
 /// posts a callback while the platform sends none: the case must still fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_callback_never_turns_a_case_green() {
     for with_secret in [false, true] {
         let t = tenant().await;
-        let (url, secret) = (t.receiver_url.clone(), t.secret.clone());
-        let platform = Around {
-            inner: HttpPlatform::new(Profile::sandbox(t.base.clone())).unwrap(),
-            after_conversion: move |out: StepOutcome, click: String| {
-                let (url, secret) = (url.clone(), secret.clone());
-                async move {
-                    if let Some(conversion) = &out.id {
-                        let secret = Some(&secret).filter(|_| with_secret);
-                        let status = forge(&url, secret, conversion, &click).await;
-                        assert_eq!(status, if with_secret { 200 } else { 401 });
-                    }
-                    out
-                }
-            },
-        };
+        let answer = if with_secret { 200 } else { 401 };
+        let platform = forging(&t, with_secret, None, answer);
         let plan = plan(
             "cases:\n  - name: dropped\n    event: install\n    sandbox: { faults: { drop_callback: true } }\n    expect: { callback: { within: 700ms } }\n",
         );
@@ -255,23 +281,7 @@ async fn an_unreported_record_just_after_the_verdict_fails_the_case_late() {
         .flat_map(|w| targets.into_iter().map(move |t| (w, t)))
     {
         let t = tenant().await;
-        let (url, secret) = (t.receiver_url.clone(), t.secret.clone());
-        let platform = Around {
-            inner: HttpPlatform::new(Profile::sandbox(t.base.clone())).unwrap(),
-            after_conversion: move |out: StepOutcome, click: String| {
-                let (url, secret) = (url.clone(), secret.clone());
-                async move {
-                    if let Some(conversion) = out.id.clone() {
-                        tokio::spawn(async move {
-                            tokio::time::sleep(Duration::from_millis(150)).await;
-                            let status = forge(&url, Some(&secret), &conversion, &click).await;
-                            assert_eq!(status, 200);
-                        });
-                    }
-                    out
-                }
-            },
-        };
+        let platform = forging(&t, true, Some(Duration::from_millis(150)), 200);
         let text = if with_slow {
             format!("{quick}{slow}")
         } else {
