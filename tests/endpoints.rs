@@ -162,3 +162,35 @@ fn the_suite_runs_with_pitcrew_run_and_an_endpoint() {
         r.stdout
     );
 }
+
+/// An endpoint that redirects every callback never accepted one: the sandbox does not follow a
+/// redirect when it delivers (a 3xx is the answer, and it is not a 2xx), so the check that a
+/// valid callback is accepted fails (it once passed, the body answered by the redirect's target).
+#[test]
+fn an_endpoint_that_redirects_accepts_nothing() {
+    let target = serve(Behaviour {
+        accepts_wrong_secret: false,
+        fails_duplicates: false,
+    });
+    let app = Router::new().fallback(move || {
+        let target = target.clone();
+        async move {
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [("location", target)],
+                "moved",
+            )
+        }
+    });
+    let url = format!("http://{}/gokart", common::serve_app(app));
+    let (code, report, stdout) = check(&url);
+    assert_eq!(code, 1, "{stdout}");
+    let failing = failed(&report);
+    assert!(
+        failing
+            .iter()
+            .any(|n| n.starts_with("a valid callback is accepted with a 2xx")),
+        "{failing:?}\n{stdout}"
+    );
+    assert!(stdout.contains("HTTP 307"), "{stdout}");
+}

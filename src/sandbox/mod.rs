@@ -229,6 +229,9 @@ pub fn serve(
     let addr = listener.local_addr()?;
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
+        // GoKart never follows a redirect when it delivers: a 3xx is the endpoint's answer (the
+        // body never reached a handler), and it is not a 2xx.
+        .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(256)
         // Servers drop connections idle past their header timeout: reuse only fresh ones.
         .pool_idle_timeout(std::time::Duration::from_secs(5))
