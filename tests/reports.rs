@@ -380,6 +380,31 @@ fn merged_shard_reports_equal_the_unsharded_run() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("one format at a time"));
+
+    // Written over one of its inputs, the merged report (or a page) would lose it: refused,
+    // the input untouched (`report html IN IN` once replaced the record with the page).
+    let input = &shards[0].1;
+    let before = std::fs::read(input).unwrap();
+    let out = merge(input, vec![input, &shards[1].1, &shards[2].1], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is also an input"),
+        "{}",
+        text(&out.stderr)
+    );
+    let shown = input.display().to_string();
+    let out = pitcrew_in(repo(), &["report", "html", &shown, &shown], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is also an input"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(input).unwrap(),
+        before,
+        "the input is untouched"
+    );
 }
 
 fn redact(text: &str) -> String {

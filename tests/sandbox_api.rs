@@ -798,3 +798,81 @@ async fn the_openapi_document_matches_the_routes() {
         );
     }
 }
+
+/// A partner endpoint that answers every request with `answer` (raw bytes, then it hangs up),
+/// on an ephemeral port; the sandbox calls it back.
+async fn tenant_calling_a_raw_endpoint(answer: Vec<u8>) -> Tenant {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cb", listener.local_addr().unwrap());
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(&answer).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    let mut config = SandboxConfig::default();
+    config.partners[0].callback_url = Some(url);
+    tenant(config).await
+}
+
+/// A 200 whose body is cut off (it promises 100 bytes, sends 5 and hangs up) is not an
+/// accepted callback: the attempt failed in transport, saying so (it once counted as
+/// Delivered).
+#[tokio::test]
+async fn an_answer_cut_off_is_not_an_accepted_callback() {
+    let t = tenant_calling_a_raw_endpoint(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\nhello".to_vec(),
+    )
+    .await;
+    let click = t.click("cut-off").await;
+    let (status, body) = t.convert(&click, "install").await;
+    assert_eq!(status, 201, "{body}");
+    let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
+    let attempts = attempts_of(&t, &conversion, 1).await;
+    let attempt = &attempts[0];
+    assert_eq!(attempt["outcome"], "Failed", "{attempt:#}");
+    assert!(attempt["status"].is_null(), "{attempt:#}");
+    assert!(
+        attempt["error"].as_str().unwrap().contains("cut off"),
+        "{attempt:#}"
+    );
+}
+
+/// An endpoint that answers megabytes is kept to its first 64 KiB, with a note of the rest: the
+/// sandbox's memory does not grow with what endpoints answer (six 64 MiB answers once took
+/// 1.5 GB).
+#[tokio::test]
+async fn a_huge_answer_is_kept_to_a_bounded_prefix() {
+    let size = 2 * 1024 * 1024;
+    let mut answer =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n")
+            .into_bytes();
+    answer.extend(std::iter::repeat_n(b'x', size));
+    let t = tenant_calling_a_raw_endpoint(answer).await;
+    let click = t.click("huge").await;
+    let (status, body) = t.convert(&click, "install").await;
+    assert_eq!(status, 201, "{body}");
+    let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
+    let attempts = attempts_of(&t, &conversion, 1).await;
+    let attempt = &attempts[0];
+    assert_eq!(
+        attempt["outcome"],
+        "Delivered",
+        "{}",
+        &attempt.to_string()[..300]
+    );
+    let kept = attempt["responseBody"].as_str().unwrap();
+    assert!(kept.len() < 65 * 1024, "{} bytes kept", kept.len());
+    assert!(
+        kept.ends_with(&format!("({} more bytes not kept)", size - 64 * 1024)),
+        "{}",
+        &kept[kept.len() - 60..]
+    );
+}

@@ -646,7 +646,13 @@ fn an_interrupt_finishes_running_cases_skips_the_rest_and_writes_reports() {
         p.signal(signal);
         let (code, stdout, stderr) = p.finish(Duration::from_secs(20));
         assert_eq!(code, 130, "{stdout}\n{stderr}");
-        assert!(stderr.contains("interrupted"), "{stderr}");
+        // Said once, on the console's stream.
+        assert_eq!(
+            stdout.matches("pitcrew: interrupted").count(),
+            1,
+            "{stdout}"
+        );
+        assert!(!stderr.contains("pitcrew: interrupted"), "{stderr}");
         let report = read_report(&json);
         let summary = &report["summary"];
         assert_eq!(summary["total"], 5, "no case vanishes");
@@ -727,6 +733,25 @@ fn report_paths_are_checked_before_anything_runs() {
         "nothing ran: {stdout}"
     );
     assert!(!json.exists(), "no report of a run that did not happen");
+    // Two reports to one file: the second would silently replace the first (it once did).
+    let same = dir.join("out");
+    let same_arg = same.display().to_string();
+    let dotted = format!("{}/./out", dir.display());
+    let out = common::pitcrew(&[
+        "run",
+        "tests/fixtures/modes.yaml",
+        "--junit",
+        &same_arg,
+        "--json",
+        &dotted,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the JUnit and JSON reports are both to be written to"),
+        "{stderr}"
+    );
+    assert!(!same.exists(), "nothing ran");
 }
 
 /// The JSON report's folder disappears during the run: the JUnit report is still written, the

@@ -91,7 +91,30 @@ fn write_with(
     })
 }
 
+/// Refuses to write `out` over one of the `inputs`: the report read would be lost.
+fn not_an_input(out: &Path, inputs: &[&PathBuf]) -> Result<(), CliError> {
+    let real = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .ok()
+    };
+    if out.as_os_str() == crate::report::STDOUT {
+        return Ok(());
+    }
+    match inputs
+        .iter()
+        .find(|i| real(i).is_some() && real(i) == real(out))
+    {
+        Some(input) => Err(CliError::Usage(format!(
+            "{} is also an input: writing there would lose the report it holds; write it to another file",
+            input.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn merge(args: MergeArgs) -> Outcome {
+    not_an_input(&args.out, &args.inputs.iter().collect::<Vec<_>>())?;
     let inputs = args
         .inputs
         .iter()
@@ -136,6 +159,7 @@ fn diff(args: DiffArgs) -> Outcome {
 }
 
 fn html(args: HtmlArgs) -> Outcome {
+    not_an_input(&args.out, &[&args.input])?;
     let record = record(&args.input)?;
     write_with(&args.out, |out| html::write(&record, out), "HTML report")?;
     Ok(exit::PASSED)

@@ -181,10 +181,8 @@ impl Console {
                         "pitcrew: interrupted again: stopping the running cases; reports will be written"
                     }
                 };
-                // To stderr as well, so that it is seen even when stdout goes to a file.
-                if !self.options.to_stderr && !std::io::stdout().is_terminal() {
-                    eprintln!("{text}");
-                }
+                // Once, where every other line goes (it was once on stderr too: twice in a CI
+                // log that takes both).
                 self.print(None, text);
             }
             EventKind::CaseStarted { .. } | EventKind::RunFinished { .. } => {}

@@ -190,6 +190,22 @@ impl FileReports {
             let why = "only one report can be written to stdout (`-`)";
             errors.push(ReportError::Unwritable(why.into()));
         }
+        // Two reports to one file: the second would silently replace the first.
+        let files: Vec<(PathBuf, &Format)> = self
+            .each()
+            .filter(|(p, _)| p.as_os_str() != STDOUT)
+            .map(|(p, f)| (std::path::absolute(p).unwrap_or_else(|_| p.clone()), f))
+            .collect();
+        for (i, (path, format)) in files.iter().enumerate() {
+            if let Some((_, first)) = files[..i].iter().find(|(p, _)| p == path) {
+                errors.push(ReportError::Unwritable(format!(
+                    "the {} and {} reports are both to be written to {}: give each its own file",
+                    first.name,
+                    format.name,
+                    path.display()
+                )));
+            }
+        }
         errors
     }
 

@@ -96,15 +96,26 @@ async fn send_once(state: &SandboxState, job: &Job, number: u32, retries_left: b
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("<binary>").to_string()))
                 .collect();
-            let body = resp.text().await.unwrap_or_default();
-            let duration_ms = started.elapsed().as_millis() as u64;
-            let answer = Answer {
-                status,
-                headers,
-                body,
-                duration_ms,
-            };
-            (Some(answer), None)
+            match read_answer(resp).await {
+                Ok(body) => {
+                    let duration_ms = started.elapsed().as_millis() as u64;
+                    let answer = Answer {
+                        status,
+                        headers,
+                        body,
+                        duration_ms,
+                    };
+                    (Some(answer), None)
+                }
+                // An answer that never arrived whole is no answer: the callback was not taken.
+                Err(e) => (
+                    None,
+                    Some(format!(
+                        "HTTP {status}, but the answer's body was cut off: {}",
+                        crate::error_chain(&e)
+                    )),
+                ),
+            }
         }
         Err(e) => (None, Some(crate::error_chain(&e))),
     };
@@ -129,6 +140,27 @@ async fn send_once(state: &SandboxState, job: &Job, number: u32, retries_left: b
     };
     state.record(attempt.clone());
     Exchange { attempt, answer }
+}
+
+/// The most of an endpoint's answer that is kept (the rest is read, to know it arrived whole,
+/// and dropped): an endpoint that answers megabytes cannot fill the sandbox's memory.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// An endpoint's answer body: all of it, or its first [`MAX_ANSWER_BYTES`] and a note of how
+/// much more there was; an error when it was cut off.
+async fn read_answer(mut resp: reqwest::Response) -> Result<String, reqwest::Error> {
+    let mut kept: Vec<u8> = Vec::new();
+    let mut dropped = 0usize;
+    while let Some(chunk) = resp.chunk().await? {
+        let room = MAX_ANSWER_BYTES.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        dropped += chunk.len().saturating_sub(room);
+    }
+    let mut body = String::from_utf8_lossy(&kept).into_owned();
+    if dropped > 0 {
+        body.push_str(&format!("… ({dropped} more bytes not kept)"));
+    }
+    Ok(body)
 }
 
 /// Delivers `job` with retries; the first attempt is awaited, later ones run in the background.
