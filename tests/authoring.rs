@@ -398,3 +398,32 @@ fn committed_project_schema_is_current() {
         "schema/project.schema.json is stale: `pitcrew schema --project > schema/project.schema.json`"
     );
 }
+
+/// `validate` and `list` take `--secret` as `run` does (they once refused it): a file that reads
+/// a secret from `{{env.K}}` is valid with it, and the secret is masked in what they print.
+#[test]
+fn validate_and_list_take_secrets() {
+    let dir = common::scratch("secret-list");
+    let file = dir.join("secret.yaml");
+    std::fs::write(
+        &file,
+        "name: Secrets\ncases:\n  - name: \"with {{env.QA_LIST_TOKEN}}\"\n    event: install\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let secret = "QA_LIST_TOKEN=list-s3cret-4410";
+    let out = pitcrew(&["validate", &file]);
+    assert_eq!(out.status.code(), Some(2), "unset: {}", text(&out.stderr));
+    for command in ["validate", "list"] {
+        let out = pitcrew(&[command, &file, "--secret", secret]);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{command}: {stdout}\n{stderr}");
+        assert!(!stdout.contains("list-s3cret-4410") && !stderr.contains("list-s3cret-4410"));
+    }
+    let out = pitcrew(&["list", &file, "--secret", secret]);
+    assert!(
+        text(&out.stdout).contains("with ***"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -54,13 +54,20 @@ pub enum Command {
     Run(run::RunArgs),
     /// Check scenario files without running anything; print the files and their case counts
     /// (exit 0 valid, 2 invalid).
-    Validate(scenarios::LoadArgs),
+    Validate {
+        #[command(flatten)]
+        load: scenarios::LoadArgs,
+        #[command(flatten)]
+        secrets: scenarios::SecretArgs,
+    },
     /// Print the expanded case names with file:line, after --filter, --tag and --shard.
     List {
         #[command(flatten)]
         load: scenarios::LoadArgs,
         #[command(flatten)]
         select: scenarios::SelectArgs,
+        #[command(flatten)]
+        secrets: scenarios::SecretArgs,
     },
     /// Print the JSON Schema (draft-07) of scenario files, for editors.
     Schema {
@@ -101,8 +108,12 @@ pub fn main() -> ExitCode {
     crate::report::style::set_choice(cli.color);
     let outcome = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Validate(args) => scenarios::validate(&args),
-        Command::List { load, select } => scenarios::list(&load, &select),
+        Command::Validate { load, secrets } => scenarios::validate(&load, &secrets),
+        Command::List {
+            load,
+            select,
+            secrets,
+        } => scenarios::list(&load, &select, &secrets),
         Command::Schema {
             sandbox_config,
             project,

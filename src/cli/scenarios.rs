@@ -22,6 +22,29 @@ pub struct LoadArgs {
     pub max_cases: usize,
 }
 
+/// `--secret K=V` for the commands that read scenario files without running them: templates
+/// read it as `{{env.K}}`, and it is masked in what they print.
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    /// A secret for templates, read as `{{env.K}}`; its value is masked as `***` in every
+    /// output (repeatable).
+    #[arg(long = "secret", value_name = "K=V", value_parser = SecretPair)]
+    pub secrets: Vec<(String, String)>,
+}
+
+impl SecretArgs {
+    /// The plan options of the sandbox, with these secrets (registered for masking).
+    fn options(&self) -> PlanOptions {
+        for (_, secret) in &self.secrets {
+            crate::mask::register(secret);
+        }
+        PlanOptions {
+            secrets: self.secrets.clone(),
+            ..crate::launch::sandbox_plan_options()
+        }
+    }
+}
+
 /// Which of the cases to keep.
 #[derive(Debug, Clone, Args)]
 pub struct SelectArgs {
@@ -133,8 +156,8 @@ pub fn select(plan: &mut Plan, args: &SelectArgs) -> Result<Selected, CliError> 
 }
 
 /// `pitcrew validate`: load and expand, print the files and their case counts.
-pub fn validate(args: &LoadArgs) -> Outcome {
-    let plan = load(args, crate::launch::sandbox_plan_options())?;
+pub fn validate(args: &LoadArgs, secrets: &SecretArgs) -> Outcome {
+    let plan = load(args, secrets.options())?;
     for suite in &plan.suites {
         say(&format!(
             "{}: {} case(s) ({})",
@@ -156,8 +179,8 @@ pub fn validate(args: &LoadArgs) -> Outcome {
 }
 
 /// `pitcrew list`: the expanded case names with where they are written, after selection.
-pub fn list(load_args: &LoadArgs, select_args: &SelectArgs) -> Outcome {
-    let mut plan = load(load_args, crate::launch::sandbox_plan_options())?;
+pub fn list(load_args: &LoadArgs, select_args: &SelectArgs, secrets: &SecretArgs) -> Outcome {
+    let mut plan = load(load_args, secrets.options())?;
     let selected = select(&mut plan, select_args)?;
     for case in plan.cases() {
         say(&format!(
