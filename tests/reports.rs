@@ -569,3 +569,61 @@ fn output_redirected_from_a_terminal_keeps_every_line() {
         "no case line on the terminal: {terminal}"
     );
 }
+
+/// A saved record whose summary its cases contradict (edited, or written by something else) is
+/// shown as its cases say: `report html` and `report diff` count again, as `merge` does (they
+/// once showed a green header over a failed case).
+#[test]
+fn a_records_summary_is_counted_again_from_its_cases() {
+    let dir = scratch("recount-summary");
+    let json = dir.join("run.json");
+    let out = pitcrew_in(
+        repo(),
+        &[
+            "run",
+            &fixture("wrong-payload.yaml").display().to_string(),
+            "--json",
+            &json.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let mut record = read_json(&json);
+    let total = record["summary"]["total"].clone();
+    record["summary"]["passed"] = total;
+    record["summary"]["failed"] = 0.into();
+    let lying = dir.join("lying.json");
+    std::fs::write(&lying, record.to_string()).unwrap();
+    let page = dir.join("page.html");
+    let out = pitcrew_in(
+        repo(),
+        &[
+            "report",
+            "html",
+            &lying.display().to_string(),
+            &page.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<header class=\"failed\">"),
+        "the header says what the cases say"
+    );
+    let out = pitcrew_in(
+        repo(),
+        &[
+            "report",
+            "diff",
+            &lying.display().to_string(),
+            &json.display().to_string(),
+        ],
+        &[],
+    );
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("total 1, passed 0, failed 1,"),
+        "the old run's counts are its cases': {said}"
+    );
+}

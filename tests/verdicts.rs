@@ -1067,3 +1067,60 @@ async fn a_retry_that_never_starts_leaves_its_failed_attempt_as_the_verdict() {
     assert!(first.error.is_none(), "{first:#?}");
     assert_eq!(record.cases[1].status, pitcrew::report::Verdict::Passed);
 }
+
+/// A second Ctrl-C cuts a settling case short, but what had arrived is judged all the same: a
+/// duplicate that came fails the case (such cases were once reported passed), and a case with
+/// nothing against it that could not settle is errored, never passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_cut_short_while_settling_is_judged_on_what_arrived() {
+    let t = tenant().await;
+    let text = "cases:\n  - name: its duplicate came\n    event: install\n    sandbox: { faults: { duplicate_callback: 100ms } }\n    expect: { callback: { settle: 30s } }\n  - name: nothing came\n    event: signup\n    expect: { callback: { settle: 30s } }\n";
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let wiring = Wiring {
+        platform: Arc::new(HttpPlatform::new(Profile::sandbox(t.base.clone())).unwrap()),
+        source: t.receiver.clone(),
+        outbox: t.outbox.clone(),
+    };
+    let options = RunOptions {
+        jobs: 2,
+        ..options(None)
+    };
+    let interrupt = Interrupt::default();
+    let run = tokio::spawn(pitcrew::run::run(
+        plan(text),
+        wiring,
+        options,
+        interrupt.clone(),
+        tx,
+    ));
+    // Both cases' callbacks and the duplicate have arrived: both cases are settling.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while t.receiver.total() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the callbacks never came"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = tokio::time::Instant::now();
+    interrupt.abort.cancel();
+    let mut builder = RecordBuilder::default();
+    while let Some(event) = rx.recv().await {
+        builder.on_event(&event);
+    }
+    run.await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut short, not settled"
+    );
+    let record = builder.finish();
+    let (came, nothing) = (&record.cases[0], &record.cases[1]);
+    assert_eq!(came.status, pitcrew::report::Verdict::Failed, "{came:#?}");
+    assert_eq!(came.failures[0].check, "callback.late", "{came:#?}");
+    assert_eq!(
+        nothing.status,
+        pitcrew::report::Verdict::Errored,
+        "{nothing:#?}"
+    );
+    assert!(nothing.error.as_deref().unwrap().contains("interrupted"));
+}

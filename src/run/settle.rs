@@ -27,6 +27,9 @@ use crate::platform::{Outbox, Pending};
 const ASK_FIRST: Duration = Duration::from_millis(2);
 const ASK_AT_MOST: Duration = Duration::from_millis(50);
 
+/// How long a case cut short by a second Ctrl-C may take to read what has arrived for it.
+const READ_WHEN_CUT_SHORT: Duration = Duration::from_secs(1);
+
 /// What settling needs of the run.
 pub struct Settle<S> {
     /// Where the case's deliveries are read once more.
@@ -72,9 +75,21 @@ impl<S: CallbackSource> Settle<S> {
                 let all = self.source.deliveries(&key).await?;
                 Ok(account.books().late(account.id, &all))
             };
-            tokio::select! {
-                late = late => judge_late(late, at, &mut result, &mut entries),
-                _ = self.abort.cancelled() => interrupted(&mut result),
+            let cut_short = tokio::select! {
+                late = late => {
+                    judge_late(late, at, &mut result, &mut entries);
+                    false
+                }
+                _ = self.abort.cancelled() => true,
+            };
+            if cut_short {
+                // What has arrived is judged all the same, when it can be read at once.
+                let read = self.source.deliveries(&key);
+                if let Ok(Ok(all)) = tokio::time::timeout(READ_WHEN_CUT_SHORT, read).await {
+                    let late = account.books().late(account.id, &all);
+                    judge_late(Ok(late), at, &mut result, &mut entries);
+                }
+                interrupted(&mut result);
             }
         }
         if self.verbose || result.status != Status::Passed {
@@ -150,12 +165,13 @@ pub async fn until_final(
     }
 }
 
-/// A case interrupted while it settled: its late deliveries could not be judged.
+/// A case interrupted while it settled, and that nothing that had arrived failed: it could not
+/// be judged.
 fn interrupted(result: &mut CaseResult) {
     if result.status == Status::Passed {
         result.status = Status::Errored;
         result.error = Some(
-            "interrupted (a second Ctrl-C or SIGTERM) before its late deliveries could be judged"
+            "interrupted (a second Ctrl-C or SIGTERM) before its verdict was final: deliveries may still have come"
                 .into(),
         );
     }
