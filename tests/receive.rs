@@ -428,7 +428,7 @@ fn a_run_through_a_shared_receiver_fails_a_case_whose_callback_it_refused() {
     let scenario = dir.join("wrong-secret.yaml");
     std::fs::write(
         &scenario,
-        "name: Shared receiver\ncases:\n  - name: the platform sends a wrong secret\n    click: generate\n    event: install\n    sandbox: { faults: { auth: wrong } }\n",
+        "name: Shared receiver\ncases:\n  - name: the platform sends a wrong secret\n    click: generate\n    event: install\n    sandbox: { faults: { auth: wrong } }\n  - name: none may come and one comes without a secret\n    click: generate\n    event: signup\n    sandbox: { faults: { auth: missing } }\n    expect: { callback: none }\n",
     )
     .unwrap();
     let receiver = format!("http://127.0.0.1:{port}");
@@ -471,7 +471,11 @@ fn a_run_through_a_shared_receiver_fails_a_case_whose_callback_it_refused() {
         listed["callbacks"][0]["refused"], "wrong X-Api-Token",
         "{listed:#}"
     );
+    // `callback: none` is not met by a refused delivery either (it once passed).
+    let none = &report["cases"][1];
+    assert_eq!(none["status"], "failed", "{none:#}");
+    assert_eq!(none["failures"][0]["check"], "callback.refused", "{none:#}");
     let health = rt().block_on(api(&reqwest::Client::new(), port, "/health"));
-    assert_eq!(health["strays"], 1, "{health}");
+    assert_eq!(health["strays"], 2, "{health}");
     service.signal("TERM");
 }
