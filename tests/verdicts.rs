@@ -1124,3 +1124,57 @@ async fn a_case_cut_short_while_settling_is_judged_on_what_arrived() {
     );
     assert!(nothing.error.as_deref().unwrap().contains("interrupted"));
 }
+
+/// A target that hangs mid-run (its process stopped while cases wait for their callbacks and
+/// others settle): every case has its verdict by its timeout, and the run ends soon after, none
+/// of them passed (it once took more than five minutes to exit, reading the hung log).
+#[test]
+fn a_target_that_hangs_cannot_hold_the_run() {
+    let sandbox = Standalone::start();
+    let dir = scratch("hung");
+    let json = dir.join("r.json");
+    let file = fixture("verdicts/hung.yaml").display().to_string();
+    let json_arg = json.display().to_string();
+    let mut p = Running::start(
+        &[
+            "run",
+            &file,
+            "--target",
+            &sandbox.base,
+            "--jobs",
+            "8",
+            "--json",
+            &json_arg,
+        ],
+        &dir,
+        &[],
+    );
+    p.line(Duration::from_secs(10), |l| {
+        l.starts_with("pitcrew: running")
+    });
+    // The first four are judged and settling, the other four wait for their callbacks.
+    common::wait_for_pending(&sandbox.base, 4);
+    let stop = |signal: &str| {
+        let pid = sandbox.pid().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    stop("-STOP");
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = p.finish(Duration::from_secs(30));
+    let took = started.elapsed();
+    stop("-CONT");
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        took < Duration::from_secs(20),
+        "the run took {took:?} to end"
+    );
+    let report = read_report(&json);
+    assert_eq!(report["summary"]["total"], 8);
+    assert_eq!(report["summary"]["passed"], 0, "{report:#}");
+}

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::DEFAULT_SETTLE;
 use super::case::{Account, CaseOutcome, Entry};
 use super::result::{CaseResult, Status};
-use super::source::{CallbackSource, SourceError};
+use super::source::CallbackSource;
 use crate::check::{Failure, callback as callback_check};
 use crate::delivery::{Delivery, Key};
 use crate::platform::{Outbox, Pending};
@@ -29,6 +29,8 @@ const ASK_AT_MOST: Duration = Duration::from_millis(50);
 
 /// How long a case cut short by a second Ctrl-C may take to read what has arrived for it.
 const READ_WHEN_CUT_SHORT: Duration = Duration::from_secs(1);
+/// How long past the case's timeout (or its window) settling may take to read what arrived.
+const LAST_READ: Duration = Duration::from_secs(5);
 
 /// What settling needs of the run.
 pub struct Settle<S> {
@@ -72,8 +74,24 @@ impl<S: CallbackSource> Settle<S> {
                 if unchanged {
                     return Ok(Vec::new());
                 }
-                let all = self.source.deliveries(&key).await?;
+                let all = self
+                    .source
+                    .deliveries(&key)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(account.books().late(account.id, &all))
+            };
+            // Settling never outlasts the case's timeout (or its window) by more than a read:
+            // a target that hangs cannot hold the run.
+            let bound = deadline.max(Instant::now() + window.unwrap_or(DEFAULT_SETTLE));
+            let late = async {
+                match tokio::time::timeout_at(bound + LAST_READ, late).await {
+                    Ok(late) => late,
+                    Err(_) => Err(format!(
+                        "the target did not answer within {} after the case's timeout",
+                        crate::duration::format_duration(LAST_READ)
+                    )),
+                }
             };
             let cut_short = tokio::select! {
                 late = late => {
@@ -102,7 +120,7 @@ impl<S: CallbackSource> Settle<S> {
 /// The deliveries of the case it had not judged came late and fail it (`at`: its callback
 /// expectation); when they could not be read, a case that passed could not be judged.
 fn judge_late(
-    late: Result<Vec<Arc<Delivery>>, SourceError>,
+    late: Result<Vec<Arc<Delivery>>, String>,
     at: &str,
     result: &mut CaseResult,
     entries: &mut Vec<Entry>,

@@ -257,6 +257,13 @@ impl Standalone {
     }
 }
 
+impl Standalone {
+    /// Its process id (to stop it, as a hung target).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Standalone {
     fn drop(&mut self) {
         let _ = self.child.kill();
