@@ -427,3 +427,42 @@ fn validate_and_list_take_secrets() {
         text(&out.stdout)
     );
 }
+
+/// A name, a tag or a snippet holding terminal control characters (`ESC[8m` hides what follows)
+/// is shown, not obeyed: `run`, `list` and `validate` print the escape as `\u{1b}`, never the
+/// byte itself (once the raw escape reached the terminal).
+#[test]
+fn terminal_escapes_in_files_are_shown_not_obeyed() {
+    let dir = common::scratch("escapes");
+    let good = dir.join("escapes.yaml");
+    std::fs::write(
+        &good,
+        "name: \"Suite \\e[8m\"\ntags: [\"t\\e]0;title\\a\"]\ncases:\n  - name: \"hidden \\e[8mname\"\n    event: install\n",
+    )
+    .unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "cases:\n  - name: \"x \\e[8m\"\n    event: install\n    evnt: raw \u{1b}[2J here\n",
+    )
+    .unwrap();
+    let (good, bad) = (good.display().to_string(), bad.display().to_string());
+    let runs = [
+        vec!["run", good.as_str(), "--no-progress"],
+        vec!["list", good.as_str()],
+        vec!["validate", good.as_str()],
+        vec!["validate", bad.as_str()],
+    ];
+    for args in runs {
+        let out = pitcrew(&args);
+        let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+        assert!(
+            !all.contains(&0x1b) && !all.contains(&0x07),
+            "{args:?} printed a raw control character:\n{}",
+            text(&all)
+        );
+        assert!(text(&all).contains("\\u{1b}"), "{args:?}: {}", text(&all));
+    }
+    let out = pitcrew(&["validate", bad.as_str()]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -34,7 +34,8 @@ impl CliError {
         if let CliError::Diagnostics { problems, .. } = self {
             super::print_diagnostics(problems);
         }
-        eprintln!("error: {}", crate::mask::mask(&self.to_string()));
+        let text = crate::mask::mask(&self.to_string());
+        eprintln!("error: {}", crate::report::style::visible(&text));
     }
 }
 

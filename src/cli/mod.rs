@@ -174,25 +174,35 @@ pub fn project_schema_text() -> String {
 
 /// Prints scenario diagnostics (errors and warnings) with their source snippets to stderr.
 pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
-    let theme = if crate::report::style::enabled(std::io::stderr().is_terminal()) {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    };
-    let handler = miette::GraphicalReportHandler::new_themed(theme);
+    use crate::report::style::visible;
+    let coloured = crate::report::style::enabled(std::io::stderr().is_terminal());
+    let plain =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+    let colour = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode());
     for problem in problems {
-        let mut out = String::new();
-        if handler.render_report(&mut out, problem).is_err() {
-            out = format!("{}: {}", problem.at, problem.message);
-        }
-        let kind = if problem.is_error() {
-            "error"
-        } else {
-            "warning"
+        let render = |handler: &miette::GraphicalReportHandler| {
+            let mut out = String::new();
+            if handler.render_report(&mut out, problem).is_err() {
+                out = format!("{}: {}", problem.at, problem.message);
+            }
+            let kind = if problem.is_error() {
+                "error"
+            } else {
+                "warning"
+            };
+            // Messages and snippets can hold values read from the environment or `--secret`.
+            let text = format!("{kind}: {}: {}\n{out}", problem.at, problem.message);
+            crate::mask::mask(&text)
         };
-        // Messages and snippets can hold values read from the environment or `--secret`.
-        let text = format!("{kind}: {}: {}\n{out}", problem.at, problem.message);
-        eprintln!("{}", crate::mask::mask(&text));
+        let text = render(&plain);
+        // A file's control characters are shown, not obeyed (and then without colour, whose
+        // own escapes would be shown too).
+        let text = match (visible(&text), coloured) {
+            (std::borrow::Cow::Owned(shown), _) => shown,
+            (std::borrow::Cow::Borrowed(_), true) => render(&colour),
+            (std::borrow::Cow::Borrowed(_), false) => text,
+        };
+        eprintln!("{text}");
     }
 }
 
@@ -206,5 +216,6 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 pub fn say(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", crate::mask::mask(text)).and_then(|_| out.flush());
+    let shown = crate::report::style::visible(&crate::mask::mask(text)).into_owned();
+    let _ = writeln!(out, "{shown}").and_then(|_| out.flush());
 }

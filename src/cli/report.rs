@@ -138,7 +138,7 @@ fn merge(args: MergeArgs) -> Outcome {
             inputs.len(),
             merged.format,
             merged.cases,
-            args.out.display()
+            crate::report::style::visible(&args.out.display().to_string())
         );
     }
     Ok(exit::PASSED)

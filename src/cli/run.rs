@@ -245,7 +245,8 @@ impl Run<'_> {
         console.finish(&record);
         let errors = self.reports.write(&record);
         for e in &errors {
-            eprintln!("error: {}", crate::mask::mask(&e.to_string()));
+            let text = crate::mask::mask(&e.to_string());
+            eprintln!("error: {}", crate::report::style::visible(&text));
         }
         if let Some(e) = crashed {
             return Err(CliError::Infrastructure(format!(

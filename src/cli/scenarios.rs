@@ -112,7 +112,7 @@ pub fn load(args: &LoadArgs, mut options: PlanOptions) -> Result<Plan, CliError>
     options.max_cases = args.max_cases;
     let found = crate::scenario::files::discover(&args.paths)?;
     for note in &found.notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", crate::report::style::visible(note));
     }
     let files = found.files;
     if files.is_empty() {

@@ -90,7 +90,7 @@ impl Console {
             Some((word, tone)) => style::paint(word, tone, self.color),
             None => String::new(),
         };
-        line.push_str(&crate::mask::mask(text));
+        line.push_str(&style::visible(&crate::mask::mask(text)));
         match &self.bar {
             Some(bar) => bar.println(line),
             None => {

@@ -70,3 +70,34 @@ pub fn paint(text: &str, tone: Tone, on: bool) -> String {
     };
     format!("\x1b[{code}m{text}\x1b[0m")
 }
+
+/// `text` as a terminal should show it: control characters (an escape sequence that would hide,
+/// recolour or move text, a bell, a carriage return) written out as `\u{1b}`, so that no name,
+/// tag, path or answer a user or an endpoint wrote can act on the terminal. Lines and tabs stay.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    let acts = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(acts) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if acts(c) {
+            shown.push_str(&c.escape_unicode().to_string());
+        } else {
+            shown.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(visible("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(visible("a\u{1b}[8mhidden"), "a\\u{1b}[8mhidden");
+        assert_eq!(visible("bell\u{7}\r\u{9b}"), "bell\\u{7}\\u{d}\\u{9b}");
+    }
+}
