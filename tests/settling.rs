@@ -45,6 +45,24 @@ fn a_late_duplicate_fails_its_case_in_every_run() {
     }
 }
 
+/// `--settle` holds a case's verdict open that long on a sandbox too (without it, a sandbox's
+/// case is final once the sandbox has sent all it had to): the run lasts at least the window.
+#[test]
+fn the_settle_flag_holds_verdicts_open_on_a_sandbox_too() {
+    for (flag, at_least) in [(None, 0), (Some("700ms"), 700)] {
+        let extra: Vec<&str> = flag.into_iter().flat_map(|f| ["--settle", f]).collect();
+        let r = run(&["settling/quiet.yaml"], &extra);
+        assert_eq!(r.code, 0, "{}", r.explain());
+        let took = r.json.as_ref().unwrap()["summary"]["duration_ms"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            took >= at_least,
+            "--settle {flag:?}: the run took {took} ms"
+        );
+    }
+}
+
 /// A callback refused for a wrong or missing secret that names a case's conversion fails the
 /// case at once, saying what was wrong, in every report: the console, the JSON, the JUnit and
 /// the HTML. It is still counted as a stray. `callback: none` is not met by a refused delivery

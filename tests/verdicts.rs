@@ -96,7 +96,6 @@ async fn run_plan_settling<P: Platform, S: pitcrew::run::CallbackSource>(
     outbox: Arc<dyn Outbox>,
     settle: Option<Duration>,
 ) -> RunRecord {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let options = RunOptions {
         jobs: 8,
         ..options(settle)
@@ -106,19 +105,49 @@ async fn run_plan_settling<P: Platform, S: pitcrew::run::CallbackSource>(
         source,
         outbox,
     };
-    let run = tokio::spawn(pitcrew::run::run(
-        plan,
-        wiring,
-        options,
-        Interrupt::default(),
-        tx,
-    ));
-    let mut builder = RecordBuilder::default();
-    while let Some(event) = rx.recv().await {
-        builder.on_event(&event);
+    Driven::start(plan, wiring, options, Interrupt::default())
+        .record(async |_| {})
+        .await
+}
+
+/// A run the test drives through the library's runner: its events as they come, and its task.
+struct Driven {
+    events: tokio::sync::mpsc::UnboundedReceiver<pitcrew::run::Event>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Driven {
+    fn start<P: Platform, S: pitcrew::run::CallbackSource>(
+        plan: Plan,
+        wiring: Wiring<P, S>,
+        options: RunOptions,
+        interrupt: Interrupt,
+    ) -> Driven {
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(pitcrew::run::run(plan, wiring, options, interrupt, tx));
+        Driven { events, task }
     }
-    run.await.unwrap();
-    builder.finish()
+
+    /// `plan` on the tenant's own sandbox and receiver.
+    fn on(t: &Tenant, plan: Plan, options: RunOptions, interrupt: Interrupt) -> Driven {
+        let wiring = Wiring {
+            platform: Arc::new(HttpPlatform::new(Profile::sandbox(t.base.clone())).unwrap()),
+            source: t.receiver.clone(),
+            outbox: t.outbox.clone(),
+        };
+        Driven::start(plan, wiring, options, interrupt)
+    }
+
+    /// The run's record, once it has ended; `on` sees each event first.
+    async fn record(mut self, mut on: impl AsyncFnMut(&pitcrew::run::Event)) -> RunRecord {
+        let mut builder = RecordBuilder::default();
+        while let Some(event) = self.events.recv().await {
+            on(&event).await;
+            builder.on_event(&event);
+        }
+        self.task.await.unwrap();
+        builder.finish()
+    }
 }
 
 /// How the tests run a plan: one case at a time, no retries, this settle window.
@@ -672,6 +701,43 @@ fn an_interrupt_finishes_running_cases_skips_the_rest_and_writes_reports() {
 }
 
 #[test]
+fn an_interrupt_while_a_large_plan_loads_runs_no_case_and_writes_reports() {
+    let dir = scratch("interrupt-loading");
+    let n = 100_000;
+    let values: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+    let file = dir.join("large.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: large\ncases:\n  - name: \"case {{{{matrix.i}}}}\"\n    matrix: {{ i: [{}] }}\n    click: generate\n    event: install\n",
+            values.join(", ")
+        ),
+    )
+    .unwrap();
+    let (json, junit) = (dir.join("r.json"), dir.join("j.xml"));
+    let (json_arg, junit_arg) = (json.display().to_string(), junit.display().to_string());
+    let file_arg = file.display().to_string();
+    let p = Running::start(
+        &["run", &file_arg, "--json", &json_arg, "--junit", &junit_arg],
+        &dir,
+        &[],
+    );
+    // Caught from before the plan loads (about a second here): the signal comes meanwhile.
+    p.catching(2, Duration::from_secs(10));
+    p.signal("INT");
+    let (code, stdout, stderr) = p.finish(Duration::from_secs(60));
+    assert_eq!(code, 130, "{stderr}");
+    assert_eq!(stdout.matches("pitcrew: interrupted").count(), 1);
+    let summary = &read_report(&json)["summary"];
+    assert_eq!(
+        (summary["total"].as_u64(), summary["skipped"].as_u64()),
+        (Some(n), Some(n)),
+        "no case started, none vanished: {summary}"
+    );
+    common::assert_junit_file_valid(&junit);
+}
+
+#[test]
 fn a_second_interrupt_stops_the_running_cases_and_still_writes_reports() {
     let dir = scratch("abort");
     let json = dir.join("r.json");
@@ -976,41 +1042,27 @@ fn no_secret_reaches_diagnostics_lists_or_usage_errors() {
 async fn a_refused_conversion_watches_its_click_for_deliveries() {
     let t = tenant().await;
     let text = std::fs::read_to_string(fixture("verdicts/refused-click-watch.yaml")).unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let wiring = Wiring {
-        platform: Arc::new(HttpPlatform::new(Profile::sandbox(t.base.clone())).unwrap()),
-        source: t.receiver.clone(),
-        outbox: t.outbox.clone(),
-    };
-    let run = tokio::spawn(pitcrew::run::run(
-        plan(&text),
-        wiring,
-        options(None),
-        Interrupt::default(),
-        tx,
-    ));
-    let mut builder = RecordBuilder::default();
     let mut intruded = false;
-    while let Some(event) = rx.recv().await {
-        if let pitcrew::run::EventKind::CaseStarted { .. } = event.kind
-            && !intruded
-        {
-            intruded = true;
-            let answer: Value = reqwest::Client::new()
-                .post(format!("{}/tools/conversions", t.base))
-                .json(&json!({"clickId": pitcrew::sandbox::SEEDED_CLICK, "eventId": "install"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert!(answer["data"]["conversionId"].is_string(), "{answer}");
-        }
-        builder.on_event(&event);
-    }
-    run.await.unwrap();
-    let record = builder.finish();
+    let driven = Driven::on(&t, plan(&text), options(None), Interrupt::default());
+    let record = driven
+        .record(async |event| {
+            if let pitcrew::run::EventKind::CaseStarted { .. } = event.kind
+                && !intruded
+            {
+                intruded = true;
+                let answer: Value = reqwest::Client::new()
+                    .post(format!("{}/tools/conversions", t.base))
+                    .json(&json!({"clickId": pitcrew::sandbox::SEEDED_CLICK, "eventId": "install"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert!(answer["data"]["conversionId"].is_string(), "{answer}");
+            }
+        })
+        .await;
     let case = &record.cases[0];
     assert_eq!(case.status, pitcrew::report::Verdict::Failed, "{case:#?}");
     assert!(
@@ -1031,35 +1083,20 @@ async fn a_refused_conversion_watches_its_click_for_deliveries() {
 async fn a_retry_that_never_starts_leaves_its_failed_attempt_as_the_verdict() {
     let t = tenant().await;
     let text = "cases:\n  - name: fails at once\n    event: install\n    expect: { conversion: { status: 422 } }\n  - name: holds the only slot\n    event: install\n    sandbox: { faults: { callback_delay: 300ms } }\n";
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let wiring = Wiring {
-        platform: Arc::new(HttpPlatform::new(Profile::sandbox(t.base.clone())).unwrap()),
-        source: t.receiver.clone(),
-        outbox: t.outbox.clone(),
-    };
     let options = RunOptions {
         retries: 1,
         ..options(None)
     };
-    let plan = plan_retrying(text, 1);
     let interrupt = Interrupt::default();
-    let run = tokio::spawn(pitcrew::run::run(
-        plan,
-        wiring,
-        options,
-        interrupt.clone(),
-        tx,
-    ));
-    let mut builder = RecordBuilder::default();
-    while let Some(event) = rx.recv().await {
-        // The second case has the only slot: the first one's retry has to wait for it.
-        if let pitcrew::run::EventKind::CaseStarted { index: 1, .. } = event.kind {
-            interrupt.finish.cancel();
-        }
-        builder.on_event(&event);
-    }
-    run.await.unwrap();
-    let record = builder.finish();
+    let driven = Driven::on(&t, plan_retrying(text, 1), options, interrupt.clone());
+    let record = driven
+        .record(async |event| {
+            // The second case has the only slot: the first one's retry has to wait for it.
+            if let pitcrew::run::EventKind::CaseStarted { index: 1, .. } = event.kind {
+                interrupt.finish.cancel();
+            }
+        })
+        .await;
     assert_eq!(record.summary.total, 2);
     let first = &record.cases[0];
     assert_eq!(first.status, pitcrew::report::Verdict::Failed, "{first:#?}");
@@ -1075,24 +1112,12 @@ async fn a_retry_that_never_starts_leaves_its_failed_attempt_as_the_verdict() {
 async fn a_case_cut_short_while_settling_is_judged_on_what_arrived() {
     let t = tenant().await;
     let text = "cases:\n  - name: its duplicate came\n    event: install\n    sandbox: { faults: { duplicate_callback: 100ms } }\n    expect: { callback: { settle: 30s } }\n  - name: nothing came\n    event: signup\n    expect: { callback: { settle: 30s } }\n";
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let wiring = Wiring {
-        platform: Arc::new(HttpPlatform::new(Profile::sandbox(t.base.clone())).unwrap()),
-        source: t.receiver.clone(),
-        outbox: t.outbox.clone(),
-    };
     let options = RunOptions {
         jobs: 2,
         ..options(None)
     };
     let interrupt = Interrupt::default();
-    let run = tokio::spawn(pitcrew::run::run(
-        plan(text),
-        wiring,
-        options,
-        interrupt.clone(),
-        tx,
-    ));
+    let driven = Driven::on(&t, plan(text), options, interrupt.clone());
     // Both cases' callbacks and the duplicate have arrived: both cases are settling.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while t.receiver.total() < 3 {
@@ -1104,16 +1129,11 @@ async fn a_case_cut_short_while_settling_is_judged_on_what_arrived() {
     }
     let started = tokio::time::Instant::now();
     interrupt.abort.cancel();
-    let mut builder = RecordBuilder::default();
-    while let Some(event) = rx.recv().await {
-        builder.on_event(&event);
-    }
-    run.await.unwrap();
+    let record = driven.record(async |_| {}).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "cut short, not settled"
     );
-    let record = builder.finish();
     let (came, nothing) = (&record.cases[0], &record.cases[1]);
     assert_eq!(came.status, pitcrew::report::Verdict::Failed, "{came:#?}");
     assert_eq!(came.failures[0].check, "callback.late", "{came:#?}");

@@ -92,5 +92,11 @@ pub fn check_endpoint(args: CheckEndpointArgs) -> Outcome {
             summary: "the built-in suite does not load (a bug; please report it)".into(),
         }
     })?;
-    execute(plan, target, &args.report, None)
+    execute(
+        plan,
+        target,
+        &args.report,
+        None,
+        super::runtime_and_signals()?,
+    )
 }

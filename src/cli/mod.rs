@@ -9,6 +9,7 @@ mod report;
 mod run;
 mod sandbox;
 mod scenarios;
+mod signals;
 mod targets;
 
 use std::io::IsTerminal;
@@ -210,6 +211,13 @@ pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Runtime::new()
         .map_err(|e| CliError::Infrastructure(format!("cannot start the async runtime: {e}")))
+}
+
+/// The async runtime, and Ctrl-C and SIGTERM caught from now on: for commands that stop on them.
+pub fn runtime_and_signals() -> Result<(tokio::runtime::Runtime, signals::Signals), CliError> {
+    let runtime = runtime()?;
+    let signals = signals::Signals::catch(&runtime);
+    Ok((runtime, signals))
 }
 
 /// Prints a line to stdout, masked; a closed pipe (`pitcrew … | head`) is not worth a panic.

@@ -115,7 +115,7 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
         store,
         body_limit: args.body_limit_kib.saturating_mul(1024).max(1024),
     });
-    let runtime = super::runtime()?;
+    let (runtime, mut signals) = super::runtime_and_signals()?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         let listener = TcpListener::bind(&args.listen).await.map_err(|e| {
@@ -147,7 +147,7 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
             "pitcrew receive: {} callback(s) kept from before; press Ctrl-C to stop",
             receiver.kept()
         ));
-        super::run::signal().await;
+        signals.next().await;
         shutdown.cancel();
         Ok(exit::PASSED)
     })

@@ -5,15 +5,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
 use super::scenarios::{LoadArgs, SecretPair, SelectArgs, load, select};
+use super::signals::Signals;
 use super::{CliError, Outcome, exit};
 use crate::launch::{Endpoint, Started, Target, TargetArgs};
 use crate::plan::{Plan, PlanOptions};
 use crate::report::console::{Console, ConsoleOptions};
 use crate::report::{FileReports, RecordBuilder, RunRecord};
-use crate::run::{Interrupt, RunOptions, TargetClock};
+use crate::run::{Interrupt, RunOptions};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -98,6 +100,8 @@ pub fn run(args: RunArgs) -> Outcome {
     for (_, secret) in &args.report.secrets {
         crate::mask::register(secret);
     }
+    // Before the plan loads, which may take a while: a Ctrl-C meanwhile runs no case.
+    let (runtime, signals) = super::runtime_and_signals()?;
     let target = Target::parse(TargetArgs {
         target: &args.target,
         endpoint: args.endpoint.as_ref().map(|url| Endpoint {
@@ -130,11 +134,18 @@ pub fn run(args: RunArgs) -> Outcome {
         Err(e) => return Err(e),
     }
     let shard = args.select.shard.map(|s| s.to_string());
-    execute(plan, target, &args.report, shard)
+    execute(plan, target, &args.report, shard, (runtime, signals))
 }
 
-/// Runs `plan` on `target` and writes the reports; the exit code.
-pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<String>) -> Outcome {
+/// Runs `plan` on `target` and writes the reports; the exit code. A signal caught before it
+/// began starts no case.
+pub fn execute(
+    plan: Plan,
+    target: Target,
+    args: &ReportArgs,
+    shard: Option<String>,
+    (runtime, signals): (Runtime, Signals),
+) -> Outcome {
     let reports = FileReports {
         junit: args.junit.clone(),
         json: args.json.clone(),
@@ -148,7 +159,6 @@ pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<Stri
             why.join("; ")
         )));
     }
-    let runtime = super::runtime()?;
     let code = runtime.block_on(async move {
         let servers = CancellationToken::new();
         let run = Run {
@@ -157,7 +167,7 @@ pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<Stri
             shard,
         };
         let code = match target.start(servers.clone()).await {
-            Ok(started) => run.go(plan, started).await,
+            Ok(started) => run.go(plan, started, signals).await,
             Err(e) => Err(e.into()),
         };
         servers.cancel();
@@ -170,34 +180,19 @@ pub fn execute(plan: Plan, target: Target, args: &ReportArgs, shard: Option<Stri
 }
 
 /// Turns Ctrl-C and SIGTERM into the run's interrupt: the first finishes, the second aborts.
-fn listen_for_signals(interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
+/// One that came already (while the plan loaded) is the first, before any case starts.
+fn listen_for_signals(mut signals: Signals, interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
+    if signals.came() {
+        interrupt.finish.cancel();
+    }
     tokio::spawn(async move {
         for token in [interrupt.finish, interrupt.abort] {
-            if !signal().await {
-                return;
+            if !token.is_cancelled() {
+                signals.next().await;
+                token.cancel();
             }
-            token.cancel();
         }
     })
-}
-
-/// Resolves at the next Ctrl-C or SIGTERM; false when signals cannot be listened to.
-pub(super) async fn signal() -> bool {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return tokio::signal::ctrl_c().await.is_ok();
-        };
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.is_ok(),
-            _ = term.recv() => true,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.is_ok()
-    }
 }
 
 /// One run's settings once the target is up.
@@ -209,7 +204,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// Runs the plan, feeding the console and the record; writes the reports; the exit code.
-    async fn go(self, plan: Plan, started: Started) -> Outcome {
+    async fn go(self, plan: Plan, started: Started, signals: Signals) -> Outcome {
         let mut console = Console::new(ConsoleOptions {
             progress: !self.args.no_progress,
             to_stderr: self.reports.uses_stdout(),
@@ -220,15 +215,15 @@ impl Run<'_> {
         let options = RunOptions {
             jobs: self.args.jobs,
             fail_fast: self.args.fail_fast,
-            target: String::new(),
+            target: started.label.clone(),
             shard: self.shard,
-            clock: TargetClock::default(),
+            clock: started.clock,
             retries: self.args.retries,
             verbose: self.args.verbose,
             settle: self.args.settle,
         };
         let interrupt = Interrupt::default();
-        let signals = listen_for_signals(interrupt.clone());
+        let signals = listen_for_signals(signals, interrupt.clone());
         let run = tokio::spawn(started.run(plan, options, interrupt, events_tx));
         // On the runtime's workers, not this thread: waking a task there is cheap, while
         // waking a parked thread for every event is a system call.

@@ -28,7 +28,7 @@ pub struct SandboxArgs {
 /// Serves until Ctrl-C or SIGTERM.
 pub fn serve(args: SandboxArgs) -> Outcome {
     let config = crate::launch::sandbox_config(args.sandbox_config.as_deref())?;
-    let runtime = super::runtime()?;
+    let (runtime, mut signals) = super::runtime_and_signals()?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         let infrastructure = |what: String| CliError::Infrastructure(what);
@@ -57,7 +57,7 @@ pub fn serve(args: SandboxArgs) -> Outcome {
             crate::mask::mask(&callback_url)
         ));
         super::say("pitcrew sandbox: press Ctrl-C to stop");
-        super::run::signal().await;
+        signals.next().await;
         shutdown.cancel();
         Ok(exit::PASSED)
     })

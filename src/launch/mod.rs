@@ -120,8 +120,8 @@ pub struct Started {
 }
 
 impl Started {
-    /// Runs `plan` on the target (`options.target` and `options.clock` are the target's own),
-    /// sending events to `events`, and returns when the run has finished.
+    /// Runs `plan` on the target (`options.target` and `options.clock` are best its `label` and
+    /// `clock`), sending events to `events`, and returns when the run has finished.
     pub async fn run(
         self,
         plan: Plan,
@@ -129,11 +129,6 @@ impl Started {
         interrupt: Interrupt,
         events: mpsc::UnboundedSender<Event>,
     ) {
-        let options = RunOptions {
-            target: self.label,
-            clock: self.clock,
-            ..options
-        };
         let (platform, outbox) = (self.platform, self.outbox);
         match self.observed {
             Observed::Receiver(source) => {

@@ -216,6 +216,10 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
     }
 
     async fn run(mut self) {
+        // An interrupt that came before the run began (while the plan loaded) starts no case.
+        if self.interrupt.finish.is_cancelled() {
+            self.stop(CancelReason::Interrupted);
+        }
         loop {
             self.start_ready();
             if self.running.is_empty() && self.settling.is_empty() {

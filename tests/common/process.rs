@@ -74,6 +74,30 @@ impl Running {
         self.child.id()
     }
 
+    /// Waits (up to `timeout`, else fails) until the process catches signal `number` (2 for
+    /// SIGINT), as Linux shows in `/proc/PID/status`.
+    pub fn catching(&self, number: u32, timeout: Duration) {
+        let until = Instant::now() + timeout;
+        let status = format!("/proc/{}/status", self.child.id());
+        loop {
+            let caught = std::fs::read_to_string(&status)
+                .ok()
+                .and_then(|s| {
+                    let mask = s.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+                    u64::from_str_radix(mask.trim(), 16).ok()
+                })
+                .is_some_and(|mask| mask & (1 << (number - 1)) != 0);
+            if caught {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "pitcrew did not catch signal {number} within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Sends a signal (`INT`, `TERM`) to the process.
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
