@@ -132,6 +132,32 @@ pub struct Stray {
     pub reason: String,
 }
 
+/// The most of each field of a stray that is kept: anyone may send a stray, so what one keeps
+/// is bounded whatever was sent (a 1 MiB conversion id is kept as its first 256 characters).
+pub const MAX_STRAY_FIELD: usize = 256;
+
+impl Stray {
+    /// `delivery` as a stray, kept for `reason`: its method, path and ids each cut to
+    /// [`MAX_STRAY_FIELD`] characters (a cut one ends with `…`), so that 10,000 strays take a
+    /// few MiB whatever their senders put in them.
+    pub fn of(delivery: &Delivery, reason: &str) -> Stray {
+        let cut = |text: &str| crate::check::callback::truncate(text, MAX_STRAY_FIELD);
+        let cut_id = |id: &Option<String>| id.as_deref().map(cut);
+        Stray {
+            seq: delivery.seq,
+            at: delivery.at,
+            method: cut(&delivery.method),
+            path: cut(&delivery.path),
+            ids: CallbackIds {
+                callback: cut_id(&delivery.ids.callback),
+                conversion: cut_id(&delivery.ids.conversion),
+                click: cut_id(&delivery.ids.click),
+            },
+            reason: cut(reason),
+        }
+    }
+}
+
 /// Where the ids sit in a callback body: JSON Pointers (RFC 6901), first match wins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Correlation {

@@ -351,19 +351,7 @@ fn a_flood_of_callbacks_is_accounted_for_one_by_one() {
         "{health}"
     );
     assert_eq!(health["kept"], (kept - malformed) as u64, "{health}");
-    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", service.pid()))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmRSS:").map(|v| {
-                v.trim()
-                    .trim_end_matches(" kB")
-                    .trim()
-                    .parse::<u64>()
-                    .unwrap_or(0)
-            })
-        })
-        .unwrap_or(0);
+    let rss_kib = service.rss_kib();
     eprintln!(
         "the receiver after {TOTAL} callbacks: {} MiB resident",
         rss_kib / 1024
@@ -478,4 +466,49 @@ fn a_run_through_a_shared_receiver_fails_a_case_whose_callback_it_refused() {
     let health = rt().block_on(api(&reqwest::Client::new(), port, "/health"));
     assert_eq!(health["strays"], 2, "{health}");
     service.signal("TERM");
+}
+
+/// Anyone may send callbacks without the secret: what the receiver keeps of them is bounded
+/// in bytes, not only in number. 400 refused callbacks whose conversion id is ~1 MB, and 400
+/// whose id is 60 KiB, leave its memory where it was; each is still counted as a stray.
+#[test]
+fn refused_callbacks_cannot_grow_the_receivers_memory_by_their_size() {
+    let dir = scratch("refused-memory");
+    let port = dead_port();
+    let service = start(&dir, port, &[]);
+    let client = reqwest::Client::new();
+    let health = || rt().block_on(api(&client, port, "/health"));
+    assert_eq!(health()["strays"], 0);
+    let before = service.rss_kib();
+    rt().block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for worker in 0..8 {
+            let client = client.clone();
+            tasks.spawn(async move {
+                for i in 0..50 {
+                    for size in [1_000_000, 60 * 1024] {
+                        let id = format!("{worker}-{i}-{}", "x".repeat(size));
+                        let body = callback(&id, "ck").to_string();
+                        assert_eq!(post(&client, port, &body, "not-the-secret").await, 401);
+                    }
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+    });
+    let health = health();
+    assert_eq!(health["strays"], 800, "{health}");
+    let after = service.rss_kib();
+    eprintln!(
+        "the receiver before and after 425 MB of refused callbacks: {} and {} MiB",
+        before / 1024,
+        after / 1024
+    );
+    assert!(before > 0, "the receiver's memory can be read");
+    assert!(
+        after < before + 150 * 1024,
+        "refused callbacks are kept in bounded memory: {before} KiB → {after} KiB"
+    );
 }

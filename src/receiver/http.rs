@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde_json::Value;
 
 use super::Receiver;
@@ -26,6 +26,10 @@ pub fn router(receiver: Receiver) -> Router {
         .layer(DefaultBodyLimit::disable())
         .with_state(receiver)
 }
+
+/// The most of a body read from a sender without the partner's secret: enough for the ids of
+/// any real callback, so that the case it names can say it was refused.
+const REFUSED_BODY_LIMIT: usize = 64 * 1024;
 
 /// The answer pitcrew's receiver gives an accepted callback.
 const ACCEPTED: (StatusCode, &str) = (StatusCode::OK, "OK");
@@ -61,33 +65,45 @@ async fn capture(
         answer: EndpointAnswer::default(),
         refused: None,
     };
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            let (status, reason) = if e.is::<LengthLimitError>() {
-                (
+    // Checked before the body is read: a sender without the secret gets no more than
+    // `REFUSED_BODY_LIMIT` of this receiver's memory, whatever it sends.
+    let refusal = receiver.credentials(&delivery.headers).err();
+    let keep = match refusal {
+        Some(_) => limit.min(REFUSED_BODY_LIMIT),
+        None => limit,
+    };
+    let (bytes, whole) = match read(body, keep, limit).await {
+        Ok(read) => read,
+        Err(unread) => {
+            let (status, reason) = match (&refusal, unread) {
+                (Some(why), _) => (StatusCode::UNAUTHORIZED, format!("refused (401): {why}")),
+                (None, Unread::TooLarge) => (
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(
                         "refused (413): the body is over {} KiB, the most this receiver takes",
                         limit / 1024
                     ),
-                )
-            } else {
-                // Most often the sender hung up halfway through the body.
-                (
+                ),
+                // Most often the sender hung up halfway through the body, or sent it too
+                // slowly (see `serve`).
+                (None, Unread::Broken(e)) => (
                     StatusCode::BAD_REQUEST,
                     format!("unreadable (400): the body did not arrive whole ({e})"),
-                )
+                ),
             };
             receiver.stray(&delivery, &reason);
+            let reason = match status {
+                StatusCode::UNAUTHORIZED => format!("unauthorized: {reason}"),
+                _ => reason,
+            };
             return (status, format!("{reason}\n")).into_response();
         }
     };
-    let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let json: Option<Value> = whole.then(|| serde_json::from_slice(&bytes).ok()).flatten();
     delivery.ids = receiver.ids(json.as_ref());
     delivery.body = String::from_utf8_lossy(&bytes).into_owned();
     delivery.json = json;
-    if let Err(why) = receiver.credentials(&delivery.headers) {
+    if let Some(why) = refusal {
         delivery.answer = EndpointAnswer {
             status: Some(StatusCode::UNAUTHORIZED.as_u16()),
             body: None,
@@ -123,4 +139,33 @@ async fn capture(
         return (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
     }
     (status, body).into_response()
+}
+
+/// Why a body could not be read.
+enum Unread {
+    /// It is over the receiver's limit.
+    TooLarge,
+    /// It did not arrive whole: the sender hung up, or sent it too slowly.
+    Broken(String),
+}
+
+/// Reads `body` to its end (at most `limit` bytes) and keeps its first `keep` bytes: the bytes
+/// kept, and whether they are the whole body. The rest is read and dropped, so that a sender
+/// gets an answer rather than a reset connection, in the memory of one frame.
+async fn read(mut body: Body, keep: usize, limit: usize) -> Result<(Vec<u8>, bool), Unread> {
+    let (mut kept, mut total) = (Vec::new(), 0usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Unread::Broken(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total > limit {
+            return Err(Unread::TooLarge);
+        }
+        if total <= keep {
+            kept.extend_from_slice(&data);
+        }
+    }
+    Ok((kept, total <= keep))
 }

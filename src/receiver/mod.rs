@@ -299,6 +299,10 @@ impl Receiver {
             return delivery.seq;
         }
         // What a case needs to name the refusal: not the body or headers a flood could fill.
+        let cut = |text: &str| crate::check::callback::truncate(text, MAX_REFUSED_ID);
+        delivery.path = cut(&delivery.path);
+        delivery.method = cut(&delivery.method);
+        delivery.query = delivery.query.as_deref().map(cut);
         delivery.refused = Some(why.to_string());
         delivery.body = String::new();
         delivery.json = None;
@@ -430,11 +434,7 @@ impl Receiver {
         }
         strays.push_back(Stray {
             seq,
-            at: delivery.at,
-            method: delivery.method.clone(),
-            path: delivery.path.clone(),
-            ids: delivery.ids.clone(),
-            reason: reason.to_string(),
+            ..Stray::of(delivery, reason)
         });
     }
 
@@ -513,14 +513,7 @@ impl Receiver {
         for slot in lock(&self.inner.slots).values() {
             for d in &slot.deliveries {
                 if !claimed.contains(&d.seq) && seen.insert(d.seq) {
-                    strays.push(Stray {
-                        seq: d.seq,
-                        at: d.at,
-                        method: d.method.clone(),
-                        path: d.path.clone(),
-                        ids: d.ids.clone(),
-                        reason: "no case expected a delivery with these ids".into(),
-                    });
+                    strays.push(Stray::of(d, "no case expected a delivery with these ids"));
                 }
             }
         }
@@ -585,7 +578,7 @@ pub fn serve_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::EndpointAnswer;
+    use crate::delivery::{EndpointAnswer, MAX_STRAY_FIELD};
     use std::time::Duration;
 
     fn delivery(conversion: &str, click: &str) -> Delivery {
@@ -691,6 +684,25 @@ mod tests {
             ]
         );
         assert_eq!(receiver.total(), 3);
+    }
+
+    #[test]
+    fn a_stray_keeps_a_bounded_prefix_of_whatever_its_sender_put_in_it() {
+        let receiver = Receiver::default();
+        let huge = "x".repeat(100_000);
+        let mut refused = delivery(&huge, "k1");
+        refused.path = format!("/callbacks/{huge}");
+        receiver.refuse(refused, &Refusal::WrongSecret("X-Api-Token".into()));
+        let strays = receiver.strays(&HashSet::new());
+        let [stray] = strays.as_slice() else {
+            panic!("one stray: {strays:?}")
+        };
+        let conversion = stray.ids.conversion.as_deref().unwrap();
+        assert_eq!(conversion.chars().count(), MAX_STRAY_FIELD + 1);
+        assert!(conversion.ends_with("x…"), "{conversion}");
+        assert!(stray.path.starts_with("/callbacks/x") && stray.path.len() < 300);
+        assert_eq!(stray.ids.click.as_deref(), Some("k1"));
+        assert_eq!(stray.reason, "refused (401): wrong X-Api-Token");
     }
 
     #[test]

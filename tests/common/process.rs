@@ -74,6 +74,16 @@ impl Running {
         self.child.id()
     }
 
+    /// The process's resident memory now, in KiB (0 when it cannot be read).
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Waits (up to `timeout`, else fails) until the process catches signal `number` (2 for
     /// SIGINT), as Linux shows in `/proc/PID/status`.
     pub fn catching(&self, number: u32, timeout: Duration) {
