@@ -40,14 +40,18 @@ pub struct ReceiveArgs {
     /// The largest callback body taken, in KiB (larger ones are answered 413).
     #[arg(long, value_name = "KIB", default_value_t = 1024)]
     pub body_limit_kib: usize,
-    /// Connections served at once; more are closed as they come (a flood cannot take every
-    /// file descriptor).
+    /// Connections served at once (a flood cannot take every file descriptor): when all are
+    /// taken, a new one takes the slot of a client stalled for over a second, else it is closed.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_connections: usize,
     /// A client must send its request head within this long, e.g. `10s` (a stalled or
     /// slowloris client is dropped then).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_keep)]
     pub header_timeout: Duration,
+    /// A client must send a request body within this long of its head, e.g. `10s`, and after
+    /// its first second at 1 KiB/s or faster (a body that falls behind is answered 400).
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_keep)]
+    pub body_timeout: Duration,
     /// Where the conversion id sits in a callback body, as a JSON Pointer (repeatable: the
     /// first found wins; default GoKart's `/conversion/conversionId` and its legacy spelling).
     #[arg(long = "conversion-id", value_name = "POINTER")]
@@ -123,6 +127,7 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
         })?;
         let limits = crate::serve::Limits {
             header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
             max_connections: args.max_connections.max(1),
         };
         let handle =
