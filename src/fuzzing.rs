@@ -2,7 +2,6 @@
 //! their committed corpora (`tests/no_panic.rs`): each function takes any bytes and must
 //! return, never panic, hang or take unbounded memory.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
@@ -15,10 +14,7 @@ use crate::scenario::SourceFile;
 use crate::scenario::template::{MAX_RENDERED_BYTES, Templates};
 
 fn source(name: &str, data: &[u8]) -> SourceFile {
-    SourceFile {
-        path: name.into(),
-        text: Arc::from(String::from_utf8_lossy(data)),
-    }
+    SourceFile::new(name, String::from_utf8_lossy(data))
 }
 
 /// A scenario file, loaded, checked and expanded as `pitcrew validate` and `pitcrew run` do.

@@ -8,7 +8,6 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use pitcrew::plan::{PlanOptions, build_sources};
 use pitcrew::scenario::SourceFile;
@@ -192,10 +191,7 @@ fn no_mutated_scenario_makes_loading_panic() {
     for i in 0..iterations(3_000) {
         let (path, seed) = &seeds[i % seeds.len()];
         let text = mutate(&mut rng, seed);
-        let source = SourceFile {
-            path: path.clone(),
-            text: Arc::from(text.as_str()),
-        };
+        let source = SourceFile::new(path.clone(), text.as_str());
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             build_sources(std::slice::from_ref(&source), &options)
         }));

@@ -66,10 +66,7 @@ fn plan(text: &str) -> Plan {
 
 /// The plan of `text` on the sandbox, for a run with `--retries retries`.
 fn plan_retrying(text: &str, retries: u32) -> Plan {
-    let source = SourceFile {
-        path: "t.yaml".into(),
-        text: Arc::from(text),
-    };
+    let source = SourceFile::new("t.yaml", text);
     let options = PlanOptions {
         default_offer: Some("demo-offer".into()),
         sandbox_faults: true,

@@ -2,8 +2,6 @@
 //! callback endpoint through the embedded sandbox. The suite is the scenario files of
 //! `checks/endpoint/`, embedded in the binary (also runnable with `pitcrew run`).
 
-use std::sync::Arc;
-
 use clap::Args;
 
 use super::run::{ReportArgs, execute};
@@ -75,10 +73,7 @@ pub fn check_endpoint(args: CheckEndpointArgs) -> Outcome {
     };
     let sources: Vec<SourceFile> = SUITE
         .iter()
-        .map(|(path, text)| SourceFile {
-            path: path.into(),
-            text: Arc::from(*text),
-        })
+        .map(|(path, text)| SourceFile::new(path, *text))
         .collect();
     let options = PlanOptions {
         timeout: args.report.timeout,

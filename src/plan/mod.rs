@@ -404,6 +404,7 @@ impl Plan {
             run_id: &self.run_id,
             env: &templates.env,
             problems: Vec::new(),
+            error_count: 0,
             matchers: HashMap::new(),
             shared: HashMap::new(),
             expect_templated: false,
@@ -481,6 +482,7 @@ pub fn build_sources(
             run_id: &run_id,
             env: &env,
             problems: Vec::new(),
+            error_count: 0,
             matchers: HashMap::new(),
             shared: HashMap::new(),
             expect_templated: false,
@@ -499,7 +501,7 @@ pub fn build_sources(
         }
         file_problems.extend(dedup(builder.problems));
         // In the order they are written, as a reader goes through the file.
-        file_problems.sort_by_key(|p| p.span.map(|s| s.offset()));
+        file_problems.sort_by_key(|p| p.offset);
         problems.extend(file_problems);
         if clean {
             next_index += suite.cases.len();
@@ -568,10 +570,7 @@ mod tests {
         text: &str,
         options: &PlanOptions,
     ) -> Result<Plan, Vec<ScenarioDiagnostic>> {
-        let source = SourceFile {
-            path: "t.yaml".into(),
-            text: Arc::from(text),
-        };
+        let source = SourceFile::new("t.yaml", text);
         build_sources(&[source], options)
     }
 
@@ -661,9 +660,11 @@ mod tests {
 
     #[test]
     fn two_files_with_one_name_are_two_suites() {
-        let source = |path: &str| SourceFile {
-            path: path.into(),
-            text: Arc::from("name: Same\ncases:\n  - name: a\n    event: install\n"),
+        let source = |path: &str| {
+            SourceFile::new(
+                path,
+                "name: Same\ncases:\n  - name: a\n    event: install\n",
+            )
         };
         let plan = build_sources(&[source("a.yaml"), source("b.yaml")], &sandbox()).unwrap();
         let names: Vec<&str> = plan.suites.iter().map(|s| &*s.name).collect();

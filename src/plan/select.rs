@@ -246,10 +246,7 @@ mod tests {
                             if f % 2 == 0 { "even" } else { "odd" }
                         ));
                     }
-                    crate::scenario::SourceFile {
-                        path: format!("f{f}.yaml").into(),
-                        text: std::sync::Arc::from(text),
-                    }
+                    crate::scenario::SourceFile::new(format!("f{f}.yaml"), text)
                 })
                 .collect();
             let options = PlanOptions {

@@ -24,6 +24,8 @@ pub(super) struct SuiteBuilder<'a> {
     pub run_id: &'a str,
     pub env: &'a Map<String, Value>,
     pub problems: Vec<ScenarioDiagnostic>,
+    /// How many of `problems` are errors.
+    pub error_count: usize,
     /// Matchers already parsed, by their rendered YAML: a regex is compiled once per file,
     /// not once per case.
     pub matchers: HashMap<String, Matcher>,
@@ -111,6 +113,7 @@ impl SuiteBuilder<'_> {
     pub fn error(&mut self, at: &Location, message: impl Into<String>, help: Option<String>) {
         self.problems
             .push(self.source.diagnostic(Some(at), message, help));
+        self.error_count += 1;
     }
 
     pub fn warn(&mut self, at: &Location, message: impl Into<String>, help: Option<String>) {
@@ -121,8 +124,9 @@ impl SuiteBuilder<'_> {
         self.problems.push(warning);
     }
 
+    /// How many errors were found so far (counted as they are found: asked for every case).
     pub fn errors(&self) -> usize {
-        self.problems.iter().filter(|p| p.is_error()).count()
+        self.error_count
     }
 
     /// `file:line:col` of a location, for failures that point back at the scenario.

@@ -458,10 +458,7 @@ mod tests {
         payload: /body
     callbacks: { via: log }
 "#;
-        let source = SourceFile {
-            path: "pitcrew.yaml".into(),
-            text: std::sync::Arc::from(text),
-        };
+        let source = SourceFile::new("pitcrew.yaml", text);
         let project = crate::project::from_source(source).unwrap_or_else(|e| panic!("{e:?}"));
         let spec = &project.file.targets["t"];
         let target = compile(

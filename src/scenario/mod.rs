@@ -36,7 +36,10 @@ pub enum ScenarioError {
 pub struct ScenarioDiagnostic {
     pub message: String,
     pub source_code: Excerpt,
+    /// Where `span` is within `source_code`, an excerpt of the file.
     pub span: Option<SourceSpan>,
+    /// Where the problem is in the file (a byte offset), to list a file's problems in order.
+    pub offset: Option<usize>,
     pub label: String,
     pub help: Option<String>,
     /// `file:line:col`, for one-line summaries.
@@ -94,6 +97,8 @@ pub struct Excerpt {
 const LONG_LINE: usize = 240;
 /// Characters kept on each side of the problem in a window.
 const WINDOW: usize = 60;
+/// Lines kept on each side of the problem's line in an excerpt (more than a renderer shows).
+const CONTEXT_LINES: usize = 3;
 
 impl Excerpt {
     fn whole(name: String, text: Arc<str>) -> Excerpt {
@@ -104,21 +109,37 @@ impl Excerpt {
         }
     }
 
-    /// The excerpt to show `span` of `text` with, and the span within it.
-    fn around(name: String, text: &Arc<str>, span: SourceSpan) -> (Excerpt, SourceSpan) {
+    /// The excerpt to show `span` of `text` with, and the span within it: the lines around
+    /// it (`line_starts`: where each line of `text` starts), or a window of its line when that
+    /// is long. Never the whole file: a snippet renderer counts lines from the start of what
+    /// it is given, once for each diagnostic.
+    fn around(
+        name: String,
+        text: &str,
+        line_starts: &[usize],
+        span: SourceSpan,
+    ) -> (Excerpt, SourceSpan) {
         let start = span.offset().min(text.len());
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line = line_starts
+            .partition_point(|&s| s <= start)
+            .saturating_sub(1);
+        let line_start = line_starts.get(line).copied().unwrap_or(0);
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-        if line_end - line_start <= LONG_LINE {
-            return (Excerpt::whole(name, text.clone()), span);
-        }
-        let end = (start + span.len()).min(line_end);
-        let from = back_chars(text, start, WINDOW).max(line_start);
-        let to = forward_chars(text, end, WINDOW).min(line_end);
-        let head = if from > line_start { "…" } else { "" };
-        let tail = if to < line_end { "…" } else { "" };
+        let (from, to, head, tail, first_line) = if line_end - line_start <= LONG_LINE {
+            let first = line.saturating_sub(CONTEXT_LINES);
+            let last = (line + CONTEXT_LINES + 1).min(line_starts.len());
+            let to = line_starts.get(last).map_or(text.len(), |&s| s);
+            (line_starts[first], to, "", "", first)
+        } else {
+            let end = (start + span.len()).min(line_end);
+            let from = back_chars(text, start, WINDOW).max(line_start);
+            let to = forward_chars(text, end, WINDOW).min(line_end);
+            let head = if from > line_start { "…" } else { "" };
+            let tail = if to < line_end { "…" } else { "" };
+            (from, to, head, tail, line)
+        };
+        let end = (start + span.len()).min(to);
         let window = format!("{head}{}{tail}", &text[from..to]);
-        let first_line = text[..line_start].matches('\n').count();
         let span = SourceSpan::new((start - from + head.len()).into(), end - start);
         let excerpt = Excerpt {
             name,
@@ -181,9 +202,40 @@ pub fn relative_to_cwd(path: &Path) -> PathBuf {
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: Arc<str>,
+    /// Where each line of `text` starts, found once when a diagnostic first needs it: a file
+    /// with thousands of problems is not scanned again for each.
+    line_starts: Arc<std::sync::OnceLock<Vec<usize>>>,
 }
 
 impl SourceFile {
+    /// The file at `path` whose text is `text`.
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            text: text.into(),
+            line_starts: Arc::default(),
+        }
+    }
+
+    /// Line `number` (1-based) without its line break, if the file has it.
+    fn line(&self, number: u64) -> Option<&str> {
+        let starts = self.line_starts();
+        let start = *starts.get(usize::try_from(number).ok()?.checked_sub(1)?)?;
+        let end = starts.get(number as usize).map_or(self.text.len(), |&e| e);
+        let line = &self.text[start..end];
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    }
+
+    /// The byte offset of the start of each line.
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        })
+    }
+
     /// Reads a file; an unreadable file is a diagnostic naming it.
     pub fn read(path: &Path) -> Result<SourceFile, Box<ScenarioDiagnostic>> {
         let text = files::read_limited(path).map_err(|e| {
@@ -191,16 +243,14 @@ impl SourceFile {
                 message: format!("cannot read {}: {e}", path.display()),
                 source_code: Excerpt::whole(path.display().to_string(), Arc::from("")),
                 span: None,
+                offset: None,
                 label: String::new(),
                 help: None,
                 at: path.display().to_string(),
                 severity: Severity::Error,
             })
         })?;
-        Ok(SourceFile {
-            path: path.to_path_buf(),
-            text: Arc::from(text),
-        })
+        Ok(SourceFile::new(path, text))
     }
 
     /// The name positions are shown with: the path relative to the current directory when
@@ -216,20 +266,34 @@ impl SourceFile {
         message: impl Into<String>,
         help: Option<String>,
     ) -> ScenarioDiagnostic {
+        self.located(location, message.into(), help, Offsets::Exact)
+    }
+
+    /// A diagnostic at `location`, found in this file as `offsets` says.
+    fn located(
+        &self,
+        location: Option<&Location>,
+        message: impl Into<String>,
+        help: Option<String>,
+        offsets: Offsets,
+    ) -> ScenarioDiagnostic {
         let message = message.into();
-        let mut source_code = Excerpt::whole(self.display_name(), self.text.clone());
+        let mut source_code = Excerpt::whole(self.display_name(), Arc::from(""));
+        let mut file_offset = None;
         let (span, at) = match location.filter(|l| l.line() > 0) {
             Some(loc) => {
-                let offset = loc
-                    .span()
-                    .byte_offset()
+                let offset = Some(loc.span().byte_offset())
+                    .filter(|_| offsets == Offsets::Exact)
+                    .flatten()
                     .map(|o| o as usize)
                     .unwrap_or_else(|| self.offset_of(loc.line(), loc.column()))
                     .min(self.text.len());
                 let len = self.token_len(offset);
+                file_offset = Some(offset);
                 let (excerpt, span) = Excerpt::around(
                     self.display_name(),
                     &self.text,
+                    self.line_starts(),
                     SourceSpan::new(offset.into(), len),
                 );
                 source_code = excerpt;
@@ -245,6 +309,7 @@ impl SourceFile {
             message,
             source_code,
             span,
+            offset: file_offset,
             help,
             at,
             severity: Severity::Error,
@@ -252,19 +317,16 @@ impl SourceFile {
     }
 
     fn offset_of(&self, line: u64, column: u64) -> usize {
-        let mut offset = 0;
-        for (i, l) in self.text.split_inclusive('\n').enumerate() {
-            if i as u64 + 1 == line {
-                let col: usize = l
-                    .chars()
-                    .take(column.saturating_sub(1) as usize)
-                    .map(char::len_utf8)
-                    .sum();
-                return offset + col;
-            }
-            offset += l.len();
-        }
-        self.text.len()
+        let Some(&start) = self.line_starts().get(line.saturating_sub(1) as usize) else {
+            return self.text.len();
+        };
+        let col: usize = self.text[start..]
+            .chars()
+            .take_while(|&c| c != '\n')
+            .take(column.saturating_sub(1) as usize)
+            .map(char::len_utf8)
+            .sum();
+        start + col
     }
 
     /// The length of the word or scalar starting at `offset`, to underline it.
@@ -286,40 +348,95 @@ fn short_label(message: &str) -> String {
 
 /// Parses a scenario file into the serde model.
 ///
-/// A case that does not fit the model is reported and set aside (its lines blanked, so that
-/// every later position stays true), and the file parsed again: each broken case gets its own
-/// diagnostic instead of the first one hiding the rest. Returns the file with the cases that
-/// parsed (when anything parsed) and every problem found.
+/// A case that does not fit the model is reported and set aside, and the rest of the file
+/// parsed for the next problem: each broken case gets its own diagnostic instead of the first
+/// one hiding the rest. Each search parses only the cases after the last problem (those before
+/// it are replaced by as many empty lines, so that every later position stays true), so that
+/// a file of thousands of broken cases is not parsed whole once for each. Returns the file
+/// with the cases that parsed (when anything parsed) and every problem found.
 pub fn parse(source: &SourceFile) -> (Option<ScenarioFile>, Vec<ScenarioDiagnostic>) {
-    let mut problems = Vec::new();
+    let parse =
+        |text: &str| serde_saphyr::from_str_with_options::<ScenarioFile>(text, yaml_options());
+    let line_of = |err: &serde_saphyr::Error| err.location().map(|l| l.line()).unwrap_or(0);
+    let err = match parse(&source.text) {
+        Ok(file) => return (Some(file), Vec::new()),
+        Err(err) => err,
+    };
+    let mut problems = vec![describe_error(source, &err, Offsets::Exact)];
     // Found on the first error only: a valid file is parsed once.
-    let mut ranges: Option<Option<Vec<CaseRange>>> = None;
-    let mut set_aside = Vec::new();
-    let mut text: Option<String> = None;
+    let Some(ranges) = case_ranges(&source.text) else {
+        return (None, problems);
+    };
+    let case_at = |line: u64| {
+        let i = ranges.partition_point(|r| *r.lines.end() < line);
+        ranges.get(i).filter(|r| r.lines.contains(&line)).map(|_| i)
+    };
+    let mut set_aside = vec![false; ranges.len()];
+    let mut left = ranges.len();
+    let mut line = line_of(&err);
+    // A case may name an anchor (`&base`) that a later one uses: then the cases before a
+    // problem cannot be left out, only the broken ones (blanked, which costs a parse of the
+    // whole file for each).
+    let anchored = source.text[ranges[0].bytes.start..].contains('&');
+    let mut blanked = anchored.then(|| source.text.to_string());
     loop {
-        let current = text.as_deref().unwrap_or(&source.text);
-        let err = match serde_saphyr::from_str_with_options::<ScenarioFile>(current, yaml_options())
-        {
-            Ok(file) => return (Some(file), problems),
-            Err(err) => err,
-        };
-        problems.push(describe_error(source, &err));
-        let line = err.location().map(|l| l.line()).unwrap_or(0);
-        let Some(ranges) = ranges.get_or_insert_with(|| case_ranges(&source.text)) else {
+        // A problem outside the cases, or in the only case left: nothing of the file parses.
+        let Some(i) = case_at(line) else {
             return (None, problems);
         };
-        set_aside.resize(ranges.len(), false);
-        let Some(i) = ranges.iter().position(|r| r.lines.contains(&line)) else {
-            return (None, problems);
-        };
-        let left = set_aside.iter().filter(|s| !**s).count();
         if set_aside[i] || left <= 1 {
             return (None, problems);
         }
         set_aside[i] = true;
-        let blanked = text.get_or_insert_with(|| source.text.to_string());
-        blank(blanked, ranges[i].bytes.clone());
+        left -= 1;
+        let (text, offsets) = match &mut blanked {
+            Some(blanked) => {
+                blank(blanked, ranges[i].bytes.clone());
+                (std::borrow::Cow::Borrowed(blanked.as_str()), Offsets::Exact)
+            }
+            None if i + 1 == ranges.len() => break,
+            None => {
+                // The file with every case up to this one left out, each of its lines kept
+                // empty.
+                let header = &source.text[..ranges[0].bytes.start];
+                let left_out = (*ranges[i].lines.end() + 1 - *ranges[0].lines.start()) as usize;
+                let rest = &source.text[ranges[i].bytes.end..];
+                let mut text = String::with_capacity(header.len() + left_out + rest.len());
+                text.push_str(header);
+                text.push_str(&"\n".repeat(left_out));
+                text.push_str(rest);
+                (std::borrow::Cow::Owned(text), Offsets::ByLine)
+            }
+        };
+        match parse(&text) {
+            Ok(file) if offsets == Offsets::Exact => return (Some(file), problems),
+            Ok(_) => break,
+            Err(err) => {
+                problems.push(describe_error(source, &err, offsets));
+                line = line_of(&err);
+            }
+        }
     }
+    // Every problem is found: the file without the cases set aside.
+    let mut text = source.text.to_string();
+    for (range, _) in ranges.iter().zip(&set_aside).filter(|(_, aside)| **aside) {
+        blank(&mut text, range.bytes.clone());
+    }
+    match parse(&text) {
+        Ok(file) => (Some(file), problems),
+        Err(err) => {
+            problems.push(describe_error(source, &err, Offsets::Exact));
+            (None, problems)
+        }
+    }
+}
+
+/// How a parse error's position is found in the file: by its byte offset when the text parsed
+/// is the file's own bytes, else by its line and column.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Offsets {
+    Exact,
+    ByLine,
 }
 
 /// How scenario files are read: YAML 1.2 booleans only, so that `n`, `no`, `on` and `yes`
@@ -328,6 +445,9 @@ pub fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         strict_booleans: true,
         budget: yaml_budget(),
+        // pitcrew draws its own snippets (miette); the library's would copy the file's lines
+        // into every error, once for each broken case of a large file.
+        with_snippet: false,
     }
 }
 
@@ -349,7 +469,7 @@ pub fn parse_as<T: serde::de::DeserializeOwned>(
     source: &SourceFile,
 ) -> Result<T, Box<ScenarioDiagnostic>> {
     serde_saphyr::from_str_with_options(&source.text, yaml_options())
-        .map_err(|e| Box::new(describe_error(source, &e)))
+        .map_err(|e| Box::new(describe_error(source, &e, Offsets::Exact)))
 }
 
 /// Where one case sits in the file.
@@ -415,14 +535,18 @@ fn blank(text: &mut String, range: std::ops::Range<usize>) {
 }
 
 /// A parse error in the words of a scenario author: the key it is about, what is valid there.
-fn describe_error(source: &SourceFile, err: &serde_saphyr::Error) -> ScenarioDiagnostic {
+fn describe_error(
+    source: &SourceFile,
+    err: &serde_saphyr::Error,
+    offsets: Offsets,
+) -> ScenarioDiagnostic {
     let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
     let rendered = err.render_with_options(options);
     let mut message = strip_location_suffix(&rendered);
     let location = err.location();
     let key = location
         .as_ref()
-        .and_then(|l| key_at(&source.text, l).or_else(|| key_starting_at(&source.text, l)));
+        .and_then(|l| key_at(source, l).or_else(|| key_starting_at(source, l)));
     let mut help = unknown_key_help(&message);
     if message.contains("budget breached")
         && !message.contains("Nodes")
@@ -459,7 +583,7 @@ fn describe_error(source: &SourceFile, err: &serde_saphyr::Error) -> ScenarioDia
         && let Some(key) = &key
         && plain_words(&message).is_some()
     {
-        let found = location.as_ref().map(|l| found_at(&source.text, l));
+        let found = location.as_ref().map(|l| found_at(source, l));
         message = match (plain_words(&message), found) {
             (Some(wanted), _) if wanted.contains(", found ") => {
                 format!("`{key}`: expected {wanted}")
@@ -469,7 +593,7 @@ fn describe_error(source: &SourceFile, err: &serde_saphyr::Error) -> ScenarioDia
         };
         let in_matrix = location
             .as_ref()
-            .is_some_and(|l| parent_key(&source.text, l).as_deref() == Some("matrix"));
+            .is_some_and(|l| parent_key(source, l).as_deref() == Some("matrix"));
         let near_none = key == "callback"
             && message
                 .split('"')
@@ -483,7 +607,7 @@ fn describe_error(source: &SourceFile, err: &serde_saphyr::Error) -> ScenarioDia
             field_hint(key).map(String::from)
         };
     }
-    source.diagnostic(location.as_ref(), message, help)
+    source.located(location.as_ref(), message, help, offsets)
 }
 
 /// serde-saphyr's terse type errors in plain words.
@@ -510,11 +634,8 @@ fn plain_words(message: &str) -> Option<String> {
 }
 
 /// What is written at `location`, shown in a type error.
-fn found_at(text: &str, location: &Location) -> String {
-    let line = text
-        .lines()
-        .nth(location.line().saturating_sub(1) as usize)
-        .unwrap_or("");
+fn found_at(source: &SourceFile, location: &Location) -> String {
+    let line = source.line(location.line()).unwrap_or("");
     let rest: String = line
         .chars()
         .skip(location.column().saturating_sub(1) as usize)
@@ -532,10 +653,9 @@ fn found_at(text: &str, location: &Location) -> String {
 
 /// The key of the mapping that holds `location`'s key: `matrix` for `event:` in
 /// `matrix: { event: install }` or in an indented block under `matrix:`.
-fn parent_key(text: &str, location: &Location) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let index = location.line().checked_sub(1)? as usize;
-    let line = lines.get(index)?;
+fn parent_key(source: &SourceFile, location: &Location) -> Option<String> {
+    let number = location.line();
+    let line = source.line(number)?;
     let before: String = line
         .chars()
         .take(location.column().saturating_sub(1) as usize)
@@ -546,24 +666,27 @@ fn parent_key(text: &str, location: &Location) -> Option<String> {
         return Some(key.to_string());
     }
     let indent = line.len() - line.trim_start().len();
-    lines[..index].iter().rev().find_map(|l| {
-        let trimmed = l.trim_start();
-        let own = l.len() - trimmed.len();
-        (own < indent && !trimmed.is_empty() && !trimmed.starts_with('#')).then(|| {
-            trimmed
-                .trim_start_matches("- ")
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string()
+    (1..number)
+        .rev()
+        .filter_map(|n| source.line(n))
+        .find_map(|l| {
+            let trimmed = l.trim_start();
+            let own = l.len() - trimmed.len();
+            (own < indent && !trimmed.is_empty() && !trimmed.starts_with('#')).then(|| {
+                trimmed
+                    .trim_start_matches("- ")
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
         })
-    })
 }
 
 /// The mapping key written just before `location` on its line (`timeout:` in `timeout: [1]`).
-fn key_at(text: &str, location: &Location) -> Option<String> {
-    let line = text.lines().nth(location.line().checked_sub(1)? as usize)?;
+fn key_at(source: &SourceFile, location: &Location) -> Option<String> {
+    let line = source.line(location.line())?;
     let before: String = line
         .chars()
         .take(location.column().saturating_sub(1) as usize)
@@ -577,8 +700,8 @@ fn key_at(text: &str, location: &Location) -> Option<String> {
 }
 
 /// The key written at `location` itself (`callback` in `callback: nothing`).
-fn key_starting_at(text: &str, location: &Location) -> Option<String> {
-    let line = text.lines().nth(location.line().checked_sub(1)? as usize)?;
+fn key_starting_at(source: &SourceFile, location: &Location) -> Option<String> {
+    let line = source.line(location.line())?;
     let rest: String = line
         .chars()
         .skip(location.column().saturating_sub(1) as usize)
@@ -675,9 +798,33 @@ mod tests {
     use super::*;
 
     fn source(text: &str) -> SourceFile {
-        SourceFile {
-            path: "t.yaml".into(),
-            text: Arc::from(text),
+        SourceFile::new("t.yaml", text)
+    }
+
+    #[test]
+    fn every_broken_case_is_located_and_the_rest_parse_with_or_without_anchors() {
+        let broken = |params: &str, again: &str| {
+            format!(
+                "name: n\ncases:\n  - name: a\n    event: install\n    params: {params}\n\
+                 \x20 - name: b\n    evnt: install\n  - name: c\n    event: install\n    \
+                 params: {again}\n  - name: d\n    evnt: install\n  - name: e\n    \
+                 event: install\n    params: {again}\n"
+            )
+        };
+        for text in [
+            broken("{ pub_sub_1: x }", "{ pub_sub_1: y }"),
+            broken("&p { pub_sub_1: x }", "*p"),
+        ] {
+            let (file, problems) = parse(&source(&text));
+            let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
+            assert_eq!(at, ["t.yaml:7:5", "t.yaml:12:5"], "{text}");
+            let names: Vec<String> = file
+                .expect("the cases that parse")
+                .cases
+                .iter()
+                .map(|c| c.value.name.value.clone())
+                .collect();
+            assert_eq!(names, ["a", "c", "e"], "{text}");
         }
     }
 

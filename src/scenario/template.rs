@@ -5,8 +5,8 @@
 //!
 //! Templates are expressions only: partials, inline templates, decorators and block helpers
 //! (`{{> p}}`, `{{#*inline}}`, `{{#each}}`) are refused before they are compiled, so that no
-//! template can recurse, loop or nest without bound; and a rendered value is at most
-//! [`MAX_RENDERED_BYTES`].
+//! template can recurse, loop or nest without bound; a value holds at most
+//! [`MAX_EXPRESSIONS`] expressions; and a rendered value is at most [`MAX_RENDERED_BYTES`].
 
 use super::ScenarioError;
 use handlebars::{
@@ -21,6 +21,9 @@ use std::collections::HashMap;
 pub const MAX_RENDERED_BYTES: usize = 1024 * 1024;
 /// How deep parentheses (subexpressions) may nest in one template.
 const MAX_NESTING: usize = 32;
+/// How many expressions (`{{…}}`) one value may hold: the template parser's work grows with
+/// their number times the value's length.
+pub const MAX_EXPRESSIONS: usize = 1_000;
 
 /// A strict handlebars registry with pitcrew's helpers, and every template it has compiled.
 ///
@@ -130,6 +133,13 @@ impl std::io::Write for Bounded {
 /// Refuses what could recurse or loop (partials, inline templates, decorators, blocks) and
 /// parentheses nested deeper than the parser should be asked to go.
 fn refuse_unsafe(text: &str) -> Result<(), ScenarioError> {
+    let expressions = text.matches("{{").count();
+    if expressions > MAX_EXPRESSIONS {
+        return Err(ScenarioError::Template(format!(
+            "`{}` holds {expressions} expressions (`{{{{…}}}}`), more than the {MAX_EXPRESSIONS} one value may hold",
+            shown(text)
+        )));
+    }
     for (at, _) in text.match_indices("{{") {
         let after = text[at + 2..].trim_start_matches(['~', '{']).trim_start();
         let kind = match after.chars().next() {
