@@ -181,6 +181,29 @@ fn max_cases_guards_and_can_be_raised() {
     );
     let out = pitcrew(&["validate", &file, "--max-cases", "8"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // `include:` entries count too, and the message says so.
+    let dir = common::scratch("max-cases-include");
+    let included = dir.join("included.yaml");
+    std::fs::write(
+        &included,
+        "name: i\ncases:\n  - name: c\n    event: install\n    matrix:\n      a: [1, 2]\n      \
+         include: [{ a: 3 }, { a: 4 }, { a: 5 }, { a: 6 }, { a: 7 }]\n",
+    )
+    .unwrap();
+    let out = pitcrew(&["validate", included.to_str().unwrap(), "--max-cases", "4"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "expands to as many as 7 cases: 2 combinations (a: 2) and 5 `include:` entries, \
+             more than the limit of 4"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("shorten the lists or the `include:` entries"),
+        "{stderr}"
+    );
 }
 
 #[test]

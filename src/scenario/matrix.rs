@@ -68,13 +68,31 @@ pub fn expand(matrix: &Matrix, max_cases: usize) -> Result<Vec<Combination>, Mat
             .iter()
             .map(|(k, v)| format!("{k}: {}", v.value.len()))
             .collect();
-        let count = product.map_or_else(|| "too many".to_string(), |p| p.to_string());
+        let sizes = sizes.join(" × ");
+        let message = match (matrix.include.len(), total) {
+            (0, Some(n)) => format!("this matrix expands to {n} cases ({sizes})"),
+            (0, None) => format!("this matrix expands to too many cases ({sizes})"),
+            (included, total) => {
+                let total = total.map_or_else(|| "too many".to_string(), |n| n.to_string());
+                let product = product.map_or_else(|| "too many".to_string(), |n| n.to_string());
+                let sizes = match sizes.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({sizes})"),
+                };
+                format!(
+                    "this matrix expands to as many as {total} cases: {product} combinations{sizes} \
+                     and {included} `include:` entries"
+                )
+            }
+        };
         return Err(error(
-            format!(
-                "this matrix expands to {count} cases ({}), more than the limit of {max_cases}",
-                sizes.join(" × ")
-            ),
-            Some("shorten the lists, or raise the limit with `--max-cases N`".into()),
+            format!("{message}, more than the limit of {max_cases}"),
+            Some(match matrix.include.is_empty() {
+                true => "shorten the lists, or raise the limit with `--max-cases N`".into(),
+                false => "shorten the lists or the `include:` entries, or raise the limit with \
+                          `--max-cases N`"
+                    .into(),
+            }),
             None,
         ));
     }
@@ -108,21 +126,10 @@ pub fn expand(matrix: &Matrix, max_cases: usize) -> Result<Vec<Combination>, Mat
         }
     }
     let original = combinations.len();
+    let mut fitting = Fitting::default();
     for entry in &matrix.include {
-        let mut fitted = false;
-        for combination in combinations.iter_mut().take(original) {
-            let fits = entry
-                .value
-                .iter()
-                .all(|(k, v)| !keys.contains(&k.as_str()) || value_of(combination, k) == Some(v));
-            if fits {
-                fitted = true;
-                for (k, v) in &entry.value {
-                    set(combination, k, v);
-                }
-            }
-        }
-        if !fitted {
+        let fits = fitting.combinations(&entry.value, &keys, &combinations[..original]);
+        if fits.is_empty() {
             combinations.push(
                 entry
                     .value
@@ -130,6 +137,11 @@ pub fn expand(matrix: &Matrix, max_cases: usize) -> Result<Vec<Combination>, Mat
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
             );
+        }
+        for i in fits {
+            for (k, v) in &entry.value {
+                set(&mut combinations[i], k, v);
+            }
         }
     }
     if combinations.is_empty() {
@@ -140,6 +152,68 @@ pub fn expand(matrix: &Matrix, max_cases: usize) -> Result<Vec<Combination>, Mat
         ));
     }
     Ok(combinations)
+}
+
+/// Which of the original combinations an `include:` entry fits: those with the entry's value
+/// for each original key it names. Found through an index of the combinations by the values
+/// of the keys an entry names (built once for each set of keys), so that thousands of entries
+/// over thousands of combinations take no time to speak of; an entry whose values are lists or
+/// mappings is compared with every combination.
+#[derive(Default)]
+struct Fitting {
+    /// For each set of keys entries name: the combinations, by their values of those keys.
+    by_keys: std::collections::HashMap<Vec<String>, std::collections::HashMap<String, Vec<usize>>>,
+}
+
+impl Fitting {
+    fn combinations(
+        &mut self,
+        entry: &std::collections::BTreeMap<String, Value>,
+        keys: &[&str],
+        originals: &[Combination],
+    ) -> Vec<usize> {
+        let named: Vec<(&String, &Value)> = entry
+            .iter()
+            .filter(|(k, _)| keys.contains(&k.as_str()))
+            .collect();
+        if named.iter().any(|(_, v)| v.is_array() || v.is_object()) {
+            return (0..originals.len())
+                .filter(|&i| {
+                    named
+                        .iter()
+                        .all(|(k, v)| value_of(&originals[i], k) == Some(v))
+                })
+                .collect();
+        }
+        let names: Vec<String> = named.iter().map(|(k, _)| (*k).clone()).collect();
+        let index = self.by_keys.entry(names).or_insert_with_key(|names| {
+            let mut index: std::collections::HashMap<String, Vec<usize>> = Default::default();
+            for (i, combination) in originals.iter().enumerate() {
+                let values = names.iter().map(|k| value_of(combination, k));
+                index.entry(joined(values)).or_default().push(i);
+            }
+            index
+        });
+        index
+            .get(&joined(named.iter().map(|(_, v)| Some(*v))))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| {
+                named
+                    .iter()
+                    .all(|(k, v)| value_of(&originals[i], k) == Some(v))
+            })
+            .collect()
+    }
+}
+
+/// Values as one text, to look combinations up by.
+fn joined<'a>(values: impl Iterator<Item = Option<&'a Value>>) -> String {
+    values
+        .map(|v| v.map_or_else(String::new, Value::to_string))
+        .collect::<Vec<_>>()
+        .join("\u{0}")
 }
 
 fn value_of<'a>(combination: &'a Combination, key: &str) -> Option<&'a Value> {
@@ -398,5 +472,84 @@ mod tests {
         assert!(mentions("{{ matrix.event }}", "event"));
         assert!(!mentions("{{matrix.events}}", "event"));
         assert!(!mentions("{{vars.event}}", "event"));
+    }
+
+    /// The include rule as written (each entry against every combination): what the index
+    /// must agree with.
+    fn included_one_by_one(m: &Matrix) -> Vec<Combination> {
+        let bare = Matrix {
+            include: Vec::new(),
+            ..m.clone()
+        };
+        let mut combinations = expand(&bare, 1_000).unwrap_or_default();
+        let keys: Vec<&str> = m.axes.iter().map(|(k, _)| k.as_str()).collect();
+        let original = combinations.len();
+        for entry in &m.include {
+            let mut fitted = false;
+            for c in combinations.iter_mut().take(original) {
+                if entry
+                    .value
+                    .iter()
+                    .all(|(k, v)| !keys.contains(&k.as_str()) || value_of(c, k) == Some(v))
+                {
+                    fitted = true;
+                    entry.value.iter().for_each(|(k, v)| set(c, k, v));
+                }
+            }
+            if !fitted {
+                combinations.push(
+                    entry
+                        .value
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                );
+            }
+        }
+        combinations
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn includes_fit_the_combinations_they_do_not_contradict(
+            a in proptest::collection::vec(0u8..4, 1..4),
+            b in proptest::collection::vec(0u8..3, 0..3),
+            entries in proptest::collection::vec(
+                (proptest::option::of(0u8..5), proptest::option::of(0u8..4), 0u8..3, proptest::bool::ANY),
+                0..8,
+            ),
+        ) {
+            // Values of mixed kinds: numbers, text, and a list (compared without the index).
+            let value = |n: u8| match n {
+                0 => json!(0),
+                1 => json!("1"),
+                2 => json!([2]),
+                _ => json!(n),
+            };
+            let mut axes = vec![("a", Value::Array(a.iter().map(|&n| value(n)).collect()))];
+            if !b.is_empty() {
+                axes.push(("b", Value::Array(b.iter().map(|&n| value(n)).collect())));
+            }
+            let mut m = matrix(&axes);
+            m.include = entries
+                .iter()
+                .map(|(a, b, extra, named)| {
+                    let mut fields = serde_json::Map::new();
+                    if let Some(a) = a {
+                        fields.insert("a".into(), value(*a));
+                    }
+                    if let Some(b) = b {
+                        fields.insert("b".into(), value(*b));
+                    }
+                    if *named {
+                        fields.insert(format!("x{extra}"), value(*extra));
+                    }
+                    entry(Value::Object(fields))
+                })
+                .collect();
+            let indexed = expand(&m, 1_000).map(|c| shown(&c)).unwrap_or_default();
+            let one_by_one = shown(&included_one_by_one(&m));
+            proptest::prop_assert_eq!(indexed, one_by_one);
+        }
     }
 }

@@ -566,6 +566,12 @@ fn describe_error(
             .and_then(|r| r.split('`').next())
     {
         message = format!("unknown key `{field}`");
+    } else if message.contains("multiple YAML documents") {
+        message = "a second YAML document starts here: a pitcrew file holds only one".into();
+        help = Some(
+            "put each document (the part after a `---` line) in a file of its own, or remove the `---`"
+                .into(),
+        );
     } else if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
         let name = rest.split(',').next().unwrap_or(rest).trim().to_string();
         message = format!("`{name}` is given twice in this mapping");
