@@ -5,6 +5,14 @@
 //! secrets (registered as they become known); credentials in URLs; values of headers and query
 //! parameters whose names look secret. Each is shown as `***`.
 //!
+//! One rule keeps masking from both leaking and garbling: a secret has at least
+//! [`MIN_SECRET_CHARS`] characters. A shorter one is refused where it is given (`--secret`,
+//! `--auth-header`, `--endpoint-header`, `--api-token`, `PITCREW_RECEIVER_TOKEN`, a secret in
+//! pitcrew.yaml or a sandbox config, an environment variable a file reads with `{{env.NAME}}`
+//! whose name looks secret); an environment variable nothing reads is masked when it is long
+//! enough, else left alone. Common words and small numbers under secret-looking names
+//! (`AUTH_ENABLED=true`) are not secrets.
+//!
 //! The console masks every line it prints, the file reports mask every string of the run
 //! record before they render it, and the command line masks its error lines: all through
 //! [`mask`].
@@ -17,6 +25,11 @@ use serde_json::Value;
 
 /// What a masked secret is shown as.
 pub const MASK: &str = "***";
+
+/// The fewest characters a secret may have. Every secret is masked wherever it appears, so a
+/// shorter one would hide the same letters in every word (`s` turns `cases` into `ca***e***`),
+/// and leaving it unmasked would leak it: a shorter secret is refused where it is given.
+pub const MIN_SECRET_CHARS: usize = 6;
 
 /// Words that make a name (of a variable, a header, a query parameter) secret.
 const SECRET_WORDS: &[&str] = &[
@@ -108,12 +121,42 @@ pub fn is_secret_name(name: &str) -> bool {
     SECRET_WORDS.iter().any(|w| lower.contains(w))
 }
 
-/// True when `value` could be a secret: not too short, not a common word, not a small number.
-pub fn worth_masking(value: &str) -> bool {
+/// True when a value whose name looks secret is no secret after all: empty, a common word, or
+/// a small number (`AUTH_ENABLED=true`, `X-Key-Version: 2`).
+pub fn not_a_secret(value: &str) -> bool {
     let value = value.trim();
-    value.len() >= 4
-        && !NOT_SECRETS.contains(&value.to_ascii_lowercase().as_str())
-        && !(value.len() < 6 && value.bytes().all(|b| b.is_ascii_digit()))
+    value.is_empty()
+        || NOT_SECRETS.contains(&value.to_ascii_lowercase().as_str())
+        || (value.len() < MIN_SECRET_CHARS && value.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// True when `value`, found under a name that looks secret, is masked: it is a secret, and
+/// long enough to be one (see [`MIN_SECRET_CHARS`]).
+pub fn worth_masking(value: &str) -> bool {
+    !not_a_secret(value) && value.trim().chars().count() >= MIN_SECRET_CHARS
+}
+
+/// Why `secret` cannot be used as one: it is shorter than [`MIN_SECRET_CHARS`]. The message
+/// names neither the secret nor its characters.
+pub fn too_short(secret: &str) -> Option<String> {
+    let n = secret.chars().count();
+    (n < MIN_SECRET_CHARS).then(|| {
+        format!(
+            "a secret must be at least {MIN_SECRET_CHARS} characters, and this one has {n}: a \
+             shorter one cannot be masked in pitcrew's output without hiding the same letters \
+             everywhere"
+        )
+    })
+}
+
+/// Like [`too_short`], for a value found under a name that looks secret: none when it is no
+/// secret after all (see [`not_a_secret`]).
+pub fn too_short_if_secret(value: &str) -> Option<String> {
+    if not_a_secret(value) {
+        None
+    } else {
+        too_short(value)
+    }
 }
 
 static GLOBAL: LazyLock<RwLock<Masker>> = LazyLock::new(|| RwLock::new(Masker::from_env()));
@@ -204,5 +247,13 @@ mod tests {
         }
         assert!(!worth_masking("true") && !worth_masking("123") && !worth_masking("on"));
         assert!(worth_masking("hunter2") && worth_masking("98765432"));
+        assert!(!worth_masking("abcde"), "shorter than a secret may be");
+        assert!(too_short("abcde").is_some() && too_short("abcdef").is_none());
+        assert!(too_short_if_secret("true").is_none() && too_short_if_secret("x1").is_some());
+        let why = too_short("s").unwrap();
+        assert!(
+            why.contains("at least 6 characters, and this one has 1"),
+            "{why}"
+        );
     }
 }

@@ -1031,6 +1031,109 @@ fn no_secret_reaches_diagnostics_lists_or_usage_errors() {
     assert_eq!(runs[2].status.code(), Some(2));
 }
 
+/// One rule for every source of secrets: a secret has at least 6 characters, and a shorter
+/// one is refused where it is given, naming where, without showing it. Before, a one-letter
+/// `--secret` garbled every output (`c***se(s) on s***ndbox`) and an environment secret of 3
+/// letters read by a file was printed in clear.
+#[test]
+fn secrets_too_short_to_mask_are_refused_wherever_they_are_given() {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let secrets = fixture("verdicts/secrets.yaml").display().to_string();
+    let long = ("GOKART_API_TOKEN", "gk-tok-4d1c09");
+    let dir = scratch("short-secrets");
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        "partners:\n  - id: demo-publisher\n    auth_header: { name: X-Partner-Key, secret: pk9 }\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    /// The command line, its environment, and what the refusal must say.
+    type Attempt<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let attempts: [Attempt; 5] = [
+        (
+            &["run", &secrets, "--secret", "CLI_SECRET=s"],
+            &[long],
+            "`CLI_SECRET`: a secret must be at least 6 characters, and this one has 1",
+        ),
+        (
+            &["validate", &secrets, "--secret", "CLI_SECRET=cli-secret-1"],
+            &[("GOKART_API_TOKEN", "q7z")],
+            "`{{env.GOKART_API_TOKEN}}` reads a secret too short to mask: a secret must be at \
+             least 6 characters, and this one has 3",
+        ),
+        (
+            &[
+                "run",
+                &secrets,
+                "--secret",
+                "CLI_SECRET=cli-secret-1",
+                "--sandbox-config",
+                &config,
+            ],
+            &[long],
+            "partner `demo-publisher`: `auth_header.secret`: a secret must be at least 6 \
+             characters, and this one has 3",
+        ),
+        (
+            &[
+                "receive",
+                "--auth-header",
+                "X-Api-Token=k2v8",
+                "--api-token",
+                "receive-token-1",
+            ],
+            &[],
+            "`X-Api-Token`: a secret must be at least 6 characters, and this one has 4",
+        ),
+        (
+            &[
+                "receive",
+                "--auth-header",
+                "X-Api-Token=partner-secret-1",
+                "--api-token",
+                "t0k",
+            ],
+            &[],
+            "--api-token (or PITCREW_RECEIVER_TOKEN): a secret must be at least 6 characters, \
+             and this one has 3",
+        ),
+    ];
+    for (args, env, why) in attempts {
+        let out = common::pitcrew_in(here, args, env);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}:\n{text}");
+        assert!(text.contains(why), "{args:?}:\n{text}");
+        for shown in ["q7z", "pk9", "k2v8", "t0k", "***"] {
+            assert!(!text.contains(shown), "{args:?} shows {shown}:\n{text}");
+        }
+    }
+    // A target's token read from the environment.
+    std::fs::write(
+        dir.join("pitcrew.yaml"),
+        "targets:\n  tiny:\n    base_url: \"http://127.0.0.1:9/api/v1\"\n    \
+         headers: { Authorization: \"ApiToken {{env.TINY_TOKEN}}\" }\n    steps:\n      \
+         click: { request: { method: POST, path: /tools/clicks }, id: /data/clickId }\n",
+    )
+    .unwrap();
+    let out = common::pitcrew_in(
+        &dir,
+        &["run", &secrets, "--target", "tiny"],
+        &[("TINY_TOKEN", "zq3")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`{{env.TINY_TOKEN}}` reads a secret too short to mask"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("zq3"), "{stderr}");
+}
+
 /// A conversion refused for an unknown event makes nothing to call back; `callback: none`
 /// then watches its click. A delivery for that click during the window (here the test
 /// converts the seeded click itself, through the sandbox the run started, as soon as the case

@@ -70,6 +70,11 @@ fn parse_keep(text: &str) -> Result<Duration, crate::duration::DurationError> {
 
 /// `pitcrew receive`: serves until Ctrl-C or SIGTERM.
 pub fn receive(args: ReceiveArgs) -> Outcome {
+    if let Some(why) = crate::mask::too_short(&args.api_token) {
+        return Err(CliError::Usage(format!(
+            "--api-token (or PITCREW_RECEIVER_TOKEN): {why}"
+        )));
+    }
     crate::mask::register(&args.api_token);
     for (_, secret) in &args.auth_headers {
         crate::mask::register(secret);

@@ -73,7 +73,8 @@ impl SelectArgs {
 
 /// `NAME=SECRET` for the options that carry a secret (`--secret`, `--endpoint-header`,
 /// `--auth-header`): as [`parse_var`], but a malformed one is refused without being repeated,
-/// as clap would otherwise repeat it.
+/// as clap would otherwise repeat it, and so is a secret too short to mask
+/// ([`crate::mask::too_short`]).
 #[derive(Debug, Clone, Copy)]
 pub struct SecretPair;
 
@@ -86,7 +87,13 @@ impl clap::builder::TypedValueParser for SecretPair {
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
     ) -> Result<Self::Value, clap::Error> {
-        parse_var(&value.to_string_lossy()).map_err(|e| {
+        let pair = parse_var(&value.to_string_lossy()).and_then(|(k, v)| {
+            match crate::mask::too_short(&v) {
+                Some(why) => Err(format!("`{k}`: {why}")),
+                None => Ok((k, v)),
+            }
+        });
+        pair.map_err(|e| {
             let name = arg.map(ToString::to_string).unwrap_or_default();
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,

@@ -182,6 +182,9 @@ impl Target {
             token: std::env::var("PITCREW_RECEIVER_TOKEN").ok(),
         });
         if let Some(token) = remote.as_ref().and_then(|r| r.token.as_ref()) {
+            if let Some(why) = crate::mask::too_short(token) {
+                return Err(LaunchError::Usage(format!("PITCREW_RECEIVER_TOKEN: {why}")));
+            }
             crate::mask::register(token);
         }
         let only_embedded = [

@@ -155,14 +155,30 @@ impl Compiler<'_> {
             let whole = &rest[start..start + 2 + len + 2];
             let name = rest[start + 2..start + 2 + len].trim();
             match name.strip_prefix("env.") {
-                Some(var) => match self.env(var) {
-                    Some(value) => out.push_str(&value),
-                    None => self.error(
-                        &text.referenced,
-                        format!("environment variable `{var}` is not set"),
-                        Some(format!("export {var}=…, or pass `--secret {var}=…`")),
-                    ),
-                },
+                Some(var) => {
+                    match self.env(var) {
+                        Some(value) => {
+                            let short = Some(value.as_str())
+                                .filter(|_| crate::mask::is_secret_name(var))
+                                .and_then(crate::mask::too_short_if_secret);
+                            if let Some(why) = short {
+                                self.error(
+                                &text.referenced,
+                                format!("`{{{{env.{var}}}}}` reads a secret too short to mask: {why}"),
+                                Some(format!(
+                                    "give {var} a longer value, or pass one with `--secret {var}=…`"
+                                )),
+                            );
+                            }
+                            out.push_str(&value);
+                        }
+                        None => self.error(
+                            &text.referenced,
+                            format!("environment variable `{var}` is not set"),
+                            Some(format!("export {var}=…, or pass `--secret {var}=…`")),
+                        ),
+                    }
+                }
                 None => out.push_str(whole),
             }
             rest = &rest[start + 2 + len + 2..];
@@ -173,14 +189,24 @@ impl Compiler<'_> {
 
     /// Like `env_text`; what came from the environment, or is the value of a field whose
     /// `name` looks secret (`X-Api-Key`, `token`), is kept as a secret to mask, unless it is
-    /// too short or common to be one (masking `2` would hide every 2 in every report).
+    /// a common word or a small number (masking `2` would hide every 2 in every report); a
+    /// secret shorter than [`crate::mask::MIN_SECRET_CHARS`] is refused.
     fn env_secret(&mut self, name: &str, text: &Located<String>) -> String {
         let value = self.env_text(text);
         let secret_like = value != text.value
             || crate::mask::is_secret_name(name)
             || crate::mask::is_secret_name(&text.value);
-        if secret_like && crate::mask::worth_masking(&value) {
-            self.used_secrets.push(value.clone());
+        if !secret_like {
+            return value;
+        }
+        match crate::mask::too_short_if_secret(&value) {
+            Some(why) => self.error(
+                &text.referenced,
+                format!("`{name}` holds a secret too short to mask: {why}"),
+                Some("use a longer secret (a platform's API token usually is)".into()),
+            ),
+            None if crate::mask::worth_masking(&value) => self.used_secrets.push(value.clone()),
+            None => {}
         }
         value
     }

@@ -209,8 +209,22 @@ impl SandboxConfig {
         Ok(config)
     }
 
-    /// What serde cannot see: references between offers and partners, statuses, faults.
+    /// What serde cannot see: references between offers and partners, statuses, faults, and
+    /// secrets too short to mask.
     fn check(&self) -> Result<(), String> {
+        if let Some(why) = self.token.as_deref().and_then(crate::mask::too_short) {
+            return Err(format!("`token`: {why}"));
+        }
+        for partner in &self.partners {
+            if let Some(why) =
+                (partner.auth_header.as_ref()).and_then(|h| crate::mask::too_short(&h.secret))
+            {
+                return Err(format!(
+                    "partner `{}`: `auth_header.secret`: {why}",
+                    partner.id
+                ));
+            }
+        }
         let partners: HashSet<&str> = self.partners.iter().map(|p| p.id.as_str()).collect();
         for offer in &self.offers {
             if !partners.contains(offer.partner.as_str()) {
