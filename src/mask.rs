@@ -149,6 +149,20 @@ pub fn too_short(secret: &str) -> Option<String> {
     })
 }
 
+/// Why a file may not read environment variable `var` (whose value is `value`) with
+/// `{{env.NAME}}`, and what to do: its name looks secret and its value is too short to be one.
+pub fn env_too_short(var: &str, value: &str) -> Option<(String, String)> {
+    if !is_secret_name(var) {
+        return None;
+    }
+    too_short_if_secret(value).map(|why| {
+        (
+            format!("`{{{{env.{var}}}}}` reads a secret too short to mask: {why}"),
+            format!("give {var} a longer value, or pass one with `--secret {var}=…`"),
+        )
+    })
+}
+
 /// Like [`too_short`], for a value found under a name that looks secret: none when it is no
 /// secret after all (see [`not_a_secret`]).
 pub fn too_short_if_secret(value: &str) -> Option<String> {

@@ -85,18 +85,11 @@ impl<'a> Scope<'a> {
     fn of(builder: &mut SuiteBuilder<'a>, file: &ScenarioFile) -> Scope<'a> {
         let env = referenced_env(&builder.source.text, builder.env);
         for (name, value) in &env {
-            let short = Some(value)
-                .filter(|_| crate::mask::is_secret_name(name))
-                .and_then(Value::as_str)
-                .and_then(crate::mask::too_short_if_secret);
-            if let Some(why) = short {
-                let problem = builder.source.diagnostic(
-                    None,
-                    format!("`{{{{env.{name}}}}}` reads a secret too short to mask: {why}"),
-                    Some(format!(
-                        "give {name} a longer value, or pass one with `--secret {name}=…`"
-                    )),
-                );
+            let short = value
+                .as_str()
+                .and_then(|value| crate::mask::env_too_short(name, value));
+            if let Some((message, help)) = short {
+                let problem = builder.source.diagnostic(None, message, Some(help));
                 builder.problems.push(problem);
                 builder.error_count += 1;
             }

@@ -155,30 +155,19 @@ impl Compiler<'_> {
             let whole = &rest[start..start + 2 + len + 2];
             let name = rest[start + 2..start + 2 + len].trim();
             match name.strip_prefix("env.") {
-                Some(var) => {
-                    match self.env(var) {
-                        Some(value) => {
-                            let short = Some(value.as_str())
-                                .filter(|_| crate::mask::is_secret_name(var))
-                                .and_then(crate::mask::too_short_if_secret);
-                            if let Some(why) = short {
-                                self.error(
-                                &text.referenced,
-                                format!("`{{{{env.{var}}}}}` reads a secret too short to mask: {why}"),
-                                Some(format!(
-                                    "give {var} a longer value, or pass one with `--secret {var}=…`"
-                                )),
-                            );
-                            }
-                            out.push_str(&value);
+                Some(var) => match self.env(var) {
+                    Some(value) => {
+                        if let Some((message, help)) = crate::mask::env_too_short(var, &value) {
+                            self.error(&text.referenced, message, Some(help));
                         }
-                        None => self.error(
-                            &text.referenced,
-                            format!("environment variable `{var}` is not set"),
-                            Some(format!("export {var}=…, or pass `--secret {var}=…`")),
-                        ),
+                        out.push_str(&value);
                     }
-                }
+                    None => self.error(
+                        &text.referenced,
+                        format!("environment variable `{var}` is not set"),
+                        Some(format!("export {var}=…, or pass `--secret {var}=…`")),
+                    ),
+                },
                 None => out.push_str(whole),
             }
             rest = &rest[start + 2 + len + 2..];
