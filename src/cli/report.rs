@@ -6,7 +6,8 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::{CliError, Outcome, exit, say};
 use crate::report::merge::{self, Input};
-use crate::report::{RunRecord, diff, html, write_report_with};
+use crate::report::stream::RecordFile;
+use crate::report::{diff, html, write_report_with};
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -66,24 +67,9 @@ pub fn report(command: ReportCommand) -> Outcome {
     }
 }
 
-fn read(path: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
-}
-
-/// A saved record, masked, its summary counted again from its cases (a record's own summary
-/// is not believed where its cases say otherwise).
-fn record(path: &Path) -> Result<RunRecord, CliError> {
-    let mut record = RunRecord::from_json(&read(path)?)
-        .map(crate::report::record::masked)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-    let took = record.summary.duration_ms;
-    record.summary = crate::report::Summary::of(&record.cases, record.stray.len(), took);
-    Ok(record)
-}
-
-fn write(path: &Path, text: &str, what: &str) -> Result<(), CliError> {
-    write_with(path, |out| out.write_all(text.as_bytes()), what)
+/// A saved record, read a case at a time.
+fn saved(path: &Path) -> Result<RecordFile, CliError> {
+    RecordFile::open(path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
 }
 
 fn write_with(
@@ -120,18 +106,16 @@ fn not_an_input(out: &Path, inputs: &[&PathBuf]) -> Result<(), CliError> {
 
 fn merge(args: MergeArgs) -> Outcome {
     not_an_input(&args.out, &args.inputs.iter().collect::<Vec<_>>())?;
-    let inputs = args
+    let inputs: Vec<Input> = args
         .inputs
         .iter()
-        .map(|p| {
-            Ok(Input {
-                name: p.display().to_string(),
-                text: read(p)?,
-            })
+        .map(|p| Input {
+            name: p.display().to_string(),
+            path: p.clone(),
         })
-        .collect::<Result<Vec<_>, CliError>>()?;
+        .collect();
     let merged = merge::merge(&inputs, args.partial)?;
-    write(&args.out, &merged.text, "merged report")?;
+    write_with(&args.out, |out| merged.write(out), "merged report")?;
     if args.out.as_os_str() != crate::report::STDOUT {
         eprintln!(
             "pitcrew: merged {} {} report(s), {} case(s), into {}",
@@ -145,7 +129,12 @@ fn merge(args: MergeArgs) -> Outcome {
 }
 
 fn diff(args: DiffArgs) -> Outcome {
-    let (old, new) = (record(&args.old)?, record(&args.new)?);
+    let brief = |path: &Path| {
+        saved(path)?
+            .brief()
+            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
+    };
+    let (old, new) = (brief(&args.old)?, brief(&args.new)?);
     let d = diff::diff(&old, &new);
     let (a, b) = (
         args.old.display().to_string(),
@@ -165,7 +154,12 @@ fn diff(args: DiffArgs) -> Outcome {
 
 fn html(args: HtmlArgs) -> Outcome {
     not_an_input(&args.out, &[&args.input])?;
-    let record = record(&args.input)?;
-    write_with(&args.out, |out| html::write(&record, out), "HTML report")?;
+    let saved = saved(&args.input)?;
+    let head = saved.masked_head();
+    write_with(
+        &args.out,
+        |out| html::write_from(&head, &saved, out),
+        "HTML report",
+    )?;
     Ok(exit::PASSED)
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::Arc;
 
 use super::format::Verdict;
 use super::format::{CaseRecord, RunRecord, Summary};
@@ -118,10 +119,10 @@ fn change(old: Option<&CaseRecord>, new: Option<&CaseRecord>) -> Change {
 
 /// Compares two records.
 pub fn diff(old: &RunRecord, new: &RunRecord) -> Diff {
-    let key = |c: &CaseRecord| (c.suite.to_string(), c.name.to_string());
-    let before: HashMap<(String, String), &CaseRecord> =
+    let key = |c: &CaseRecord| (c.suite.clone(), c.name.clone());
+    let before: HashMap<(Arc<str>, Arc<str>), &CaseRecord> =
         old.cases.iter().map(|c| (key(c), c)).collect();
-    let after: HashMap<(String, String), &CaseRecord> =
+    let after: HashMap<(Arc<str>, Arc<str>), &CaseRecord> =
         new.cases.iter().map(|c| (key(c), c)).collect();
     let mut d = Diff {
         old: Some(old.summary),

@@ -124,21 +124,26 @@ impl Summary {
     /// The counts of `cases`.
     pub fn of(cases: &[CaseRecord], stray: usize, duration_ms: u64) -> Summary {
         let mut s = Summary {
-            total: cases.len(),
             stray,
             duration_ms,
             ..Summary::default()
         };
         for case in cases {
-            match case.status {
-                Verdict::Passed => s.passed += 1,
-                Verdict::Failed => s.failed += 1,
-                Verdict::Errored => s.errored += 1,
-                Verdict::Skipped => s.skipped += 1,
-            }
-            s.flaky += usize::from(case.flaky);
+            s.count(case);
         }
         s
+    }
+
+    /// Counts one more case.
+    pub fn count(&mut self, case: &CaseRecord) {
+        self.total += 1;
+        match case.status {
+            Verdict::Passed => self.passed += 1,
+            Verdict::Failed => self.failed += 1,
+            Verdict::Errored => self.errored += 1,
+            Verdict::Skipped => self.skipped += 1,
+        }
+        self.flaky += usize::from(case.flaky);
     }
 
     /// True when nothing failed or errored.
@@ -160,22 +165,56 @@ impl Summary {
     }
 }
 
+/// A record written by a later pitcrew, which this one cannot read.
+pub(super) fn newer(version: u32) -> ReportError {
+    ReportError::Unreadable(format!(
+        "record version {version} is newer than this pitcrew reads ({VERSION}); upgrade pitcrew"
+    ))
+}
+
 impl RunRecord {
     /// Reads a JSON record (a `--json` report), refusing versions this pitcrew cannot read.
     pub fn from_json(text: &str) -> Result<RunRecord, ReportError> {
+        Self::from_reader(|| Ok(text.as_bytes()))
+    }
+
+    /// Reads the JSON record in the file at `path`, as it streams in: the file's text is never
+    /// held whole beside the record it makes.
+    pub fn read(path: &std::path::Path) -> Result<RunRecord, ReportError> {
+        Self::from_reader(|| {
+            let file = std::fs::File::open(path)
+                .map_err(|e| ReportError::Unreadable(format!("it cannot be read ({e})")))?;
+            Ok(std::io::BufReader::with_capacity(1 << 20, file))
+        })
+    }
+
+    /// Why the record `reader` gives cannot be read, when its `version` says: it is newer
+    /// than this pitcrew, or it has none (no pitcrew record at all).
+    pub(super) fn version_problem(reader: impl std::io::Read) -> Option<ReportError> {
         #[derive(Deserialize)]
         struct Version {
             version: Option<u32>,
         }
-        let unreadable = |why: String| ReportError::Unreadable(why);
-        let not_one = |e: serde_json::Error| unreadable(format!("not a pitcrew JSON report: {e}"));
-        let version: Version = serde_json::from_str(text).map_err(not_one)?;
-        match version.version {
-            Some(v) if v > VERSION => Err(unreadable(format!(
-                "record version {v} is newer than this pitcrew reads ({VERSION}); upgrade pitcrew"
-            ))),
-            None => Err(unreadable("not a pitcrew JSON report: no `version`".into())),
-            Some(_) => serde_json::from_str(text).map_err(not_one),
+        match serde_json::from_reader::<_, Version>(reader) {
+            Ok(Version { version: Some(v) }) if v > VERSION => Some(newer(v)),
+            Ok(Version { version: None }) => Some(ReportError::Unreadable(
+                "not a pitcrew JSON report: no `version`".into(),
+            )),
+            _ => None,
+        }
+    }
+
+    /// [`from_json`](Self::from_json) over what `open` gives (opened again only to say why a
+    /// record did not read: a newer version, or no record at all).
+    fn from_reader<R: std::io::Read>(
+        open: impl Fn() -> Result<R, ReportError>,
+    ) -> Result<RunRecord, ReportError> {
+        match serde_json::from_reader::<_, RunRecord>(open()?) {
+            Ok(record) if record.version > VERSION => Err(newer(record.version)),
+            Ok(record) => Ok(record),
+            Err(e) => Err(Self::version_problem(open()?).unwrap_or_else(|| {
+                ReportError::Unreadable(format!("not a pitcrew JSON report: {e}"))
+            })),
         }
     }
 
@@ -239,7 +278,7 @@ impl Cancelled {
 }
 
 /// One expectation that did not hold.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FailureRecord {
     /// Which check: `conversion.status`, `callback.count`, `then[1].callback.payload`, …
     pub check: String,
@@ -368,11 +407,11 @@ impl From<&crate::delivery::Stray> for StrayRecord {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A record with every field set, as a run writes it.
-    fn full() -> RunRecord {
+    pub(in crate::report) fn full() -> RunRecord {
         let at: DateTime<Utc> = "2026-01-01T00:00:00.123Z".parse().unwrap();
         let failure = FailureRecord {
             check: "then[1].callback.count".into(),

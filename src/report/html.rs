@@ -13,13 +13,41 @@ use super::format::{AttemptRecord, CaseRecord, RunRecord};
 
 /// Writes the page for `record` to `out`, a case at a time.
 pub fn write(record: &RunRecord, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    write_from(record, &record.cases, out)
+}
+
+/// The cases a page is written from, gone through once for each part of the page: a record's
+/// own, or those of a saved record, read from its file again each time.
+pub trait Cases {
+    /// Hands each case to `each`, in order; the first error stops and is returned.
+    fn each(&self, each: &mut dyn FnMut(&CaseRecord) -> std::io::Result<()>)
+    -> std::io::Result<()>;
+}
+
+impl Cases for Vec<CaseRecord> {
+    fn each(
+        &self,
+        each: &mut dyn FnMut(&CaseRecord) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.iter().try_for_each(each)
+    }
+}
+
+/// Writes the page for `head` (a record whose `summary` counts `cases`, its own `cases` left
+/// aside) to `out`, a case at a time: what the page holds of the cases is never in memory at
+/// once.
+pub fn write_from(
+    head: &RunRecord,
+    cases: &dyn Cases,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     let mut page = Page(String::with_capacity(64 * 1024), out);
-    page.head(record);
-    page.summary(record);
-    page.failures(record)?;
-    page.flaky(record)?;
-    page.cases(record)?;
-    page.stray(record);
+    page.head(head);
+    page.summary(head);
+    page.failures(head, cases)?;
+    page.flaky(head, cases)?;
+    page.cases(head, cases)?;
+    page.stray(head);
     page.0.push_str("</main>\n<script>\n");
     page.0.push_str(SCRIPT);
     page.0.push_str("</script>\n</body>\n</html>\n");
@@ -57,6 +85,21 @@ fn seconds(ms: u64) -> String {
         format!("{ms} ms")
     } else {
         format!("{:.2} s", ms as f64 / 1000.0)
+    }
+}
+
+/// Cases of one suite in a row, as the page groups them.
+struct Group {
+    suite: std::sync::Arc<str>,
+    file: std::sync::Arc<str>,
+    cases: usize,
+    bad: usize,
+}
+
+impl Group {
+    fn add(&mut self, case: &CaseRecord) {
+        self.cases += 1;
+        self.bad += usize::from(case.status.is_failure());
     }
 }
 
@@ -135,52 +178,52 @@ impl Page<'_> {
         }
     }
 
-    fn failures(&mut self, record: &RunRecord) -> std::io::Result<()> {
-        let failing: Vec<&CaseRecord> = record
-            .cases
-            .iter()
-            .filter(|c| c.status.is_failure())
-            .collect();
-        if failing.is_empty() {
+    fn failures(&mut self, record: &RunRecord, cases: &dyn Cases) -> std::io::Result<()> {
+        let failing = record.summary.failed + record.summary.errored;
+        if failing == 0 {
             return Ok(());
         }
         let _ = writeln!(
             self.0,
-            "<section id=\"failures\">\n<h2>What failed ({})</h2>",
-            failing.len()
+            "<section id=\"failures\">\n<h2>What failed ({failing})</h2>"
         );
-        for case in failing {
-            self.case(case, true, true);
-            self.flush()?;
-        }
+        cases.each(&mut |case| {
+            if case.status.is_failure() {
+                self.case(case, true, true);
+                self.flush()?;
+            }
+            Ok(())
+        })?;
         self.0.push_str("</section>\n");
         Ok(())
     }
 
-    fn flaky(&mut self, record: &RunRecord) -> std::io::Result<()> {
-        let flaky: Vec<&CaseRecord> = record.cases.iter().filter(|c| c.flaky).collect();
-        if flaky.is_empty() {
+    fn flaky(&mut self, record: &RunRecord, cases: &dyn Cases) -> std::io::Result<()> {
+        let flaky = record.summary.flaky;
+        if flaky == 0 {
             return Ok(());
         }
         let _ = writeln!(
             self.0,
-            "<section id=\"flaky\">\n<h2>Flaky: passed on a later attempt ({})</h2>",
-            flaky.len()
+            "<section id=\"flaky\">\n<h2>Flaky: passed on a later attempt ({flaky})</h2>"
         );
-        for case in flaky {
-            self.case(case, false, true);
-            self.flush()?;
-        }
+        cases.each(&mut |case| {
+            if case.flaky {
+                self.case(case, false, true);
+                self.flush()?;
+            }
+            Ok(())
+        })?;
         self.0.push_str("</section>\n");
         Ok(())
     }
 
-    fn cases(&mut self, record: &RunRecord) -> std::io::Result<()> {
+    fn cases(&mut self, record: &RunRecord, cases: &dyn Cases) -> std::io::Result<()> {
         let _ = write!(
             self.0,
             "<section id=\"cases\">\n<h2>Every case ({})</h2>\n<p class=\"filter\">\
              <input id=\"q\" type=\"search\" placeholder=\"Filter by name\" aria-label=\"Filter cases by name\">",
-            record.cases.len()
+            record.summary.total
         );
         for status in ["passed", "flaky", "failed", "errored", "skipped"] {
             let _ = write!(
@@ -189,37 +232,56 @@ impl Page<'_> {
             );
         }
         self.0.push_str("</p>\n");
-        let mut start = 0;
-        while start < record.cases.len() {
-            let suite = &record.cases[start].suite;
-            let file = &record.cases[start].file;
-            let end = record.cases[start..]
-                .iter()
-                .position(|c| &c.suite != suite || &c.file != file)
-                .map_or(record.cases.len(), |n| start + n);
-            let cases = &record.cases[start..end];
-            let bad = cases.iter().filter(|c| c.status.is_failure()).count();
-            let _ = writeln!(
-                self.0,
-                "<details class=\"suite\" open>\n<summary><b>{}</b> <span class=\"where\">{}</span> <span class=\"tally\">{} case(s){}</span></summary>",
-                esc(suite),
-                esc(file),
-                cases.len(),
-                if bad > 0 {
-                    format!(", <span class=\"bad\">{bad} not passed</span>")
-                } else {
-                    String::new()
-                }
-            );
-            for case in cases {
-                self.case(case, false, false);
-                if self.0.len() > 32 * 1024 {
-                    self.flush()?;
+        // Cases of one suite in a row are one group, headed by its counts: counted first.
+        let mut groups: Vec<Group> = Vec::new();
+        cases.each(&mut |case| {
+            match groups.last_mut() {
+                Some(g) if g.suite == case.suite && g.file == case.file => g.add(case),
+                _ => {
+                    let mut group = Group {
+                        suite: case.suite.clone(),
+                        file: case.file.clone(),
+                        cases: 0,
+                        bad: 0,
+                    };
+                    group.add(case);
+                    groups.push(group);
                 }
             }
-            self.0.push_str("</details>\n");
-            start = end;
-        }
+            Ok(())
+        })?;
+        let mut groups = groups.into_iter();
+        let mut left = 0;
+        cases.each(&mut |case| {
+            if left == 0
+                && let Some(group) = groups.next()
+            {
+                let _ = writeln!(
+                    self.0,
+                    "<details class=\"suite\" open>\n<summary><b>{}</b> <span class=\"where\">{}</span> <span class=\"tally\">{} case(s){}</span></summary>",
+                    esc(&group.suite),
+                    esc(&group.file),
+                    group.cases,
+                    if group.bad > 0 {
+                        format!(", <span class=\"bad\">{} not passed</span>", group.bad)
+                    } else {
+                        String::new()
+                    }
+                );
+                left = group.cases;
+            }
+            self.case(case, false, false);
+            if left > 0 {
+                left -= 1;
+                if left == 0 {
+                    self.0.push_str("</details>\n");
+                }
+            }
+            if self.0.len() > 32 * 1024 {
+                self.flush()?;
+            }
+            Ok(())
+        })?;
         self.0.push_str("</section>\n");
         Ok(())
     }

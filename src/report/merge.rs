@@ -11,29 +11,82 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Utc};
 use quick_junit::{Property, Report, TestCase, TestSuite};
 
+use std::sync::Arc;
+
 use super::ReportError;
 use super::format::{self, CaseRecord, RunRecord, SuiteRecord, Summary};
 use super::record;
+use super::stream::RecordFile;
 use crate::plan::Shard;
 
-/// One input: how to name it in messages, and its text.
+/// One input: how to name it in messages, and where it is. Inputs are read one at a time, as
+/// they are merged: a report's text is never held beside another's, nor beside its own cases.
 pub struct Input {
     pub name: String,
-    pub text: String,
+    pub path: std::path::PathBuf,
 }
 
-/// The merged report's text, and notes worth printing.
+impl Input {
+    fn text(&self) -> Result<String, ReportError> {
+        std::fs::read_to_string(&self.path)
+            .map_err(|e| ReportError::Unreadable(format!("{}: it cannot be read ({e})", self.name)))
+    }
+
+    /// Its format, from its first characters.
+    fn kind(&self) -> Result<Kind, ReportError> {
+        use std::io::Read;
+        let mut head = Vec::new();
+        std::fs::File::open(&self.path)
+            .and_then(|f| f.take(4096).read_to_end(&mut head))
+            .map_err(|e| {
+                ReportError::Unreadable(format!("{}: it cannot be read ({e})", self.name))
+            })?;
+        let head = String::from_utf8_lossy(&head);
+        match head
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .chars()
+            .next()
+        {
+            Some('<') => Ok(Kind::Junit),
+            Some('{') => Ok(Kind::Json),
+            _ => Err(ReportError::Unreadable(format!(
+                "{} is neither JUnit XML nor a pitcrew JSON report",
+                self.name
+            ))),
+        }
+    }
+}
+
+/// The merged report, and notes worth printing.
 pub struct Merged {
-    pub text: String,
+    report: MergedReport,
     pub format: &'static str,
     pub cases: usize,
+}
+
+enum MergedReport {
+    Json(Box<JsonMerge>),
+    Junit(Box<Report>),
+}
+
+impl Merged {
+    /// Writes the merged report to `out`, as it is serialized.
+    pub fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match &self.report {
+            MergedReport::Json(merge) => merge.write(out),
+            MergedReport::Junit(report) => {
+                report.serialize(&mut *out).map_err(std::io::Error::other)
+            }
+        }
+    }
 }
 
 /// Merges `inputs` (all JUnit or all JSON).
 pub fn merge(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
     let kinds: Vec<(&str, Kind)> = inputs
         .iter()
-        .map(|i| Ok((i.name.as_str(), kind(i)?)))
+        .map(|i| Ok((i.name.as_str(), i.kind()?)))
         .collect::<Result<_, ReportError>>()?;
     let first = kinds
         .first()
@@ -63,23 +116,6 @@ fn kinds_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Junit => "JUnit XML",
         Kind::Json => "a JSON run record",
-    }
-}
-
-fn kind(input: &Input) -> Result<Kind, ReportError> {
-    match input
-        .text
-        .trim_start_matches('\u{feff}')
-        .trim_start()
-        .chars()
-        .next()
-    {
-        Some('<') => Ok(Kind::Junit),
-        Some('{') => Ok(Kind::Json),
-        _ => Err(ReportError::Unreadable(format!(
-            "{} is neither JUnit XML nor a pitcrew JSON report",
-            input.name
-        ))),
     }
 }
 
@@ -172,30 +208,43 @@ fn unique<'a>(
     Ok(())
 }
 
+/// Where a case of a JSON record goes in the merge, and under which names.
+struct CaseKey {
+    suite: Arc<str>,
+    name: Arc<str>,
+    file: Arc<str>,
+}
+
+/// Merges JSON records a case at a time: a first reading of each input finds its cases' names
+/// (to order them, refuse duplicates and count them), and the merged record is written as the
+/// inputs are read again side by side, each case masked as it passes.
 fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
-    let records: Vec<RunRecord> = inputs
-        .iter()
-        .map(|i| {
-            RunRecord::from_json(&i.text)
-                .map_err(|e| ReportError::Unreadable(format!("{}: {e}", i.name)))
+    let mut files = Vec::new();
+    let mut parts = Vec::new();
+    for input in inputs {
+        let mut cases = Vec::new();
+        let file = RecordFile::open_with(&input.path, &mut |c| {
+            cases.push(CaseKey {
+                suite: c.suite.clone(),
+                name: c.name.clone(),
+                file: c.file.clone(),
+            })
         })
-        .collect::<Result<_, ReportError>>()?;
+        .map_err(|e| ReportError::Unreadable(format!("{}: {e}", input.name)))?;
+        parts.push(Part {
+            name: input.name.clone(),
+            shard: file.head.shard.as_deref().and_then(|s| s.parse().ok()),
+            cases,
+        });
+        files.push(file);
+    }
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
-    let parts = records
-        .iter()
-        .zip(&names)
-        .map(|(r, name)| Part {
-            name: name.to_string(),
-            shard: r.shard.as_deref().and_then(|s| s.parse().ok()),
-            cases: r.cases.clone(),
-        })
-        .collect();
     let cases = order(parts, partial)?;
     unique(
         cases.iter().map(|(i, c)| (*i, (&*c.suite, &*c.name))),
         &names,
     )?;
-    let cases: Vec<CaseRecord> = cases.into_iter().map(|(_, c)| c).collect();
+    let records: Vec<&RunRecord> = files.iter().map(|f| &f.head).collect();
     let all_suites: HashMap<(&str, &str), &SuiteRecord> = records
         .iter()
         .flat_map(|r| r.suites.iter())
@@ -204,6 +253,7 @@ fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
     let mut seen = HashSet::new();
     let suites: Vec<SuiteRecord> = cases
         .iter()
+        .map(|(_, c)| c)
         .filter(|c| seen.insert((&*c.suite, &*c.file)))
         .map(|c| {
             all_suites
@@ -233,12 +283,25 @@ fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
             targets.push(&r.target);
         }
     }
-    let summary = Summary::of(
-        &cases,
-        stray.len(),
-        (ended_at - started_at).num_milliseconds().max(0) as u64,
-    );
-    let merged = RunRecord {
+    // Every case of every input is in the merge: the counts are the inputs' together.
+    let mut summary = Summary {
+        stray: stray.len(),
+        duration_ms: (ended_at - started_at).num_milliseconds().max(0) as u64,
+        ..Summary::default()
+    };
+    for f in &files {
+        for (total, n) in [
+            (&mut summary.total, f.summary.total),
+            (&mut summary.passed, f.summary.passed),
+            (&mut summary.failed, f.summary.failed),
+            (&mut summary.errored, f.summary.errored),
+            (&mut summary.skipped, f.summary.skipped),
+            (&mut summary.flaky, f.summary.flaky),
+        ] {
+            *total += n;
+        }
+    }
+    let mut head = RunRecord {
         version: format::VERSION,
         run_id: records[0].run_id.clone(),
         target: targets.join(", "),
@@ -247,16 +310,59 @@ fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
         cancelled: records.iter().find_map(|r| r.cancelled),
         summary,
         suites,
-        cases,
+        cases: Vec::new(),
         stray,
         merged_from: records.iter().map(|r| r.run_id.clone()).collect(),
     };
-    let merged = record::masked(merged);
+    record::Masking::new().head(&mut head);
     Ok(Merged {
-        text: merged.to_json(),
         format: "JSON",
-        cases: merged.cases.len(),
+        cases: cases.len(),
+        report: MergedReport::Json(Box::new(JsonMerge {
+            head,
+            files,
+            from: cases.into_iter().map(|(i, _)| i).collect(),
+        })),
     })
+}
+
+/// A JSON merge ready to be written: the merged record's head, the inputs, and for each case
+/// of the merge in order, the input it comes from.
+struct JsonMerge {
+    head: RunRecord,
+    files: Vec<RecordFile>,
+    from: Vec<usize>,
+}
+
+impl JsonMerge {
+    /// Writes the merged record: each input is read again in a thread of its own, a few cases
+    /// ahead, and the cases are taken from them in the merge's order.
+    fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        std::thread::scope(|scope| {
+            let mut readers = Vec::new();
+            for file in &self.files {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Result<CaseRecord, String>>(64);
+                scope.spawn(move || {
+                    let masking = record::Masking::new();
+                    let read = file.each_case(&mut |mut case| {
+                        masking.case(&mut case);
+                        tx.send(Ok(case))
+                            .map_err(|_| "the merge stopped".to_string())
+                    });
+                    if let Err(e) = read {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                });
+                readers.push(rx);
+            }
+            let mut cases = self.from.iter().map(|&i| {
+                readers[i].recv().unwrap_or_else(|_| {
+                    Err("a report changed while it was merged: merge it again".to_string())
+                })
+            });
+            super::stream::write_json(&self.head, &mut cases, out)
+        })
+    }
 }
 
 /// A JUnit case with its suite.
@@ -270,19 +376,28 @@ fn merge_junit(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
     let reports: Vec<Report> = inputs
         .iter()
         .map(|i| {
-            Report::deserialize_from_str(&masker.mask(&i.text)).map_err(|e| {
+            let text = masker.mask(&i.text()?).into_owned();
+            Report::deserialize_from_str(&text).map_err(|e| {
                 ReportError::Unreadable(format!("{}: not JUnit XML pitcrew can read: {e}", i.name))
             })
         })
         .collect::<Result<_, ReportError>>()?;
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     // Every input suite, once per input; cases refer to them by position.
+    let title = reports
+        .first()
+        .and_then(|r| r.name.as_ref())
+        .map_or("pitcrew".to_string(), |n| n.to_string());
+    let mut whole = Span::default();
+    for r in &reports {
+        whole.add(r.timestamp, r.time);
+    }
     let mut suites: Vec<TestSuite> = Vec::new();
     let mut parts = Vec::new();
-    for (report, name) in reports.iter().zip(&names) {
+    for (report, name) in reports.into_iter().zip(&names) {
         let mut shard = None;
         let mut cases = Vec::new();
-        for suite in &report.test_suites {
+        for mut suite in report.test_suites {
             shard = shard.or_else(|| {
                 suite
                     .properties
@@ -291,10 +406,9 @@ fn merge_junit(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
                     .and_then(|p| p.value.as_str().parse().ok())
             });
             let position = suites.len();
-            let mut shell = suite.clone();
-            shell.test_cases = Vec::new();
-            suites.push(shell);
-            cases.extend(suite.test_cases.iter().cloned().map(|case| JunitCase {
+            let test_cases = std::mem::take(&mut suite.test_cases);
+            suites.push(suite);
+            cases.extend(test_cases.into_iter().map(|case| JunitCase {
                 suite: position,
                 case,
             }));
@@ -350,16 +464,7 @@ fn merge_junit(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
         spans[at].add(from.timestamp, from.time);
         merged[at].add_test_case(case);
     }
-    let mut report = Report::new(
-        reports
-            .first()
-            .and_then(|r| r.name.as_ref())
-            .map_or("pitcrew", |n| n.as_str()),
-    );
-    let mut whole = Span::default();
-    for r in &reports {
-        whole.add(r.timestamp, r.time);
-    }
+    let mut report = Report::new(title);
     if let Some((start, took)) = whole.get() {
         report.set_timestamp(start);
         report.set_time(took);
@@ -373,11 +478,8 @@ fn merge_junit(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
         count += suite.test_cases.len();
         report.add_test_suite(suite);
     }
-    let text = report
-        .to_string()
-        .map_err(|e| ReportError::Unwritable(format!("cannot write the merged JUnit: {e}")))?;
     Ok(Merged {
-        text,
+        report: MergedReport::Junit(Box::new(report)),
         format: "JUnit",
         cases: count,
     })

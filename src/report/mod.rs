@@ -10,6 +10,7 @@ pub mod html;
 pub mod junit;
 pub mod merge;
 pub mod record;
+pub mod stream;
 pub mod style;
 
 use std::io::Write;

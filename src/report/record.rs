@@ -242,97 +242,168 @@ fn attempt_record(result: &CaseResult) -> AttemptRecord {
 
 /// The record with every text masked (the one masking point of the file reports).
 pub fn masked(mut record: RunRecord) -> RunRecord {
-    let masker = crate::mask::current();
-    let m = |s: &mut String| {
-        if let std::borrow::Cow::Owned(masked) = masker.mask(s) {
+    let mut masking = Masking::new();
+    masking.head(&mut record);
+    let mut cases = std::mem::take(&mut record.cases);
+    for case in &mut cases {
+        masking.shared_case(case);
+    }
+    record.cases = cases;
+    record
+}
+
+/// Masks a record's strings: its head, and its cases one at a time (as a whole record's, whose
+/// shared texts and parameter sets are masked once each; or as cases read one by one from a
+/// saved record, each on its own).
+pub struct Masking {
+    masker: crate::mask::Masker,
+    /// Shared texts already masked, by address: each original is held beside its masked copy,
+    /// so that no address is freed and taken by another value meanwhile.
+    texts: HashMap<*const u8, (Arc<str>, Arc<str>)>,
+    params: HashMap<*const std::collections::BTreeMap<String, String>, (Params, Params)>,
+}
+
+impl Default for Masking {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Masking {
+    /// Masking with the secrets this process knows now.
+    pub fn new() -> Masking {
+        Masking {
+            masker: crate::mask::current(),
+            texts: HashMap::new(),
+            params: HashMap::new(),
+        }
+    }
+
+    fn text(&self, s: &mut String) {
+        if let std::borrow::Cow::Owned(masked) = self.masker.mask(s) {
             *s = masked;
         }
-    };
-    // Shared texts and parameter sets are masked once each, however many cases hold them
-    // (known by address: each original is held beside its masked copy, so that no address is
-    // freed and taken by another value meanwhile).
-    let mut texts: HashMap<*const u8, (Arc<str>, Arc<str>)> = HashMap::new();
-    let mut shared = |s: &mut Arc<str>| {
-        let (_, masked) = texts.entry(s.as_ptr()).or_insert_with(|| {
-            let masked = match masker.mask(s) {
-                std::borrow::Cow::Owned(masked) => Arc::from(masked),
-                std::borrow::Cow::Borrowed(_) => s.clone(),
-            };
-            (s.clone(), masked)
-        });
-        *s = masked.clone();
-    };
-    let mut params: HashMap<*const std::collections::BTreeMap<String, String>, (Params, Params)> =
-        HashMap::new();
-    let failures = |list: &mut Vec<FailureRecord>| {
+    }
+
+    fn arc(&self, s: &mut Arc<str>) {
+        if let std::borrow::Cow::Owned(masked) = self.masker.mask(s) {
+            *s = Arc::from(masked);
+        }
+    }
+
+    fn failures(&self, list: &mut [FailureRecord]) {
         for f in list {
             for text in [&mut f.check, &mut f.expected, &mut f.actual, &mut f.message] {
+                self.text(text);
+            }
+            f.path
+                .iter_mut()
+                .chain(f.at.iter_mut())
+                .for_each(|t| self.text(t));
+        }
+    }
+
+    /// Everything of `record` but its cases.
+    pub fn head(&mut self, record: &mut RunRecord) {
+        let m = |s: &mut String| self.text(s);
+        m(&mut record.run_id);
+        m(&mut record.target);
+        record.merged_from.iter_mut().for_each(m);
+        record.shard.iter_mut().for_each(m);
+        for suite in &mut record.suites {
+            m(&mut suite.name);
+            m(&mut suite.file);
+            suite.tags.iter_mut().for_each(m);
+        }
+        for stray in &mut record.stray {
+            for text in [&mut stray.method, &mut stray.path, &mut stray.reason] {
                 m(text);
             }
-            f.path.iter_mut().chain(f.at.iter_mut()).for_each(m);
+            let ids = &mut stray.ids;
+            ids.callback
+                .iter_mut()
+                .chain(ids.conversion.iter_mut())
+                .chain(ids.click.iter_mut())
+                .for_each(m);
         }
-    };
-    m(&mut record.run_id);
-    m(&mut record.target);
-    record.merged_from.iter_mut().for_each(m);
-    record.shard.iter_mut().for_each(m);
-    for suite in &mut record.suites {
-        m(&mut suite.name);
-        m(&mut suite.file);
-        suite.tags.iter_mut().for_each(m);
     }
-    for case in &mut record.cases {
-        if let std::borrow::Cow::Owned(masked) = masker.mask(&case.name) {
-            case.name = Arc::from(masked);
+
+    /// One case of a whole record: its texts and parameters shared with other cases are
+    /// masked once.
+    fn shared_case(&mut self, case: &mut CaseRecord) {
+        let masker = &self.masker;
+        let shared = |texts: &mut HashMap<*const u8, (Arc<str>, Arc<str>)>, s: &mut Arc<str>| {
+            let (_, masked) = texts.entry(s.as_ptr()).or_insert_with(|| {
+                let masked = match masker.mask(s) {
+                    std::borrow::Cow::Owned(masked) => Arc::from(masked),
+                    std::borrow::Cow::Borrowed(_) => s.clone(),
+                };
+                (s.clone(), masked)
+            });
+            *s = masked.clone();
+        };
+        shared(&mut self.texts, &mut case.suite);
+        shared(&mut self.texts, &mut case.file);
+        shared(&mut self.texts, &mut case.inputs.offer);
+        if let Some(event) = &mut case.inputs.event {
+            shared(&mut self.texts, event);
         }
-        shared(&mut case.suite);
-        shared(&mut case.file);
+        let given = &case.inputs.params;
+        let (_, masked) = self
+            .params
+            .entry(Arc::as_ptr(given))
+            .or_insert_with(|| (given.clone(), masked_params(masker, given)));
+        case.inputs.params = masked.clone();
+        self.own(case);
+    }
+
+    /// One case read on its own (from a saved record, a case at a time).
+    pub fn case(&self, case: &mut CaseRecord) {
+        self.arc(&mut case.suite);
+        self.arc(&mut case.file);
+        self.arc(&mut case.inputs.offer);
+        if let Some(event) = &mut case.inputs.event {
+            self.arc(event);
+        }
+        case.inputs.params = masked_params(&self.masker, &case.inputs.params);
+        self.own(case);
+    }
+
+    /// The texts a case holds alone.
+    fn own(&self, case: &mut CaseRecord) {
+        let m = |s: &mut String| self.text(s);
+        self.arc(&mut case.name);
         case.tags.iter_mut().for_each(m);
-        failures(&mut case.failures);
+        self.failures(&mut case.failures);
         case.error.iter_mut().for_each(m);
         case.ids
             .click
             .iter_mut()
             .chain(case.ids.conversion.iter_mut())
             .for_each(m);
-        shared(&mut case.inputs.offer);
         m(&mut case.inputs.member);
-        case.inputs.event.iter_mut().for_each(&mut shared);
-        let given = &case.inputs.params;
-        let (_, masked) = params.entry(Arc::as_ptr(given)).or_insert_with(|| {
-            let hides = |t: &String| matches!(masker.mask(t), std::borrow::Cow::Owned(_));
-            let masked = if given.iter().any(|(k, v)| hides(k) || hides(v)) {
-                Arc::new(
-                    given
-                        .iter()
-                        .map(|(k, v)| (masker.mask(k).into_owned(), masker.mask(v).into_owned()))
-                        .collect(),
-                )
-            } else {
-                given.clone()
-            };
-            (given.clone(), masked)
-        });
-        case.inputs.params = masked.clone();
         case.transcript.iter_mut().for_each(m);
         for attempt in &mut case.earlier_attempts {
-            failures(&mut attempt.failures);
+            self.failures(&mut attempt.failures);
             attempt.error.iter_mut().for_each(m);
             attempt.transcript.iter_mut().for_each(m);
         }
     }
-    for stray in &mut record.stray {
-        for text in [&mut stray.method, &mut stray.path, &mut stray.reason] {
-            m(text);
-        }
-        let ids = &mut stray.ids;
-        ids.callback
-            .iter_mut()
-            .chain(ids.conversion.iter_mut())
-            .chain(ids.click.iter_mut())
-            .for_each(m);
+}
+
+/// `given` with its keys and values masked (the same set when nothing in it is secret).
+fn masked_params(masker: &crate::mask::Masker, given: &Params) -> Params {
+    let hides = |t: &String| matches!(masker.mask(t), std::borrow::Cow::Owned(_));
+    if given.iter().any(|(k, v)| hides(k) || hides(v)) {
+        Arc::new(
+            given
+                .iter()
+                .map(|(k, v)| (masker.mask(k).into_owned(), masker.mask(v).into_owned()))
+                .collect(),
+        )
+    } else {
+        given.clone()
     }
-    record
 }
 
 #[cfg(test)]
