@@ -465,7 +465,8 @@ fn a_run_through_a_shared_receiver_fails_a_case_whose_callback_it_refused() {
 
 /// Anyone may send callbacks without the secret: what the receiver keeps of them is bounded
 /// in bytes, not only in number. 400 refused callbacks whose conversion id is ~1 MB, and 400
-/// whose id is 60 KiB, leave its memory where it was; each is still counted as a stray.
+/// whose id is 60 KiB, leave its memory where it was; each is still counted as a stray, and
+/// one with a large body still names its case.
 #[test]
 fn refused_callbacks_cannot_grow_the_receivers_memory_by_their_size() {
     let dir = scratch("refused-memory");
@@ -502,6 +503,18 @@ fn refused_callbacks_cannot_grow_the_receivers_memory_by_their_size() {
         after / 1024
     );
     assert!(before > 0, "the receiver's memory can be read");
+    // However large its body, a refused callback still names the case it fails.
+    let mut padded = callback("cv-padded", "ck");
+    padded["padding"] = Value::String("p".repeat(200_000));
+    let status = rt().block_on(post(&client, port, &padded.to_string(), "not-the-secret"));
+    assert_eq!(status, 401);
+    let listed = rt().block_on(api(&client, port, "/callbacks?conversion=cv-padded"));
+    assert_eq!(
+        listed["callbacks"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    assert!(listed["callbacks"][0]["refused"].is_string(), "{listed}");
     assert!(
         after < before + 150 * 1024,
         "refused callbacks are kept in bounded memory: {before} KiB → {after} KiB"

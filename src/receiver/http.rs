@@ -27,10 +27,6 @@ pub fn router(receiver: Receiver) -> Router {
         .with_state(receiver)
 }
 
-/// The most of a body read from a sender without the partner's secret: enough for the ids of
-/// any real callback, so that the case it names can say it was refused.
-const REFUSED_BODY_LIMIT: usize = 64 * 1024;
-
 /// The answer pitcrew's receiver gives an accepted callback.
 const ACCEPTED: (StatusCode, &str) = (StatusCode::OK, "OK");
 
@@ -65,14 +61,10 @@ async fn capture(
         answer: EndpointAnswer::default(),
         refused: None,
     };
-    // Checked before the body is read: a sender without the secret gets no more than
-    // `REFUSED_BODY_LIMIT` of this receiver's memory, whatever it sends.
+    // A refused callback's body is read as any other's (up to the limit, for a moment): the
+    // ids in it name the case it fails. What is kept of it is bounded (`Receiver::refuse`).
     let refusal = receiver.credentials(&delivery.headers).err();
-    let keep = match refusal {
-        Some(_) => limit.min(REFUSED_BODY_LIMIT),
-        None => limit,
-    };
-    let (bytes, whole) = match read(body, keep, limit).await {
+    let bytes = match read(body, limit).await {
         Ok(read) => read,
         Err(unread) => {
             let (status, reason) = match (&refusal, unread) {
@@ -99,7 +91,7 @@ async fn capture(
             return (status, format!("{reason}\n")).into_response();
         }
     };
-    let json: Option<Value> = whole.then(|| serde_json::from_slice(&bytes).ok()).flatten();
+    let json: Option<Value> = serde_json::from_slice(&bytes).ok();
     delivery.ids = receiver.ids(json.as_ref());
     delivery.body = String::from_utf8_lossy(&bytes).into_owned();
     delivery.json = json;
@@ -149,23 +141,18 @@ enum Unread {
     Broken(String),
 }
 
-/// Reads `body` to its end (at most `limit` bytes) and keeps its first `keep` bytes: the bytes
-/// kept, and whether they are the whole body. The rest is read and dropped, so that a sender
-/// gets an answer rather than a reset connection, in the memory of one frame.
-async fn read(mut body: Body, keep: usize, limit: usize) -> Result<(Vec<u8>, bool), Unread> {
-    let (mut kept, mut total) = (Vec::new(), 0usize);
+/// Reads `body` to its end, refusing it past `limit` bytes.
+async fn read(mut body: Body, limit: usize) -> Result<Vec<u8>, Unread> {
+    let mut bytes = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Unread::Broken(e.to_string()))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        total += data.len();
-        if total > limit {
+        if bytes.len() + data.len() > limit {
             return Err(Unread::TooLarge);
         }
-        if total <= keep {
-            kept.extend_from_slice(&data);
-        }
+        bytes.extend_from_slice(&data);
     }
-    Ok((kept, total <= keep))
+    Ok(bytes)
 }
