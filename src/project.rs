@@ -49,6 +49,11 @@ pub struct TargetSpec {
     /// How callbacks are observed (default: read from `steps.callback_log`).
     #[serde(default)]
     pub callbacks: CallbacksSpec,
+    /// The platform's status words for each conversion state, e.g.
+    /// `{ Success: [approved], Pending: [pending, hold], Rejected: [declined, fraud] }`: read in
+    /// answers (a word in no list errors the case), and the first one sent by `change_status`.
+    /// A state left out keeps its own name.
+    pub states: Option<Located<BTreeMap<String, Vec<String>>>>,
 }
 
 /// The pipeline's steps.

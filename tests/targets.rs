@@ -260,3 +260,51 @@ fn the_project_init_writes_drives_a_standalone_sandbox() {
     let report: &Value = r.json.as_ref().unwrap();
     assert_eq!(report["summary"]["passed"], report["summary"]["total"]);
 }
+
+/// A platform's own status words never pass unread: through the profile's `states:`, Widgets'
+/// `declined` is Rejected (a case that expects it passes, one that expects a conversion fails),
+/// and `change_status: Rejected` sends `declined`. Without `states:`, its `approved` stands for
+/// no state, and a `state:` pointer that finds nothing errors the case too: neither passes, as
+/// once both did.
+#[test]
+fn a_platforms_status_words_are_mapped_or_the_case_errors() {
+    let file = fixture("widgets/widgets-states.yaml").display().to_string();
+    let (dir, platform) = widgets_read_by_log("widget-states");
+    let r = run_in(&dir, &[&file], &["--target", "widgets"], &env());
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let verdicts = r.verdicts();
+    assert_eq!(verdicts[0].1, "passed", "{}", r.explain());
+    assert_eq!(verdicts[1].1, "failed", "{}", r.explain());
+    let failure =
+        &r.case("a declined action fails a case that expects a conversion")["failures"][0];
+    assert_eq!(failure["check"], "conversion.state", "{failure}");
+    assert_eq!(failure["expected"], "Success or Pending", "{failure}");
+    assert_eq!(failure["actual"], "Rejected", "{failure}");
+
+    let widgets = fixture("widgets/widgets.yaml").display().to_string();
+    let words = "    states: { Success: [approved], Pending: [pending], Rejected: [declined] }\n";
+    let profiles = [
+        (
+            widgets::profile("widgets", &platform.base, "      via: log\n").replace(words, ""),
+            "the platform answered the conversion state `approved`, which no state stands for",
+        ),
+        (
+            widgets::profile("widgets", &platform.base, "      via: log\n")
+                .replace("state: /result/state", "state: /result/stat"),
+            "the answer holds no conversion state at `/result/stat`",
+        ),
+    ];
+    for (profile, why) in profiles {
+        project(&dir, &[profile]);
+        let r = run_in(&dir, &[&widgets], &["--target", "widgets"], &env());
+        assert_eq!(r.code, 1, "{}", r.explain());
+        let converting = r.case("a visit converts and notifies");
+        assert_eq!(converting["status"], "errored", "{converting:#}");
+        assert!(
+            converting["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(why)),
+            "{converting:#}"
+        );
+    }
+}

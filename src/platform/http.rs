@@ -247,13 +247,28 @@ impl HttpPlatform {
         })
     }
 
-    fn outcome(step: &Step, exchange: Exchange) -> StepOutcome {
+    fn outcome(&self, step: &Step, exchange: Exchange) -> StepOutcome {
         let at = |p: &Option<String>| p.as_ref().and_then(|p| exchange.body.pointer(p));
+        let word = text_at(&exchange.body, step.state.as_ref());
+        let states = &self.profile.states;
+        let state = word.as_deref().and_then(|w| states.state_of(w));
+        let state_problem = match (&step.state, &word, state) {
+            (Some(pointer), None, _) => Some(format!(
+                "the answer holds no conversion state at `{pointer}` (the step's `state:`)"
+            )),
+            (_, Some(word), None) => Some(format!(
+                "the platform answered the conversion state `{word}`, which no state stands for \
+                 (the target's words: {}); add it to the target's `states:`",
+                states.described()
+            )),
+            _ => None,
+        };
         StepOutcome {
             done: step.done(exchange.status),
             ok: step.ok_text(),
             id: at(&step.id).and_then(id_text),
-            state: text_at(&exchange.body, step.state.as_ref()),
+            state: state.map(str::to_string),
+            state_problem,
             reason: text_at(&exchange.body, step.reason.as_ref()),
             callback_id: at(&step.callback_id).and_then(id_text),
             exchange,
@@ -327,7 +342,7 @@ impl Platform for HttpPlatform {
             .with("member", Some(click.member))
             .with("partner", click.partner);
         let exchange = self.call("create click", &step.request, &vars).await?;
-        Ok(Self::outcome(step, exchange))
+        Ok(self.outcome(step, exchange))
     }
 
     async fn create_conversion(
@@ -345,7 +360,7 @@ impl Platform for HttpPlatform {
         .with("offer", Some(conversion.offer))
         .with("member", Some(conversion.member));
         let exchange = self.call("create conversion", &step.request, &vars).await?;
-        Ok(Self::outcome(step, exchange))
+        Ok(self.outcome(step, exchange))
     }
 
     async fn send_callback(
@@ -388,13 +403,14 @@ impl Platform for HttpPlatform {
 
     async fn change_status(&self, change: StatusChange<'_>) -> Result<StepOutcome, PlatformError> {
         let step = self.step("change_status", self.profile.change_status.as_ref())?;
+        let word = self.profile.states.word_for(change.status);
         let vars = Vars::default()
             .with("conversion", Some(change.conversion))
             .with("click", Some(change.click))
-            .with("status", Some(change.status))
+            .with("status", Some(&word))
             .with("reason", change.reason);
         let exchange = self.call("change status", &step.request, &vars).await?;
-        Ok(Self::outcome(step, exchange))
+        Ok(self.outcome(step, exchange))
     }
 
     async fn callback_log(&self, key: &Key) -> Result<Vec<Delivery>, PlatformError> {

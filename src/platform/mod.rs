@@ -85,8 +85,12 @@ pub struct StepOutcome {
     pub ok: String,
     /// The id the step made (click or conversion).
     pub id: Option<String>,
-    /// The conversion's status as the platform answered it (Success, Pending, Rejected).
+    /// The conversion's state as the platform answered it, in pitcrew's words (Success,
+    /// Pending, Rejected: the target's `states:` say which of the platform's words is which).
     pub state: Option<String>,
+    /// Why the answer's state cannot be read: the step's `state:` finds nothing, or the
+    /// platform's word stands for no state. The case is then errored, never passed.
+    pub state_problem: Option<String>,
     /// Why the platform rejected the conversion.
     pub reason: Option<String>,
     /// The id of the callback record the step made the platform send, when it reports one.

@@ -34,6 +34,64 @@ pub struct Profile {
     pub callback_log: Option<LogStep>,
     /// Where the ids sit in a callback body.
     pub correlation: Correlation,
+    /// The platform's words for conversion states.
+    pub states: States,
+}
+
+/// A platform's status words for pitcrew's conversion states (`states:` in a target): by
+/// default each state's own name. A state named in no list keeps its own name.
+#[derive(Debug, Clone)]
+pub struct States(Vec<(&'static str, Vec<String>)>);
+
+impl Default for States {
+    fn default() -> Self {
+        States(
+            crate::scenario::model::CONVERSION_STATES
+                .iter()
+                .map(|s| (*s, vec![s.to_string()]))
+                .collect(),
+        )
+    }
+}
+
+impl States {
+    /// The states with these words (a state not given keeps its own name).
+    pub fn with(words: impl IntoIterator<Item = (&'static str, Vec<String>)>) -> States {
+        let mut states = States::default();
+        for (state, list) in words {
+            if let Some(slot) = states.0.iter_mut().find(|(s, _)| *s == state) {
+                slot.1 = list;
+            }
+        }
+        states
+    }
+
+    /// The state a platform's word stands for (case and spaces aside), if any.
+    pub fn state_of(&self, word: &str) -> Option<&'static str> {
+        let word = word.trim();
+        self.0
+            .iter()
+            .find(|(_, words)| words.iter().any(|w| w.eq_ignore_ascii_case(word)))
+            .map(|(state, _)| *state)
+    }
+
+    /// The word pitcrew sends for `state` (its first word).
+    pub fn word_for(&self, state: &str) -> String {
+        self.0
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(state))
+            .and_then(|(_, words)| words.first().cloned())
+            .unwrap_or_else(|| state.to_string())
+    }
+
+    /// `Success: approved; Pending: pending, hold; Rejected: declined`, for messages.
+    pub fn described(&self) -> String {
+        self.0
+            .iter()
+            .map(|(state, words)| format!("{state}: {}", words.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// One step's request and where its answer keeps what a run needs.
@@ -304,6 +362,7 @@ impl Profile {
                 duration_ms: pointer("/durationMs"),
             }),
             correlation: Correlation::default(),
+            states: States::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use serde_saphyr::Location;
+use std::collections::BTreeMap;
 
 use super::profile::{Body, LogStep, Profile, Request, Step, placeholders};
 use crate::delivery::Correlation;
@@ -104,6 +105,7 @@ pub fn compile(
     let change_status = step(&mut c, "change_status", &steps.change_status);
     let callback_log = steps.callback_log.as_ref().map(|s| c.log_step(s));
     let correlation = c.correlation(&t.callbacks);
+    let states = c.states(t.states.as_ref());
     let observe = c.observe(&t.callbacks, callback_log.is_some(), &spec.referenced);
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -122,6 +124,7 @@ pub fn compile(
             change_status,
             callback_log,
             correlation,
+            states,
         },
         observe,
         secrets: c.used_secrets,
@@ -129,6 +132,49 @@ pub fn compile(
 }
 
 impl Compiler<'_> {
+    /// `states:`: the platform's words for each conversion state, every word for one state.
+    fn states(
+        &mut self,
+        spec: Option<&Located<BTreeMap<String, Vec<String>>>>,
+    ) -> crate::platform::profile::States {
+        let Some(spec) = spec else {
+            return Default::default();
+        };
+        let known = crate::scenario::model::CONVERSION_STATES;
+        let mut words: Vec<(&'static str, Vec<String>)> = Vec::new();
+        let mut seen: Vec<(String, &str)> = Vec::new();
+        for (state, list) in &spec.value {
+            let Some(state) = known.iter().copied().find(|k| k == state) else {
+                self.error(
+                    &spec.referenced,
+                    format!("`states:` names `{state}`, which is not a conversion state"),
+                    Some(format!("the states are {}", known.join(", "))),
+                );
+                continue;
+            };
+            if list.is_empty() {
+                self.error(
+                    &spec.referenced,
+                    format!("`states.{state}` lists no word"),
+                    Some(format!("e.g. `{state}: [{}]`", state.to_lowercase())),
+                );
+            }
+            for word in list {
+                let lower = word.trim().to_lowercase();
+                if let Some((_, other)) = seen.iter().find(|(w, _)| *w == lower) {
+                    self.error(
+                        &spec.referenced,
+                        format!("`states:` gives the word `{word}` to both {other} and {state}"),
+                        Some("a word stands for one state".into()),
+                    );
+                }
+                seen.push((lower, state));
+            }
+            words.push((state, list.clone()));
+        }
+        crate::platform::profile::States::with(words)
+    }
+
     fn error(&mut self, at: &Location, message: impl Into<String>, help: Option<String>) {
         self.problems
             .push(self.source.diagnostic(Some(at), message, help));

@@ -389,12 +389,19 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         };
         self.ids.conversion = Some(id.clone());
         self.watch(Key::Conversion(id), true);
+        if let Some(problem) = outcome.state_problem {
+            return Err(Stop::from(CaseError::Platform(PlatformError {
+                step: "create conversion",
+                kind: crate::platform::PlatformErrorKind::Unreadable,
+                message: problem,
+            })));
+        }
         self.expect_state(outcome.state.as_deref(), outcome.reason.as_deref());
         Ok(outcome.callback_id.into_iter().collect())
     }
 
     /// Checks the conversion's state as the platform answered it (`reason`: why it rejected
-    /// it): the one the case expects, else anything but Rejected.
+    /// it), in pitcrew's words: the one the case expects, else Success or Pending.
     fn expect_state(&mut self, got: Option<&str>, reason: Option<&str>) {
         let expect = &self.case.expect;
         let at = expect
@@ -405,7 +412,8 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         match (&expect.conversion_state, got) {
             (Some(wanted), Some(got)) if wanted.eq_ignore_ascii_case(got) => {}
             (Some(wanted), got) => self.failures.push(state_failure(wanted, got, reason, at)),
-            (None, Some(got)) if got.eq_ignore_ascii_case("Rejected") => {
+            // By default a conversion must be made: Success or Pending.
+            (None, Some(got)) if !matches!(got, "Success" | "Pending") => {
                 let failure = state_failure("Success or Pending", Some(got), reason, at);
                 self.failures.push(failure);
             }

@@ -191,16 +191,21 @@ async fn action(
     }
     let action = w.next("A");
     let extra = body["extra"].clone();
+    // Widgets' own words: an action `risky` is declined at once, for fraud.
+    let (state, why) = match body["action"].as_str() {
+        Some("risky") => ("declined", json!("fraud")),
+        _ => ("approved", Value::Null),
+    };
     w.data
         .lock()
         .unwrap()
         .actions
-        .insert(action.clone(), (visit, extra, "approved".into()));
+        .insert(action.clone(), (visit, extra, state.into()));
     let ticket = w.next("T");
     w.notify(ticket.clone(), action.clone()).await;
     (
         StatusCode::ACCEPTED,
-        axum::Json(json!({"result": {"action_ref": action, "state": "approved", "why": null}, "notify": {"ticket": ticket}})),
+        axum::Json(json!({"result": {"action_ref": action, "state": state, "why": why}, "notify": {"ticket": ticket}})),
     )
         .into_response()
 }
@@ -236,7 +241,12 @@ async fn change(
         let Some(a) = d.actions.get_mut(&action) else {
             return (StatusCode::NOT_FOUND, "no such action").into_response();
         };
-        a.2 = body["to"].as_str().unwrap_or_default().to_lowercase();
+        // Only Widgets' own words are taken.
+        let to = body["to"].as_str().unwrap_or_default();
+        if !["approved", "pending", "declined"].contains(&to) {
+            return (StatusCode::UNPROCESSABLE_ENTITY, "unknown state").into_response();
+        }
+        a.2 = to.to_string();
     }
     let ticket = w.next("T");
     w.notify(ticket.clone(), action).await;
@@ -275,6 +285,7 @@ pub fn profile(name: &str, base: &str, callbacks: &str) -> String {
     base_url: "{base}"
     headers: {{ X-Widget-Key: "{{{{env.WIDGET_KEY}}}}" }}
     offer: camp-1
+    states: {{ Success: [approved], Pending: [pending], Rejected: [declined] }}
     steps:
       click:
         request:
