@@ -201,11 +201,7 @@ fn stalled_clients_cannot_take_the_receiver_or_the_sandbox_down() {
         &["--max-connections", "200", "--header-timeout", "1s"],
     );
     let sandbox = common::Standalone::start();
-    let sandbox_addr = sandbox
-        .base
-        .trim_start_matches("http://")
-        .trim_end_matches("/api/v1")
-        .to_string();
+    let sandbox_addr = sandbox.addr();
     // Every other connection goes to the sandbox.
     let receiver_addr = format!("127.0.0.1:{port}");
     let addr = |i: usize| {
@@ -630,11 +626,7 @@ fn clients_stalled_in_their_request_head_give_up_their_slots_to_new_ones() {
 fn the_sandbox_answers_a_body_that_comes_a_byte_a_second_with_400() {
     use std::io::Read;
     let sandbox = common::Standalone::start();
-    let addr = sandbox
-        .base
-        .trim_start_matches("http://")
-        .trim_end_matches("/api/v1")
-        .to_string();
+    let addr = sandbox.addr();
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     s.write_all(

@@ -134,6 +134,16 @@ impl Summary {
         s
     }
 
+    /// Adds the cases `other` counts (not its strays or time).
+    pub fn add(&mut self, other: &Summary) {
+        self.total += other.total;
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.errored += other.errored;
+        self.skipped += other.skipped;
+        self.flaky += other.flaky;
+    }
+
     /// Counts one more case.
     pub fn count(&mut self, case: &CaseRecord) {
         self.total += 1;

@@ -290,16 +290,7 @@ fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
         ..Summary::default()
     };
     for f in &files {
-        for (total, n) in [
-            (&mut summary.total, f.summary.total),
-            (&mut summary.passed, f.summary.passed),
-            (&mut summary.failed, f.summary.failed),
-            (&mut summary.errored, f.summary.errored),
-            (&mut summary.skipped, f.summary.skipped),
-            (&mut summary.flaky, f.summary.flaky),
-        ] {
-            *total += n;
-        }
+        summary.add(&f.summary);
     }
     let mut head = RunRecord {
         version: format::VERSION,

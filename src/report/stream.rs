@@ -18,8 +18,6 @@ use super::record::Masking;
 pub struct RecordFile {
     /// Every field of the record but its cases (`cases` is empty).
     pub head: RunRecord,
-    /// How many cases the file holds.
-    pub count: usize,
     /// The counts of its cases, counted again from them (a record's own summary is not
     /// believed where its cases say otherwise).
     pub summary: Summary,
@@ -45,10 +43,8 @@ impl RecordFile {
         })?;
         summary.stray = head.stray.len();
         summary.duration_ms = head.summary.duration_ms;
-        let count = summary.total;
         Ok(RecordFile {
             head,
-            count,
             summary,
             path: path.to_path_buf(),
         })
@@ -80,7 +76,7 @@ impl RecordFile {
     /// place and verdict, and why it failed or was flaky), masked: a fraction of the record.
     pub fn brief(&self) -> Result<RunRecord, ReportError> {
         let masking = Masking::new();
-        let mut cases = Vec::with_capacity(self.count);
+        let mut cases = Vec::with_capacity(self.summary.total);
         // Why it failed, as one failure whose message is what a diff says of it.
         let why = |failures: &mut Vec<FailureRecord>, error: &mut Option<String>| {
             let headline = super::junit::headline(failures, error.as_deref());
@@ -285,7 +281,7 @@ mod tests {
             let path = dir.path().join("r.json");
             std::fs::write(&path, record.to_json()).unwrap();
             let file = RecordFile::open(&path).unwrap();
-            assert_eq!(file.count, record.cases.len());
+            assert_eq!(file.summary.total, record.cases.len());
             let mut read = Vec::new();
             file.each_case(&mut |c| {
                 read.push(c);

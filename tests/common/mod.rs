@@ -230,6 +230,14 @@ pub struct Standalone {
 }
 
 impl Standalone {
+    /// Its `host:port`, for raw connections.
+    pub fn addr(&self) -> String {
+        self.base
+            .trim_start_matches("http://")
+            .trim_end_matches("/api/v1")
+            .to_string()
+    }
+
     pub fn start() -> Standalone {
         Standalone::start_with(&[])
     }
