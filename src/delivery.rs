@@ -190,6 +190,70 @@ impl Correlation {
     }
 }
 
+/// How a callback carries its payload (`callbacks.format`): a JSON body (GoKart's), a
+/// form-encoded body, or the query string of a GET (the industry's S2S postback). Whatever the
+/// format, the payload is read as one object, so pointers and payload matchers work the same.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Json,
+    Form,
+    Query,
+}
+
+impl Format {
+    /// The formats by name, as `callbacks.format` and `--format` take them.
+    pub const NAMES: [&'static str; 3] = ["json", "form", "query"];
+
+    pub fn parse(name: &str) -> Option<Format> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "json" => Some(Format::Json),
+            "form" => Some(Format::Form),
+            "query" => Some(Format::Query),
+            _ => None,
+        }
+    }
+
+    /// The payload of a callback sent with `query` and `body`, as the object pointers read:
+    /// the JSON body, or the form's or the query's pairs (each value text; a name given twice
+    /// holds the list of its values). `None` when there is no such payload.
+    pub fn decode(self, query: Option<&str>, body: &[u8]) -> Option<Value> {
+        match self {
+            Format::Json => serde_json::from_slice(body).ok(),
+            Format::Form => std::str::from_utf8(body).ok().map(pairs_object),
+            Format::Query => query.map(pairs_object),
+        }
+    }
+
+    /// A payload as a platform's log keeps it: text (a JSON document, a form, or the URL or
+    /// query string the callback was sent to) decoded as [`Format::decode`] does.
+    pub fn decode_logged(self, text: &str) -> Option<Value> {
+        match self {
+            Format::Json => serde_json::from_str(text).ok(),
+            Format::Form => Some(pairs_object(text)),
+            Format::Query => Some(pairs_object(
+                text.split_once('?').map_or(text, |(_, query)| query),
+            )),
+        }
+    }
+}
+
+/// A form's or a query's `name=value` pairs as an object of text values.
+pub fn pairs_object(text: &str) -> Value {
+    let mut object = serde_json::Map::new();
+    for (name, value) in form_urlencoded::parse(text.trim().as_bytes()) {
+        let value = Value::String(value.into_owned());
+        match object.get_mut(name.as_ref()) {
+            None => {
+                object.insert(name.into_owned(), value);
+            }
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => *first = Value::Array(vec![first.take(), value]),
+        }
+    }
+    Value::Object(object)
+}
+
 /// A key in the legacy callback variant's spelling: `pubSub1` → `PubSub1`.
 pub fn pascal_case(key: &str) -> String {
     let mut chars = key.chars();
@@ -212,6 +276,25 @@ pub fn id_text(value: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn forms_and_queries_read_as_objects() {
+        let q = Format::Query.decode(Some("tx=T%201&amount=2.5&s=a&s=b"), b"");
+        assert_eq!(
+            q,
+            Some(json!({"tx": "T 1", "amount": "2.5", "s": ["a", "b"]}))
+        );
+        assert_eq!(
+            Format::Form.decode(None, b"a=1+2"),
+            Some(json!({"a": "1 2"}))
+        );
+        assert_eq!(Format::Query.decode(None, b"a=1"), None);
+        assert_eq!(
+            Format::Query.decode_logged("https://pub.example/pb?tx=9&st=approved"),
+            Some(json!({"tx": "9", "st": "approved"}))
+        );
+        assert_eq!(Format::Json.decode(None, b"tx=1"), None);
+    }
 
     #[test]
     fn gokart_and_legacy_bodies_correlate() {

@@ -83,10 +83,13 @@ pub fn project(data: &[u8]) {
 pub fn receiver_http(runtime: &tokio::runtime::Runtime, data: &[u8]) {
     runtime.block_on(async {
         let receiver = Receiver::new(ReceiverConfig {
-            auth: Some(vec![AuthHeader {
-                name: "X-Api-Token".into(),
-                secret: "s3cret".into(),
-            }]),
+            auth: Some(vec![
+                AuthHeader {
+                    name: "X-Api-Token".into(),
+                    secret: "s3cret".into(),
+                }
+                .into(),
+            ]),
             api_token: Some("t0ken".into()),
             body_limit: 16 * 1024,
             ..ReceiverConfig::default()

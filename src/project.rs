@@ -161,8 +161,23 @@ pub struct CallbacksSpec {
     pub url: Option<Located<String>>,
     /// `via: remote`: its API token (templated, e.g. `{{env.PITCREW_RECEIVER_TOKEN}}`).
     pub token: Option<Located<String>>,
+    /// How a callback carries its payload: `json` (a JSON body, the default), `form` (a
+    /// form-encoded body) or `query` (a GET whose query string is the payload). Pointers and
+    /// payload checks read the payload as an object (a form's or query's values are text).
+    pub format: Option<Located<String>>,
     /// The header and secret the platform sends with every callback (templated).
     pub auth_header: Option<AuthHeaderSpec>,
+    /// A token the platform puts in every callback's query, e.g. `{ name: token, secret:
+    /// "{{env.PARTNER_TOKEN}}" }` (masked in every output).
+    pub auth_query: Option<AuthHeaderSpec>,
+    /// How the platform signs its callbacks.
+    pub signature: Option<Located<SignatureSpec>>,
+    /// `none`: take callbacks without credentials, said outright (pitcrew warns on every run:
+    /// anyone who can reach the receiver can then post a callback that passes).
+    pub auth: Option<Located<String>>,
+    /// Where the conversion's state (a status word, read through `states:`) sits in a
+    /// callback's payload (default `/conversion/status`); checks of it compare states.
+    pub state: Option<Located<String>>,
     /// Where the conversion id sits in a callback body (default `/conversion/conversionId`).
     pub conversion_id: Option<Located<String>>,
     /// Where the click id sits (default `/conversion/clickId`).
@@ -177,6 +192,31 @@ pub struct CallbacksSpec {
 pub struct AuthHeaderSpec {
     pub name: Located<String>,
     pub secret: Located<String>,
+}
+
+/// A callback signature: `scheme: standard-webhooks` (its `webhook-*` headers), or
+/// `scheme: hmac-sha256` over the body or the sorted query, in a named header.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureSpec {
+    /// `standard-webhooks` or `hmac-sha256`.
+    pub scheme: Located<String>,
+    /// The shared secret (templated, e.g. `{{env.WEBHOOK_SECRET}}`; Standard Webhooks'
+    /// `whsec_…` form is read as its base64 key).
+    pub secret: Located<String>,
+    /// hmac-sha256: the header the signature comes in, e.g. `X-Signature`.
+    pub header: Option<Located<String>>,
+    /// hmac-sha256: what is signed, `body` (default) or `query` (the query's pairs as sent,
+    /// sorted, joined with `&`).
+    pub over: Option<Located<String>>,
+    /// hmac-sha256: `hex` (default) or `base64`.
+    pub encoding: Option<Located<String>>,
+    /// hmac-sha256: text before the signature in its header, e.g. `sha256=`.
+    pub prefix: Option<Located<String>>,
+    /// hmac-sha256: the header with the Unix time of signing; then `"TIME.PAYLOAD"` is signed.
+    pub timestamp_header: Option<Located<String>>,
+    /// How far a signature's time may be from pitcrew's clock (default `5m`).
+    pub tolerance: Option<Located<String>>,
 }
 
 /// A loaded project file and the source its positions refer to.

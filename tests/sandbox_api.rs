@@ -132,7 +132,7 @@ async fn unknown_offer_click_and_event_are_refused_gokart_style() {
 #[tokio::test]
 async fn the_callback_is_schema_v1_with_every_field_and_the_flag() {
     let config = SandboxConfig::default();
-    let secret = config.receiver_auth()[0].secret.clone();
+    let secret = config.receiver_auth()[0].secret().to_string();
     let t = tenant(config).await;
     let click = t.click("member-v1").await;
     let (status, body) = t
@@ -229,7 +229,7 @@ async fn the_callback_is_schema_v1_with_every_field_and_the_flag() {
     );
     assert!(secret.len() >= 32, "a fresh, unguessable secret: {secret}");
     assert_ne!(
-        SandboxConfig::default().receiver_auth()[0].secret,
+        SandboxConfig::default().receiver_auth()[0].secret(),
         secret,
         "fresh for every sandbox"
     );

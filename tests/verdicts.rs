@@ -54,7 +54,12 @@ async fn tenant() -> Tenant {
         base: started.platform.profile().base_url.clone(),
         receiver: receiver.clone(),
         receiver_url: started.callback_url.clone().unwrap(),
-        secret: (auth[0].name.clone(), auth[0].secret.clone()),
+        secret: match &auth[0] {
+            pitcrew::receiver::Credential::Header { name, secret } => {
+                (name.clone(), secret.clone())
+            }
+            other => panic!("the built-in partner sends a header, not {other:?}"),
+        },
         outbox: started.outbox.clone(),
         _stop: stop.drop_guard(),
     }

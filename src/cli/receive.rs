@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::scenarios::SecretPair;
 use super::{CliError, Outcome, exit, say};
 use crate::delivery::Correlation;
-use crate::receiver::{AuthHeader, Receiver, ReceiverConfig, SqliteStore};
+use crate::receiver::credentials::Credential;
+use crate::receiver::{Receiver, ReceiverConfig, SqliteStore};
 
 #[derive(Debug, Args)]
 pub struct ReceiveArgs {
@@ -21,8 +22,22 @@ pub struct ReceiveArgs {
     pub listen: String,
     /// The header and secret every callback must carry, e.g. `X-Api-Token=s3cret`
     /// (repeatable: one per partner).
-    #[arg(long = "auth-header", value_name = "NAME=SECRET", value_parser = SecretPair, required = true)]
+    #[arg(long = "auth-header", value_name = "NAME=SECRET", value_parser = SecretPair,
+          required_unless_present_any = ["auth_query", "signature"])]
     pub auth_headers: Vec<(String, String)>,
+    /// A query parameter and the token every callback must carry in it, e.g. `token=s3cret`
+    /// (repeatable; kept as `***` in the store).
+    #[arg(long = "auth-query", value_name = "NAME=SECRET", value_parser = SecretPair)]
+    pub auth_query: Vec<(String, String)>,
+    /// A signature every callback must carry, as `key=value` pairs separated by commas, with
+    /// the keys of a target's `signature:`: `scheme=standard-webhooks,secret=whsec_…`, or
+    /// `scheme=hmac-sha256,header=X-Signature,over=query,encoding=hex,secret=…` (repeatable).
+    #[arg(long, value_name = "SPEC", value_parser = SignatureArg)]
+    pub signature: Vec<crate::receiver::credentials::Signature>,
+    /// How callbacks carry their payload: `json` (a JSON body), `form` (a form-encoded body)
+    /// or `query` (the query string of a GET).
+    #[arg(long, value_name = "json|form|query", default_value = "json", value_parser = parse_format)]
+    pub format: crate::delivery::Format,
     /// The API's bearer token (runs send it as `Authorization: Bearer TOKEN`).
     #[arg(
         long,
@@ -64,6 +79,68 @@ pub struct ReceiveArgs {
     pub callback_id: Vec<String>,
 }
 
+fn parse_format(text: &str) -> Result<crate::delivery::Format, String> {
+    crate::delivery::Format::parse(text)
+        .ok_or_else(|| format!("expected {}", crate::delivery::Format::NAMES.join(", ")))
+}
+
+/// `--signature`, whose value holds a secret: a mistake in it is told without the value.
+#[derive(Clone)]
+struct SignatureArg;
+
+impl clap::builder::TypedValueParser for SignatureArg {
+    type Value = crate::receiver::credentials::Signature;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        parse_signature(&value.to_string_lossy()).map_err(|e| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("a value for '--signature <SPEC>' is not valid: {e}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
+/// `--signature scheme=…,secret=…,…`.
+fn parse_signature(text: &str) -> Result<crate::receiver::credentials::Signature, String> {
+    use crate::receiver::credentials::{Signature, SignatureParts};
+    let mut parts = SignatureParts::default();
+    let mut tolerance = None;
+    for pair in text.split(',') {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or("expected key=value pairs separated by commas (scheme=…,secret=…)")?;
+        match key.trim() {
+            "scheme" => parts.scheme = value,
+            "secret" => parts.secret = value.to_string(),
+            "header" => parts.header = Some(value),
+            "over" => parts.over = Some(value),
+            "encoding" => parts.encoding = Some(value),
+            "prefix" => parts.prefix = Some(value),
+            "timestamp_header" => parts.timestamp_header = Some(value),
+            "tolerance" => {
+                tolerance = Some(crate::duration::parse_duration(value).map_err(|e| e.to_string())?)
+            }
+            other => {
+                return Err(format!(
+                    "`{other}` is not a key of a signature: scheme, secret, header, over, encoding, prefix, timestamp_header, tolerance"
+                ));
+            }
+        }
+    }
+    if let Some(why) = crate::mask::too_short(&parts.secret) {
+        return Err(format!("`secret`: {why}"));
+    }
+    parts.tolerance = tolerance;
+    Signature::from_parts(parts).map_err(|m| format!("{}; {}", m.message, m.help))
+}
+
 fn parse_keep(text: &str) -> Result<Duration, crate::duration::DurationError> {
     crate::duration::parse_duration(text)
 }
@@ -76,8 +153,8 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
         )));
     }
     crate::mask::register(&args.api_token);
-    for (_, secret) in &args.auth_headers {
-        crate::mask::register(secret);
+    for credential in credentials(&args) {
+        crate::mask::register(credential.secret());
     }
     let store = match args.store.as_str() {
         "memory" => None,
@@ -111,15 +188,8 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
     }
     let receiver = Receiver::new(ReceiverConfig {
         correlation,
-        auth: Some(
-            args.auth_headers
-                .iter()
-                .map(|(name, secret)| AuthHeader {
-                    name: name.clone(),
-                    secret: secret.clone(),
-                })
-                .collect(),
-        ),
+        auth: Some(credentials(&args)),
+        format: args.format,
         api_token: Some(args.api_token.clone()),
         store,
         body_limit: args.body_limit_kib.saturating_mul(1024).max(1024),
@@ -161,4 +231,24 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
         shutdown.cancel();
         Ok(exit::PASSED)
     })
+}
+
+/// Every credential the receiver takes: any one of them lets a callback in.
+fn credentials(args: &ReceiveArgs) -> Vec<Credential> {
+    let headers = args
+        .auth_headers
+        .iter()
+        .map(|(name, secret)| Credential::Header {
+            name: name.clone(),
+            secret: secret.clone(),
+        });
+    let queries = args
+        .auth_query
+        .iter()
+        .map(|(name, secret)| Credential::Query {
+            name: name.clone(),
+            secret: secret.clone(),
+        });
+    let signatures = args.signature.iter().cloned().map(Credential::Signature);
+    headers.chain(queries).chain(signatures).collect()
 }

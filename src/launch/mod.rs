@@ -305,6 +305,7 @@ async fn start_named(
         minute: target.profile.minute,
     };
     let correlation = target.profile.correlation.clone();
+    let format = target.profile.callback_format;
     let platform = Arc::new(HttpPlatform::new(target.profile)?);
     probe(&platform).await?;
     let (observed, callback_url) = match target.observe {
@@ -318,9 +319,16 @@ async fn start_named(
                     "cannot start pitcrew's receiver on {listen}: {e}"
                 ))
             })?;
+            if auth.is_none() {
+                eprintln!(
+                    "warning: target `{}` says `auth: none`: pitcrew's receiver on {listen} takes any callback, and a forged one that names a case's ids counts as the platform's",
+                    target.name
+                );
+            }
             let receiver = Receiver::new(ReceiverConfig {
-                auth: auth.map(|a| vec![a]),
+                auth,
                 correlation,
+                format,
                 ..ReceiverConfig::default()
             });
             let handle = receiver::serve(listener, receiver.clone(), shutdown).map_err(|e| {

@@ -288,7 +288,7 @@ impl HttpPlatform {
         let p = |pointer: &Option<String>| pointer.as_ref().and_then(|p| item.pointer(p));
         let (body, json) = match payload {
             Some(Value::String(text)) => {
-                let json = serde_json::from_str(&text).ok();
+                let json = self.profile.callback_format.decode_logged(&text);
                 (text, json)
             }
             Some(Value::Null) | None => (String::new(), None),

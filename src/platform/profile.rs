@@ -34,6 +34,8 @@ pub struct Profile {
     pub callback_log: Option<LogStep>,
     /// Where the ids sit in a callback body.
     pub correlation: Correlation,
+    /// How a callback carries its payload (a JSON body, a form, the query).
+    pub callback_format: crate::delivery::Format,
     /// The platform's words for conversion states.
     pub states: States,
 }
@@ -362,6 +364,7 @@ impl Profile {
                 duration_ms: pointer("/durationMs"),
             }),
             correlation: Correlation::default(),
+            callback_format: Default::default(),
             states: States::default(),
         }
     }

@@ -9,8 +9,11 @@ use std::collections::BTreeMap;
 
 use super::profile::{Body, LogStep, Profile, Request, Step, placeholders};
 use crate::delivery::Correlation;
-use crate::project::{CallbacksSpec, LogStepSpec, RequestSpec, StepSpec, TargetSpec};
-use crate::receiver::AuthHeader;
+use crate::delivery::Format;
+use crate::project::{
+    AuthHeaderSpec, CallbacksSpec, LogStepSpec, RequestSpec, SignatureSpec, StepSpec, TargetSpec,
+};
+use crate::receiver::credentials::{Credential, Signature, SignatureParts};
 use crate::scenario::model::Located;
 use crate::scenario::{ScenarioDiagnostic, SourceFile};
 
@@ -20,7 +23,8 @@ pub enum Observe {
     /// pitcrew's own receiver, listening at `listen` for the platform to post to.
     Receiver {
         listen: String,
-        auth: Option<AuthHeader>,
+        /// What a callback must hold to be taken; `None` when the target says `auth: none`.
+        auth: Option<Vec<Credential>>,
     },
     /// A shared `pitcrew receive` service.
     Remote { url: String, token: Option<String> },
@@ -105,6 +109,7 @@ pub fn compile(
     let change_status = step(&mut c, "change_status", &steps.change_status);
     let callback_log = steps.callback_log.as_ref().map(|s| c.log_step(s));
     let correlation = c.correlation(&t.callbacks);
+    let callback_format = c.format(&t.callbacks);
     let states = c.states(t.states.as_ref());
     let observe = c.observe(&t.callbacks, callback_log.is_some(), &spec.referenced);
     if !c.problems.is_empty() {
@@ -124,6 +129,7 @@ pub fn compile(
             change_status,
             callback_log,
             correlation,
+            callback_format,
             states,
         },
         observe,
@@ -429,16 +435,140 @@ impl Compiler<'_> {
         correlation
     }
 
-    fn observe(&mut self, c: &CallbacksSpec, has_log: bool, at: &Location) -> Observe {
-        let auth = c.auth_header.as_ref().map(|h| AuthHeader {
-            name: self.env_text(&h.name),
-            secret: self.env_secret("secret", &h.secret),
-        });
-        if let Some(auth) = &auth {
-            self.used_secrets.push(auth.secret.clone());
+    /// `callbacks.format`.
+    fn format(&mut self, c: &CallbacksSpec) -> Format {
+        let Some(format) = &c.format else {
+            return Format::default();
+        };
+        Format::parse(&format.value).unwrap_or_else(|| {
+            self.error(
+                &format.referenced,
+                format!("`format: {}` is not a callback format", format.value),
+                Some(Format::NAMES.join(", ")),
+            );
+            Format::default()
+        })
+    }
+
+    /// A `name` + `secret` pair (`auth_header`, `auth_query`), its secret kept to mask.
+    fn named_secret(&mut self, spec: &AuthHeaderSpec) -> (String, String) {
+        let name = self.env_text(&spec.name);
+        let secret = self.env_secret("secret", &spec.secret);
+        self.keep_secret(&spec.secret, &secret);
+        (name, secret)
+    }
+
+    /// Keeps a credential's `secret` (written at `at`) to mask. One too short to mask was
+    /// refused by [`Self::env_secret`]; one that is no secret at all (empty, `true`, `42`) is
+    /// refused here: anyone could guess it.
+    fn keep_secret(&mut self, at: &Located<String>, secret: &str) {
+        if crate::mask::not_a_secret(secret) {
+            self.error(
+                &at.referenced,
+                "a callback credential's secret is empty, a common word or a small number: anyone could forge it",
+                Some("use the secret the platform is configured with".into()),
+            );
+        } else if crate::mask::too_short(secret).is_none()
+            && !self.used_secrets.iter().any(|s| s == secret)
+        {
+            self.used_secrets.push(secret.to_string());
         }
-        let via = c.via.as_ref().map_or("log", |v| v.value.as_str());
+    }
+
+    fn signature(&mut self, spec: &Located<SignatureSpec>) -> Option<Signature> {
+        let s = &spec.value;
+        let secret = self.env_secret("secret", &s.secret);
+        self.keep_secret(&s.secret, &secret);
+        fn text(v: &Option<Located<String>>) -> Option<&str> {
+            v.as_ref().map(|v| v.value.as_str())
+        }
+        let tolerance = s.tolerance.as_ref().and_then(|t| {
+            crate::duration::parse_duration(&t.value)
+                .map_err(|e| self.error(&t.referenced, e.to_string(), None))
+                .ok()
+        });
+        let parts = SignatureParts {
+            scheme: &s.scheme.value,
+            secret,
+            header: text(&s.header),
+            over: text(&s.over),
+            encoding: text(&s.encoding),
+            prefix: text(&s.prefix),
+            timestamp_header: text(&s.timestamp_header),
+            tolerance,
+        };
+        match Signature::from_parts(parts) {
+            Ok(signature) => Some(signature),
+            Err(mistake) => {
+                let at = match mistake.field {
+                    "scheme" => Some(&s.scheme),
+                    "header" => s.header.as_ref(),
+                    "over" => s.over.as_ref(),
+                    "encoding" => s.encoding.as_ref(),
+                    "prefix" => s.prefix.as_ref(),
+                    "timestamp_header" => s.timestamp_header.as_ref(),
+                    _ => None,
+                }
+                .map_or(spec.referenced, |l| l.referenced);
+                self.error(&at, mistake.message, Some(mistake.help));
+                None
+            }
+        }
+    }
+
+    /// The credentials a callback must hold (`auth_header`, `auth_query`, `signature`), or
+    /// `None` for `auth: none`; neither is a mistake where pitcrew takes callbacks itself.
+    fn credentials(&mut self, c: &CallbacksSpec, via_at: &Location) -> Option<Vec<Credential>> {
+        let mut credentials = Vec::new();
+        if let Some(h) = &c.auth_header {
+            let (name, secret) = self.named_secret(h);
+            credentials.push(Credential::Header { name, secret });
+        }
+        if let Some(q) = &c.auth_query {
+            let (name, secret) = self.named_secret(q);
+            credentials.push(Credential::Query { name, secret });
+        }
+        if let Some(signature) = c.signature.as_ref().and_then(|s| self.signature(s)) {
+            credentials.push(Credential::Signature(signature));
+        }
+        match (&c.auth, credentials.is_empty()) {
+            (Some(auth), _) if auth.value.trim() != "none" => {
+                self.error(
+                    &auth.referenced,
+                    format!("`auth: {}` is not a setting", auth.value),
+                    Some("`auth: none` takes callbacks without credentials; otherwise give `auth_header`, `auth_query` or `signature`".into()),
+                );
+                Some(credentials)
+            }
+            (Some(auth), false) => {
+                self.error(
+                    &auth.referenced,
+                    "`auth: none` beside a credential: callbacks would be checked and not",
+                    Some("remove `auth: none`, or the credentials".into()),
+                );
+                Some(credentials)
+            }
+            (Some(_), true) => None,
+            (None, false) => Some(credentials),
+            (None, true) => {
+                if c.signature.is_none()
+                    && matches!(c.via.as_ref().map(|v| v.value.as_str()), Some("receiver"))
+                {
+                    self.error(
+                        via_at,
+                        "pitcrew's receiver would take any callback: the target gives no credential for them",
+                        Some("give `auth_header: { name, secret }`, `auth_query: { name, secret }` or `signature: { scheme, secret }` as the platform sends them; or say `auth: none` to take callbacks without credentials (pitcrew warns on every run)".into()),
+                    );
+                }
+                Some(credentials)
+            }
+        }
+    }
+
+    fn observe(&mut self, c: &CallbacksSpec, has_log: bool, at: &Location) -> Observe {
         let via_at = c.via.as_ref().map_or(*at, |v| v.referenced);
+        let auth = self.credentials(c, &via_at);
+        let via = c.via.as_ref().map_or("log", |v| v.value.as_str());
         match via {
             "receiver" => {
                 let Some(listen) = &c.listen else {

@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 
 use super::Receiver;
+use super::credentials::Presented;
 use crate::delivery::{Delivery, EndpointAnswer};
 
 pub fn router(receiver: Receiver) -> Router {
@@ -63,10 +64,16 @@ async fn capture(
     };
     // A refused callback's body is read as any other's (up to the limit, for a moment): the
     // ids in it name the case it fails. What is kept of it is bounded (`Receiver::refuse`).
-    let refusal = receiver.credentials(&delivery.headers).err();
+    let presented = |body| Presented {
+        headers: &delivery.headers,
+        query: delivery.query.as_deref(),
+        body,
+        now: delivery.at.timestamp(),
+    };
     let bytes = match read(body, limit).await {
         Ok(read) => read,
         Err(unread) => {
+            let refusal = receiver.credentials(&presented(None)).err();
             let (status, reason) = match (&refusal, unread) {
                 (Some(why), _) => (StatusCode::UNAUTHORIZED, format!("refused (401): {why}")),
                 (None, Unread::TooLarge) => (
@@ -91,10 +98,15 @@ async fn capture(
             return (status, format!("{reason}\n")).into_response();
         }
     };
-    let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let refusal = receiver.credentials(&presented(Some(&bytes))).err();
+    let json: Option<Value> = receiver
+        .config()
+        .format
+        .decode(delivery.query.as_deref(), &bytes);
     delivery.ids = receiver.ids(json.as_ref());
     delivery.body = String::from_utf8_lossy(&bytes).into_owned();
     delivery.json = json;
+    receiver.hide_tokens(&mut delivery);
     if let Some(why) = refusal {
         delivery.answer = EndpointAnswer {
             status: Some(StatusCode::UNAUTHORIZED.as_u16()),

@@ -5,6 +5,7 @@
 //! is, the run's ledger decides (`run/ledger.rs`).
 
 pub mod api;
+pub mod credentials;
 pub mod http;
 pub mod store;
 
@@ -18,7 +19,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::{CallbackIds, Correlation, Delivery, Key, Script, ScriptedAnswer, Stray};
+use crate::delivery::{
+    CallbackIds, Correlation, Delivery, Format, Key, Script, ScriptedAnswer, Stray,
+};
 pub use store::{SqliteStore, StoreError};
 
 /// The most refused or unreadable callbacks kept (the count goes on; the oldest are dropped).
@@ -31,19 +34,7 @@ const MAX_REFUSED_ID: usize = 256;
 /// The largest callback body taken; a larger one is answered 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
-/// Why the receiver refused a callback's credentials.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    /// It carried none of the headers a partner's secret comes in.
-    #[error("no {} header", .0.join(" or "))]
-    NoHeader(Vec<String>),
-    /// It carried the header with another value.
-    #[error("wrong {0}")]
-    WrongSecret(String),
-    /// No partner posts to this receiver: nothing is taken.
-    #[error("no partner sends its callbacks to this receiver")]
-    NoPartner,
-}
+pub use credentials::{Credential, Refusal};
 
 /// A header a callback must carry, with its secret value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,14 +43,25 @@ pub struct AuthHeader {
     pub secret: String,
 }
 
+impl From<AuthHeader> for Credential {
+    fn from(h: AuthHeader) -> Credential {
+        Credential::Header {
+            name: h.name,
+            secret: h.secret,
+        }
+    }
+}
+
 /// What the receiver accepts and how it reads callbacks.
 #[derive(Debug, Clone)]
 pub struct ReceiverConfig {
-    /// A callback must carry one of these headers with its secret (an empty list takes none);
-    /// `None` takes any callback, and then a forged one cannot be told by its secret.
-    pub auth: Option<Vec<AuthHeader>>,
-    /// Where the ids sit in a callback body.
+    /// A callback must hold one of these credentials (an empty list takes none); `None` takes
+    /// any callback, and then a forged one cannot be told from the platform's.
+    pub auth: Option<Vec<Credential>>,
+    /// Where the ids sit in a callback's payload.
     pub correlation: Correlation,
+    /// How a callback carries its payload: a JSON body, a form, or the query.
+    pub format: Format,
     /// The `/api` token (`pitcrew receive`); without one there is no API.
     pub api_token: Option<String>,
     /// Where callbacks and scripts are kept across restarts.
@@ -73,6 +75,7 @@ impl Default for ReceiverConfig {
         ReceiverConfig {
             auth: None,
             correlation: Correlation::default(),
+            format: Format::default(),
             api_token: None,
             store: None,
             body_limit: DEFAULT_BODY_LIMIT,
@@ -202,33 +205,13 @@ impl Receiver {
         self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// True when `headers` carry one of the configured secrets (or the receiver is open).
-    pub fn authorized(&self, headers: &[(String, String)]) -> bool {
-        self.credentials(headers).is_ok()
-    }
-
-    /// Whether `headers` carry one of the configured secrets (or the receiver is open); if
-    /// not, what is wrong with them.
-    pub fn credentials(&self, headers: &[(String, String)]) -> Result<(), Refusal> {
-        let Some(auth) = &self.inner.config.auth else {
-            return Ok(());
-        };
-        let mut wrong = None;
-        for a in auth {
-            for (name, value) in headers {
-                if name.eq_ignore_ascii_case(&a.name) {
-                    if constant_time_eq(value, &a.secret) {
-                        return Ok(());
-                    }
-                    wrong = Some(a.name.clone());
-                }
-            }
+    /// Whether a callback presenting this holds one of the configured credentials (or the
+    /// receiver is open); if not, why it is refused.
+    pub fn credentials(&self, presented: &credentials::Presented) -> Result<(), Refusal> {
+        match &self.inner.config.auth {
+            None => Ok(()),
+            Some(auth) => credentials::check(auth, presented),
         }
-        Err(match wrong {
-            Some(name) => Refusal::WrongSecret(name),
-            None if auth.is_empty() => Refusal::NoPartner,
-            None => Refusal::NoHeader(auth.iter().map(|a| a.name.clone()).collect()),
-        })
     }
 
     /// Files an authorized delivery under its conversion and its click (kept in the store
@@ -262,7 +245,10 @@ impl Receiver {
             .auth
             .iter()
             .flatten()
-            .map(|a| a.name.as_str())
+            .filter_map(|a| match a {
+                Credential::Header { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
             .collect();
         for (name, value) in &mut kept.headers {
             *value = if auth.iter().any(|a| name.eq_ignore_ascii_case(a)) {
@@ -272,6 +258,54 @@ impl Receiver {
             };
         }
         kept
+    }
+
+    /// The names of the query parameters that carry a token (`auth_query`).
+    fn token_parameters(&self) -> Vec<&str> {
+        (self.inner.config.auth.iter().flatten())
+            .filter_map(|a| match a {
+                Credential::Query { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Shows the token of every token parameter (`auth_query`) as `***` in `delivery`'s query
+    /// and decoded payload, before it is kept anywhere: no listing, store or report holds it.
+    pub fn hide_tokens(&self, delivery: &mut Delivery) {
+        let tokens = self.token_parameters();
+        if tokens.is_empty() {
+            return;
+        }
+        delivery.query = delivery
+            .query
+            .as_deref()
+            .map(|q| self.query_without_tokens(q));
+        if self.inner.config.format == Format::Query
+            && let Some(serde_json::Value::Object(payload)) = &mut delivery.json
+        {
+            for token in &tokens {
+                if let Some(value) = payload.get_mut(*token) {
+                    *value = serde_json::Value::String("***".into());
+                }
+            }
+        }
+    }
+
+    /// `query` with the value of every token parameter (`auth_query`) shown as `***`.
+    pub fn query_without_tokens(&self, query: &str) -> String {
+        let tokens = self.token_parameters();
+        if tokens.is_empty() {
+            return query.to_string();
+        }
+        query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if tokens.iter().any(|t| decoded(k) == *t) => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
     }
 
     fn file(&self, delivery: Arc<Delivery>) {
@@ -530,8 +564,15 @@ impl Receiver {
 
 /// Compares secrets without stopping at the first differing byte.
 pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    credentials::constant_time_eq(a.as_bytes(), b.as_bytes())
+}
+
+/// A query parameter's name, percent-decoded.
+fn decoded(name: &str) -> String {
+    form_urlencoded::parse(name.as_bytes())
+        .next()
+        .map(|(k, _)| k.into_owned())
+        .unwrap_or_default()
 }
 
 /// A receiver listening on HTTP.
@@ -732,27 +773,59 @@ mod tests {
     }
 
     #[test]
-    fn only_the_configured_secret_is_authorized() {
+    fn only_the_configured_secret_is_authorized_and_query_tokens_are_not_kept() {
         let receiver = Receiver::new(ReceiverConfig {
-            auth: Some(vec![AuthHeader {
-                name: "X-Api-Token".into(),
-                secret: "s3cret-value".into(),
-            }]),
+            auth: Some(vec![
+                AuthHeader {
+                    name: "X-Api-Token".into(),
+                    secret: "s3cret-value".into(),
+                }
+                .into(),
+                Credential::Query {
+                    name: "api key".into(),
+                    secret: "q-token-77".into(),
+                },
+            ]),
             ..ReceiverConfig::default()
         });
+        let authorized = |r: &Receiver, headers: &[(String, String)], query: Option<&str>| {
+            r.credentials(&credentials::Presented {
+                headers,
+                query,
+                body: Some(b""),
+                now: 0,
+            })
+            .is_ok()
+        };
         let h = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
-        assert!(receiver.authorized(&h("x-api-token", "s3cret-value")));
-        assert!(!receiver.authorized(&h("x-api-token", "s3cret-valuE")));
-        assert!(!receiver.authorized(&h("x-other", "s3cret-value")));
-        assert!(!receiver.authorized(&[]));
-        assert!(Receiver::default().authorized(&[]), "an open receiver");
+        assert!(authorized(
+            &receiver,
+            &h("x-api-token", "s3cret-value"),
+            None
+        ));
+        assert!(!authorized(
+            &receiver,
+            &h("x-api-token", "s3cret-valuE"),
+            None
+        ));
+        assert!(!authorized(&receiver, &h("x-other", "s3cret-value"), None));
+        assert!(authorized(&receiver, &[], Some("api+key=q-token-77")));
+        assert!(!authorized(&receiver, &[], None));
+        assert!(
+            authorized(&Receiver::default(), &[], None),
+            "an open receiver"
+        );
         let closed = Receiver::new(ReceiverConfig {
             auth: Some(Vec::new()),
             ..ReceiverConfig::default()
         });
         assert!(
-            !closed.authorized(&h("x-api-token", "")),
+            !authorized(&closed, &h("x-api-token", ""), None),
             "no partner posts here: nothing is taken"
+        );
+        assert_eq!(
+            receiver.query_without_tokens("tx=1&api%20key=q-token-77&b"),
+            "tx=1&api%20key=***&b"
         );
     }
 }

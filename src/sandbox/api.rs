@@ -402,15 +402,32 @@ fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Opti
             Some(url) => Arc::from(url),
             None => state.default_callback_url.clone(),
         },
-        header: partner.and_then(|p| p.auth_header.as_ref()).and_then(|h| {
+        header: partner
+            .and_then(|p| p.auth_header.as_ref())
+            .and_then(|h| faulty((h.name.clone(), h.secret.clone()), conversion.faults.auth)),
+        query: partner
+            .and_then(|p| p.auth_query.as_ref())
+            .and_then(|q| faulty((q.name.clone(), q.secret.clone()), conversion.faults.auth)),
+        signature: partner.and_then(|p| p.signature.as_ref()).and_then(|s| {
+            let mut s = s.clone();
             match conversion.faults.auth {
-                None => Some((h.name.clone(), h.secret.clone())),
-                Some(AuthFault::Wrong) => Some((h.name.clone(), format!("wrong-{}", h.secret))),
-                Some(AuthFault::Missing) => None,
+                None => {}
+                Some(AuthFault::Wrong) => s.secret = format!("wrong-{}", s.secret),
+                Some(AuthFault::Missing) => return None,
             }
+            s.signature().ok()
         }),
         max_attempts: partner.map(|p| p.max_attempts.max(1)).unwrap_or(5),
     })
+}
+
+/// A credential (name, secret) as the `auth` fault leaves it: wrong, missing, or as it is.
+fn faulty(credential: (String, String), fault: Option<AuthFault>) -> Option<(String, String)> {
+    match fault {
+        None => Some(credential),
+        Some(AuthFault::Wrong) => Some((credential.0, format!("wrong-{}", credential.1))),
+        Some(AuthFault::Missing) => None,
+    }
 }
 
 /// Sends the automatic callback of a new or changed conversion; returns its first outcome.

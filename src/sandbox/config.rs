@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::faults::{Faults, FaultsRequest};
+use crate::receiver::credentials::{Credential, Signature, SignatureParts};
 use crate::scenario::{ScenarioDiagnostic, SourceFile};
 
 /// The built-in offer.
@@ -107,6 +108,14 @@ pub struct PartnerConfig {
     /// The header sent with every callback, e.g. `{name: X-Api-Token, secret: s3cret}`.
     #[serde(default)]
     pub auth_header: Option<AuthHeader>,
+    /// A token put in the query of every callback, e.g. `{name: token, secret: s3cret-tok}`.
+    #[serde(default)]
+    pub auth_query: Option<AuthHeader>,
+    /// How every callback is signed, with the keys of a target's `signature:`, e.g.
+    /// `{scheme: standard-webhooks, secret: whsec_…}` or `{scheme: hmac-sha256, header:
+    /// X-Signature, secret: …}`.
+    #[serde(default)]
+    pub signature: Option<SignatureConfig>,
     /// Which conversion statuses are called back (default: all three).
     #[serde(default = "default_statuses")]
     pub statuses: Vec<String>,
@@ -130,6 +139,47 @@ pub struct AuthHeader {
     pub secret: String,
 }
 
+/// A callback signature, as a target's `signature:` describes one.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureConfig {
+    /// `standard-webhooks` or `hmac-sha256`.
+    pub scheme: String,
+    pub secret: String,
+    /// hmac-sha256: the header the signature goes in.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// hmac-sha256: `body` (default) or `query`.
+    #[serde(default)]
+    pub over: Option<String>,
+    /// hmac-sha256: `hex` (default) or `base64`.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// hmac-sha256: text before the signature, e.g. `sha256=`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// hmac-sha256: a header with the Unix time of signing (then `"TIME.PAYLOAD"` is signed).
+    #[serde(default)]
+    pub timestamp_header: Option<String>,
+}
+
+impl SignatureConfig {
+    /// The signature it describes, or what is wrong with it.
+    pub fn signature(&self) -> Result<Signature, String> {
+        Signature::from_parts(SignatureParts {
+            scheme: &self.scheme,
+            secret: self.secret.clone(),
+            header: self.header.as_deref(),
+            over: self.over.as_deref(),
+            encoding: self.encoding.as_deref(),
+            prefix: self.prefix.as_deref(),
+            timestamp_header: self.timestamp_header.as_deref(),
+            tolerance: None,
+        })
+        .map_err(|m| format!("signature.{}: {} ({})", m.field, m.message, m.help))
+    }
+}
+
 impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
@@ -144,24 +194,36 @@ impl Default for SandboxConfig {
 impl SandboxConfig {
     /// The headers (name and secret) of the partners whose callbacks go to pitcrew's receiver:
     /// the receiver takes a callback only when it carries one of them.
-    pub fn receiver_auth(&self) -> Vec<crate::receiver::AuthHeader> {
-        self.partners
-            .iter()
-            .filter(|p| p.callback_url.is_none())
-            .filter_map(|p| p.auth_header.as_ref())
-            .map(|h| crate::receiver::AuthHeader {
-                name: h.name.clone(),
-                secret: h.secret.clone(),
-            })
-            .collect()
+    pub fn receiver_auth(&self) -> Vec<Credential> {
+        let mut credentials = Vec::new();
+        for p in self.partners.iter().filter(|p| p.callback_url.is_none()) {
+            if let Some(h) = &p.auth_header {
+                credentials.push(Credential::Header {
+                    name: h.name.clone(),
+                    secret: h.secret.clone(),
+                });
+            }
+            if let Some(q) = &p.auth_query {
+                credentials.push(Credential::Query {
+                    name: q.name.clone(),
+                    secret: q.secret.clone(),
+                });
+            }
+            if let Some(Ok(signature)) = p.signature.as_ref().map(SignatureConfig::signature) {
+                credentials.push(Credential::Signature(signature));
+            }
+        }
+        credentials
     }
 
     /// Every secret of the tenant (its API token, the partners' header secrets), to mask.
     pub fn secrets(&self) -> Vec<String> {
-        let partners = self
-            .partners
-            .iter()
-            .filter_map(|p| p.auth_header.as_ref().map(|h| h.secret.clone()));
+        let partners = self.partners.iter().flat_map(|p| {
+            let header = p.auth_header.as_ref().map(|h| h.secret.clone());
+            let query = p.auth_query.as_ref().map(|q| q.secret.clone());
+            let signature = p.signature.as_ref().map(|s| s.secret.clone());
+            header.into_iter().chain(query).chain(signature)
+        });
         self.token.clone().into_iter().chain(partners).collect()
     }
 
@@ -185,7 +247,11 @@ impl SandboxConfig {
     /// `X-Api-Token`.
     fn secure_receiver_partners(&mut self) {
         for partner in &mut self.partners {
-            if partner.callback_url.is_none() && partner.auth_header.is_none() {
+            if partner.callback_url.is_none()
+                && partner.auth_header.is_none()
+                && partner.auth_query.is_none()
+                && partner.signature.is_none()
+            {
                 partner.auth_header = Some(AuthHeader {
                     name: "X-Api-Token".into(),
                     secret: fresh_secret(),
@@ -223,6 +289,25 @@ impl SandboxConfig {
                     "partner `{}`: `auth_header.secret`: {why}",
                     partner.id
                 ));
+            }
+            if let Some(why) =
+                (partner.auth_query.as_ref()).and_then(|q| crate::mask::too_short(&q.secret))
+            {
+                return Err(format!(
+                    "partner `{}`: `auth_query.secret`: {why}",
+                    partner.id
+                ));
+            }
+            if let Some(signature) = &partner.signature {
+                if let Some(why) = crate::mask::too_short(&signature.secret) {
+                    return Err(format!(
+                        "partner `{}`: `signature.secret`: {why}",
+                        partner.id
+                    ));
+                }
+                if let Err(why) = signature.signature() {
+                    return Err(format!("partner `{}`: {why}", partner.id));
+                }
             }
         }
         let partners: HashSet<&str> = self.partners.iter().map(|p| p.id.as_str()).collect();
@@ -357,6 +442,8 @@ fn default_partners() -> Vec<PartnerConfig> {
         id: DEMO_PARTNER.into(),
         name: Some("Demo Publisher".into()),
         callback_url: None,
+        auth_query: None,
+        signature: None,
         auth_header: Some(AuthHeader {
             name: "X-Api-Token".into(),
             secret: fresh_secret(),

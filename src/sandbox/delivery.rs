@@ -18,6 +18,10 @@ pub struct Job {
     pub sent: Arc<Sent>,
     pub endpoint: Arc<str>,
     pub header: Option<(String, String)>,
+    /// A query parameter with a token, added to the endpoint's URL.
+    pub query: Option<(String, String)>,
+    /// How each attempt is signed.
+    pub signature: Option<crate::receiver::credentials::Signature>,
     /// The body of every attempt.
     pub body: Bytes,
     pub max_attempts: u32,
@@ -48,9 +52,13 @@ impl Exchange {
             headers[name.as_str()] = json!("***");
         }
         let body: Value = serde_json::from_slice(&job.body).unwrap_or(Value::Null);
+        let token = job
+            .query
+            .as_ref()
+            .map(|(name, _)| (name.clone(), "***".to_string()));
         json!({
             "method": "POST",
-            "url": &*job.endpoint,
+            "url": url_with(&job.endpoint, token.as_ref()),
             "headers": headers,
             "body": body,
         })
@@ -74,16 +82,41 @@ impl Exchange {
     }
 }
 
+/// `endpoint` with `pair` added to its query.
+fn url_with(endpoint: &str, pair: Option<&(String, String)>) -> String {
+    match pair {
+        None => endpoint.to_string(),
+        Some((name, value)) => {
+            let pair: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair(name, value)
+                .finish();
+            let joint = if endpoint.contains('?') { '&' } else { '?' };
+            format!("{endpoint}{joint}{pair}")
+        }
+    }
+}
+
 /// Sends attempt `number` of `job`, records it in the log and returns it. The caller keeps
 /// a [`Pending`] registered while it sends.
 async fn send_once(state: &SandboxState, job: &Job, number: u32, retries_left: bool) -> Exchange {
+    let url = url_with(&job.endpoint, job.query.as_ref());
     let mut request = state
         .client
-        .post(&*job.endpoint)
+        .post(&url)
         .header("content-type", "application/json")
         .header("user-agent", "pitcrew-sandbox (GoKart callback emulation)");
     if let Some((name, secret)) = &job.header {
         request = request.header(name.as_str(), secret.as_str());
+    }
+    if let Some(signature) = &job.signature {
+        let query = url.split_once('?').map_or("", |(_, q)| q);
+        let id = format!("{}-{number}", job.sent.id);
+        let now = Utc::now().timestamp();
+        for (name, value) in
+            crate::receiver::credentials::sign(signature, &id, now, query, &job.body)
+        {
+            request = request.header(name, value);
+        }
     }
     let started = Instant::now();
     let sent_at = Utc::now();

@@ -24,6 +24,68 @@ use serde_json::{Value, json};
 
 pub const API_KEY: &str = "widget-api-key-7c1";
 pub const SIG: &str = "widget-sig-secret-9d4";
+/// The token of `Auth::QueryToken`, in the `wtoken` query parameter.
+pub const TOKEN: &str = "widget-query-token-3e8";
+/// The Standard Webhooks secret: `whsec_` and the base64 of the key `widget-webhook-key-51`.
+pub const WHSEC: &str = "whsec_d2lkZ2V0LXdlYmhvb2sta2V5LTUx";
+/// The HMAC key of `Auth::HmacQuery` and `Auth::HmacBody`.
+pub const HMAC_KEY: &str = "widget-hmac-key-8a2";
+
+/// How Widgets sends a notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// POST `{"ticket", "event": {…}}`.
+    Json,
+    /// POST a form: `ticket`, `action`, `visit`, `state`.
+    Form,
+    /// GET with `ticket`, `action`, `visit`, `state` in the query.
+    Query,
+}
+
+/// How Widgets proves a notification is its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// `X-Widget-Sig: SIG`.
+    Header,
+    /// `wtoken=TOKEN` in the query.
+    QueryToken,
+    /// The Standard Webhooks headers, with `WHSEC`.
+    StandardWebhooks,
+    /// `X-Widget-Hmac`: hex HMAC-SHA256 of the sorted query, with `HMAC_KEY`.
+    HmacQuery,
+    /// `X-Widget-Hmac: sha256=<base64 HMAC-SHA256 of "TIME.BODY">`, `X-Widget-Time: TIME`.
+    HmacBody,
+}
+
+/// How a Widgets platform notifies; `forged`: with the wrong secret (as a forger would).
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub shape: Shape,
+    pub auth: Auth,
+    pub forged: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            shape: Shape::Json,
+            auth: Auth::Header,
+            forged: false,
+        }
+    }
+}
+
+fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).unwrap();
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
 
 #[derive(Default)]
 struct Data {
@@ -39,6 +101,7 @@ struct Data {
 struct Widgets {
     data: Arc<Mutex<Data>>,
     notify_to: String,
+    options: Options,
     client: reqwest::Client,
 }
 
@@ -68,10 +131,16 @@ pub const RECEIVE_IDS: [&str; 6] = [
 
 /// Serves Widgets on an ephemeral port, posting its notifications to `notify_to`.
 pub fn start(notify_to: &str) -> Platform {
+    start_with(notify_to, Options::default())
+}
+
+/// Serves Widgets notifying `notify_to` as `options` say.
+pub fn start_with(notify_to: &str, options: Options) -> Platform {
     let data: Arc<Mutex<Data>> = Arc::default();
     let state = Widgets {
         data: data.clone(),
         notify_to: notify_to.to_string(),
+        options,
         client: reqwest::Client::new(),
     };
     let app = Router::new()
@@ -112,6 +181,114 @@ impl Widgets {
         format!("{prefix}-{}-{}", d.next, uuid::Uuid::new_v4().simple())
     }
 
+    /// The request of one notification, as `options` shape and sign it, and what the log
+    /// keeps of it as sent (the JSON body, the form, or the URL).
+    fn request(&self, ticket: &str, body: &Value) -> (reqwest::RequestBuilder, Value) {
+        let o = self.options;
+        let event = &body["event"];
+        let mut pairs: Vec<(String, String)> = ["action", "visit", "state"]
+            .iter()
+            .map(|k| {
+                (
+                    k.to_string(),
+                    event[*k].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        pairs.insert(0, ("ticket".into(), ticket.to_string()));
+        let encode = |pairs: &[(String, String)]| {
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in pairs {
+                s.append_pair(k, v);
+            }
+            s.finish()
+        };
+        let wrong = |secret: &str| {
+            if o.forged {
+                format!("forged-{secret}")
+            } else {
+                secret.to_string()
+            }
+        };
+        let mut query_pairs = Vec::new();
+        if o.shape == Shape::Query {
+            query_pairs.extend(pairs.iter().cloned());
+        }
+        if o.auth == Auth::QueryToken {
+            query_pairs.push(("wtoken".into(), wrong(TOKEN)));
+        }
+        let query = encode(&query_pairs);
+        let url = if query.is_empty() {
+            self.notify_to.clone()
+        } else {
+            format!("{}?{query}", self.notify_to)
+        };
+        let (mut request, bytes, sent) = match o.shape {
+            Shape::Json => {
+                let bytes = serde_json::to_vec(body).unwrap();
+                let r = self
+                    .client
+                    .post(&url)
+                    .header("content-type", "application/json");
+                (r, bytes, body.clone())
+            }
+            Shape::Form => {
+                let form = encode(&pairs);
+                let r = self
+                    .client
+                    .post(&url)
+                    .header("content-type", "application/x-www-form-urlencoded");
+                (r, form.clone().into_bytes(), Value::String(form))
+            }
+            Shape::Query => (
+                self.client.get(&url),
+                Vec::new(),
+                Value::String(url.clone()),
+            ),
+        };
+        let now = chrono::Utc::now().timestamp();
+        request = match o.auth {
+            Auth::Header => request.header("X-Widget-Sig", wrong(SIG)),
+            Auth::QueryToken => request,
+            Auth::StandardWebhooks => {
+                use base64::Engine;
+                let key = base64::engine::general_purpose::STANDARD
+                    .decode(WHSEC.trim_start_matches("whsec_"))
+                    .unwrap();
+                let key = if o.forged {
+                    b"forged-key".to_vec()
+                } else {
+                    key
+                };
+                let mut signed = format!("{ticket}.{now}.").into_bytes();
+                signed.extend_from_slice(&bytes);
+                request
+                    .header("webhook-id", ticket)
+                    .header("webhook-timestamp", now.to_string())
+                    .header(
+                        "webhook-signature",
+                        format!("v1,{}", b64(&hmac(&key, &signed))),
+                    )
+            }
+            Auth::HmacQuery => {
+                let mut sorted: Vec<&str> = query.split('&').collect();
+                sorted.sort_unstable();
+                let mac = hmac(wrong(HMAC_KEY).as_bytes(), sorted.join("&").as_bytes());
+                let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+                request.header("X-Widget-Hmac", hex)
+            }
+            Auth::HmacBody => {
+                let mut signed = format!("{now}.").into_bytes();
+                signed.extend_from_slice(&bytes);
+                let mac = hmac(wrong(HMAC_KEY).as_bytes(), &signed);
+                request
+                    .header("X-Widget-Time", now.to_string())
+                    .header("X-Widget-Hmac", format!("sha256={}", b64(&mac)))
+            }
+        };
+        (request.body(bytes), sent)
+    }
+
     /// Sends a notification (retried once on 503); returns the first try's answer.
     async fn notify(&self, ticket: String, action: String) -> (Option<u16>, String) {
         let (visit, extra, state) = self.data.lock().unwrap().actions[&action].clone();
@@ -120,13 +297,8 @@ impl Widgets {
         let mut first = None;
         for _ in 0..copies {
             for attempt in 1..=2 {
-                let answer = self
-                    .client
-                    .post(&self.notify_to)
-                    .header("X-Widget-Sig", SIG)
-                    .json(&body)
-                    .send()
-                    .await;
+                let (request, sent) = self.request(&ticket, &body);
+                let answer = request.send().await;
                 let (code, text) = match answer {
                     Ok(r) => (
                         Some(r.status().as_u16()),
@@ -136,8 +308,8 @@ impl Widgets {
                 };
                 let id = self.next("N");
                 self.data.lock().unwrap().log.push(json!({
-                    "id": id, "ticket": ticket, "action": action, "try": attempt, "code": code,
-                    "reply": text, "at": chrono::Utc::now().to_rfc3339(), "sent": body,
+                    "id": id, "ticket": ticket, "action": action, "visit": visit, "try": attempt,
+                    "code": code, "reply": text, "at": chrono::Utc::now().to_rfc3339(), "sent": sent,
                 }));
                 first.get_or_insert((code, text));
                 if code != Some(503) {
@@ -270,8 +442,7 @@ async fn notifications(
         .iter()
         .filter(|e| {
             q.get("action").is_none_or(|a| e["action"] == a.as_str())
-                && q.get("visit")
-                    .is_none_or(|v| e["sent"]["event"]["visit"] == v.as_str())
+                && q.get("visit").is_none_or(|v| e["visit"] == v.as_str())
         })
         .collect();
     axum::Json(json!({"entries": entries})).into_response()
@@ -333,6 +504,43 @@ pub fn profile(name: &str, base: &str, callbacks: &str) -> String {
       callback_id: /ticket
       conversion_id: /event/action
       click_id: /event/visit
+      state: /event/state
 "#
     )
+}
+
+/// [`profile`] for a platform notifying in `shape`: a form's or a query's pairs are flat.
+pub fn profile_shaped(name: &str, base: &str, callbacks: &str, shape: Shape) -> String {
+    let flat = |format: &str| {
+        profile(name, base, &format!("      format: {format}\n{callbacks}"))
+            .replace("conversion_id: /event/action", "conversion_id: /action")
+            .replace("click_id: /event/visit", "click_id: /visit")
+            .replace("state: /event/state\n", "state: /state\n")
+    };
+    match shape {
+        Shape::Json => profile(name, base, callbacks),
+        Shape::Form => flat("form"),
+        Shape::Query => flat("query"),
+    }
+}
+
+/// The `callbacks:` credentials (indented for a target) that check `auth`'s notifications.
+pub fn credentials(auth: Auth) -> &'static str {
+    match auth {
+        Auth::Header => {
+            "      auth_header: { name: X-Widget-Sig, secret: \"{{env.WIDGET_SIG}}\" }\n"
+        }
+        Auth::QueryToken => {
+            "      auth_query: { name: wtoken, secret: \"{{env.WIDGET_TOKEN}}\" }\n"
+        }
+        Auth::StandardWebhooks => {
+            "      signature: { scheme: standard-webhooks, secret: \"{{env.WIDGET_WHSEC}}\" }\n"
+        }
+        Auth::HmacQuery => {
+            "      signature: { scheme: hmac-sha256, header: X-Widget-Hmac, over: query, secret: \"{{env.WIDGET_HMAC}}\" }\n"
+        }
+        Auth::HmacBody => {
+            "      signature: { scheme: hmac-sha256, header: X-Widget-Hmac, encoding: base64, prefix: \"sha256=\", timestamp_header: X-Widget-Time, secret: \"{{env.WIDGET_HMAC}}\" }\n"
+        }
+    }
 }
