@@ -272,9 +272,19 @@ fn a_platforms_status_words_are_mapped_or_the_case_errors() {
     let (dir, platform) = widgets_read_by_log("widget-states");
     let r = run_in(&dir, &[&file], &["--target", "widgets"], &env());
     assert_eq!(r.code, 1, "{}", r.explain());
-    let verdicts = r.verdicts();
-    assert_eq!(verdicts[0].1, "passed", "{}", r.explain());
-    assert_eq!(verdicts[1].1, "failed", "{}", r.explain());
+    let verdicts: Vec<String> = r.verdicts().into_iter().map(|(_, v)| v).collect();
+    assert_eq!(
+        verdicts,
+        ["passed", "failed", "passed", "failed"],
+        "{}",
+        r.explain()
+    );
+    let callback = &r.case("a declined callback fails a check for a success")["failures"][0];
+    assert_eq!(callback["check"], "callback.payload", "{callback}");
+    assert_eq!(
+        callback["actual"], "string \"declined\", which is Rejected",
+        "{callback}"
+    );
     let failure =
         &r.case("a declined action fails a case that expects a conversion")["failures"][0];
     assert_eq!(failure["check"], "conversion.state", "{failure}");
@@ -293,6 +303,19 @@ fn a_platforms_status_words_are_mapped_or_the_case_errors() {
                 .replace("state: /result/state", "state: /result/stat"),
             "the answer holds no conversion state at `/result/stat`",
         ),
+        // The answer says no state; the callback's word stands for none.
+        (
+            widgets::profile("widgets", &platform.base, "      via: log\n")
+                .replace(words, "    states: { Success: [ok] }\n")
+                .replace("        state: /result/state\n", ""),
+            "the callback says the conversion state `approved`, which no state stands for",
+        ),
+        // The target says where the callback's state is, and it is not there.
+        (
+            widgets::profile("widgets", &platform.base, "      via: log\n")
+                .replace("state: /event/state", "state: /event/status"),
+            "the callback holds no conversion state at `/event/status`",
+        ),
     ];
     for (profile, why) in profiles {
         project(&dir, &[profile]);
@@ -307,4 +330,35 @@ fn a_platforms_status_words_are_mapped_or_the_case_errors() {
             "{converting:#}"
         );
     }
+}
+
+/// `{{params.NAME}}` places one parameter, `{{params}}` in a query spreads every parameter as
+/// a pair of its own (it was once silently dropped), and a 3xx is a step's answer: pitcrew does
+/// not follow a tracking link to the advertiser's landing page.
+#[test]
+fn params_by_name_and_in_a_query_and_redirects_are_not_followed() {
+    let (dir, platform) = widgets_read_by_log("widget-params");
+    let profile = widgets::profile("widgets", &platform.base, "      via: log\n").replace(
+        "          body: { action: \"{{event}}\", extra: \"{{params}}\" }\n",
+        "          query: { all: \"{{params}}\" }\n          body: { action: \"{{event}}\", extra: { sub: \"{{params.sub}}\" } }\n",
+    );
+    assert!(profile.contains("params.sub"));
+    project(&dir, std::slice::from_ref(&profile));
+    let file = fixture("widgets/widgets-params.yaml").display().to_string();
+    let r = run_in(&dir, &[&file], &["--target", "widgets"], &env());
+    assert_eq!(r.code, 0, "{}", r.explain());
+
+    // The click step is a tracking link that redirects: its 302 is the answer.
+    let linked = profile.replace(
+        "          method: POST\n          path: /visits\n          form: { campaign: \"{{offer}}\", user: \"{{member}}\" }\n        ok: [200]",
+        "          method: GET\n          path: \"/go/{{offer}}\"\n        ok: [200]",
+    );
+    assert!(linked.contains("/go/"));
+    project(&dir, &[linked]);
+    let widgets_file = fixture("widgets/widgets.yaml").display().to_string();
+    let r = run_in(&dir, &[&widgets_file], &["--target", "widgets"], &env());
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let case = r.case("a visit converts and notifies");
+    assert!(case.to_string().contains("302"), "{case:#}");
+    assert_eq!(platform.landings(), 0, "pitcrew followed the redirect");
 }

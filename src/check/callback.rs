@@ -10,6 +10,8 @@ use super::Failure;
 use super::matcher::{at_path, holds, show_actual, show_expected};
 use crate::delivery::Delivery;
 use crate::plan::PayloadCheck;
+use crate::platform::profile::CallbackStates;
+use crate::scenario::matcher::Matcher;
 
 /// Where the testing-tools flag sits in a schema v1 callback.
 pub const FLAG_PATH: &str = "conversion.pubSub5";
@@ -92,6 +94,7 @@ pub fn payload(
     callbacks: &[Arc<Delivery>],
     (checks, headers): (&[PayloadCheck], &[PayloadCheck]),
     flag: Option<(&str, &str)>,
+    states: &CallbackStates,
     at: &str,
 ) -> Vec<Failure> {
     let mut failures = Vec::new();
@@ -121,12 +124,33 @@ pub fn payload(
             failures.push(Failure::new(&label("callback.body"), "a JSON body", got).at(at));
             continue;
         };
+        let state_field = states.field(body);
         for check in checks {
-            failures.extend(matched(
-                &label("callback.payload"),
-                check,
-                at_path(body, &check.path),
-            ));
+            let actual = at_path(body, &check.path);
+            let is_state = actual
+                .zip(state_field)
+                .is_some_and(|(a, s)| std::ptr::eq(a, s));
+            let state = is_state
+                .then(|| in_states(&check.matcher, actual, states))
+                .flatten();
+            match state {
+                // The check names states, at the field that holds the state: states compare.
+                Some(state) if !holds(&check.matcher, Some(&state)) => {
+                    let state = state.as_str().unwrap_or_default();
+                    let got = format!("{}, which is {state}", show_actual(actual));
+                    failures.push(
+                        Failure::new(
+                            &label("callback.payload"),
+                            show_expected(&check.matcher),
+                            got,
+                        )
+                        .path(&check.path)
+                        .at(&check.at),
+                    );
+                }
+                Some(_) => {}
+                None => failures.extend(matched(&label("callback.payload"), check, actual)),
+            }
         }
         if let Some((flag, at)) = flag {
             let flag_at = flag_path(body);
@@ -143,6 +167,31 @@ pub fn payload(
         }
     }
     failures
+}
+
+/// The state (as a JSON string) that `actual`, a callback's state word, stands for, when
+/// `matcher` compares states (`Rejected`, `one_of: [Success, Pending]`, `ne: Rejected`) rather
+/// than the platform's own words; `None` when it does not, or the word stands for no state
+/// (which errors the case elsewhere).
+fn in_states(matcher: &Matcher, actual: Option<&Value>, states: &CallbackStates) -> Option<Value> {
+    let is_state = |v: &Value| {
+        v.as_str()
+            .is_some_and(|s| crate::scenario::model::CONVERSION_STATES.contains(&s))
+    };
+    let names_states = match matcher {
+        Matcher::Eq(v) | Matcher::Ne(v) => is_state(v),
+        Matcher::OneOf(options) => options.iter().all(is_state),
+        _ => false,
+    };
+    if !names_states {
+        return None;
+    }
+    let word = match actual? {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let state = states.states.state_of(&word)?;
+    Some(Value::String(state.to_string()))
 }
 
 /// The first `max` characters of `text`.

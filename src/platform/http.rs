@@ -90,6 +90,9 @@ impl HttpPlatform {
     /// A client for `profile`.
     pub fn new(profile: Profile) -> Result<HttpPlatform, PlatformError> {
         let client = reqwest::Client::builder()
+            // A 3xx is the step's answer: following one could visit an advertiser's site with
+            // a live click id.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(512)
             // Servers drop connections idle past their header timeout: reuse only fresh ones.
             .pool_idle_timeout(std::time::Duration::from_secs(5))
@@ -335,6 +338,10 @@ impl HttpPlatform {
 }
 
 impl Platform for HttpPlatform {
+    fn callback_states(&self) -> &crate::platform::profile::CallbackStates {
+        &self.profile.callback_states
+    }
+
     async fn create_click(&self, click: NewClick<'_>) -> Result<StepOutcome, PlatformError> {
         let step = self.step("click", self.profile.click.as_ref())?;
         let vars = Vars::default()

@@ -153,4 +153,10 @@ pub trait Platform: Send + Sync + 'static {
         &self,
         key: &Key,
     ) -> impl Future<Output = Result<Vec<Delivery>, PlatformError>> + Send;
+    /// Where a callback says its conversion's state, and in which words (GoKart's by default).
+    fn callback_states(&self) -> &profile::CallbackStates {
+        static GOKART: std::sync::LazyLock<profile::CallbackStates> =
+            std::sync::LazyLock::new(profile::CallbackStates::default);
+        &GOKART
+    }
 }

@@ -38,6 +38,68 @@ pub struct Profile {
     pub callback_format: crate::delivery::Format,
     /// The platform's words for conversion states.
     pub states: States,
+    /// Where a callback says its conversion's state.
+    pub callback_states: CallbackStates,
+}
+
+/// Where a callback says its conversion's state, and the platform's words for the states: a
+/// payload check on that field compares states (`Rejected` holds for `declined`), and a word
+/// that stands for no state errors the case.
+#[derive(Debug, Clone)]
+pub struct CallbackStates {
+    /// JSON Pointers into the payload, first match wins.
+    pub pointers: Vec<String>,
+    /// The target named the pointer (`callbacks.state`): a callback without a state there
+    /// cannot be judged.
+    pub required: bool,
+    pub states: States,
+}
+
+impl Default for CallbackStates {
+    /// GoKart's schema v1 and its legacy spelling; a callback of another shape has no state.
+    fn default() -> Self {
+        CallbackStates {
+            pointers: vec!["/conversion/status".into(), "/Conversion/Status".into()],
+            required: false,
+            states: States::default(),
+        }
+    }
+}
+
+impl CallbackStates {
+    /// The field of `payload` that holds the state, if any.
+    pub fn field<'v>(&self, payload: &'v Value) -> Option<&'v Value> {
+        self.pointers
+            .iter()
+            .find_map(|p| payload.pointer(p).filter(|v| !v.is_null()))
+    }
+
+    /// The state a callback's payload says, or why it cannot be read: its word stands for no
+    /// state, or (the target named the pointer) it has none. `Ok(None)`: it says none.
+    pub fn state_of(&self, payload: &Value) -> Result<Option<&'static str>, String> {
+        let Some(field) = self.field(payload) else {
+            return match self.required {
+                true => Err(format!(
+                    "the callback holds no conversion state at `{}` (the target's `callbacks.state`)",
+                    self.pointers.join("` or `")
+                )),
+                false => Ok(None),
+            };
+        };
+        let word = match field {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match self.states.state_of(&word) {
+            Some(state) => Ok(Some(state)),
+            None => Err(format!(
+                "the callback says the conversion state `{}`, which no state stands for \
+                 (the target's words: {}); add it to the target's `states:`",
+                crate::check::callback::truncate(&word, 60),
+                self.states.described()
+            )),
+        }
+    }
 }
 
 /// A platform's status words for pitcrew's conversion states (`states:` in a target): by
@@ -198,7 +260,11 @@ impl<'a> Vars<'a> {
         self
     }
 
+    /// A variable's value; `params.NAME` is one parameter of the case.
     fn get(&self, name: &str) -> Option<&'a str> {
+        if let Some(param) = name.strip_prefix("params.") {
+            return self.params?.get(param.trim()).map(String::as_str);
+        }
         self.text.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
     }
 }
@@ -265,13 +331,21 @@ pub fn fill_json(template: &Value, vars: &Vars) -> Option<Value> {
     }
 }
 
-/// Pairs filled, leaving out those whose value is only an absent variable.
+/// Pairs filled, leaving out those whose value is only an absent variable; a pair whose value
+/// is exactly `{{params}}` is every parameter of the case, each as a pair of its own.
 pub fn fill_pairs(pairs: &[(String, String)], vars: &Vars) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .filter(|(_, v)| sole_placeholder(v).is_none_or(|name| vars.get(name).is_some()))
-        .map(|(k, v)| (k.clone(), fill(v, vars)))
-        .collect()
+    let mut filled = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        match sole_placeholder(v) {
+            Some("params") => filled.extend(
+                (vars.params.into_iter().flatten())
+                    .map(|(name, value)| (name.clone(), value.clone())),
+            ),
+            Some(name) if vars.get(name).is_none() => {}
+            _ => filled.push((k.clone(), fill(v, vars))),
+        }
+    }
+    filled
 }
 
 /// A request of the sandbox API.
@@ -365,6 +439,7 @@ impl Profile {
             }),
             correlation: Correlation::default(),
             callback_format: Default::default(),
+            callback_states: CallbackStates::default(),
             states: States::default(),
         }
     }

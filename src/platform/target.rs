@@ -111,6 +111,17 @@ pub fn compile(
     let correlation = c.correlation(&t.callbacks);
     let callback_format = c.format(&t.callbacks);
     let states = c.states(t.states.as_ref());
+    let callback_states = match c.pointer(&t.callbacks.state) {
+        Some(pointer) => super::profile::CallbackStates {
+            pointers: vec![pointer],
+            required: true,
+            states: states.clone(),
+        },
+        None => super::profile::CallbackStates {
+            states: states.clone(),
+            ..Default::default()
+        },
+    };
     let observe = c.observe(&t.callbacks, callback_log.is_some(), &spec.referenced);
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -131,6 +142,7 @@ pub fn compile(
             correlation,
             callback_format,
             states,
+            callback_states,
         },
         observe,
         secrets: c.used_secrets,
@@ -255,7 +267,11 @@ impl Compiler<'_> {
     /// Checks that `text` uses only `allowed` variables (and `env.*`).
     fn variables(&mut self, step: &str, text: &Located<String>, allowed: &[&str]) {
         for name in placeholders(&text.value) {
-            if name.starts_with("env.") || allowed.contains(&name.as_str()) {
+            let one_param = name
+                .strip_prefix("params.")
+                .is_some_and(|p| !p.trim().is_empty())
+                && allowed.contains(&"params");
+            if name.starts_with("env.") || allowed.contains(&name.as_str()) || one_param {
                 continue;
             }
             let hint = crate::scenario::did_you_mean(&name, allowed.iter().copied())
@@ -265,8 +281,13 @@ impl Compiler<'_> {
                 &text.referenced,
                 format!("`{{{{{name}}}}}` is not a variable of the `{step}` step"),
                 Some(format!(
-                    "{hint}its variables: {}, and env.NAME",
-                    allowed.join(", ")
+                    "{hint}its variables: {}{}, and env.NAME",
+                    allowed.join(", "),
+                    if allowed.contains(&"params") {
+                        ", params.NAME"
+                    } else {
+                        ""
+                    }
                 )),
             );
         }

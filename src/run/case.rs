@@ -119,7 +119,7 @@ impl<E: Into<CaseError>> From<E> for Stop {
 
 pub(super) struct CaseRun<'a, P, S> {
     pub(super) case: &'a Case,
-    platform: &'a P,
+    pub(super) platform: &'a P,
     pub(super) source: &'a S,
     pub(super) account: Account,
     pub(super) clock: TargetClock,

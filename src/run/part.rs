@@ -8,14 +8,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::case::{CaseRun, Entry, Stop};
+use super::case::{CaseError, CaseRun, Entry, Stop};
 use super::ledger::Surplus;
 use super::source::CallbackSource;
 use crate::check::{Failure, callback as callback_check};
 use crate::delivery::{Delivery, Key};
 use crate::duration::format_duration;
 use crate::plan::{CallbackCheck, CallbackExpect};
-use crate::platform::Platform;
+use crate::platform::{Platform, PlatformError, PlatformErrorKind};
 
 impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
     /// Waits for and checks the deliveries of part `n`, and judges them in the ledger. A
@@ -44,10 +44,22 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let refusals = callback_check::refused_credentials(&judged.refused, at);
         let failures = refusals.into_iter().chain(failures);
         self.failures.extend(failures.map(|f| f.in_step(n)));
+        // A state the case cannot read (a word that stands for none) leaves it unjudged.
+        let states = self.platform.callback_states();
+        let unreadable = (judged.part.iter())
+            .filter_map(|d| d.json.as_ref())
+            .find_map(|payload| states.state_of(payload).err());
         let seen = judged.part.into_iter().chain(judged.refused);
         self.entries.extend(seen.map(Entry::Delivery));
         self.last_seen = Some(all);
-        Ok(())
+        match unreadable {
+            Some(message) => Err(Stop::from(CaseError::Platform(PlatformError {
+                step: "read the callback",
+                kind: PlatformErrorKind::Unreadable,
+                message,
+            }))),
+            None => Ok(()),
+        }
     }
 
     /// Waits (from `now`) until part `n` has what `check` expects, a delivery of the case is
@@ -128,7 +140,8 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             .as_deref()
             .map(|f| (f, self.case.expect.at.as_str()));
         let lines = (&expect.payload[..], &expect.headers[..]);
-        failures.extend(callback_check::payload(&accepted, lines, flag, at));
+        let states = self.platform.callback_states();
+        failures.extend(callback_check::payload(&accepted, lines, flag, states, at));
         if let Some(response) = &expect.response {
             failures.extend(callback_check::responses(&accepted, response));
         }

@@ -95,6 +95,8 @@ struct Data {
     next: u64,
     /// Reads of the notification log asking for an action that exists.
     action_log_reads: usize,
+    /// Visits to the advertiser's landing page (where `/v2/go` redirects).
+    landings: usize,
 }
 
 #[derive(Clone)]
@@ -113,6 +115,11 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// How many times the advertiser's landing page was fetched.
+    pub fn landings(&self) -> usize {
+        self.data.lock().unwrap().landings
+    }
+
     /// How many times the notification log was read for an action it made.
     pub fn action_log_reads(&self) -> usize {
         self.data.lock().unwrap().action_log_reads
@@ -145,6 +152,8 @@ pub fn start_with(notify_to: &str, options: Options) -> Platform {
     };
     let app = Router::new()
         .route("/v2/visits", post(visit))
+        .route("/v2/go/{campaign}", get(go))
+        .route("/v2/landing", get(landing))
         .route("/v2/visits/{visit}/actions", post(action))
         .route("/v2/actions/{action}/notify", get(resend))
         .route("/v2/actions/{action}/state", put(change))
@@ -322,6 +331,22 @@ impl Widgets {
     }
 }
 
+/// A tracking link: a visit, and a 302 to the advertiser's landing page with its ref.
+async fn go(State(w): State<Widgets>, Path(campaign): Path<String>) -> Response {
+    let r = w.next("V");
+    w.data.lock().unwrap().visits.insert(r.clone(), campaign);
+    (
+        StatusCode::FOUND,
+        [("location", format!("/v2/landing?ref={r}"))],
+    )
+        .into_response()
+}
+
+async fn landing(State(w): State<Widgets>) -> &'static str {
+    w.data.lock().unwrap().landings += 1;
+    "the advertiser's landing page"
+}
+
 async fn visit(
     State(w): State<Widgets>,
     headers: HeaderMap,
@@ -353,6 +378,7 @@ async fn action(
     State(w): State<Widgets>,
     headers: HeaderMap,
     Path(visit): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
     if let Err(e) = authorized(&headers) {
@@ -362,7 +388,11 @@ async fn action(
         return (StatusCode::NOT_FOUND, "no such visit").into_response();
     }
     let action = w.next("A");
-    let extra = body["extra"].clone();
+    let mut extra = body["extra"].clone();
+    // What came in the query is notified too, under `extra.query`.
+    if !query.is_empty() {
+        extra["query"] = json!(query);
+    }
     // Widgets' own words: an action `risky` is declined at once, for fraud.
     let (state, why) = match body["action"].as_str() {
         Some("risky") => ("declined", json!("fraud")),
