@@ -81,14 +81,19 @@ pub struct StepSpec {
     /// The HTTP statuses that mean "done" (default: any 2xx).
     #[serde(default)]
     pub ok: Vec<u16>,
-    /// The id the step made: the click's or the conversion's, e.g. `/data/clickId`.
-    pub id: Option<Located<String>>,
-    /// The conversion's status in the answer (Success, Pending, Rejected).
-    pub state: Option<Located<String>>,
+    /// What the answer's body must also match to mean "done", for a platform that answers 200
+    /// to a failure, e.g. `{ matches: "^success=true" }` (a matcher, as in scenarios).
+    #[schemars(with = "Option<Value>")]
+    pub ok_when: Option<Located<Value>>,
+    /// The id the step made: the click's or the conversion's, e.g. `/data/clickId`, or
+    /// `{ header: Location, query: click_id }`, or `{ regex: "conversion_id=(\\w+)" }`.
+    pub id: Option<Located<ExtractSpec>>,
+    /// The conversion's status in the answer (a word `states:` maps).
+    pub state: Option<Located<ExtractSpec>>,
     /// Why the conversion was rejected.
-    pub reason: Option<Located<String>>,
+    pub reason: Option<Located<ExtractSpec>>,
     /// The id of the callback record the step made the platform send.
-    pub callback_id: Option<Located<String>>,
+    pub callback_id: Option<Located<ExtractSpec>>,
     /// The endpoint's HTTP status, as the resend tool reports it.
     pub endpoint_status: Option<Located<String>>,
     /// The endpoint's answer body.
@@ -97,6 +102,67 @@ pub struct StepSpec {
     pub endpoint_headers: Option<Located<String>>,
     /// The transport error when the endpoint did not answer.
     pub endpoint_error: Option<Located<String>>,
+}
+
+/// Where an answer keeps a value: a JSON Pointer into its body (`/data/clickId`), a header
+/// (`{ header: Location }`, with `query: click_id` for one parameter of the URL in it), or the
+/// first capture of a regex over the body's text (`{ regex: "conversion_id=(\\w+);" }`).
+#[derive(Debug, JsonSchema)]
+#[serde(untagged)]
+pub enum ExtractSpec {
+    Pointer(String),
+    Header {
+        header: String,
+        #[serde(default)]
+        query: Option<String>,
+    },
+    Regex {
+        regex: String,
+    },
+}
+
+/// What an `id:`, `state:` … may be, for messages.
+const EXTRACT_FORMS: &str = "a JSON Pointer (`/data/id`), `{ header: NAME }` (with `query: PARAM` for one parameter of the URL in it), or `{ regex: \"…(capture)…\" }`";
+
+impl<'de> Deserialize<'de> for ExtractSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ExtractSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(EXTRACT_FORMS)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ExtractSpec, E> {
+                Ok(ExtractSpec::Pointer(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ExtractSpec, A::Error> {
+                use serde::de::Error;
+                let (mut header, mut query, mut regex) = (None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    let slot = match key.as_str() {
+                        "header" => &mut header,
+                        "query" => &mut query,
+                        "regex" => &mut regex,
+                        other => {
+                            return Err(A::Error::custom(format!(
+                                "`{other}` is not a key here: give {EXTRACT_FORMS}"
+                            )));
+                        }
+                    };
+                    *slot = Some(map.next_value::<String>()?);
+                }
+                match (header, query, regex) {
+                    (Some(header), query, None) => Ok(ExtractSpec::Header { header, query }),
+                    (None, None, Some(regex)) => Ok(ExtractSpec::Regex { regex }),
+                    _ => Err(A::Error::custom(format!("give {EXTRACT_FORMS}"))),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// The callback log step: its request, and where each attempt keeps its parts.

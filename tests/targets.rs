@@ -228,6 +228,36 @@ fn pitcrew_yaml_mistakes_are_located_and_hinted() {
     }
     let out = pitcrew_in(&dir, &["run", "x.yaml", "--target", "acmee"], &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `acme`"));
+
+    // Answers read by regex and header, ok_when, credentials and callback shapes.
+    std::fs::write(
+        dir.join("pitcrew.yaml"),
+        "targets:\n  acme:\n    base_url: https://x\n    steps:\n      click:\n        request: { method: GET, path: /go }\n        id: { regex: \"ref=(\" }\n        ok_when: { matchez: x }\n      conversion:\n        request: { method: POST, path: /c }\n        id: { heder: Location }\n    callbacks:\n      via: receiver\n      listen: \"127.0.0.1:0\"\n      format: xml\n      signature: { scheme: hmac, secret: abcdefgh }\n",
+    )
+    .unwrap();
+    let out = pitcrew_in(&dir, &["run", "x.yaml", "--target", "acme"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pitcrew.yaml:11:13: `heder` is not a key here"),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.join("pitcrew.yaml"),
+        "targets:\n  acme:\n    base_url: https://x\n    steps:\n      click:\n        request: { method: GET, path: /go }\n        id: { regex: \"ref=(\" }\n        ok_when: { matchez: x }\n    callbacks:\n      via: receiver\n      listen: \"127.0.0.1:0\"\n      format: xml\n      signature: { scheme: hmac, secret: abcdefgh }\n",
+    )
+    .unwrap();
+    let out = pitcrew_in(&dir, &["run", "x.yaml", "--target", "acme"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for wanted in [
+        "pitcrew.yaml:7:13: `ref=(` is not a regular expression",
+        "pitcrew.yaml:8:18: `ok_when` is not a matcher: unknown matcher `matchez` (did you mean `matches`?)",
+        "pitcrew.yaml:12:15: `format: xml` is not a callback format",
+        "pitcrew.yaml:13:28: `scheme: hmac` is not a signature scheme pitcrew checks",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted}:\n{stderr}");
+    }
 }
 
 /// The pitcrew.yaml `pitcrew init` writes drives a standalone sandbox through its profile.
@@ -361,4 +391,58 @@ fn params_by_name_and_in_a_query_and_redirects_are_not_followed() {
     let case = r.case("a visit converts and notifies");
     assert!(case.to_string().contains("302"), "{case:#}");
     assert_eq!(platform.landings(), 0, "pitcrew followed the redirect");
+}
+
+/// A platform that answers in text and through a redirect: the click's id is read from the
+/// `Location` of a tracking link's 302 (a query parameter of it), the conversion's id and state
+/// with regexes over `success=true; conversion_id=…; status=…;`, and `ok_when` makes a 200
+/// `success=false;` a step not done, which fails the case showing the answer.
+#[test]
+fn ids_and_states_from_headers_and_text_answers_and_ok_when() {
+    let (dir, platform) = widgets_read_by_log("widget-text");
+    let profile = widgets::profile("widgets", &platform.base, "      via: log\n");
+    let click = "          method: POST\n          path: /visits\n          form: { campaign: \"{{offer}}\", user: \"{{member}}\" }\n        ok: [200]\n        id: /visit/ref\n";
+    let conversion_from = profile.find("      conversion:\n").unwrap();
+    let conversion_to = profile.find("      resend:\n").unwrap();
+    let text_conversion = r#"      conversion:
+        request:
+          method: POST
+          path: /text/actions
+          form: { visit: "{{click}}", action: "{{event}}" }
+        ok: [200]
+        ok_when: { matches: "^success=true;" }
+        id: { regex: "conversion_id=([^;]+);" }
+        state: { regex: "status=(\\w+);" }
+"#;
+    let profile = format!(
+        "{}{text_conversion}{}",
+        &profile[..conversion_from],
+        &profile[conversion_to..]
+    )
+    .replace(
+        click,
+        "          method: GET\n          path: \"/go/{{offer}}\"\n        ok: [302]\n        id: { header: Location, query: ref }\n",
+    );
+    assert!(profile.contains("header: Location"), "{profile}");
+    project(&dir, &[profile]);
+    let file = fixture("widgets/widgets-text.yaml").display().to_string();
+    let r = run_in(&dir, &[&file], &["--target", "widgets"], &env());
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let verdicts: Vec<String> = r.verdicts().into_iter().map(|(_, v)| v).collect();
+    assert_eq!(verdicts, ["passed", "passed", "failed"], "{}", r.explain());
+    let failure = &r.case("a failure answered 200 fails the case")["failures"][0];
+    assert_eq!(failure["check"], "conversion.status", "{failure}");
+    assert!(
+        failure["expected"]
+            .as_str()
+            .is_some_and(|e| e.contains("ok_when")),
+        "{failure}"
+    );
+    assert!(
+        failure
+            .to_string()
+            .contains("success=false; error=unknown action;"),
+        "{failure}"
+    );
+    assert_eq!(platform.landings(), 0);
 }

@@ -158,9 +158,14 @@ pub fn status(
     (!holds).then(|| {
         let wanted = expected.map_or_else(|| ok.to_string(), |e| e.to_string());
         let failure = Failure::new(check, wanted, actual.to_string()).at(at);
-        match answer_reason(body) {
-            Some(reason) => failure.hint(reason),
-            None => failure,
+        match (answer_reason(body), body) {
+            (Some(reason), _) => failure.hint(reason),
+            // A text answer says why itself (`success=false; error=…;`).
+            (None, serde_json::Value::String(text)) if !text.trim().is_empty() => {
+                let text = callback::truncate(&crate::mask::mask(text.trim()), 200);
+                failure.hint(format!("the answer: {text}"))
+            }
+            (None, _) => failure,
         }
     })
 }

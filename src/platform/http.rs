@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::profile::{Body, LogStep, Profile, Request, Step, Vars, fill, fill_json, fill_pairs};
+use super::profile::{
+    Body, Extract, LogStep, Profile, Request, Step, Vars, fill, fill_json, fill_pairs,
+};
 use super::{
     CallbackSent, Exchange, NewClick, NewConversion, Platform, PlatformError, PlatformErrorKind,
     StatusChange, StepOutcome,
@@ -25,6 +27,14 @@ fn text_at(value: &Value, pointer: Option<&String>) -> Option<String> {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
+    }
+}
+
+/// A value as text: a string as it is, anything else as JSON.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -251,13 +261,18 @@ impl HttpPlatform {
     }
 
     fn outcome(&self, step: &Step, exchange: Exchange) -> StepOutcome {
-        let at = |p: &Option<String>| p.as_ref().and_then(|p| exchange.body.pointer(p));
-        let word = text_at(&exchange.body, step.state.as_ref());
+        let read = |e: &Option<Extract>| {
+            e.as_ref()
+                .and_then(|e| e.read(&exchange.headers, &exchange.body))
+        };
+        let text = |e: &Option<Extract>| read(e).map(|v| value_text(&v));
+        let word = text(&step.state);
         let states = &self.profile.states;
         let state = word.as_deref().and_then(|w| states.state_of(w));
         let state_problem = match (&step.state, &word, state) {
-            (Some(pointer), None, _) => Some(format!(
-                "the answer holds no conversion state at `{pointer}` (the step's `state:`)"
+            (Some(at), None, _) => Some(format!(
+                "the answer holds no conversion state at {} (the step's `state:`)",
+                at.describe()
             )),
             (_, Some(word), None) => Some(format!(
                 "the platform answered the conversion state `{word}`, which no state stands for \
@@ -267,13 +282,13 @@ impl HttpPlatform {
             _ => None,
         };
         StepOutcome {
-            done: step.done(exchange.status),
+            done: step.done(exchange.status, &exchange.body),
             ok: step.ok_text(),
-            id: at(&step.id).and_then(id_text),
+            id: read(&step.id).as_ref().and_then(id_text),
             state: state.map(str::to_string),
             state_problem,
-            reason: text_at(&exchange.body, step.reason.as_ref()),
-            callback_id: at(&step.callback_id).and_then(id_text),
+            reason: text(&step.reason),
+            callback_id: read(&step.callback_id).as_ref().and_then(id_text),
             exchange,
         }
     }
@@ -385,10 +400,14 @@ impl Platform for HttpPlatform {
                 .and_then(|p| exchange.body.pointer(p))
                 .filter(|v| !v.is_null())
         };
+        let callback_id = (step.callback_id.as_ref())
+            .and_then(|e| e.read(&exchange.headers, &exchange.body))
+            .as_ref()
+            .and_then(id_text);
         Ok(CallbackSent {
-            done: step.done(exchange.status),
+            done: step.done(exchange.status, &exchange.body),
             ok: step.ok_text(),
-            callback_id: at(&step.callback_id).and_then(id_text),
+            callback_id,
             endpoint_status: at(&step.endpoint_status)
                 .and_then(Value::as_u64)
                 .and_then(|s| u16::try_from(s).ok()),

@@ -158,16 +158,82 @@ impl States {
     }
 }
 
+/// Where a step's answer keeps a value: a JSON Pointer into its body, a header (or one query
+/// parameter of the URL in it, such as a redirect's `Location`), or the first capture of a
+/// regex over the body's text (`success=true; conversion_id=(\w+);`).
+#[derive(Debug, Clone)]
+pub enum Extract {
+    Pointer(String),
+    Header { name: String, query: Option<String> },
+    Regex(regex::Regex),
+}
+
+impl Extract {
+    /// A JSON Pointer.
+    pub fn pointer(p: &str) -> Extract {
+        Extract::Pointer(p.to_string())
+    }
+
+    /// The value in `answer`'s headers and body (`None` when absent or null).
+    pub fn read(&self, headers: &[(String, String)], body: &Value) -> Option<Value> {
+        match self {
+            Extract::Pointer(p) => body.pointer(p).filter(|v| !v.is_null()).cloned(),
+            Extract::Header { name, query } => {
+                let value = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str())?;
+                let text = match query {
+                    None => value.to_string(),
+                    Some(param) => {
+                        let query = value.split_once('?').map_or("", |(_, q)| q);
+                        let query = query.split('#').next().unwrap_or_default();
+                        form_urlencoded::parse(query.as_bytes())
+                            .find(|(k, _)| k == param.as_str())
+                            .map(|(_, v)| v.into_owned())?
+                    }
+                };
+                (!text.is_empty()).then_some(Value::String(text))
+            }
+            Extract::Regex(regex) => {
+                let text = match body {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let captures = regex.captures(&text)?;
+                let found = captures.get(1).or_else(|| captures.get(0))?;
+                Some(Value::String(found.as_str().to_string()))
+            }
+        }
+    }
+
+    /// Where it reads, for messages: `` `/data/status` ``, `` header `Location` (its `click_id`) ``.
+    pub fn describe(&self) -> String {
+        match self {
+            Extract::Pointer(p) => format!("`{p}`"),
+            Extract::Header { name, query: None } => format!("header `{name}`"),
+            Extract::Header {
+                name,
+                query: Some(q),
+            } => format!("header `{name}` (its `{q}` parameter)"),
+            Extract::Regex(r) => format!("regex `{}`", r.as_str()),
+        }
+    }
+}
+
 /// One step's request and where its answer keeps what a run needs.
 #[derive(Debug, Clone, Default)]
 pub struct Step {
     pub request: Request,
     /// The statuses that mean done (empty: any 2xx).
     pub ok: Vec<u16>,
-    pub id: Option<String>,
-    pub state: Option<String>,
-    pub reason: Option<String>,
-    pub callback_id: Option<String>,
+    /// What the body must also match for the step to be done (a platform that answers 200
+    /// to a failure: `ok_when: { matches: "^success=true" }`).
+    pub ok_when: Option<crate::scenario::matcher::Matcher>,
+    pub id: Option<Extract>,
+    pub state: Option<Extract>,
+    pub reason: Option<Extract>,
+    pub callback_id: Option<Extract>,
     pub endpoint_status: Option<String>,
     pub endpoint_body: Option<String>,
     pub endpoint_headers: Option<String>,
@@ -177,23 +243,35 @@ pub struct Step {
 impl Step {
     /// The statuses that mean done, as a report shows them: `201`, `200 or 204`, `2xx`.
     pub fn ok_text(&self) -> String {
-        match self.ok.as_slice() {
+        let statuses = match self.ok.as_slice() {
             [] => "2xx".into(),
             list => list
                 .iter()
                 .map(u16::to_string)
                 .collect::<Vec<_>>()
                 .join(" or "),
+        };
+        match &self.ok_when {
+            None => statuses,
+            Some(m) => format!(
+                "{statuses} with a body that is {} (the step's `ok_when`)",
+                crate::check::matcher::show_expected(m)
+            ),
         }
     }
 
-    /// True when `status` means the step was done.
-    pub fn done(&self, status: u16) -> bool {
-        if self.ok.is_empty() {
+    /// True when an answer of `status` with `body` means the step was done.
+    pub fn done(&self, status: u16, body: &Value) -> bool {
+        let status_ok = if self.ok.is_empty() {
             (200..300).contains(&status)
         } else {
             self.ok.contains(&status)
-        }
+        };
+        status_ok
+            && self
+                .ok_when
+                .as_ref()
+                .is_none_or(|m| crate::check::matcher::holds(m, Some(body)))
     }
 }
 
@@ -363,6 +441,7 @@ impl Profile {
     pub fn sandbox(base_url: String) -> Profile {
         use reqwest::Method;
         let pointer = |p: &str| Some(p.to_string());
+        let extract = |p: &str| Some(Extract::pointer(p));
         Profile {
             base_url,
             headers: Vec::new(),
@@ -376,7 +455,7 @@ impl Profile {
                     json!({"offerId": "{{offer}}", "publisherMemberId": "{{member}}", "partnerId": "{{partner}}"}),
                 ),
                 ok: vec![201],
-                id: pointer("/data/clickId"),
+                id: extract("/data/clickId"),
                 ..Step::default()
             }),
             conversion: Some(Step {
@@ -386,10 +465,10 @@ impl Profile {
                     json!({"clickId": "{{click}}", "eventId": "{{event}}", "params": "{{params}}", "faults": "{{faults}}"}),
                 ),
                 ok: vec![201],
-                id: pointer("/data/conversionId"),
-                state: pointer("/data/status"),
-                reason: pointer("/data/rejectionReason"),
-                callback_id: pointer("/data/callback/callbackId"),
+                id: extract("/data/conversionId"),
+                state: extract("/data/status"),
+                reason: extract("/data/rejectionReason"),
+                callback_id: extract("/data/callback/callbackId"),
                 ..Step::default()
             }),
             resend: Some(Step {
@@ -399,7 +478,7 @@ impl Profile {
                     json!({"clickId": "{{click}}", "conversionId": "{{conversion}}"}),
                 ),
                 ok: vec![200],
-                callback_id: pointer("/data/callbackId"),
+                callback_id: extract("/data/callbackId"),
                 endpoint_status: pointer("/data/response/status"),
                 endpoint_body: pointer("/data/response/body"),
                 endpoint_headers: pointer("/data/response/headers"),
@@ -413,8 +492,8 @@ impl Profile {
                     json!({"status": "{{status}}", "rejectionReason": "{{reason}}"}),
                 ),
                 ok: vec![200],
-                state: pointer("/data/status"),
-                callback_id: pointer("/data/callback/callbackId"),
+                state: extract("/data/status"),
+                callback_id: extract("/data/callback/callbackId"),
                 ..Step::default()
             }),
             callback_log: Some(LogStep {

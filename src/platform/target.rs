@@ -7,11 +7,12 @@ use serde_json::Value;
 use serde_saphyr::Location;
 use std::collections::BTreeMap;
 
-use super::profile::{Body, LogStep, Profile, Request, Step, placeholders};
+use super::profile::{Body, Extract, LogStep, Profile, Request, Step, placeholders};
 use crate::delivery::Correlation;
 use crate::delivery::Format;
 use crate::project::{
-    AuthHeaderSpec, CallbacksSpec, LogStepSpec, RequestSpec, SignatureSpec, StepSpec, TargetSpec,
+    AuthHeaderSpec, CallbacksSpec, ExtractSpec, LogStepSpec, RequestSpec, SignatureSpec, StepSpec,
+    TargetSpec,
 };
 use crate::receiver::credentials::{Credential, Signature, SignatureParts};
 use crate::scenario::model::Located;
@@ -293,6 +294,36 @@ impl Compiler<'_> {
         }
     }
 
+    /// Where a step's answer keeps a value (`id:`, `state:`, …).
+    fn extract(&mut self, e: &Option<Located<ExtractSpec>>) -> Option<Extract> {
+        let e = e.as_ref()?;
+        let located = |value: &str| Located {
+            value: value.to_string(),
+            referenced: e.referenced,
+        };
+        match &e.value {
+            ExtractSpec::Pointer(p) => self.pointer(&Some(located(p))).map(Extract::Pointer),
+            ExtractSpec::Header { header, query } => Some(Extract::Header {
+                name: header.trim().to_string(),
+                query: query.as_ref().map(|q| q.trim().to_string()),
+            }),
+            ExtractSpec::Regex { regex } => match regex::Regex::new(regex) {
+                Ok(r) => Some(Extract::Regex(r)),
+                Err(err) => {
+                    self.error(
+                        &e.referenced,
+                        format!("`{regex}` is not a regular expression: {err}"),
+                        Some(
+                            "its first capture group is the value, e.g. `conversion_id=(\\w+)`"
+                                .into(),
+                        ),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
     fn pointer(&mut self, p: &Option<Located<String>>) -> Option<String> {
         let p = p.as_ref()?;
         if !(p.value.is_empty() || p.value.starts_with('/')) {
@@ -409,13 +440,25 @@ impl Compiler<'_> {
                 );
             }
         }
+        let ok_when = s.ok_when.as_ref().and_then(|m| {
+            crate::scenario::matcher::Matcher::parse(&m.value)
+                .map_err(|e| {
+                    self.error(
+                        &m.referenced,
+                        format!("`ok_when` is not a matcher: {e}"),
+                        Some("e.g. `ok_when: { matches: \"^success=true\" }`".into()),
+                    )
+                })
+                .ok()
+        });
         Step {
             request: self.request(name, &s.request),
             ok: s.ok.clone(),
-            id: self.pointer(&s.id),
-            state: self.pointer(&s.state),
-            reason: self.pointer(&s.reason),
-            callback_id: self.pointer(&s.callback_id),
+            ok_when,
+            id: self.extract(&s.id),
+            state: self.extract(&s.state),
+            reason: self.extract(&s.reason),
+            callback_id: self.extract(&s.callback_id),
             endpoint_status: self.pointer(&s.endpoint_status),
             endpoint_body: self.pointer(&s.endpoint_body),
             endpoint_headers: self.pointer(&s.endpoint_headers),
@@ -606,6 +649,18 @@ impl Compiler<'_> {
                 }
             }
             "remote" => {
+                let given = [
+                    c.auth_header.as_ref().map(|h| &h.name),
+                    c.auth_query.as_ref().map(|q| &q.name),
+                    c.signature.as_ref().map(|s| &s.value.scheme),
+                ];
+                if let Some(at) = given.into_iter().flatten().next() {
+                    self.error(
+                        &at.referenced,
+                        "under `via: remote`, callbacks are checked by the `pitcrew receive` service, not by this run",
+                        Some("give the credential to the service (`--auth-header`, `--auth-query` or `--signature`) and remove it here".into()),
+                    );
+                }
                 let Some(url) = &c.url else {
                     self.error(
                         &via_at,

@@ -266,7 +266,8 @@ impl Refusal {
 
 /// Whether `presented` holds one of `credentials`; if none, why the callback is refused (a
 /// credential present but wrong is named before one missing). A signature cannot be checked
-/// without the body: when the body could not be read, only the other credentials are.
+/// without the body: when the body could not be read (`body: None`) and a signature could let
+/// it in, it is not refused for its credentials (the receiver refuses it for its body).
 pub fn check(credentials: &[Credential], presented: &Presented) -> Result<(), Refusal> {
     if credentials.is_empty() {
         return Err(Refusal::NoPartner);

@@ -110,7 +110,8 @@ async fn send_once(state: &SandboxState, job: &Job, number: u32, retries_left: b
     }
     if let Some(signature) = &job.signature {
         let query = url.split_once('?').map_or("", |(_, q)| q);
-        let id = format!("{}-{number}", job.sent.id);
+        // The same message id on every attempt, as Standard Webhooks asks (an idempotency key).
+        let id = job.sent.id.to_string();
         let now = Utc::now().timestamp();
         for (name, value) in
             crate::receiver::credentials::sign(signature, &id, now, query, &job.body)

@@ -153,6 +153,7 @@ pub fn start_with(notify_to: &str, options: Options) -> Platform {
     let app = Router::new()
         .route("/v2/visits", post(visit))
         .route("/v2/go/{campaign}", get(go))
+        .route("/v2/text/actions", post(text_action))
         .route("/v2/landing", get(landing))
         .route("/v2/visits/{visit}/actions", post(action))
         .route("/v2/actions/{action}/notify", get(resend))
@@ -387,29 +388,66 @@ async fn action(
     if !w.data.lock().unwrap().visits.contains_key(&visit) {
         return (StatusCode::NOT_FOUND, "no such visit").into_response();
     }
-    let action = w.next("A");
     let mut extra = body["extra"].clone();
     // What came in the query is notified too, under `extra.query`.
     if !query.is_empty() {
         extra["query"] = json!(query);
     }
-    // Widgets' own words: an action `risky` is declined at once, for fraud.
-    let (state, why) = match body["action"].as_str() {
-        Some("risky") => ("declined", json!("fraud")),
-        _ => ("approved", Value::Null),
-    };
-    w.data
-        .lock()
-        .unwrap()
-        .actions
-        .insert(action.clone(), (visit, extra, state.into()));
-    let ticket = w.next("T");
-    w.notify(ticket.clone(), action.clone()).await;
+    let (action, state, why, ticket) = w
+        .act(visit, body["action"].as_str().unwrap_or_default(), extra)
+        .await;
     (
         StatusCode::ACCEPTED,
         axum::Json(json!({"result": {"action_ref": action, "state": state, "why": why}, "notify": {"ticket": ticket}})),
     )
         .into_response()
+}
+
+/// The same as a text platform answers it (TUNE-like): always 200, with
+/// `success=true; conversion_id=…; status=…;` or `success=false; error=…;`.
+async fn text_action(
+    State(w): State<Widgets>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(e) = authorized(&headers) {
+        return e;
+    }
+    let visit = form.get("visit").cloned().unwrap_or_default();
+    if !w.data.lock().unwrap().visits.contains_key(&visit) {
+        return "success=false; error=no such visit;".into_response();
+    }
+    let name = form.get("action").cloned().unwrap_or_default();
+    if name == "bogus" {
+        return "success=false; error=unknown action;".into_response();
+    }
+    let (action, state, _, _) = w.act(visit, &name, json!({})).await;
+    format!("success=true; conversion_id={action}; status={state};").into_response()
+}
+
+impl Widgets {
+    /// Makes action `name` of `visit` and notifies it: its ref, state, why, and ticket.
+    async fn act(
+        &self,
+        visit: String,
+        name: &str,
+        extra: Value,
+    ) -> (String, &'static str, Value, String) {
+        let action = self.next("A");
+        // Widgets' own words: an action `risky` is declined at once, for fraud.
+        let (state, why) = match name {
+            "risky" => ("declined", json!("fraud")),
+            _ => ("approved", Value::Null),
+        };
+        self.data
+            .lock()
+            .unwrap()
+            .actions
+            .insert(action.clone(), (visit, extra, state.into()));
+        let ticket = self.next("T");
+        self.notify(ticket.clone(), action.clone()).await;
+        (action, state, why, ticket)
+    }
 }
 
 async fn resend(
