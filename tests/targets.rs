@@ -17,6 +17,7 @@ fn env() -> Vec<(&'static str, &'static str)> {
     vec![
         ("WIDGET_KEY", widgets::API_KEY),
         ("WIDGET_SIG", widgets::SIG),
+        ("WIDGET_WHSEC", widgets::WHSEC),
         ("RECEIVER_TOKEN", RECEIVER_TOKEN),
     ]
 }
@@ -178,7 +179,10 @@ fn a_wrong_token_is_unauthorized_not_unreachable() {
     let out = pitcrew_in(&dir, &["targets"], &env());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("✓ reachable and authorized"), "{stdout}");
+    assert!(
+        stdout.contains("✓ callback log read with the target's credentials"),
+        "{stdout}"
+    );
     let file = fixture("widgets/widgets.yaml").display().to_string();
     let r = run_in(&dir, &[&file], &["--target", "widgets"], &wrong);
     assert_eq!(r.code, 3, "{}", r.explain());
@@ -421,7 +425,7 @@ fn ids_and_states_from_headers_and_text_answers_and_ok_when() {
     )
     .replace(
         click,
-        "          method: GET\n          path: \"/go/{{offer}}\"\n        ok: [302]\n        id: { header: Location, query: ref }\n",
+        "          method: GET\n          path: \"/go/{{offer}}\"\n          query: { sub1: \"{{member}}\" }\n        ok: [302]\n        id: { header: Location, query: ref }\n",
     );
     assert!(profile.contains("header: Location"), "{profile}");
     project(&dir, &[profile]);
@@ -444,5 +448,59 @@ fn ids_and_states_from_headers_and_text_answers_and_ok_when() {
             .contains("success=false; error=unknown action;"),
         "{failure}"
     );
+    // The transcript shows the whole URL, its query included.
+    let transcript = r.case("a failure answered 200 fails the case")["transcript"].to_string();
+    assert!(
+        transcript.contains("/v2/go/camp-1?sub1=pitcrew-"),
+        "{transcript}"
+    );
     assert_eq!(platform.landings(), 0);
+}
+
+/// `pitcrew targets` says what it checked (✓ or ✗) and, plainly, what it could not (?): a base
+/// URL that answers alike with and without credentials proves nothing (it once got a tick), the
+/// steps that would make something are not called, and a receiver target's port and
+/// credentials are checked; a port in use fails it.
+#[test]
+fn targets_says_what_it_checked_and_what_it_could_not() {
+    let dir = scratch("targets-probes");
+    let platform = widgets::start(&widgets::sink());
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let free_port = dead_port();
+    let without_log = |name: &str, port: u16| {
+        let profile = widgets::profile(
+            name,
+            &platform.base,
+            &format!(
+                "      via: receiver\n      listen: \"127.0.0.1:{port}\"\n{}",
+                widgets::credentials(widgets::Auth::StandardWebhooks)
+            ),
+        );
+        let from = profile.find("      callback_log:\n").unwrap();
+        let to = profile.find("    callbacks:\n").unwrap();
+        format!("{}{}", &profile[..from], &profile[to..])
+    };
+    project(
+        &dir,
+        &[
+            without_log("free", free_port),
+            without_log("busy", busy_port),
+        ],
+    );
+    let out = pitcrew_in(&dir, &["targets"], &env());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for wanted in [
+        "? base_url answers HTTP 404 with credentials and 404 without",
+        "? not called: click, conversion, resend, change_status",
+        &format!("✓ pitcrew's receiver can listen on 127.0.0.1:{free_port}"),
+        "✓ callbacks must hold one of: standard-webhooks signature",
+        &format!("✗ pitcrew's receiver cannot listen on 127.0.0.1:{busy_port}"),
+    ] {
+        assert!(stdout.contains(wanted), "{wanted}:\n{stdout}");
+    }
+    assert!(!stdout.contains("✓ reachable"), "{stdout}");
+    assert!(!stdout.contains(widgets::WHSEC), "{stdout}");
+    drop(busy);
 }

@@ -64,24 +64,123 @@ pub fn targets(args: TargetsArgs) -> Outcome {
             p.base_url,
             steps.join(", ")
         )));
-        let answer = match HttpPlatform::new(target.profile.clone()) {
-            Ok(platform) => runtime
-                .block_on(platform.reach())
-                .map_err(|e| match e.kind {
-                    crate::platform::PlatformErrorKind::Unreachable => {
-                        format!("unreachable: {}", e.message)
-                    }
-                    _ => e.message,
-                }),
-            Err(e) => Err(e.to_string()),
-        };
-        match answer {
-            Ok(how) => say(&format!("      ✓ {}", crate::mask::mask(&how))),
-            Err(why) => {
-                all_good = false;
-                say(&format!("      ✗ {}", crate::mask::mask(&why)));
-            }
+        let probes = runtime.block_on(probe(&target));
+        for probe in probes {
+            all_good &= !matches!(probe, Probe::Bad(_));
+            say(&crate::mask::mask(&probe.line()));
         }
     }
     Ok(if all_good { exit::PASSED } else { exit::FAILED })
+}
+
+/// What one check of a target found.
+enum Probe {
+    Good(String),
+    Bad(String),
+    /// What pitcrew could not check, and why.
+    Unchecked(String),
+}
+
+impl Probe {
+    fn line(&self) -> String {
+        match self {
+            Probe::Good(what) => format!("      ✓ {what}"),
+            Probe::Bad(what) => format!("      ✗ {what}"),
+            Probe::Unchecked(what) => format!("      ? {what}"),
+        }
+    }
+}
+
+/// Every check `pitcrew targets` can make of a target without changing anything on it: the
+/// API's reachability and credentials, its callback log, and where callbacks are taken.
+async fn probe(target: &crate::platform::target::Target) -> Vec<Probe> {
+    use crate::platform::{Platform, PlatformErrorKind};
+    let mut probes = Vec::new();
+    let platform = match HttpPlatform::new(target.profile.clone()) {
+        Ok(p) => p,
+        Err(e) => return vec![Probe::Bad(e.to_string())],
+    };
+    let failed = |e: crate::platform::PlatformError| match e.kind {
+        PlatformErrorKind::Unreachable => Probe::Bad(format!("unreachable: {}", e.message)),
+        _ => Probe::Bad(e.message),
+    };
+    // The callback log, read for a conversion that cannot exist, proves the way in and the
+    // credentials; without one (or when it cannot tell), the base URL is asked with the
+    // credentials and without.
+    let mut proven = false;
+    if target.profile.callback_log.is_some() {
+        let nil = crate::delivery::Key::Conversion(uuid::Uuid::nil().to_string());
+        probes.push(match platform.callback_log(&nil).await {
+            Ok(entries) => {
+                proven = true;
+                Probe::Good(format!(
+                    "callback log read with the target's credentials ({} entries for a conversion that cannot exist)",
+                    entries.len()
+                ))
+            }
+            Err(e) if e.kind == PlatformErrorKind::Unreadable => Probe::Unchecked(format!(
+                "callback log answered, but not with its list ({}): a platform may answer so for an unknown conversion, or the step's path or `items` may be wrong; a run will tell",
+                e.message
+            )),
+            Err(e) => failed(e),
+        });
+    }
+    if !proven && !matches!(probes.last(), Some(Probe::Bad(_))) {
+        match platform.credentials_probe().await {
+            Ok((true, how)) => probes.push(Probe::Good(how)),
+            Ok((false, how)) => probes.push(Probe::Unchecked(how)),
+            Err(e) => probes.push(failed(e)),
+        }
+    }
+    let unprobed: Vec<&str> = [
+        ("click", target.profile.click.is_some()),
+        ("conversion", target.profile.conversion.is_some()),
+        ("resend", target.profile.resend.is_some()),
+        ("change_status", target.profile.change_status.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(s, has)| has.then_some(s))
+    .collect();
+    if !unprobed.is_empty() {
+        probes.push(Probe::Unchecked(format!(
+            "not called: {} (each makes a click, a conversion or a callback); a run's first call checks each",
+            unprobed.join(", ")
+        )));
+    }
+    match &target.observe {
+        Observe::Log => {}
+        Observe::Receiver { listen, auth } => {
+            probes.push(match tokio::net::TcpListener::bind(listen).await {
+                Ok(_) => Probe::Good(format!("pitcrew's receiver can listen on {listen}")),
+                Err(e) => Probe::Bad(format!("pitcrew's receiver cannot listen on {listen}: {e}")),
+            });
+            probes.push(match auth {
+                Some(credentials) => Probe::Good(format!(
+                    "callbacks must hold one of: {}",
+                    credentials
+                        .iter()
+                        .map(|c| c.describe())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                None => Probe::Unchecked(
+                    "callbacks are taken without credentials (`auth: none`): a forged one would count"
+                        .into(),
+                ),
+            });
+        }
+        Observe::Remote { url, token } => {
+            let remote = crate::run::source::RemoteReceiver::new(url, token.clone());
+            probes.push(match remote {
+                Ok(remote) => match remote.check().await {
+                    Ok(()) => {
+                        Probe::Good(format!("the receiver at {url} answers and takes the token"))
+                    }
+                    Err(e) => Probe::Bad(e.to_string()),
+                },
+                Err(e) => Probe::Bad(e.to_string()),
+            });
+        }
+    }
+    probes
 }

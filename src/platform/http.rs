@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::profile::{
-    Body, Extract, LogStep, Profile, Request, Step, Vars, fill, fill_json, fill_pairs,
+    Body, Extract, LogStep, Profile, Request, Step, Vars, fill_json, fill_pairs, fill_path,
 };
 use super::{
     CallbackSent, Exchange, NewClick, NewConversion, Platform, PlatformError, PlatformErrorKind,
@@ -159,6 +159,66 @@ impl HttpPlatform {
         }
     }
 
+    /// Whether the platform's base URL takes pitcrew's credentials (the target's headers): asked
+    /// with them and without. `Ok((true, …))` when it refuses a request without them and takes
+    /// one with them; `Ok((false, …))` when that cannot be told (it answers both alike, or the
+    /// target sends no headers).
+    pub async fn credentials_probe(&self) -> Result<(bool, String), PlatformError> {
+        let step = "reach base_url";
+        let url = &self.profile.base_url;
+        let status = |with: bool| {
+            let mut request = self.client.get(url);
+            if with {
+                for (name, value) in &self.profile.headers {
+                    request = request.header(name.as_str(), value.as_str());
+                }
+            }
+            async move {
+                request
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .map_err(|e| PlatformError {
+                        step,
+                        kind: PlatformErrorKind::Unreachable,
+                        message: describe_transport_error(url, &e),
+                    })
+            }
+        };
+        let with = status(true).await?;
+        if matches!(with, 401 | 403) {
+            return Err(PlatformError {
+                step,
+                kind: PlatformErrorKind::Unauthorized,
+                message: format!(
+                    "{url}: HTTP {with}: unauthorized (check the target's token or auth headers)"
+                ),
+            });
+        }
+        if self.profile.headers.is_empty() {
+            return Ok((
+                false,
+                format!("base_url answers HTTP {with}; the target sends no credentials of its own"),
+            ));
+        }
+        let without = status(false).await?;
+        Ok(if matches!(without, 401 | 403) {
+            (
+                true,
+                format!(
+                    "credentials taken (base_url answers HTTP {with} with them, {without} without)"
+                ),
+            )
+        } else {
+            (
+                false,
+                format!(
+                    "base_url answers HTTP {with} with credentials and {without} without: it does not tell whether they are right (a step's first call will)"
+                ),
+            )
+        })
+    }
+
     fn step<'a>(
         &self,
         step: &'static str,
@@ -178,23 +238,29 @@ impl HttpPlatform {
         request: &Request,
         vars: &Vars<'_>,
     ) -> Result<Exchange, PlatformError> {
-        // Path variables are ids: encoded so that one cannot change the path.
-        let encoded: Vec<(&'static str, String)> =
-            vars.text.iter().map(|(n, v)| (*n, encode(v))).collect();
-        let path_vars = Vars {
-            text: encoded.iter().map(|(n, v)| (*n, v.as_str())).collect(),
-            ..Vars::default()
-        };
-        let url = format!(
-            "{}{}",
-            self.profile.base_url.trim_end_matches('/'),
-            fill(&request.path, &path_vars)
-        );
-        let mut builder = self.client.request(request.method.clone(), &url);
+        // Path variables are ids: encoded so that one cannot change the path; one the call does
+        // not have never leaves an empty segment in it.
+        let path = fill_path(&request.path, vars, encode).map_err(|name| PlatformError {
+            step,
+            kind: PlatformErrorKind::Setup,
+            message: format!(
+                "the step's path `{}` needs `{{{{{name}}}}}`, which this call does not have{}",
+                request.path,
+                match name.as_str() {
+                    "conversion" => " (the case has no conversion: it was refused, or not made)",
+                    _ => "",
+                }
+            ),
+        })?;
+        let mut url = format!("{}{path}", self.profile.base_url.trim_end_matches('/'));
         let query = fill_pairs(&request.query, vars);
         if !query.is_empty() {
-            builder = builder.query(&query);
+            let mut pairs = form_urlencoded::Serializer::new(String::new());
+            pairs.extend_pairs(&query);
+            let joint = if url.contains('?') { '&' } else { '?' };
+            url = format!("{url}{joint}{}", pairs.finish());
         }
+        let mut builder = self.client.request(request.method.clone(), &url);
         let mut sent_headers = self.profile.headers.clone();
         sent_headers.extend(fill_pairs(&request.headers, vars));
         for (name, value) in &sent_headers {

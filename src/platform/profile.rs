@@ -381,6 +381,31 @@ pub fn fill(text: &str, vars: &Vars) -> String {
     out
 }
 
+/// A path with every placeholder filled with its value as `encode` writes it, or the name of
+/// the first variable the call does not have (an empty segment would change the path's sense).
+pub fn fill_path(
+    text: &str,
+    vars: &Vars,
+    encode: impl Fn(&str) -> String,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start + 2..].find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        let name = rest[start + 2..start + 2 + len].trim();
+        match vars.get(name) {
+            Some(value) => out.push_str(&encode(value)),
+            None => return Err(name.to_string()),
+        }
+        rest = &rest[start + 2 + len + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// The variable a text is exactly a placeholder of (`"{{params}}"` → `params`).
 fn sole_placeholder(text: &str) -> Option<&str> {
     let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
@@ -551,5 +576,43 @@ mod tests {
             [("clickId".to_string(), "c1".to_string())]
         );
         assert_eq!(placeholders("/a/{{x}}/{{ env.Y }}"), ["x", "env.Y"]);
+    }
+
+    /// A path is filled with encoded values, and a variable the call does not have is named
+    /// rather than left as an empty segment; `{{params.NAME}}` and `{{params}}` in a query.
+    #[test]
+    fn paths_never_take_an_empty_placeholder_and_params_fill_queries() {
+        let params: std::collections::BTreeMap<String, String> = [
+            ("sub".to_string(), "a b".to_string()),
+            ("n".to_string(), "1".to_string()),
+        ]
+        .into();
+        let vars = Vars {
+            params: Some(&params),
+            ..Vars::default()
+        }
+        .with("click", Some("c/1"));
+        let encode = |v: &str| v.replace('/', "%2F").replace(' ', "%20");
+        assert_eq!(
+            fill_path("/clicks/{{click}}/{{params.sub}}", &vars, encode).as_deref(),
+            Ok("/clicks/c%2F1/a%20b")
+        );
+        assert_eq!(
+            fill_path("/conversions/{{conversion}}/log", &vars, encode),
+            Err("conversion".to_string())
+        );
+        let pairs = [
+            ("all".to_string(), "{{params}}".to_string()),
+            ("one".to_string(), "{{params.n}}".to_string()),
+            ("gone".to_string(), "{{conversion}}".to_string()),
+        ];
+        assert_eq!(
+            fill_pairs(&pairs, &vars),
+            [
+                ("n".to_string(), "1".to_string()),
+                ("sub".to_string(), "a b".to_string()),
+                ("one".to_string(), "1".to_string())
+            ]
+        );
     }
 }
