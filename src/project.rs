@@ -174,6 +174,9 @@ pub struct LogStepSpec {
     pub items: Located<String>,
     /// Within an item: the callback body as sent, e.g. `/payload`.
     pub payload: Located<String>,
+    /// Within an item: the callback's request headers as sent (an object, or a list of
+    /// `{name, value}`), e.g. `/request/headers`; without it, scenarios cannot check them here.
+    pub headers: Option<Located<String>>,
     /// Within an item: the endpoint's HTTP status.
     pub endpoint_status: Option<Located<String>>,
     /// Within an item: the endpoint's answer body.

@@ -319,6 +319,16 @@ fn a_platforms_status_words_are_mapped_or_the_case_errors() {
         callback["actual"], "string \"declined\", which is Rejected",
         "{callback}"
     );
+    // The transcript tells every read of the log: how many, of what URL, what the last found.
+    let transcript =
+        r.case("a declined callback fails a check for a success")["transcript"].to_string();
+    assert!(
+        transcript.contains("-- read the callback log for conversion A-")
+            && transcript.contains("(GET http://127.0.0.1:")
+            && transcript.contains("/v2/notifications?action=A-")
+            && transcript.contains("the last read found 1 entry"),
+        "{transcript}"
+    );
     let failure =
         &r.case("a declined action fails a case that expects a conversion")["failures"][0];
     assert_eq!(failure["check"], "conversion.state", "{failure}");
@@ -503,4 +513,60 @@ fn targets_says_what_it_checked_and_what_it_could_not() {
     assert!(!stdout.contains("✓ reachable"), "{stdout}");
     assert!(!stdout.contains(widgets::WHSEC), "{stdout}");
     drop(busy);
+}
+
+/// A callback's headers are checked the same through pitcrew's receiver and through a log
+/// that keeps them (`steps.callback_log.headers`); where the log keeps none (a profile without
+/// the pointer, the sandbox's log under `--endpoint`), a check of them is refused before
+/// anything runs, located, instead of failing as "missing".
+#[test]
+fn callback_headers_are_checked_where_they_can_be_and_refused_where_not() {
+    let file = fixture("widgets/widgets-headers.yaml")
+        .display()
+        .to_string();
+    let (dir, platform) = widgets_read_by_log("widget-headers");
+    let plain = widgets::profile("widgets", &platform.base, "      via: log\n");
+    project(&dir, std::slice::from_ref(&plain));
+    let r = run_in(&dir, &[&file], &["--target", "widgets"], &env());
+    assert_eq!(r.code, 2, "{}", r.explain());
+    assert!(
+        r.stderr.contains("widgets-headers.yaml:10:")
+            && r.stderr
+                .contains("`headers:` checks a callback's request headers")
+            && r.stderr.contains("steps.callback_log.headers"),
+        "{}",
+        r.explain()
+    );
+    let with_headers = plain.replace(
+        "        payload: /sent\n",
+        "        payload: /sent\n        headers: /headers\n",
+    );
+    assert_ne!(with_headers, plain);
+    project(&dir, &[with_headers]);
+    let r = run_in(&dir, &[&file], &["--target", "widgets"], &env());
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert!(!r.stdout.contains(widgets::SIG), "{}", r.explain());
+
+    let port = dead_port();
+    let by_receiver = widgets::start(&format!("http://127.0.0.1:{port}/callbacks"));
+    let receiving = widgets::profile(
+        "widgets",
+        &by_receiver.base,
+        &format!(
+            "      via: receiver\n      listen: \"127.0.0.1:{port}\"\n{}",
+            widgets::credentials(widgets::Auth::Header)
+        ),
+    );
+    project(&dir, &[receiving]);
+    let r = run_in(&dir, &[&file], &["--target", "widgets"], &env());
+    assert_eq!(r.code, 0, "{}", r.explain());
+
+    let sink = widgets::sink();
+    let r = common::run(&[&file], &["--endpoint", &sink]);
+    assert_eq!(r.code, 2, "{}", r.explain());
+    assert!(
+        r.stderr.contains("keeps no request headers"),
+        "{}",
+        r.explain()
+    );
 }

@@ -214,11 +214,13 @@ pub fn flag_path(body: &Value) -> &'static str {
 
 /// How far real time may stray from the platform time an `after` asks for: timers, HTTP and a
 /// loaded CI machine add a little; a schedule step (2 → 4 → 8 minutes) is never mistaken.
-fn after_holds(expected: Duration, actual: Duration) -> bool {
+/// `resolution`: how coarse the times compared are (a log written to the second), widening
+/// the window by as much on each side.
+pub fn after_within(expected: Duration, actual: Duration, resolution: Duration) -> bool {
     let low = expected
         .mul_f64(0.8)
-        .saturating_sub(Duration::from_millis(15));
-    let high = expected.mul_f64(1.5) + Duration::from_millis(50);
+        .saturating_sub(Duration::from_millis(15) + resolution);
+    let high = expected.mul_f64(1.5) + Duration::from_millis(50) + resolution;
     (low..=high).contains(&actual)
 }
 
@@ -230,11 +232,13 @@ fn platform_minutes(real: Duration, minute: Duration) -> String {
 }
 
 /// `attempts`: every delivery of the part, in order, with the endpoint's answer and the
-/// platform time since the previous one (`minute`: how long a platform minute lasts here).
+/// platform time since the previous one (`minute`: how long a platform minute lasts here;
+/// `resolution`: how coarse the target's times are, `ZERO` for pitcrew's own clock).
 pub fn attempts(
     deliveries: &[Arc<Delivery>],
     expected: &[crate::plan::AttemptCheck],
     minute: Duration,
+    resolution: Duration,
 ) -> Vec<Failure> {
     let mut failures = Vec::new();
     let mut sorted: Vec<&Arc<Delivery>> = deliveries.iter().collect();
@@ -268,9 +272,17 @@ pub fn attempts(
         if let (Some(after), Some(previous)) = (want.after, i.checked_sub(1).map(|p| sorted[p])) {
             let expected_real = minute.mul_f64(after.as_secs_f64() / 60.0);
             let actual = (d.at - previous.at).to_std().unwrap_or_default();
-            if !after_holds(expected_real, actual) {
+            if !after_within(expected_real, actual, resolution) {
+                let coarse = if resolution.is_zero() {
+                    String::new()
+                } else {
+                    format!(
+                        ", compared to within {} as the target's log writes its times",
+                        crate::duration::format_duration(resolution)
+                    )
+                };
                 let wanted = format!(
-                    "{} ({} at this target's {} minute)",
+                    "{} ({} at this target's {} minute{coarse})",
                     platform_minutes(expected_real, minute),
                     crate::duration::format_duration(expected_real),
                     crate::duration::format_duration(minute)

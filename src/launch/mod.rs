@@ -233,10 +233,16 @@ impl Target {
                 no_scripts: endpoint
                     .as_ref()
                     .map(|_| "your endpoint (--endpoint) answers this run's callbacks".into()),
+                no_callback_headers: endpoint.as_ref().map(|_| {
+                    "with --endpoint they are read from the sandbox's delivery log, which keeps no request headers".into()
+                }),
                 ..sandbox_plan_options()
             },
             Target::Url { remote, .. } => PlanOptions {
                 no_scripts: remote.is_none().then(|| log.to_string()),
+                no_callback_headers: remote.is_none().then(|| {
+                    "this target's callbacks are read from its delivery log, which keeps no request headers (--receiver-url reads them from a receiver)".into()
+                }),
                 ..sandbox_plan_options()
             },
             Target::Named(t) => {
@@ -251,6 +257,11 @@ impl Target {
                     default_offer: p.default_offer.clone(),
                     sandbox_faults: false,
                     no_scripts: matches!(t.observe, Observe::Log).then(|| log.to_string()),
+                    no_callback_headers: (matches!(t.observe, Observe::Log)
+                        && p.callback_log.as_ref().is_some_and(|l| l.headers.is_none()))
+                    .then(|| {
+                        "this target's callbacks are read from its log, and its profile does not say where the log keeps their headers (`steps.callback_log.headers`)".into()
+                    }),
                     missing_steps: missing
                         .into_iter()
                         .filter(|(_, gone)| *gone)

@@ -215,6 +215,16 @@ impl SuiteBuilder<'_> {
         let count = expect.count.as_ref().map_or(1, |c| c.value);
         let payload = self.checks(&expect.payload, context, false);
         let headers = self.checks(&expect.headers, context, true);
+        if let (Some(why), Some((_, first))) = (
+            &self.options.no_callback_headers,
+            expect.headers.iter().next(),
+        ) {
+            self.error(
+                &first.referenced,
+                format!("`headers:` checks a callback's request headers, but {why}"),
+                Some("observe callbacks through pitcrew's receiver or `pitcrew receive`, or remove the check".into()),
+            );
+        }
         let attempts = expect
             .attempts
             .as_ref()

@@ -328,6 +328,8 @@ pub struct PlanOptions {
     pub sandbox_faults: bool,
     /// Why `receiver:` scripts cannot be used on this target (`None`: they can).
     pub no_scripts: Option<String>,
+    /// Why a callback's request headers cannot be checked on this target (`None`: they can).
+    pub no_callback_headers: Option<String>,
     /// The pipeline steps the target's profile leaves out, and the target's name: a case that
     /// needs one is an error.
     pub missing_steps: Vec<&'static str>,
@@ -351,6 +353,7 @@ impl Default for PlanOptions {
             default_offer: None,
             sandbox_faults: false,
             no_scripts: None,
+            no_callback_headers: None,
             missing_steps: Vec::new(),
             target_name: "sandbox".into(),
             vars: Vec::new(),

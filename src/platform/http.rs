@@ -19,6 +19,26 @@ use crate::delivery::{CallbackIds, Delivery, EndpointAnswer, Key, id_text};
 pub struct HttpPlatform {
     client: reqwest::Client,
     profile: Profile,
+    /// The coarsest resolution of the log's times seen so far, in milliseconds.
+    resolution_ms: std::sync::atomic::AtomicU64,
+}
+
+/// How fine an RFC 3339 time is written: `…:05Z` to the second (1000 ms), `…:05.1Z` 100 ms,
+/// `…:05.123Z` and finer 1 ms.
+fn written_resolution_ms(text: &str) -> u64 {
+    let Some(dot) = text.find('.') else {
+        return 1000;
+    };
+    let digits = text[dot + 1..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    match digits {
+        0 => 1000,
+        1 => 100,
+        2 => 10,
+        _ => 1,
+    }
 }
 
 /// Where a value sits in an answer, as text (`None` when absent or null).
@@ -27,6 +47,29 @@ fn text_at(value: &Value, pointer: Option<&String>) -> Option<String> {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
+    }
+}
+
+/// Headers as a log keeps them: an object of names and values, or a list of `{name, value}`
+/// (or `[name, value]`); names lowercased, as pitcrew's receiver keeps them.
+fn logged_headers(value: &Value) -> Vec<(String, String)> {
+    let pair = |name: &Value, value: &Value| {
+        Some((name.as_str()?.to_ascii_lowercase(), value_text(value)))
+    };
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), value_text(v)))
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|item| match item {
+                Value::Array(two) if two.len() == 2 => pair(&two[0], &two[1]),
+                Value::Object(o) => pair(o.get("name")?, o.get("value")?),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -113,7 +156,11 @@ impl HttpPlatform {
                 kind: PlatformErrorKind::Setup,
                 message: e.to_string(),
             })?;
-        Ok(HttpPlatform { client, profile })
+        Ok(HttpPlatform {
+            client,
+            profile,
+            resolution_ms: Default::default(),
+        })
     }
 
     /// The profile it was made with.
@@ -231,13 +278,13 @@ impl HttpPlatform {
         })
     }
 
-    /// Sends one step's request with `vars`; a 401 or 403 is an error that says so.
-    async fn call(
+    /// The whole URL of `request` with `vars`: the base URL, the path filled, the query.
+    fn url(
         &self,
         step: &'static str,
         request: &Request,
         vars: &Vars<'_>,
-    ) -> Result<Exchange, PlatformError> {
+    ) -> Result<String, PlatformError> {
         // Path variables are ids: encoded so that one cannot change the path; one the call does
         // not have never leaves an empty segment in it.
         let path = fill_path(&request.path, vars, encode).map_err(|name| PlatformError {
@@ -260,6 +307,25 @@ impl HttpPlatform {
             let joint = if url.contains('?') { '&' } else { '?' };
             url = format!("{url}{joint}{}", pairs.finish());
         }
+        Ok(url)
+    }
+
+    /// The variables of a callback log read for `key`.
+    fn log_vars(key: &Key) -> Vars<'_> {
+        match key {
+            Key::Conversion(id) => Vars::default().with("conversion", Some(id)),
+            Key::Click(id) => Vars::default().with("click", Some(id)),
+        }
+    }
+
+    /// Sends one step's request with `vars`; a 401 or 403 is an error that says so.
+    async fn call(
+        &self,
+        step: &'static str,
+        request: &Request,
+        vars: &Vars<'_>,
+    ) -> Result<Exchange, PlatformError> {
+        let url = self.url(step, request, vars)?;
         let mut builder = self.client.request(request.method.clone(), &url);
         let mut sent_headers = self.profile.headers.clone();
         sent_headers.extend(fill_pairs(&request.headers, vars));
@@ -383,7 +449,14 @@ impl HttpPlatform {
             .as_ref()
             .map(|j| self.profile.correlation.ids(j))
             .unwrap_or_default();
-        let at = text_at(item, log.sent_at.as_ref())
+        let sent_at = text_at(item, log.sent_at.as_ref());
+        if let Some(text) = &sent_at {
+            (self.resolution_ms).fetch_max(
+                written_resolution_ms(text),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        let at = sent_at
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or_else(chrono::Utc::now);
@@ -393,7 +466,7 @@ impl HttpPlatform {
             method: "POST".into(),
             path: "(callback log)".into(),
             query: None,
-            headers: Vec::new(),
+            headers: p(&log.headers).map(logged_headers).unwrap_or_default(),
             body,
             json,
             ids: CallbackIds {
@@ -419,6 +492,20 @@ impl HttpPlatform {
 }
 
 impl Platform for HttpPlatform {
+    fn callback_log_url(&self, key: &Key) -> Option<String> {
+        let log = self.profile.callback_log.as_ref()?;
+        let url = self.url("read callback log", &log.request, &Self::log_vars(key));
+        Some(format!("{} {}", log.request.method, url.ok()?))
+    }
+
+    fn time_resolution(&self) -> std::time::Duration {
+        let ms = self
+            .resolution_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        // A millisecond is as fine as pitcrew's own clock needs.
+        std::time::Duration::from_millis(if ms > 1 { ms } else { 0 })
+    }
+
     fn callback_states(&self) -> &crate::platform::profile::CallbackStates {
         &self.profile.callback_states
     }
@@ -515,10 +602,7 @@ impl Platform for HttpPlatform {
                 kind: PlatformErrorKind::Setup,
                 message: "the target's profile has no `callback_log` step".into(),
             })?;
-        let vars = match key {
-            Key::Conversion(id) => Vars::default().with("conversion", Some(id)),
-            Key::Click(id) => Vars::default().with("click", Some(id)),
-        };
+        let vars = Self::log_vars(key);
         let mut exchange = self.call("read callback log", &log.request, &vars).await?;
         let items = match exchange.body.pointer_mut(&log.items) {
             Some(Value::Array(items)) if (200..300).contains(&exchange.status) => {
@@ -555,6 +639,33 @@ impl Platform for HttpPlatform {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A log written to the second is judged at that resolution, and says so.
+    #[test]
+    fn a_logs_time_resolution_is_read_from_how_it_writes_times() {
+        assert_eq!(written_resolution_ms("2026-12-03T07:00:05Z"), 1000);
+        assert_eq!(written_resolution_ms("2026-12-03T07:00:05.1+00:00"), 100);
+        assert_eq!(written_resolution_ms("2026-12-03T07:00:05.123456Z"), 1);
+        let within = crate::check::callback::after_within;
+        let two_minutes = std::time::Duration::from_secs(2);
+        let coarse = std::time::Duration::from_secs(1);
+        // 2 platform minutes of 1 s each, logged as 1 s apart: only a coarse clock takes it.
+        assert!(!within(
+            two_minutes,
+            std::time::Duration::from_millis(1000),
+            std::time::Duration::ZERO
+        ));
+        assert!(within(
+            two_minutes,
+            std::time::Duration::from_millis(1000),
+            coarse
+        ));
+        assert!(!within(
+            two_minutes,
+            std::time::Duration::from_secs(5),
+            coarse
+        ));
+    }
 
     fn log() -> LogStep {
         LogStep {

@@ -153,6 +153,16 @@ pub trait Platform: Send + Sync + 'static {
         &self,
         key: &Key,
     ) -> impl Future<Output = Result<Vec<Delivery>, PlatformError>> + Send;
+    /// The URL its callback log is read at for `key`, for transcripts (masked when shown).
+    fn callback_log_url(&self, key: &Key) -> Option<String> {
+        let _ = key;
+        None
+    }
+    /// How coarse the times of the platform's log are (`Duration::ZERO`: as fine as pitcrew's
+    /// own clock): `attempts[].after` is judged at that resolution.
+    fn time_resolution(&self) -> Duration {
+        Duration::ZERO
+    }
     /// Where a callback says its conversion's state, and in which words (GoKart's by default).
     fn callback_states(&self) -> &profile::CallbackStates {
         static GOKART: std::sync::LazyLock<profile::CallbackStates> =

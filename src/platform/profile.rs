@@ -281,6 +281,8 @@ pub struct LogStep {
     pub request: Request,
     pub items: String,
     pub payload: String,
+    /// Within an item: the request headers as sent.
+    pub headers: Option<String>,
     pub endpoint_status: Option<String>,
     pub endpoint_body: Option<String>,
     pub error: Option<String>,
@@ -531,6 +533,8 @@ impl Profile {
                     ..Request::default()
                 },
                 items: "/data".into(),
+                // The sandbox's log keeps no request headers.
+                headers: None,
                 payload: "/note".into(),
                 endpoint_status: pointer("/status"),
                 endpoint_body: pointer("/responseBody"),

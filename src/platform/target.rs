@@ -474,6 +474,7 @@ impl Compiler<'_> {
             request: self.request("callback_log", &s.request),
             items: self.pointer(&items).unwrap_or_default(),
             payload: self.pointer(&payload).unwrap_or_default(),
+            headers: self.pointer(&s.headers),
             endpoint_status: self.pointer(&s.endpoint_status),
             endpoint_body: self.pointer(&s.endpoint_body),
             error: self.pointer(&s.error),

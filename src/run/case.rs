@@ -48,6 +48,8 @@ pub enum Entry {
     Delivery(Arc<Delivery>),
     /// A `then:` step began.
     Step(String),
+    /// What pitcrew did besides a request of a step: the callback log's reads.
+    Note(String),
 }
 
 /// What running a case produced, for the runner.

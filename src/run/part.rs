@@ -49,6 +49,9 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let unreadable = (judged.part.iter())
             .filter_map(|d| d.json.as_ref())
             .find_map(|payload| states.state_of(payload).err());
+        if let Some(reads) = self.source.take_reads(&key) {
+            self.entries.push(Entry::Note(reads));
+        }
         let seen = judged.part.into_iter().chain(judged.refused);
         self.entries.extend(seen.map(Entry::Delivery));
         self.last_seen = Some(all);
@@ -129,7 +132,13 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         failures.extend(count);
         match &expect.attempts {
             Some(attempts) => {
-                failures.extend(callback_check::attempts(mine, attempts, self.clock.minute))
+                let resolution = self.platform.time_resolution();
+                failures.extend(callback_check::attempts(
+                    mine,
+                    attempts,
+                    self.clock.minute,
+                    resolution,
+                ))
             }
             None => failures.extend(callback_check::refused(mine, at)),
         }
@@ -175,6 +184,9 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             .extend(callback_check::refused_credentials(&refused, at));
         for (d, why) in &taken {
             self.failures.push(surplus_failure(d, *why, at));
+        }
+        if let Some(reads) = self.source.take_reads(&key) {
+            self.entries.push(Entry::Note(reads));
         }
         let seen = refused.into_iter().chain(taken.into_iter().map(|(d, _)| d));
         self.entries.extend(seen.map(Entry::Delivery));

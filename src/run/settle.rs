@@ -95,6 +95,9 @@ impl<S: CallbackSource> Settle<S> {
             };
             let cut_short = tokio::select! {
                 late = late => {
+                    if let Some(reads) = self.source.take_reads(&key) {
+                        entries.push(Entry::Note(reads));
+                    }
                     judge_late(late, at, &mut result, &mut entries);
                     false
                 }

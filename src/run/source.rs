@@ -69,6 +69,14 @@ pub trait CallbackSource: Send + Sync + 'static {
         let _ = (key, seqs);
     }
 
+    /// How the deliveries under `key` were read since this was last asked (the platform's log:
+    /// how many reads, of what URL, and what the last found), for the case's transcript; `None`
+    /// for a source that is not read.
+    fn take_reads(&self, key: &Key) -> Option<String> {
+        let _ = key;
+        None
+    }
+
     /// The callbacks that reached pitcrew and no case claimed (`claimed`: their sequence
     /// numbers). Sources that only read the platform's own records have none.
     fn strays(&self, claimed: &HashSet<u64>) -> Vec<Stray> {
@@ -108,6 +116,17 @@ impl CallbackSource for Receiver {
 /// The platform's conversion-callback log, read until the deliveries show up.
 pub struct CallbackLog<P> {
     platform: Arc<P>,
+    /// The reads of each key not yet told to its case.
+    reads: std::sync::Mutex<std::collections::HashMap<Key, Reads>>,
+}
+
+/// The reads of one key's log entries.
+struct Reads {
+    count: u32,
+    first: Instant,
+    last: Instant,
+    /// What the last read found: its number of entries, or why it failed.
+    found: Result<usize, String>,
 }
 
 /// How often the log is read while a case waits, at most: the first reads come sooner (from
@@ -119,14 +138,59 @@ const LOG_POLL_FIRST: Duration = Duration::from_millis(2);
 impl<P> CallbackLog<P> {
     /// Reads `platform`'s log.
     pub fn new(platform: Arc<P>) -> Self {
-        CallbackLog { platform }
+        CallbackLog {
+            platform,
+            reads: Default::default(),
+        }
     }
 }
 
 impl<P: Platform> CallbackSource for CallbackLog<P> {
     async fn deliveries(&self, key: &Key) -> Result<Vec<Arc<Delivery>>, SourceError> {
-        let log = self.platform.callback_log(key).await?;
-        Ok(log.into_iter().map(Arc::new).collect())
+        let log = self.platform.callback_log(key).await;
+        let now = Instant::now();
+        let found = log.as_ref().map(Vec::len).map_err(ToString::to_string);
+        {
+            let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+            let r = reads.entry(key.clone()).or_insert(Reads {
+                count: 0,
+                first: now,
+                last: now,
+                found: Ok(0),
+            });
+            r.count += 1;
+            r.last = now;
+            r.found = found;
+        }
+        Ok(log?.into_iter().map(Arc::new).collect())
+    }
+
+    fn take_reads(&self, key: &Key) -> Option<String> {
+        let r = (self.reads.lock().unwrap_or_else(|e| e.into_inner())).remove(key)?;
+        let url = self
+            .platform
+            .callback_log_url(key)
+            .map(|u| format!(" ({u})"))
+            .unwrap_or_default();
+        let times = match r.count {
+            1 => "once".to_string(),
+            n => format!(
+                "{n} times over {}",
+                crate::duration::format_duration(r.last - r.first)
+            ),
+        };
+        let found = match r.found {
+            Ok(1) => "1 entry".to_string(),
+            Ok(n) => format!("{n} entries"),
+            Err(e) => format!("an error: {e}"),
+        };
+        Some(format!(
+            "read the callback log for {key} {times}{url}; the last read found {found}"
+        ))
+    }
+
+    fn forget(&self, key: &Key, _seqs: &[u64]) {
+        (self.reads.lock().unwrap_or_else(|e| e.into_inner())).remove(key);
     }
 
     async fn wait(

@@ -20,6 +20,7 @@ fn headers(list: &[(String, String)]) -> String {
 fn render_entry(entry: &Entry) -> String {
     match entry {
         Entry::Step(what) => format!("== {what}"),
+        Entry::Note(what) => format!("-- {what}"),
         Entry::Exchange(e) => {
             let sent = if e.request_headers.is_empty() {
                 String::new()

@@ -193,7 +193,7 @@ impl Widgets {
 
     /// The request of one notification, as `options` shape and sign it, and what the log
     /// keeps of it as sent (the JSON body, the form, or the URL).
-    fn request(&self, ticket: &str, body: &Value) -> (reqwest::RequestBuilder, Value) {
+    fn request(&self, ticket: &str, body: &Value) -> (reqwest::RequestBuilder, Value, Value) {
         let o = self.options;
         let event = &body["event"];
         let mut pairs: Vec<(String, String)> = ["action", "visit", "state"]
@@ -296,7 +296,18 @@ impl Widgets {
                     .header("X-Widget-Hmac", format!("sha256={}", b64(&mac)))
             }
         };
-        (request.body(bytes), sent)
+        // What the log keeps of the request's headers (reqwest adds only its own after this).
+        let headers: serde_json::Map<String, Value> = request
+            .try_clone()
+            .and_then(|r| r.build().ok())
+            .map(|r| {
+                r.headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or_default())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (request.body(bytes), sent, Value::Object(headers))
     }
 
     /// Sends a notification (retried once on 503); returns the first try's answer.
@@ -307,7 +318,7 @@ impl Widgets {
         let mut first = None;
         for _ in 0..copies {
             for attempt in 1..=2 {
-                let (request, sent) = self.request(&ticket, &body);
+                let (request, sent, headers) = self.request(&ticket, &body);
                 let answer = request.send().await;
                 let (code, text) = match answer {
                     Ok(r) => (
@@ -320,6 +331,7 @@ impl Widgets {
                 self.data.lock().unwrap().log.push(json!({
                     "id": id, "ticket": ticket, "action": action, "visit": visit, "try": attempt,
                     "code": code, "reply": text, "at": chrono::Utc::now().to_rfc3339(), "sent": sent,
+                    "headers": headers,
                 }));
                 first.get_or_insert((code, text));
                 if code != Some(503) {
