@@ -570,3 +570,33 @@ fn callback_headers_are_checked_where_they_can_be_and_refused_where_not() {
         r.explain()
     );
 }
+
+/// A log read only by conversion cannot tell whether a refused conversion's click was called
+/// back: such a case is refused before anything runs (through a receiver it would pass, and
+/// through that log it used to error on an empty `{{conversion}}` in the path).
+#[test]
+fn a_refused_conversion_on_a_log_read_only_by_conversion_is_refused_up_front() {
+    let (dir, platform) = widgets_read_by_log("widget-log-by-conversion");
+    let profile = widgets::profile("widgets", &platform.base, "      via: log\n").replace(
+        "          path: /notifications\n          query: { action: \"{{conversion}}\", visit: \"{{click}}\" }\n",
+        "          path: \"/actions/{{conversion}}/notifications\"\n",
+    );
+    assert!(profile.contains("/actions/{{conversion}}/notifications"));
+    project(&dir, &[profile]);
+    let file = dir.join("refused.yaml");
+    std::fs::write(
+        &file,
+        "name: Refused\nschema: false\nflag: false\ncases:\n  - name: an unknown action is refused\n    click: generate\n    event: signup\n    expect: { conversion: { status: 404 }, callback: none }\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let r = run_in(&dir, &[&file], &["--target", "widgets"], &env());
+    assert_eq!(r.code, 2, "{}", r.explain());
+    assert!(
+        r.stderr.contains(
+            "refused.yaml:8:37: a refused conversion's callbacks are looked for by its click"
+        ),
+        "{}",
+        r.explain()
+    );
+}

@@ -257,6 +257,18 @@ impl Target {
                     default_offer: p.default_offer.clone(),
                     sandbox_faults: false,
                     no_scripts: matches!(t.observe, Observe::Log).then(|| log.to_string()),
+                    no_click_log: p
+                        .callback_log
+                        .as_ref()
+                        .filter(|_| matches!(t.observe, Observe::Log))
+                        .filter(|l| {
+                            crate::platform::profile::placeholders(&l.request.path)
+                                .iter()
+                                .any(|n| n == "conversion")
+                        })
+                        .map(|_| {
+                            "this target's callback log is read with `{{conversion}}` in its path (`steps.callback_log`), and a refused conversion has none".into()
+                        }),
                     no_callback_headers: (matches!(t.observe, Observe::Log)
                         && p.callback_log.as_ref().is_some_and(|l| l.headers.is_none()))
                     .then(|| {

@@ -147,6 +147,22 @@ impl SuiteBuilder<'_> {
             },
         };
         let callback = self.callback(e.callback.as_ref(), default, context, schema);
+        let refused = e
+            .conversion
+            .as_ref()
+            .and_then(|r| r.status.as_ref())
+            .filter(|s| !(200..300).contains(&s.value));
+        if let (Some(why), Some(status), false) = (
+            &self.options.no_click_log,
+            refused,
+            matches!(callback, Some(CallbackCheck::Unchecked)),
+        ) {
+            self.error(
+                &status.referenced,
+                format!("a refused conversion's callbacks are looked for by its click, but {why}"),
+                Some("give `steps.callback_log` a way to read by click (`{{click}}` in its query), or observe callbacks through a receiver".into()),
+            );
+        }
         let callback_response = match (&e.callback_response, mode) {
             (Some(r), _) => self.response_check(r, context, &at).map(Some),
             (None, Some(Mode::CallbackOnly { .. })) => Some(Some(ResponseCheck {

@@ -330,6 +330,8 @@ pub struct PlanOptions {
     pub no_scripts: Option<String>,
     /// Why a callback's request headers cannot be checked on this target (`None`: they can).
     pub no_callback_headers: Option<String>,
+    /// Why this target's callbacks cannot be looked for by click (`None`: they can).
+    pub no_click_log: Option<String>,
     /// The pipeline steps the target's profile leaves out, and the target's name: a case that
     /// needs one is an error.
     pub missing_steps: Vec<&'static str>,
@@ -354,6 +356,7 @@ impl Default for PlanOptions {
             sandbox_faults: false,
             no_scripts: None,
             no_callback_headers: None,
+            no_click_log: None,
             missing_steps: Vec::new(),
             target_name: "sandbox".into(),
             vars: Vec::new(),
