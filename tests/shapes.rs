@@ -87,9 +87,23 @@ fn receive(dir: &Path, port: u16, shape: Shape, auth: Auth) -> Running {
     p
 }
 
+/// The shape's scenario that must fail.
+fn failing_fixture_for(shape: Shape) -> String {
+    let name = match shape {
+        Shape::Json => "widgets/widgets-must-fail.yaml",
+        Shape::Form | Shape::Query => "widgets/widgets-flat-must-fail.yaml",
+    };
+    fixture(name).display().to_string()
+}
+
 /// Runs the shape's fixture on Widgets notifying as `options` say, observed `via`
 /// (`receiver`, `remote` or `log`); returns the run.
 fn run_shape(options: Options, via: &str) -> common::Run {
+    run_file(options, via, &fixture_for(options.shape))
+}
+
+/// Runs `file` on Widgets notifying as `options` say, observed `via`.
+fn run_file(options: Options, via: &str, file: &str) -> common::Run {
     let label = format!("shape-{:?}-{:?}-{via}", options.shape, options.auth).to_lowercase();
     let dir = scratch(&label);
     let port = dead_port();
@@ -118,12 +132,7 @@ fn run_shape(options: Options, via: &str) -> common::Run {
     };
     let profile = widgets::profile_shaped("widgets", &platform.base, &callbacks, options.shape);
     std::fs::write(dir.join("pitcrew.yaml"), format!("targets:\n{profile}")).unwrap();
-    let r = run_in(
-        &dir,
-        &[&fixture_for(options.shape)],
-        &["--target", "widgets"],
-        &env(),
-    );
+    let r = run_in(&dir, &[file], &["--target", "widgets"], &env());
     r.assert_junit_valid();
     for secret in [
         widgets::TOKEN,
@@ -212,12 +221,38 @@ fn a_shared_receiver_and_the_log_give_the_same_verdicts_for_each_shape() {
             forged: false,
         };
         let mut all = Vec::new();
+        let mut failing = Vec::new();
         for via in ["receiver", "remote", "log"] {
             let r = run_shape(genuine, via);
             assert_eq!(r.code, 0, "{shape:?} {auth:?} via {via}: {}", r.explain());
             all.push(r.verdicts());
+            let r = run_file(genuine, via, &failing_fixture_for(shape));
+            assert_eq!(r.code, 1, "{shape:?} {auth:?} via {via}: {}", r.explain());
+            let checks: Vec<(String, String, Vec<String>)> = r.json.as_ref().unwrap()["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    let checks = c["failures"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|f| format!("{} {}", f["check"], f["actual"]))
+                        .collect();
+                    (c["name"].to_string(), c["status"].to_string(), checks)
+                })
+                .collect();
+            assert!(
+                checks.iter().all(|(_, status, _)| status == "\"failed\""),
+                "{shape:?} {auth:?} via {via}: {checks:#?}"
+            );
+            failing.push(checks);
         }
         assert!(all.iter().all(|v| v == &all[0]), "{all:#?}");
+        assert!(
+            failing.iter().all(|f| f == &failing[0]),
+            "the same failures every way: {failing:#?}"
+        );
         let r = run_shape(
             Options {
                 forged: true,
