@@ -309,9 +309,16 @@ fn a_platforms_status_words_are_mapped_or_the_case_errors() {
     let verdicts: Vec<String> = r.verdicts().into_iter().map(|(_, v)| v).collect();
     assert_eq!(
         verdicts,
-        ["passed", "failed", "passed", "failed"],
+        ["passed", "failed", "passed", "failed", "failed"],
         "{}",
         r.explain()
+    );
+    let flipped = &r.case("a conversion called back in another state fails")["failures"][0];
+    assert_eq!(flipped["check"], "callback.state", "{flipped}");
+    assert_eq!(flipped["expected"], "Success", "{flipped}");
+    assert_eq!(
+        flipped["actual"], "Rejected (string \"declined\")",
+        "{flipped}"
     );
     let callback = &r.case("a declined callback fails a check for a success")["failures"][0];
     assert_eq!(callback["check"], "callback.payload", "{callback}");

@@ -169,6 +169,46 @@ pub fn payload(
     failures
 }
 
+/// Each callback that says a state other than `wanted` (the conversion's, as pitcrew knows it)
+/// fails the case: a platform that answers `approved` and calls back `declined` does not pass.
+/// A callback that says no state is left to the checks written on it.
+pub fn states(
+    callbacks: &[Arc<Delivery>],
+    states: &CallbackStates,
+    wanted: &[&str],
+    at: &str,
+) -> Vec<Failure> {
+    let several = callbacks.len() > 1;
+    let mut failures = Vec::new();
+    for (i, callback) in callbacks.iter().enumerate() {
+        let Some(payload) = &callback.json else {
+            continue;
+        };
+        let Ok(Some(state)) = states.state_of(payload) else {
+            continue;
+        };
+        if wanted.contains(&state) {
+            continue;
+        }
+        let word = states.field(payload).map(|w| show_actual(Some(w)));
+        let got = match word {
+            Some(word) if !word.contains(state) => format!("{state} ({word})"),
+            _ => state.to_string(),
+        };
+        let check = if several {
+            format!("callback.state (callback {})", i + 1)
+        } else {
+            "callback.state".to_string()
+        };
+        failures.push(
+            Failure::new(&check, wanted.join(" or "), got)
+                .note("the callback says another state than the conversion's")
+                .at(at),
+        );
+    }
+    failures
+}
+
 /// The state (as a JSON string) that `actual`, a callback's state word, stands for, when
 /// `matcher` compares states (`Rejected`, `one_of: [Success, Pending]`, `ne: Rejected`) rather
 /// than the platform's own words; `None` when it does not, or the word stands for no state

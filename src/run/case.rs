@@ -139,6 +139,9 @@ pub(super) struct CaseRun<'a, P, S> {
     pub(super) last_seen: Option<Vec<Arc<Delivery>>>,
     /// How many deliveries the verdict looked through.
     pub(super) seen: Option<usize>,
+    /// The conversion's state as far as pitcrew knows it: as the platform answered it (else
+    /// as the case expects it), then as each status change set it. A callback must say it.
+    pub(super) state_now: Option<String>,
 }
 
 /// Runs attempt `attempt` of `case` against `platform`, with `source` observing callbacks and
@@ -169,6 +172,7 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
         wake: None,
         last_seen: None,
         seen: None,
+        state_now: None,
     };
     let outcome = tokio::time::timeout_at(end, run.steps()).await;
     let (status, error) = match outcome {
@@ -399,6 +403,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             })));
         }
         self.expect_state(outcome.state.as_deref(), outcome.reason.as_deref());
+        self.state_now = outcome.state.or_else(|| expect.conversion_state.clone());
         Ok(outcome.callback_id.into_iter().collect())
     }
 
@@ -477,6 +482,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 if !self.expect_status(check, None, done, &outcome.exchange, &step.at) {
                     return Err(Stop::Failed);
                 }
+                self.state_now = Some(status.clone());
                 outcome.callback_id.into_iter().collect()
             }
             Action::Resend => self

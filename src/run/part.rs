@@ -151,6 +151,12 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let lines = (&expect.payload[..], &expect.headers[..]);
         let states = self.platform.callback_states();
         failures.extend(callback_check::payload(&accepted, lines, flag, states, at));
+        // Whatever else it checks, a callback says the conversion's state as it is.
+        let wanted: &[&str] = match self.state_now.as_deref() {
+            Some(state) => &[state][..],
+            None => &["Success", "Pending"][..],
+        };
+        failures.extend(callback_check::states(&accepted, states, wanted, at));
         if let Some(response) = &expect.response {
             failures.extend(callback_check::responses(&accepted, response));
         }

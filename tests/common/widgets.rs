@@ -446,16 +446,18 @@ impl Widgets {
         extra: Value,
     ) -> (String, &'static str, Value, String) {
         let action = self.next("A");
-        // Widgets' own words: an action `risky` is declined at once, for fraud.
+        // Widgets' own words: an action `risky` is declined at once, for fraud; a `flip` one is
+        // answered approved and notified declined (a platform at odds with itself).
         let (state, why) = match name {
             "risky" => ("declined", json!("fraud")),
             _ => ("approved", Value::Null),
         };
+        let notified = if name == "flip" { "declined" } else { state };
         self.data
             .lock()
             .unwrap()
             .actions
-            .insert(action.clone(), (visit, extra, state.into()));
+            .insert(action.clone(), (visit, extra, notified.into()));
         let ticket = self.next("T");
         self.notify(ticket.clone(), action.clone()).await;
         (action, state, why, ticket)
