@@ -84,7 +84,11 @@ impl Masker {
         }
         let json = Value::String(secret.to_string()).to_string();
         let json = json[1..json.len() - 1].to_string();
-        for form in [secret.to_string(), json] {
+        // As a query or a form writes it (`+` for a space, `%2B`, `%2F`, `%3D`…), and as a
+        // path segment or `encodeURIComponent` writes it (`%20`).
+        let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        let percent = form.replace('+', "%20");
+        for form in [secret.to_string(), json, form, percent] {
             if !self.patterns.contains(&form) {
                 self.patterns.push(form);
             }
@@ -214,6 +218,19 @@ mod tests {
         let mut m = Masker::default();
         secrets.iter().for_each(|s| m.add(s));
         m
+    }
+
+    /// A base64 secret in a query or a path is written encoded (`+` `/` `=` as `%2B` `%2F`
+    /// `%3D`, a space as `+` or `%20`): masked all the same.
+    #[test]
+    fn secrets_are_hidden_in_their_url_encoded_forms() {
+        let m = masker(&["a+b/c=d e~12"]);
+        for text in [
+            "GET /pb?sig=a%2Bb%2Fc%3Dd+e%7E12&x=1",
+            "GET /pb/a%2Bb%2Fc%3Dd%20e%7E12/x",
+        ] {
+            assert!(!m.mask(text).contains("a%2Bb"), "{text}: {}", m.mask(text));
+        }
     }
 
     #[test]

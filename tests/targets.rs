@@ -254,11 +254,30 @@ fn pitcrew_yaml_mistakes_are_located_and_hinted() {
     let out = pitcrew_in(&dir, &["run", "x.yaml", "--target", "acme"], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let mistakes_so_far = stderr.to_string();
     for wanted in [
         "pitcrew.yaml:7:13: `ref=(` is not a regular expression",
         "pitcrew.yaml:8:18: `ok_when` is not a matcher: unknown matcher `matchez` (did you mean `matches`?)",
         "pitcrew.yaml:12:15: `format: xml` is not a callback format",
         "pitcrew.yaml:13:28: `scheme: hmac` is not a signature scheme pitcrew checks",
+    ] {
+        assert!(mistakes_so_far.contains(wanted), "{wanted}:\n{stderr}");
+    }
+
+    // A signature that leaves the payload unsigned, credentials a log cannot check, an empty
+    // name.
+    std::fs::write(
+        dir.join("pitcrew.yaml"),
+        "targets:\n  acme:\n    base_url: https://x\n    steps:\n      click:\n        request: { method: GET, path: /go }\n    callbacks:\n      via: receiver\n      listen: \"127.0.0.1:0\"\n      format: query\n      auth_query: { name: \" \", secret: abcdefgh }\n      signature: { scheme: standard-webhooks, secret: whsec_c2VjcmV0LWtleQ }\n  logged:\n    base_url: https://x\n    steps:\n      click:\n        request: { method: GET, path: /go }\n      callback_log:\n        request: { method: GET, path: /log }\n        items: /items\n        payload: /p\n    callbacks: { auth_header: { name: X-Key, secret: abcdefgh } }\n",
+    )
+    .unwrap();
+    let out = pitcrew_in(&dir, &["targets"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for wanted in [
+        "pitcrew.yaml:12:18: the callbacks carry their payload in the query (`format: query`), and this signature covers the body",
+        "pitcrew.yaml:11:27: the name is empty",
+        "pitcrew.yaml:22:39: callbacks read from the platform's log are not checked for credentials",
     ] {
         assert!(stderr.contains(wanted), "{wanted}:\n{stderr}");
     }
@@ -512,7 +531,7 @@ fn targets_says_what_it_checked_and_what_it_could_not() {
         "? base_url answers HTTP 404 with credentials and 404 without",
         "? not called: click, conversion, resend, change_status",
         &format!("✓ pitcrew's receiver can listen on 127.0.0.1:{free_port}"),
-        "✓ callbacks must hold one of: standard-webhooks signature",
+        "✓ callbacks must hold: standard-webhooks signature",
         &format!("✗ pitcrew's receiver cannot listen on 127.0.0.1:{busy_port}"),
     ] {
         assert!(stdout.contains(wanted), "{wanted}:\n{stdout}");

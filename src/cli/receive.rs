@@ -127,10 +127,11 @@ fn parse_signature(text: &str) -> Result<crate::receiver::credentials::Signature
             "tolerance" => {
                 tolerance = Some(crate::duration::parse_duration(value).map_err(|e| e.to_string())?)
             }
-            other => {
-                return Err(format!(
-                    "`{other}` is not a key of a signature: scheme, secret, header, over, encoding, prefix, timestamp_header, tolerance"
-                ));
+            // Not echoed: a comma in the secret would put part of it here.
+            _ => {
+                return Err(
+                    "a key is not one of a signature's: scheme, secret, header, over, encoding, prefix, timestamp_header, tolerance (a secret may not hold a comma here)".into(),
+                );
             }
         }
     }
@@ -154,7 +155,14 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
     }
     crate::mask::register(&args.api_token);
     for credential in credentials(&args) {
-        crate::mask::register(credential.secret());
+        for secret in credential.secrets() {
+            crate::mask::register(secret);
+        }
+    }
+    for signature in &args.signature {
+        if let Err(why) = signature.covers(args.format) {
+            return Err(CliError::Usage(format!("--signature: {why}")));
+        }
     }
     let store = match args.store.as_str() {
         "memory" => None,

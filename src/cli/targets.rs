@@ -156,12 +156,12 @@ async fn probe(target: &crate::platform::target::Target) -> Vec<Probe> {
             });
             probes.push(match auth {
                 Some(credentials) => Probe::Good(format!(
-                    "callbacks must hold one of: {}",
+                    "callbacks must hold: {}",
                     credentials
                         .iter()
                         .map(|c| c.describe())
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", or ")
                 )),
                 None => Probe::Unchecked(
                     "callbacks are taken without credentials (`auth: none`): a forged one would count"

@@ -56,10 +56,18 @@ pub struct CallbackStates {
 }
 
 impl Default for CallbackStates {
-    /// GoKart's schema v1 and its legacy spelling; a callback of another shape has no state.
+    /// GoKart's schema v1 and its legacy spelling, then a top-level `status` or `state` (a
+    /// postback's usual names): a state a callback says is never left unread by default.
     fn default() -> Self {
         CallbackStates {
-            pointers: vec!["/conversion/status".into(), "/Conversion/Status".into()],
+            pointers: [
+                "/conversion/status",
+                "/Conversion/Status",
+                "/status",
+                "/state",
+            ]
+            .map(String::from)
+            .to_vec(),
             required: false,
             states: States::default(),
         }

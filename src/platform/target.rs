@@ -112,18 +112,30 @@ pub fn compile(
     let correlation = c.correlation(&t.callbacks);
     let callback_format = c.format(&t.callbacks);
     let states = c.states(t.states.as_ref());
-    let callback_states = match c.pointer(&t.callbacks.state) {
-        Some(pointer) => super::profile::CallbackStates {
-            pointers: vec![pointer],
-            required: true,
+    let callback_states = match &t.callbacks.state {
+        // Said outright: the callbacks say no state (their `status` means something else).
+        Some(none) if none.value.trim() == "none" => super::profile::CallbackStates {
+            pointers: Vec::new(),
+            required: false,
             states: states.clone(),
         },
-        None => super::profile::CallbackStates {
-            states: states.clone(),
-            ..Default::default()
+        given => match c.pointer(given) {
+            Some(pointer) => super::profile::CallbackStates {
+                pointers: vec![pointer],
+                required: true,
+                states: states.clone(),
+            },
+            None => super::profile::CallbackStates {
+                states: states.clone(),
+                ..Default::default()
+            },
         },
     };
-    let observe = c.observe(&t.callbacks, callback_log.is_some(), &spec.referenced);
+    let observe = c.observe(
+        &t.callbacks,
+        (callback_log.is_some(), callback_format),
+        &spec.referenced,
+    );
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -517,7 +529,17 @@ impl Compiler<'_> {
 
     /// A `name` + `secret` pair (`auth_header`, `auth_query`), its secret kept to mask.
     fn named_secret(&mut self, spec: &AuthHeaderSpec) -> (String, String) {
-        let name = self.env_text(&spec.name);
+        let name = self.env_text(&spec.name).trim().to_string();
+        if name.is_empty() {
+            self.error(
+                &spec.name.referenced,
+                "the name is empty: every callback would be refused",
+                Some(
+                    "the header's or the query parameter's name, e.g. `X-Api-Token` or `token`"
+                        .into(),
+                ),
+            );
+        }
         let secret = self.env_secret("secret", &spec.secret);
         self.keep_secret(&spec.secret, &secret);
         (name, secret)
@@ -583,7 +605,12 @@ impl Compiler<'_> {
 
     /// The credentials a callback must hold (`auth_header`, `auth_query`, `signature`), or
     /// `None` for `auth: none`; neither is a mistake where pitcrew takes callbacks itself.
-    fn credentials(&mut self, c: &CallbacksSpec, via_at: &Location) -> Option<Vec<Credential>> {
+    fn credentials(
+        &mut self,
+        c: &CallbacksSpec,
+        format: Format,
+        via_at: &Location,
+    ) -> Option<Vec<Credential>> {
         let mut credentials = Vec::new();
         if let Some(h) = &c.auth_header {
             let (name, secret) = self.named_secret(h);
@@ -593,7 +620,12 @@ impl Compiler<'_> {
             let (name, secret) = self.named_secret(q);
             credentials.push(Credential::Query { name, secret });
         }
-        if let Some(signature) = c.signature.as_ref().and_then(|s| self.signature(s)) {
+        if let Some(spec) = &c.signature
+            && let Some(signature) = self.signature(spec)
+        {
+            if let Err(why) = signature.covers(format) {
+                self.error(&spec.referenced, why, None);
+            }
             credentials.push(Credential::Signature(signature));
         }
         match (&c.auth, credentials.is_empty()) {
@@ -614,7 +646,8 @@ impl Compiler<'_> {
                 Some(credentials)
             }
             (Some(_), true) => None,
-            (None, false) => Some(credentials),
+            // A platform that sends several proves itself with all of them.
+            (None, false) => Some(Credential::all(credentials).into_iter().collect()),
             (None, true) => {
                 if c.signature.is_none()
                     && matches!(c.via.as_ref().map(|v| v.value.as_str()), Some("receiver"))
@@ -630,9 +663,14 @@ impl Compiler<'_> {
         }
     }
 
-    fn observe(&mut self, c: &CallbacksSpec, has_log: bool, at: &Location) -> Observe {
+    fn observe(
+        &mut self,
+        c: &CallbacksSpec,
+        (has_log, format): (bool, Format),
+        at: &Location,
+    ) -> Observe {
         let via_at = c.via.as_ref().map_or(*at, |v| v.referenced);
-        let auth = self.credentials(c, &via_at);
+        let auth = self.credentials(c, format, &via_at);
         let via = c.via.as_ref().map_or("log", |v| v.value.as_str());
         match via {
             "receiver" => {
@@ -650,12 +688,7 @@ impl Compiler<'_> {
                 }
             }
             "remote" => {
-                let given = [
-                    c.auth_header.as_ref().map(|h| &h.name),
-                    c.auth_query.as_ref().map(|q| &q.name),
-                    c.signature.as_ref().map(|s| &s.value.scheme),
-                ];
-                if let Some(at) = given.into_iter().flatten().next() {
+                if let Some(at) = credential_given(c) {
                     self.error(
                         &at.referenced,
                         "under `via: remote`, callbacks are checked by the `pitcrew receive` service, not by this run",
@@ -677,6 +710,13 @@ impl Compiler<'_> {
                 }
             }
             "log" => {
+                if let Some(at) = credential_given(c) {
+                    self.error(
+                        &at.referenced,
+                        "callbacks read from the platform's log are not checked for credentials: the log holds none",
+                        Some("observe callbacks `via: receiver` (pitcrew checks them) or `via: remote` (the service does), or remove the credential".into()),
+                    );
+                }
                 if !has_log {
                     self.error(
                         &via_at,
@@ -699,6 +739,18 @@ impl Compiler<'_> {
             }
         }
     }
+}
+
+/// Where the first credential a `callbacks:` gives is written, if it gives one.
+fn credential_given(c: &CallbacksSpec) -> Option<&Located<String>> {
+    [
+        c.auth_header.as_ref().map(|h| &h.name),
+        c.auth_query.as_ref().map(|q| &q.name),
+        c.signature.as_ref().map(|s| &s.value.scheme),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub enum Credential {
     Query { name: String, secret: String },
     /// A signature of the callback made with a shared secret.
     Signature(Signature),
+    /// Every one of these (a platform that sends a token and signs).
+    All(Vec<Credential>),
 }
 
 /// A signature scheme and its secret.
@@ -49,8 +51,8 @@ pub enum Signature {
 pub enum Signed {
     /// The body, byte for byte.
     Body,
-    /// The query's `name=value` pairs as sent, sorted by name then value and joined with `&`
-    /// (the signature's own parameter, if it is in the query, left out).
+    /// The query's `name=value` pairs as sent (still percent-encoded), sorted by name then
+    /// value and joined with `&`.
     SortedQuery,
 }
 
@@ -116,12 +118,28 @@ impl Signature {
                         "remove it, or use `scheme: hmac-sha256`",
                     ));
                 }
+                if let Some(b64) = parts.secret.strip_prefix("whsec_")
+                    && BASE64_ANY_PADDING.decode(b64.trim()).is_err()
+                {
+                    return Err(mistake(
+                        "secret",
+                        "a `whsec_` secret is `whsec_` and the base64 of the key, and this one's rest is not base64".into(),
+                        "copy the secret as the platform shows it",
+                    ));
+                }
                 Ok(Signature::StandardWebhooks {
                     secret: parts.secret,
                     tolerance,
                 })
             }
             "hmac-sha256" => {
+                if parts.timestamp_header.is_some_and(|t| t.trim().is_empty()) {
+                    return Err(mistake(
+                        "timestamp_header",
+                        "`timestamp_header` is empty".into(),
+                        "the header with the Unix time of signing, e.g. `X-Signature-Timestamp`, or leave it out",
+                    ));
+                }
                 let Some(header) = parts.header.filter(|h| !h.trim().is_empty()) else {
                     return Err(mistake(
                         "header",
@@ -175,13 +193,61 @@ impl Signature {
     }
 }
 
+impl Signature {
+    /// Whether it covers the payload of a callback sent in `format` (a GET's query, a POST's
+    /// body); if not, why: a signature over what does not carry the payload lets anyone who saw
+    /// one signed callback send another payload under it.
+    pub fn covers(&self, format: crate::delivery::Format) -> Result<(), String> {
+        use crate::delivery::Format;
+        let over = match self {
+            Signature::StandardWebhooks { .. } => Signed::Body,
+            Signature::Hmac { over, .. } => *over,
+        };
+        match (format, over) {
+            (Format::Query, Signed::Body) => Err(
+                "the callbacks carry their payload in the query (`format: query`), and this signature covers the body: the payload would go unsigned; sign the query (`scheme: hmac-sha256`, `over: query`)".into(),
+            ),
+            (Format::Json | Format::Form, Signed::SortedQuery) => Err(
+                "the callbacks carry their payload in the body, and this signature covers the query: the payload would go unsigned; sign the body (`over: body`)".into(),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Credential {
-    /// The secret it holds, to mask.
+    /// The secret it holds, to mask (the first, for [`Credential::All`]).
     pub fn secret(&self) -> &str {
         match self {
             Credential::Header { secret, .. } | Credential::Query { secret, .. } => secret,
             Credential::Signature(Signature::StandardWebhooks { secret, .. })
             | Credential::Signature(Signature::Hmac { secret, .. }) => secret,
+            Credential::All(all) => all.first().map_or("", Credential::secret),
+        }
+    }
+
+    /// The credentials it is made of: itself, or each of [`Credential::All`]'s.
+    pub fn leaves(&self) -> Vec<&Credential> {
+        match self {
+            Credential::All(all) => all.iter().flat_map(Credential::leaves).collect(),
+            one => vec![one],
+        }
+    }
+
+    /// Every secret it holds, to mask.
+    pub fn secrets(&self) -> Vec<&str> {
+        match self {
+            Credential::All(all) => all.iter().flat_map(Credential::secrets).collect(),
+            one => vec![one.secret()],
+        }
+    }
+
+    /// `credentials` as one: itself when there is one, else all of them.
+    pub fn all(mut credentials: Vec<Credential>) -> Option<Credential> {
+        match credentials.len() {
+            0 => None,
+            1 => credentials.pop(),
+            _ => Some(Credential::All(credentials)),
         }
     }
 
@@ -197,6 +263,11 @@ impl Credential {
             Credential::Signature(Signature::Hmac { header, .. }) => {
                 format!("hmac-sha256 signature in {header}")
             }
+            Credential::All(all) => all
+                .iter()
+                .map(Credential::describe)
+                .collect::<Vec<_>>()
+                .join(" and "),
         }
     }
 }
@@ -244,6 +315,10 @@ pub enum Refusal {
     /// Its signature is missing, malformed, stale or does not match.
     #[error("{0}")]
     Signature(String),
+    /// Its body could not be read, so its signature could not be checked (the receiver refuses
+    /// it for its body).
+    #[error("its body could not be read, so its signature could not be checked")]
+    Unverifiable,
     /// It carried none of several kinds of credential (each named).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
     NoneOf(Vec<Refusal>),
@@ -266,19 +341,24 @@ impl Refusal {
 
 /// Whether `presented` holds one of `credentials`; if none, why the callback is refused (a
 /// credential present but wrong is named before one missing). A signature cannot be checked
-/// without the body: when the body could not be read (`body: None`) and a signature could let
-/// it in, it is not refused for its credentials (the receiver refuses it for its body).
+/// without the body: when the body could not be read (`body: None`) and nothing else let it in,
+/// a signature that might have is [`Refusal::Unverifiable`] (refused for its body, not its
+/// credentials).
 pub fn check(credentials: &[Credential], presented: &Presented) -> Result<(), Refusal> {
     if credentials.is_empty() {
         return Err(Refusal::NoPartner);
     }
     let mut refusals = Vec::new();
+    let mut unverifiable = false;
     for credential in credentials {
         match holds(credential, presented) {
             Some(Ok(())) => return Ok(()),
             Some(Err(refusal)) => refusals.push(refusal),
-            None => return Ok(()),
+            None => unverifiable = true,
         }
+    }
+    if unverifiable {
+        return Err(Refusal::Unverifiable);
     }
     if let Some(wrong) = refusals.iter().find(|r| r.is_wrong()) {
         return Err(wrong.clone());
@@ -338,6 +418,21 @@ fn holds(credential: &Credential, p: &Presented) -> Option<Result<(), Refusal>> 
         Credential::Signature(signature) => {
             let body = p.body?;
             signature.verify(p, body).map_err(Refusal::Signature)
+        }
+        // Every one must hold: the first that does not says why.
+        Credential::All(all) => {
+            let mut unverifiable = false;
+            for one in all {
+                match holds(one, p) {
+                    Some(Ok(())) => {}
+                    Some(Err(refusal)) => return Some(Err(refusal)),
+                    None => unverifiable = true,
+                }
+            }
+            if unverifiable {
+                return None;
+            }
+            Ok(())
         }
     })
 }
@@ -423,11 +518,19 @@ impl Signature {
     }
 }
 
-/// A Standard Webhooks secret's key: the bytes of `whsec_<base64>`, else the text itself.
+/// Base64 with or without its padding, as Standard Webhooks secrets are written both ways.
+const BASE64_ANY_PADDING: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// A Standard Webhooks secret's key: the bytes of `whsec_<base64>`, else the text itself
+/// ([`Signature::from_parts`] refuses a `whsec_` secret that is not base64).
 fn standard_webhooks_key(secret: &str) -> Vec<u8> {
     secret
         .strip_prefix("whsec_")
-        .and_then(|b64| BASE64.decode(b64).ok())
+        .and_then(|b64| BASE64_ANY_PADDING.decode(b64.trim()).ok())
         .unwrap_or_else(|| secret.as_bytes().to_vec())
 }
 
@@ -717,6 +820,23 @@ mod tests {
         );
         let neither = at(&none, None).unwrap_err().to_string();
         assert_eq!(neither, "no X-Api-Token header, no `token` query parameter");
+        // A platform that sends both proves itself with both: one alone is refused.
+        let both = [Credential::all(creds.to_vec()).unwrap()];
+        let with_both = check(
+            &both,
+            &presented(
+                &h(&[("X-Api-Token", "s3cret-value")]),
+                Some("token=q-token-77"),
+                b"",
+                0,
+            ),
+        );
+        assert_eq!(with_both, Ok(()));
+        let header_only = check(
+            &both,
+            &presented(&h(&[("X-Api-Token", "s3cret-value")]), None, b"", 0),
+        );
+        assert_eq!(header_only, Err(Refusal::NoQuery("token".into())));
         assert_eq!(
             check(&[], &presented(&none, None, b"", 0)),
             Err(Refusal::NoPartner)

@@ -73,7 +73,12 @@ async fn capture(
     let bytes = match read(body, limit).await {
         Ok(read) => read,
         Err(unread) => {
-            let refusal = receiver.credentials(&presented(None)).err();
+            // A body that cannot be read is refused for it, unless a credential that needs no
+            // body was wrong or missing.
+            let refusal = receiver
+                .credentials(&presented(None))
+                .err()
+                .filter(|r| *r != super::Refusal::Unverifiable);
             let (status, reason) = match (&refusal, unread) {
                 (Some(why), _) => (StatusCode::UNAUTHORIZED, format!("refused (401): {why}")),
                 (None, Unread::TooLarge) => (

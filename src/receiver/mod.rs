@@ -245,6 +245,7 @@ impl Receiver {
             .auth
             .iter()
             .flatten()
+            .flat_map(Credential::leaves)
             .filter_map(|a| match a {
                 Credential::Header { name, .. } => Some(name.as_str()),
                 _ => None,
@@ -263,6 +264,7 @@ impl Receiver {
     /// The names of the query parameters that carry a token (`auth_query`).
     fn token_parameters(&self) -> Vec<&str> {
         (self.inner.config.auth.iter().flatten())
+            .flat_map(Credential::leaves)
             .filter_map(|a| match a {
                 Credential::Query { name, .. } => Some(name.as_str()),
                 _ => None,

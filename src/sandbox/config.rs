@@ -195,8 +195,11 @@ impl SandboxConfig {
     /// The headers (name and secret) of the partners whose callbacks go to pitcrew's receiver:
     /// the receiver takes a callback only when it carries one of them.
     pub fn receiver_auth(&self) -> Vec<Credential> {
-        let mut credentials = Vec::new();
+        let mut all = Vec::new();
         for p in self.partners.iter().filter(|p| p.callback_url.is_none()) {
+            // A partner proves itself with every credential it sends; any partner may post.
+            let mut partner = Vec::new();
+            let credentials = &mut partner;
             if let Some(h) = &p.auth_header {
                 credentials.push(Credential::Header {
                     name: h.name.clone(),
@@ -212,8 +215,9 @@ impl SandboxConfig {
             if let Some(Ok(signature)) = p.signature.as_ref().map(SignatureConfig::signature) {
                 credentials.push(Credential::Signature(signature));
             }
+            all.extend(Credential::all(partner));
         }
-        credentials
+        all
     }
 
     /// Every secret of the tenant (its API token, the partners' header secrets), to mask.
@@ -290,6 +294,16 @@ impl SandboxConfig {
                     partner.id
                 ));
             }
+            let names = [
+                ("auth_header", &partner.auth_header),
+                ("auth_query", &partner.auth_query),
+            ];
+            if let Some((field, _)) = names
+                .iter()
+                .find(|(_, h)| h.as_ref().is_some_and(|h| h.name.trim().is_empty()))
+            {
+                return Err(format!("partner `{}`: `{field}.name` is empty", partner.id));
+            }
             if let Some(why) =
                 (partner.auth_query.as_ref()).and_then(|q| crate::mask::too_short(&q.secret))
             {
@@ -305,7 +319,12 @@ impl SandboxConfig {
                         partner.id
                     ));
                 }
-                if let Err(why) = signature.signature() {
+                let checked = signature.signature().and_then(|s| {
+                    // The sandbox's callbacks are JSON bodies: the signature must cover them.
+                    s.covers(crate::delivery::Format::Json)
+                        .map_err(|why| format!("signature.over: {why}"))
+                });
+                if let Err(why) = checked {
                     return Err(format!("partner `{}`: {why}", partner.id));
                 }
             }

@@ -146,12 +146,20 @@ async fn send_once(state: &SandboxState, job: &Job, number: u32, retries_left: b
                     None,
                     Some(format!(
                         "HTTP {status}, but the answer's body was cut off: {}",
-                        crate::error_chain(&e)
+                        crate::error_chain(&e.without_url())
                     )),
                 ),
             }
         }
-        Err(e) => (None, Some(crate::error_chain(&e))),
+        // Without the URL: its query may hold the partner's token.
+        Err(e) => (
+            None,
+            Some(format!(
+                "{}: {}",
+                job.endpoint,
+                crate::error_chain(&e.without_url())
+            )),
+        ),
     };
     let status = answer.as_ref().map(|a| a.status);
     let retryable = matches!(status, Some(500 | 503));
