@@ -371,11 +371,12 @@ pub fn placeholders(text: &str) -> Vec<String> {
     names
 }
 
-/// `text` with every placeholder filled (an absent variable becomes empty text).
-pub fn fill(text: &str, vars: &Vars) -> String {
-    if !text.contains("{{") {
-        return text.to_string();
-    }
+/// `text` with every `{{name}}` replaced by what `value` makes of the name (trimmed), or the
+/// first error it gives.
+fn substitute<E>(
+    text: &str,
+    mut value: impl FnMut(&str) -> Result<String, E>,
+) -> Result<String, E> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
@@ -383,12 +384,22 @@ pub fn fill(text: &str, vars: &Vars) -> String {
             break;
         };
         out.push_str(&rest[..start]);
-        let name = rest[start + 2..start + 2 + len].trim();
-        out.push_str(vars.get(name).unwrap_or_default());
+        out.push_str(&value(rest[start + 2..start + 2 + len].trim())?);
         rest = &rest[start + 2 + len + 2..];
     }
     out.push_str(rest);
-    out
+    Ok(out)
+}
+
+/// `text` with every placeholder filled (an absent variable becomes empty text).
+pub fn fill(text: &str, vars: &Vars) -> String {
+    if !text.contains("{{") {
+        return text.to_string();
+    }
+    let filled = substitute(text, |name| {
+        Ok::<_, std::convert::Infallible>(vars.get(name).unwrap_or_default().to_string())
+    });
+    filled.unwrap_or_else(|never| match never {})
 }
 
 /// A path with every placeholder filled with its value as `encode` writes it, or the name of
@@ -398,22 +409,9 @@ pub fn fill_path(
     vars: &Vars,
     encode: impl Fn(&str) -> String,
 ) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let Some(len) = rest[start + 2..].find("}}") else {
-            break;
-        };
-        out.push_str(&rest[..start]);
-        let name = rest[start + 2..start + 2 + len].trim();
-        match vars.get(name) {
-            Some(value) => out.push_str(&encode(value)),
-            None => return Err(name.to_string()),
-        }
-        rest = &rest[start + 2 + len + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    substitute(text, |name| {
+        vars.get(name).map(&encode).ok_or_else(|| name.to_string())
+    })
 }
 
 /// The variable a text is exactly a placeholder of (`"{{params}}"` → `params`).

@@ -380,39 +380,34 @@ pub fn check(credentials: &[Credential], presented: &Presented) -> Result<(), Re
     Err(Refusal::NoneOf(refusals))
 }
 
+/// Whether one of the values `sent` under a credential's name is `secret`; if none is,
+/// whether any was sent (`Err(true)`: sent, but wrong).
+fn one_is(sent: impl Iterator<Item = String>, secret: &str) -> Result<(), bool> {
+    let mut any = false;
+    for value in sent {
+        if constant_time_eq(value.as_bytes(), secret.as_bytes()) {
+            return Ok(());
+        }
+        any = true;
+    }
+    Err(any)
+}
+
 /// Whether one credential holds; `None` when it cannot be told (a signature without the body).
 fn holds(credential: &Credential, p: &Presented) -> Option<Result<(), Refusal>> {
     Some(match credential {
         Credential::Header { name, secret } => {
-            let mut wrong = false;
-            for (n, value) in p.headers {
-                if n.eq_ignore_ascii_case(name) {
-                    if constant_time_eq(value.as_bytes(), secret.as_bytes()) {
-                        return Some(Ok(()));
-                    }
-                    wrong = true;
-                }
-            }
-            Err(if wrong {
-                Refusal::WrongSecret(name.clone())
-            } else {
-                Refusal::NoHeader(vec![name.clone()])
+            let sent = (p.headers.iter()).filter(|(n, _)| n.eq_ignore_ascii_case(name));
+            one_is(sent.map(|(_, v)| v.clone()), secret).map_err(|wrong| match wrong {
+                true => Refusal::WrongSecret(name.clone()),
+                false => Refusal::NoHeader(vec![name.clone()]),
             })
         }
         Credential::Query { name, secret } => {
-            let mut wrong = false;
-            for (n, value) in p.query_pairs() {
-                if n == *name {
-                    if constant_time_eq(value.as_bytes(), secret.as_bytes()) {
-                        return Some(Ok(()));
-                    }
-                    wrong = true;
-                }
-            }
-            Err(if wrong {
-                Refusal::WrongQuery(name.clone())
-            } else {
-                Refusal::NoQuery(name.clone())
+            let sent = p.query_pairs().filter(|(n, _)| n == name);
+            one_is(sent.map(|(_, v)| v), secret).map_err(|wrong| match wrong {
+                true => Refusal::WrongQuery(name.clone()),
+                false => Refusal::NoQuery(name.clone()),
             })
         }
         Credential::Signature(signature) => {
