@@ -433,9 +433,48 @@ fn holds(credential: &Credential, p: &Presented) -> Option<Result<(), Refusal>> 
 }
 
 impl Signature {
-    fn verify(&self, p: &Presented, body: &[u8]) -> Result<(), String> {
+    /// The signature text (no prefix) of a callback with `body` and `query` signed at
+    /// `timestamp` (its header's text, when the scheme uses one) with message `id` (Standard
+    /// Webhooks).
+    fn expected(&self, id: &str, timestamp: Option<&str>, query: &str, body: &[u8]) -> String {
+        let mut signed = Vec::with_capacity(body.len() + 64);
+        let mut part = |bytes: &[u8]| {
+            signed.extend_from_slice(bytes);
+            signed.push(b'.');
+        };
         match self {
-            Signature::StandardWebhooks { secret, tolerance } => {
+            Signature::StandardWebhooks { secret, .. } => {
+                part(id.as_bytes());
+                part(timestamp.unwrap_or_default().as_bytes());
+                signed.extend_from_slice(body);
+                BASE64.encode(hmac_sha256(&standard_webhooks_key(secret), &signed))
+            }
+            Signature::Hmac {
+                secret,
+                over,
+                encoding,
+                ..
+            } => {
+                if let Some(ts) = timestamp {
+                    part(ts.trim().as_bytes());
+                }
+                match over {
+                    Signed::Body => signed.extend_from_slice(body),
+                    Signed::SortedQuery => signed.extend_from_slice(sorted_query(query).as_bytes()),
+                }
+                let mac = hmac_sha256(secret.as_bytes(), &signed);
+                match encoding {
+                    Encoding::Hex => hex(&mac),
+                    Encoding::Base64 => BASE64.encode(mac),
+                }
+            }
+        }
+    }
+
+    fn verify(&self, p: &Presented, body: &[u8]) -> Result<(), String> {
+        let query = p.query.unwrap_or_default();
+        match self {
+            Signature::StandardWebhooks { tolerance, .. } => {
                 let need = |name: &str| {
                     p.header(name)
                         .ok_or_else(|| format!("no {name} header (standard-webhooks signature)"))
@@ -444,14 +483,7 @@ impl Signature {
                 let timestamp = need("webhook-timestamp")?;
                 let signatures = need("webhook-signature")?;
                 fresh(timestamp, "webhook-timestamp", p.now, *tolerance)?;
-                let key = standard_webhooks_key(secret);
-                let mut signed = Vec::with_capacity(id.len() + timestamp.len() + body.len() + 2);
-                signed.extend_from_slice(id.as_bytes());
-                signed.push(b'.');
-                signed.extend_from_slice(timestamp.as_bytes());
-                signed.push(b'.');
-                signed.extend_from_slice(body);
-                let expected = BASE64.encode(hmac_sha256(&key, &signed));
+                let expected = self.expected(id, Some(timestamp), query, body);
                 let matches = signatures
                     .split_whitespace()
                     .filter_map(|s| s.strip_prefix("v1,"))
@@ -463,45 +495,34 @@ impl Signature {
                 }
             }
             Signature::Hmac {
-                secret,
                 header,
-                over,
                 encoding,
                 prefix,
                 timestamp,
                 tolerance,
+                ..
             } => {
                 let given = p
                     .header(header)
                     .ok_or_else(|| format!("no {header} header (hmac-sha256 signature)"))?;
                 let given = given.trim();
                 let given = given.strip_prefix(prefix.as_str()).unwrap_or(given);
-                let mut signed = Vec::new();
-                if let Some(name) = timestamp {
-                    let ts = p
-                        .header(name)
-                        .ok_or_else(|| format!("no {name} header (the signature's timestamp)"))?;
-                    fresh(ts, name, p.now, *tolerance)?;
-                    signed.extend_from_slice(ts.trim().as_bytes());
-                    signed.push(b'.');
-                }
-                match over {
-                    Signed::Body => signed.extend_from_slice(body),
-                    Signed::SortedQuery => signed
-                        .extend_from_slice(sorted_query(p.query.unwrap_or_default()).as_bytes()),
-                }
-                let mac = hmac_sha256(secret.as_bytes(), &signed);
-                let expected = match encoding {
-                    Encoding::Hex => hex(&mac),
-                    Encoding::Base64 => BASE64.encode(mac),
-                };
-                let same = match encoding {
-                    Encoding::Hex => {
-                        constant_time_eq(given.to_ascii_lowercase().as_bytes(), expected.as_bytes())
+                let ts = match timestamp {
+                    Some(name) => {
+                        let ts = p.header(name).ok_or_else(|| {
+                            format!("no {name} header (the signature's timestamp)")
+                        })?;
+                        fresh(ts, name, p.now, *tolerance)?;
+                        Some(ts)
                     }
-                    Encoding::Base64 => constant_time_eq(given.as_bytes(), expected.as_bytes()),
+                    None => None,
                 };
-                if same {
+                let expected = self.expected("", ts, query, body);
+                let given = match encoding {
+                    Encoding::Hex => given.to_ascii_lowercase(),
+                    Encoding::Base64 => given.to_string(),
+                };
+                if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
                     Ok(())
                 } else {
                     Err(format!(
@@ -586,45 +607,28 @@ pub fn sign(
     query: &str,
     body: &[u8],
 ) -> Vec<(String, String)> {
+    let now_text = now.to_string();
     match signature {
-        Signature::StandardWebhooks { secret, .. } => {
-            let key = standard_webhooks_key(secret);
-            let mut signed = format!("{id}.{now}.").into_bytes();
-            signed.extend_from_slice(body);
+        Signature::StandardWebhooks { .. } => {
+            let expected = signature.expected(id, Some(&now_text), query, body);
             vec![
                 ("webhook-id".into(), id.to_string()),
-                ("webhook-timestamp".into(), now.to_string()),
-                (
-                    "webhook-signature".into(),
-                    format!("v1,{}", BASE64.encode(hmac_sha256(&key, &signed))),
-                ),
+                ("webhook-timestamp".into(), now_text),
+                ("webhook-signature".into(), format!("v1,{expected}")),
             ]
         }
         Signature::Hmac {
-            secret,
             header,
-            over,
-            encoding,
             prefix,
             timestamp,
             ..
         } => {
-            let mut signed = Vec::new();
-            let mut headers = Vec::new();
-            if let Some(name) = timestamp {
-                signed.extend_from_slice(format!("{now}.").as_bytes());
-                headers.push((name.clone(), now.to_string()));
-            }
-            match over {
-                Signed::Body => signed.extend_from_slice(body),
-                Signed::SortedQuery => signed.extend_from_slice(sorted_query(query).as_bytes()),
-            }
-            let mac = hmac_sha256(secret.as_bytes(), &signed);
-            let text = match encoding {
-                Encoding::Hex => hex(&mac),
-                Encoding::Base64 => BASE64.encode(mac),
-            };
-            headers.push((header.clone(), format!("{prefix}{text}")));
+            let ts = timestamp.as_ref().map(|_| now_text.as_str());
+            let expected = signature.expected(id, ts, query, body);
+            let mut headers: Vec<(String, String)> = (timestamp.iter())
+                .map(|name| (name.clone(), now_text.clone()))
+                .collect();
+            headers.push((header.clone(), format!("{prefix}{expected}")));
             headers
         }
     }

@@ -73,34 +73,8 @@ async fn capture(
     let bytes = match read(body, limit).await {
         Ok(read) => read,
         Err(unread) => {
-            // A body that cannot be read is refused for it, unless a credential that needs no
-            // body was wrong or missing.
-            let refusal = receiver
-                .credentials(&presented(None))
-                .err()
-                .filter(|r| *r != super::Refusal::Unverifiable);
-            let (status, reason) = match (&refusal, unread) {
-                (Some(why), _) => (StatusCode::UNAUTHORIZED, format!("refused (401): {why}")),
-                (None, Unread::TooLarge) => (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "refused (413): the body is over {} KiB, the most this receiver takes",
-                        limit / 1024
-                    ),
-                ),
-                // Most often the sender hung up halfway through the body, or sent it too
-                // slowly (see `serve`).
-                (None, Unread::Broken(e)) => (
-                    StatusCode::BAD_REQUEST,
-                    format!("unreadable (400): the body did not arrive whole ({e})"),
-                ),
-            };
-            receiver.stray(&delivery, &reason);
-            let reason = match status {
-                StatusCode::UNAUTHORIZED => format!("unauthorized: {reason}"),
-                _ => reason,
-            };
-            return (status, format!("{reason}\n")).into_response();
+            let refusal = receiver.credentials(&presented(None)).err();
+            return unread_answer(&receiver, &delivery, refusal, unread);
         }
     };
     let refusal = receiver.credentials(&presented(Some(&bytes))).err();
@@ -148,6 +122,40 @@ async fn capture(
         return (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
     }
     (status, body).into_response()
+}
+
+/// The answer to a callback whose body could not be read (`refusal`: what its credentials
+/// lacked, those a body is not needed for), kept as a stray: 401 when a credential that needs
+/// no body was wrong or missing, else 413 or 400 for the body.
+fn unread_answer(
+    receiver: &Receiver,
+    delivery: &Delivery,
+    refusal: Option<super::Refusal>,
+    unread: Unread,
+) -> Response {
+    let refusal = refusal.filter(|r| *r != super::Refusal::Unverifiable);
+    let (status, reason) = match (&refusal, unread) {
+        (Some(why), _) => (StatusCode::UNAUTHORIZED, format!("refused (401): {why}")),
+        (None, Unread::TooLarge) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "refused (413): the body is over {} KiB, the most this receiver takes",
+                receiver.config().body_limit / 1024
+            ),
+        ),
+        // Most often the sender hung up halfway through the body, or sent it too slowly (see
+        // `serve`).
+        (None, Unread::Broken(e)) => (
+            StatusCode::BAD_REQUEST,
+            format!("unreadable (400): the body did not arrive whole ({e})"),
+        ),
+    };
+    receiver.stray(delivery, &reason);
+    let reason = match status {
+        StatusCode::UNAUTHORIZED => format!("unauthorized: {reason}"),
+        _ => reason,
+    };
+    (status, format!("{reason}\n")).into_response()
 }
 
 /// Why a body could not be read.
