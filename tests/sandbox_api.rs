@@ -777,6 +777,8 @@ async fn the_openapi_document_matches_the_routes() {
             ops.as_object()
                 .unwrap()
                 .keys()
+                // A path's own `servers` is no operation.
+                .filter(|k| *k != "servers")
                 .map(move |m| (m.clone(), path.clone()))
         })
         .collect();
@@ -788,7 +790,12 @@ async fn the_openapi_document_matches_the_routes() {
     served.sort();
     assert_eq!(documented, served);
     for (method, path) in pitcrew::sandbox::ROUTES {
-        let url = format!("{}{}", t.base, path.replace("{id}", "nope"));
+        // A path with its own `servers: [{url: /}]` is at the host's root.
+        let base = match doc["paths"][path]["servers"][0]["url"].as_str() {
+            Some("/") => t.base.trim_end_matches("/api/v1"),
+            _ => t.base.as_str(),
+        };
+        let url = format!("{base}{}", path.replace("{id}", "nope"));
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let r = t.http.request(method, &url).send().await.unwrap();
         let body = r.text().await.unwrap();
@@ -875,4 +882,91 @@ async fn a_huge_answer_is_kept_to_a_bounded_prefix() {
         "{}",
         &kept[kept.len() - 60..]
     );
+}
+
+/// GoKart's public path on the sandbox: the offer's tracking link makes a click with the
+/// publisher's parameters and redirects to the advertiser's landing page with its id (no
+/// token needed, as on a tenant); the advertiser's postback converts it, matching the event id
+/// exactly and once per member; the callback carries the link's subs and the postback's
+/// `cnv_*` values, and no testing-tools flag.
+#[tokio::test]
+async fn the_tracking_link_and_the_advertisers_postback_make_a_conversion() {
+    let t = tenant(SandboxConfig {
+        token: Some("sandbox-token-5f1".into()),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let root = t.base.trim_end_matches("/api/v1").to_string();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            let location = r
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_string());
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            (status, location, body)
+        }
+    };
+    let link = format!("{}/offer-link/redirect/demo-offer", t.base);
+    let (status, location, _) = get(format!(
+        "{link}?pub_member_id=m-link-1&pub_click_id=pc-9&pub_sub_1=s1&pub_sub_5=mine"
+    ))
+    .await;
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    let click = location
+        .strip_prefix("https://advertiser.example/landing?gk_click_id=")
+        .unwrap_or_else(|| panic!("{location}"))
+        .to_string();
+    assert_eq!(uuid::Uuid::parse_str(&click).unwrap().to_string(), click);
+    let (status, _, body) = get(format!("{link}?pub_click_id=pc-9")).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = get(format!(
+        "{}/offer-link/redirect/no-offer?pub_member_id=m",
+        t.base
+    ))
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    let postback = |event: &str, extra: &str| {
+        format!("{root}/postback?gk_click_id={click}&event_id={event}{extra}")
+    };
+    let (status, _, body) = get(postback("Install", "")).await;
+    assert_eq!(status, 422, "event ids match exactly: {body}");
+    let (status, _, body) = get(postback("install", "&cnv_amount=2.50&cnv_sub_1=adv")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_wrapped(&body, true);
+    assert_eq!(body["data"]["status"], "Success", "{body}");
+    let conversion = body["data"]["conversionId"].as_str().unwrap().to_string();
+    let got = t.receiver.deliveries(&Key::Conversion(conversion.clone()));
+    assert_eq!(got.len(), 1, "the automatic callback was sent");
+    let c = &got[0].json.as_ref().unwrap()["conversion"];
+    assert_eq!(c["pubMemberId"], "m-link-1", "{c}");
+    assert_eq!(c["pubClickId"], "pc-9", "{c}");
+    assert_eq!(c["pubSub1"], "s1", "{c}");
+    assert_eq!(c["pubSub5"], "mine", "no testing-tools flag: {c}");
+    assert_eq!(c["trackSysConversionAmount"], "2.50", "{c}");
+    assert_eq!(c["trackSysConversionSub1"], "adv", "{c}");
+
+    let (status, _, body) = get(postback("install", "")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["status"], "Rejected",
+        "a member completes once: {body}"
+    );
+    let unknown = uuid::Uuid::new_v4();
+    let (status, _, body) = get(format!(
+        "{root}/postback?gk_click_id={unknown}&event_id=install"
+    ))
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = get(format!("{root}/postback?event_id=install")).await;
+    assert_eq!(status, 400, "{body}");
 }

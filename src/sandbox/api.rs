@@ -34,6 +34,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/sandbox/clock"),
     ("get", "/sandbox/pending"),
     ("get", "/openapi.json"),
+    ("get", "/offer-link/redirect/{offerId}"),
+    // At the host's root (the document says so with its own `servers`).
+    ("get", "/postback"),
 ];
 
 /// The API's OpenAPI 3 document, kept in the repository beside this file.
@@ -49,6 +52,8 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/sandbox/clock", get(clock))
         .route("/api/v1/sandbox/pending", get(pending))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/offer-link/redirect/{offer}", get(offer_link))
+        .route("/postback", get(postback))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
@@ -90,7 +95,10 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn require_token(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.config.token {
+    // The tracking link and the advertiser's postback are public, as a tenant's are.
+    let path = request.uri().path();
+    let public = path == "/postback" || path.starts_with("/api/v1/offer-link/");
+    if let (Some(token), false) = (&state.config.token, public) {
         let expected = format!("ApiToken {token}");
         let given = request
             .headers()
@@ -214,6 +222,7 @@ async fn create_click(State(state): State<Shared>, body: Bytes) -> Response {
             member_id: Arc::from(request.publisher_member_id),
             partner_id: store.text(&partner_id),
             created_at,
+            link: store.params(Vec::new()),
         };
         store.clicks.insert(id, click);
     }
@@ -255,21 +264,6 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return refuse(status, "the API failed (an injected `api_error` fault)");
     }
-    let offer = state.config.offer(&click.offer_id);
-    let Some(offer) = offer.filter(|o| o.events.iter().any(|e| e.id == request.event_id)) else {
-        let events: Vec<&str> = offer
-            .map(|o| o.events.iter().map(|e| e.id.as_str()).collect())
-            .unwrap_or_default();
-        return refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "event `{}` is not an event of offer `{}` (its events: {})",
-                request.event_id,
-                click.offer_id,
-                events.join(", ")
-            ),
-        );
-    };
     let params: Vec<(Box<str>, Box<str>)> = request
         .params
         .into_iter()
@@ -282,24 +276,67 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
             (k.into_boxed_str(), text.into_boxed_str())
         })
         .collect();
+    let made = convert(&state, &click, &request.event_id, params, faults, false).await;
+    match made {
+        Ok(data) => answer(StatusCode::CREATED, "Conversion created", vec![], data),
+        Err(refused) => refused,
+    }
+}
+
+/// Converts `click` for `event_id` with `params` (the click's link parameters under them):
+/// the conversion's status (Success, Pending, or Rejected for a member's second completion),
+/// its automatic callback's first outcome, and what the answer says of it; or the answer that
+/// refuses it (422 for an event the offer does not have). `public`: made by the advertiser's
+/// postback, not the tools.
+async fn convert(
+    state: &Shared,
+    click: &Click,
+    event_id: &str,
+    params: Vec<(Box<str>, Box<str>)>,
+    faults: super::faults::Faults,
+    public: bool,
+) -> Result<Value, Response> {
+    let offer = state.config.offer(&click.offer_id);
+    let Some(offer) = offer.filter(|o| o.events.iter().any(|e| e.id == event_id)) else {
+        let events: Vec<&str> = offer
+            .map(|o| o.events.iter().map(|e| e.id.as_str()).collect())
+            .unwrap_or_default();
+        return Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "event `{}` is not an event of offer `{}` (its events: {})",
+                event_id,
+                click.offer_id,
+                events.join(", ")
+            ),
+        ));
+    };
+    // The link's parameters first; the conversion's own win.
+    let mut all: Vec<(Box<str>, Box<str>)> = params;
+    for (k, v) in click.link.iter() {
+        if !all.iter().any(|(name, _)| name == k) {
+            all.push((k.clone(), v.clone()));
+        }
+    }
     // The event's initial status: Success, or Pending until a status change.
     let initial_status = offer
         .events
         .iter()
-        .find(|e| e.id == request.event_id)
+        .find(|e| e.id == event_id)
         .map_or("Success", |e| e.status.as_str());
     let conversion = {
         let mut store = state.store();
-        let event_id = store.text(&request.event_id);
+        let event_id = store.text(event_id);
         let mut conversion = Conversion {
             id: crate::ids::new_uuid(),
             click_id: click.id,
-            params: store.params(params),
+            params: store.params(all),
             status: store.text(initial_status),
             rejection_reason: None,
             created_at: Utc::now(),
             faults: store.faults(faults),
             event_id: event_id.clone(),
+            public,
         };
         // A member completes an offer event once; the seeded click may convert again and again.
         let key = (click.member_id.clone(), click.offer_id.clone(), event_id);
@@ -311,16 +348,111 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
         store.conversions.insert(conversion.id, conversion.clone());
         conversion
     };
-    let callback = automatic_callback(&state, &conversion, &click).await;
-    let data = json!({
+    let callback = automatic_callback(state, &conversion, click).await;
+    Ok(json!({
         "conversionId": conversion.id.to_string(),
         "clickId": conversion.click_id.to_string(),
         "eventId": &*conversion.event_id,
         "status": &*conversion.status,
         "rejectionReason": conversion.rejection_reason.as_deref(),
         "callback": callback,
-    });
-    answer(StatusCode::CREATED, "Conversion created", vec![], data)
+    }))
+}
+
+/// The offer's tracking link: a click for the publisher's member (with its `pub_*` parameters),
+/// and a 302 to the advertiser's landing page with the click id where its URL says
+/// `{gk_click_id}`. 404 for an unknown offer, 400 without `pub_member_id`.
+async fn offer_link(
+    State(state): State<Shared>,
+    Path(offer_id): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let Some(offer) = state.config.offer(&offer_id) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("offer `{offer_id}` not found"),
+        );
+    };
+    let member = query
+        .iter()
+        .find(|(k, _)| k == "pub_member_id")
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty());
+    let Some(member) = member else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the tracking link needs `pub_member_id`, the publisher's member",
+        );
+    };
+    let Some(landing) = &offer.advertiser_url else {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("offer `{offer_id}` has no `advertiser_url` to send the user to"),
+        );
+    };
+    let link: Vec<(Box<str>, Box<str>)> = query
+        .iter()
+        .filter(|(k, _)| k.starts_with("pub_") && k != "pub_member_id")
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+        .collect();
+    let id = crate::ids::new_uuid();
+    {
+        let mut store = state.store();
+        let click = Click {
+            id,
+            offer_id: store.text(&offer.id),
+            member_id: Arc::from(member),
+            partner_id: store.text(&offer.partner),
+            created_at: Utc::now(),
+            link: store.params(link),
+        };
+        store.clicks.insert(id, click);
+    }
+    let location = landing.replace("{gk_click_id}", &id.to_string());
+    (
+        StatusCode::FOUND,
+        [(axum::http::header::LOCATION, location)],
+    )
+        .into_response()
+}
+
+/// The advertiser's postback: `gk_click_id` and `event_id` (matched exactly), with `cnv_*`
+/// parameters; converts the click as the tools would, without the testing-tools flag. 200
+/// with the conversion's id and status; 404 for an unknown click, 422 for an event the offer
+/// does not have, 400 without the ids.
+async fn postback(
+    State(state): State<Shared>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let (Some(click_id), Some(event_id)) = (get("gk_click_id"), get("event_id")) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "a postback needs `gk_click_id` and `event_id`",
+        );
+    };
+    let Some(click) = state.store().click(click_id).cloned() else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("click `{click_id}` not found"),
+        );
+    };
+    let params: Vec<(Box<str>, Box<str>)> = query
+        .iter()
+        .filter(|(k, _)| k.starts_with("cnv_"))
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+        .collect();
+    let faults = state.config.partner_faults(&click.partner_id);
+    match convert(&state, &click, event_id, params, faults, true).await {
+        Ok(data) => answer(StatusCode::OK, "Postback received", vec![], data),
+        Err(refused) => refused,
+    }
 }
 
 /// One attempt as the log shows it (its keys in the order a JSON object of them is written).

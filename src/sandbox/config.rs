@@ -74,6 +74,11 @@ pub struct OfferConfig {
     pub advertiser_name: Option<String>,
     #[serde(default)]
     pub country_code: Option<String>,
+    /// The advertiser's landing page, where the offer's tracking link sends the user, with
+    /// `{gk_click_id}` where the click id goes, e.g.
+    /// `https://advertiser.example/landing?gk_click_id={gk_click_id}`.
+    #[serde(default)]
+    pub advertiser_url: Option<String>,
     /// The events a conversion of this offer may name.
     pub events: Vec<EventConfig>,
 }
@@ -447,6 +452,8 @@ fn default_offers() -> Vec<OfferConfig> {
         advertiser_id: Some("demo-advertiser".into()),
         advertiser_name: Some("Demo Advertiser".into()),
         country_code: Some("US".into()),
+        // Never fetched: pitcrew reads the redirect, it does not follow it.
+        advertiser_url: Some("https://advertiser.example/landing?gk_click_id={gk_click_id}".into()),
         events: vec![
             event("install", "Install", 100.0, 0.5, "Success"),
             event("signup", "Sign up", 250.0, 1.25, "Success"),

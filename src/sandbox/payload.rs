@@ -138,8 +138,10 @@ fn conversion_fields<'a>(
     f.push(("pubGeoState", param("pub_geo_state")));
     f.push(("pubPostalCode", param("pub_postal_code")));
     for (key, name) in PUB_SUBS {
-        // The tools flag every conversion they make; a fault can leave it out.
+        // The tools flag every conversion they make (a fault can leave it out); one the
+        // advertiser's postback made is the publisher's own.
         let value = match key {
+            "pubSub5" if conversion.public => param(name),
             "pubSub5" if faults.omit_flag => Field::Null,
             "pubSub5" => Field::Text(TESTING_TOOLS_FLAG),
             _ => param(name),
@@ -296,6 +298,7 @@ mod tests {
             member_id: Arc::from("m-\"quoted\"\n"),
             partner_id: store.text(&offer.partner),
             created_at: Utc::now(),
+            link: store.params(Vec::new()),
         };
         let params = store.params(vec![
             ("cnv_amount".into(), "1.50".into()),
@@ -330,6 +333,7 @@ mod tests {
                 rejection_reason: None,
                 created_at: Utc::now(),
                 faults: Arc::new(faults.clone()),
+                public: false,
             };
             let sent = Sent {
                 id: crate::ids::new_uuid(),

@@ -35,6 +35,9 @@ pub struct Click {
     pub member_id: Arc<str>,
     pub partner_id: Arc<str>,
     pub created_at: DateTime<Utc>,
+    /// The publisher's parameters of a tracking-link click (`pub_click_id`, `pub_sub_1`..): every
+    /// conversion of the click carries them. Empty for a click the tools made.
+    pub link: Params,
 }
 
 /// A conversion of a click.
@@ -48,6 +51,8 @@ pub struct Conversion {
     pub rejection_reason: Option<Box<str>>,
     pub created_at: DateTime<Utc>,
     pub faults: Arc<Faults>,
+    /// Made by the advertiser's postback, not the tools: its callback has no testing-tools flag.
+    pub public: bool,
 }
 
 impl Conversion {
@@ -138,6 +143,7 @@ impl Store {
             member_id: SEEDED_MEMBER.into(),
             partner_id: store.text(&offer.partner),
             created_at: now,
+            link: store.params(Vec::new()),
         };
         store.clicks.insert(click_id, click);
         if let Some(event) = offer.events.first() {
@@ -150,6 +156,7 @@ impl Store {
                 rejection_reason: None,
                 created_at: now,
                 faults: store.faults(Faults::default()),
+                public: false,
             };
             store.conversions.insert(conversion_id, conversion);
         }
