@@ -60,7 +60,8 @@ pub struct TargetSpec {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepsSpec {
-    /// Create a click (`click: generate`). Variables: `offer`, `member`, `partner`.
+    /// Create a click (`click: generate`). Variables: `offer`, `member`, `partner`, `params`
+    /// (a tracking link's `pub_*` parameters: `{{params}}` in its query, or `{{params.NAME}}`).
     pub click: Option<Located<StepSpec>>,
     /// Convert a click. Variables: `click`, `event`, `params` (the object, in a body value
     /// that is exactly `"{{params}}"`), `offer`, `member`.

@@ -626,3 +626,65 @@ fn a_refused_conversion_on_a_log_read_only_by_conversion_is_refused_up_front() {
         r.explain()
     );
 }
+
+/// The profile of GoKart's public path on a host (docs/targets.md shows the same): the offer's
+/// tracking link as the click step (its 302's `Location` holds the click id), the advertiser's
+/// postback as the conversion step, the callback log as the built-in profile reads it.
+pub fn public_path_profile(name: &str, host: &str) -> String {
+    format!(
+        r#"  {name}:
+    base_url: "{host}"
+    offer: demo-offer
+    steps:
+      click:
+        request:
+          method: GET
+          path: "/api/v1/offer-link/redirect/{{{{offer}}}}"
+          query: {{ pub_member_id: "{{{{member}}}}", pub: "{{{{params}}}}" }}
+        ok: [302]
+        id: {{ header: Location, query: gk_click_id }}
+      conversion:
+        request:
+          method: GET
+          path: /postback
+          query: {{ gk_click_id: "{{{{click}}}}", event_id: "{{{{event}}}}", cnv: "{{{{params}}}}" }}
+        ok: [200]
+        id: /data/conversionId
+        state: /data/status
+        reason: /data/rejectionReason
+        callback_id: /data/callback/callbackId
+      callback_log:
+        request:
+          method: GET
+          path: /api/v1/conversion-callbacks
+          query: {{ conversionId: "{{{{conversion}}}}", clickId: "{{{{click}}}}" }}
+        items: /data
+        payload: /note
+        endpoint_status: /status
+        endpoint_body: /responseBody
+        error: /error
+        attempt: /attempt
+        sent_at: /sentAt
+        callback_id: /callbackId
+        attempt_id: /id
+    callbacks: {{ via: log }}
+"#
+    )
+}
+
+/// A go-live on GoKart's public path by configuration alone, on a standalone sandbox: the
+/// tracking link's redirect gives the click, the advertiser's postback the conversion (an
+/// event id that differs in case is refused), and the callback carries the link's sub and the
+/// postback's amount without the testing-tools flag.
+#[test]
+fn a_profile_drives_gokarts_public_path_on_a_standalone_sandbox() {
+    let sandbox = common::Standalone::start();
+    let host = sandbox.base.trim_end_matches("/api/v1").to_string();
+    let dir = scratch("public-path");
+    project(&dir, &[public_path_profile("public", &host)]);
+    let file = fixture("public/go-live.yaml").display().to_string();
+    let r = run_in(&dir, &[&file], &["--target", "public"], &env());
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert_eq!(r.verdicts().len(), 2);
+    r.assert_junit_valid();
+}

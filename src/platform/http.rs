@@ -512,10 +512,13 @@ impl Platform for HttpPlatform {
 
     async fn create_click(&self, click: NewClick<'_>) -> Result<StepOutcome, PlatformError> {
         let step = self.step("click", self.profile.click.as_ref())?;
-        let vars = Vars::default()
-            .with("offer", Some(click.offer))
-            .with("member", Some(click.member))
-            .with("partner", click.partner);
+        let vars = Vars {
+            params: click.params,
+            ..Vars::default()
+        }
+        .with("offer", Some(click.offer))
+        .with("member", Some(click.member))
+        .with("partner", click.partner);
         let exchange = self.call("create click", &step.request, &vars).await?;
         Ok(self.outcome(step, exchange))
     }

@@ -61,6 +61,8 @@ pub struct NewClick<'a> {
     pub offer: &'a str,
     pub member: &'a str,
     pub partner: Option<&'a str>,
+    /// The case's params (a tracking link carries the publisher's `pub_*` ones).
+    pub params: Option<&'a BTreeMap<String, String>>,
 }
 
 /// A conversion to generate.

@@ -46,7 +46,7 @@ pub struct Target {
 
 /// The variables each step's templates may use.
 const STEP_VARIABLES: &[(&str, &[&str])] = &[
-    ("click", &["offer", "member", "partner"]),
+    ("click", &["offer", "member", "partner", "params"]),
     (
         "conversion",
         &["click", "event", "params", "offer", "member"],

@@ -314,6 +314,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 offer: &case.offer,
                 member: &case.member,
                 partner: case.partner.as_deref(),
+                params: Some(&case.params),
             })
             .await?;
         let expect = &case.expect;
