@@ -72,6 +72,13 @@ pub struct StepsSpec {
     pub change_status: Option<Located<StepSpec>>,
     /// Read a conversion's delivery attempts. Variables: `conversion`, `click`.
     pub callback_log: Option<Located<LogStepSpec>>,
+    /// The offer's tracking link, as a click (`click: link`): its answer is the redirect, not
+    /// followed (`ok: [302]`, `id: { header: Location, query: gk_click_id }`). Variables:
+    /// `offer`, `member`, `partner`, `params`.
+    pub link: Option<Located<StepSpec>>,
+    /// The advertiser's postback, as a conversion (`convert: postback`). Variables: `click`,
+    /// `event`, `params`, `offer`, `member`.
+    pub postback: Option<Located<StepSpec>>,
 }
 
 /// One step: its request, and where its answer keeps what a run needs (JSON Pointers).

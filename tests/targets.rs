@@ -688,3 +688,75 @@ fn a_profile_drives_gokarts_public_path_on_a_standalone_sandbox() {
     assert_eq!(r.verdicts().len(), 2);
     r.assert_junit_valid();
 }
+
+/// `click: link` and `convert: postback` give the same verdicts on the embedded sandbox, a
+/// standalone one (`--target URL`) and a pitcrew.yaml profile whose `steps.link` and
+/// `steps.postback` describe the same surfaces; `expect.click.redirect` fails a case whose
+/// link redirects elsewhere; a profile without those steps refuses the cases before anything
+/// runs; and mistakes in the keywords are located.
+#[test]
+fn the_public_path_keywords_give_the_same_verdicts_every_way() {
+    let file = fixture("public/link-postback.yaml").display().to_string();
+    let embedded = common::run(&[&file], &[]);
+    assert_eq!(embedded.code, 0, "{}", embedded.explain());
+    embedded.assert_junit_valid();
+    let sandbox = common::Standalone::start();
+    let standalone = common::run(&[&file], &["--target", &sandbox.base]);
+    assert_eq!(standalone.code, 0, "{}", standalone.explain());
+    let host = sandbox.base.trim_end_matches("/api/v1").to_string();
+    let dir = scratch("public-keywords");
+    // `public` has the link and the postback as its own steps, and (for the case that clicks
+    // through the tools) as its click and conversion steps too.
+    let tools = public_path_profile("tools-only", &host);
+    let from = tools.find("      click:\n").unwrap();
+    let to = tools.find("      callback_log:\n").unwrap();
+    let as_keywords = tools[from..to]
+        .replace("      click:\n", "      link:\n")
+        .replace("      conversion:\n", "      postback:\n");
+    let keywords = format!("{}{as_keywords}{}", &tools[..to], &tools[to..])
+        .replace("  tools-only:", "  public:");
+    project(&dir, &[keywords, tools]);
+    let named = run_in(&dir, &[&file], &["--target", "public"], &env());
+    assert_eq!(named.code, 0, "{}", named.explain());
+    assert_eq!(embedded.verdicts(), standalone.verdicts());
+    assert_eq!(embedded.verdicts(), named.verdicts());
+
+    let failing = fixture("public/link-redirect-fails.yaml")
+        .display()
+        .to_string();
+    let r = common::run(&[&failing], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let failure = &r.case("the redirect is not the expected landing page")["failures"][0];
+    assert!(
+        failure["actual"]
+            .as_str()
+            .is_some_and(|a| a.contains("https://advertiser.example/landing?gk_click_id=")),
+        "{failure}"
+    );
+
+    // A profile whose click and conversion are the link and the postback, but named as the
+    // tools' steps, has no `link` step: the keywords are refused for it.
+    let r = run_in(&dir, &[&file], &["--target", "tools-only"], &env());
+    assert_eq!(r.code, 2, "{}", r.explain());
+    assert!(
+        r.stderr
+            .contains("this needs the `link` step, which target `tools-only` leaves out"),
+        "{}",
+        r.explain()
+    );
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "name: Bad\ncases:\n  - name: a\n    convert: postbak\n    event: install\n  - name: b\n    event: install\n    expect: { click: { redirect: x } }\n",
+    )
+    .unwrap();
+    let r = common::run(&[&bad.display().to_string()], &[]);
+    assert_eq!(r.code, 2, "{}", r.explain());
+    for wanted in [
+        "bad.yaml:4:14: `convert: postbak` is not a way to convert a click",
+        "did you mean `postback`?",
+        "bad.yaml:8:34: `redirect` checks a tracking link's redirect",
+    ] {
+        assert!(r.stderr.contains(wanted), "{wanted}:\n{}", r.explain());
+    }
+}

@@ -252,6 +252,8 @@ impl Target {
                     ("conversion", p.conversion.is_none()),
                     ("resend", p.resend.is_none()),
                     ("change_status", p.change_status.is_none()),
+                    ("link", p.link.is_none()),
+                    ("postback", p.postback.is_none()),
                 ];
                 PlanOptions {
                     default_offer: p.default_offer.clone(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use handlebars::Context;
 use serde_json::Value;
 
+use super::PublicPath;
 use super::suite::{SuiteBuilder, pick};
 use super::{Case, DEFAULT_TIMEOUT, Mode};
 use crate::scenario::model::{CallbackSpec, CaseSpec, Defaults, Located, ScenarioFile};
@@ -50,6 +51,7 @@ impl SuiteBuilder<'_> {
             .and_then(|v| self.render(v, context))
             .map(|e| self.shared_values.texts.text(e));
         let mode = self.mode(spec, defaults, context);
+        let public = self.public_path(c, defaults, context, mode.as_ref());
         if matches!(mode, Some(Mode::Generate | Mode::Click(_))) && event.is_none() {
             self.error(
                 &spec.referenced,
@@ -57,18 +59,34 @@ impl SuiteBuilder<'_> {
                 Some("set `event:` (e.g. install, signup, purchase) on the case or under `defaults:`".into()),
             );
         }
-        let needs: &[&str] = match &mode {
-            Some(Mode::Generate) => &["click", "conversion"],
-            Some(Mode::Click(_)) => &["conversion"],
-            Some(Mode::CallbackOnly { .. }) => &["resend"],
-            None => &[],
+        let public_path = public.unwrap_or_default();
+        if let Some(redirect) = c.expect.click.as_ref().and_then(|e| e.redirect.as_ref())
+            && public.is_some_and(|p| !p.link)
+        {
+            self.error(
+                &redirect.referenced,
+                "`redirect` checks a tracking link's redirect, and this case's click is not made through the link",
+                Some("add `click: link`, or remove `redirect`".into()),
+            );
+        }
+        let click_step = if public_path.link { "link" } else { "click" };
+        let convert_step = if public_path.postback {
+            "postback"
+        } else {
+            "conversion"
         };
-        self.needs_steps(needs, &spec.referenced);
+        let needs: Vec<&str> = match &mode {
+            Some(Mode::Generate) => vec![click_step, convert_step],
+            Some(Mode::Click(_)) => vec![convert_step],
+            Some(Mode::CallbackOnly { .. }) => vec!["resend"],
+            None => Vec::new(),
+        };
+        self.needs_steps(&needs, &spec.referenced);
         let converts = matches!(mode, Some(Mode::Generate | Mode::Click(_)));
         let params = self.params(c, defaults, context, converts);
         let params = self.shared_values.params.share(params);
         let flag = self
-            .flag(c, defaults, file, context, mode.as_ref())
+            .flag(c, defaults, file, context, (mode.as_ref(), public_path))
             .map(|f| self.shared_values.texts.text(f));
         let schema = [&c.schema, &defaults.schema, &file.schema]
             .into_iter()
@@ -104,6 +122,7 @@ impl SuiteBuilder<'_> {
             member: member?,
             partner,
             mode: mode?,
+            public: public?,
             event,
             params,
             flag,
@@ -157,8 +176,8 @@ impl SuiteBuilder<'_> {
                 None
             }
             (Some(click), conversion) => match (self.render(click, context), conversion) {
-                (Some(id), None) if id == "generate" => Some(Mode::Generate),
-                (Some(id), Some(_)) if id == "generate" => {
+                (Some(id), None) if id == "generate" || id == "link" => Some(Mode::Generate),
+                (Some(id), Some(_)) if id == "generate" || id == "link" => {
                     self.error(
                         &c.conversion.as_ref()?.referenced,
                         "`conversion:` cannot be combined with `click: generate`",
@@ -175,6 +194,51 @@ impl SuiteBuilder<'_> {
             },
             (None, None) => Some(Mode::Generate),
         }
+    }
+
+    /// `click: link` and `convert: postback`: which steps go through the public surfaces.
+    fn public_path(
+        &mut self,
+        c: &CaseSpec,
+        defaults: &Defaults,
+        context: &Context,
+        mode: Option<&Mode>,
+    ) -> Option<PublicPath> {
+        let link = pick(&c.click, &defaults.click)
+            .and_then(|v| self.render(v, context))
+            .is_some_and(|click| click == "link");
+        let Some(convert) = pick(&c.convert, &defaults.convert) else {
+            return Some(PublicPath {
+                link,
+                postback: false,
+            });
+        };
+        let postback = match self.render(convert, context)?.as_str() {
+            "tools" => false,
+            "postback" => true,
+            other => {
+                let hint = crate::scenario::did_you_mean(other, ["tools", "postback"])
+                    .map(|s| format!("did you mean `{s}`? "))
+                    .unwrap_or_default();
+                self.error(
+                    &convert.referenced,
+                    format!("`convert: {other}` is not a way to convert a click"),
+                    Some(format!(
+                        "{hint}`tools` (the Operation Tools, the default) or `postback` (the advertiser's postback)"
+                    )),
+                );
+                return None;
+            }
+        };
+        if postback && matches!(mode, Some(Mode::CallbackOnly { .. })) {
+            self.error(
+                &convert.referenced,
+                "`convert: postback` converts a click, and this case resends an existing conversion's callback",
+                Some("remove `conversion:`, or `convert:`".into()),
+            );
+            return None;
+        }
+        Some(PublicPath { link, postback })
     }
 
     /// The conversion's parameters: the defaults', then the case's (`null` removes one).
@@ -221,7 +285,7 @@ impl SuiteBuilder<'_> {
         defaults: &Defaults,
         file: &ScenarioFile,
         context: &Context,
-        mode: Option<&Mode>,
+        (mode, public): (Option<&Mode>, PublicPath),
     ) -> Option<String> {
         let setting = c
             .flag
@@ -229,8 +293,11 @@ impl SuiteBuilder<'_> {
             .or(defaults.flag.as_ref())
             .or(file.flag.as_ref());
         let Some(setting) = setting else {
+            // Off by default where the conversion may predate the tools, and on the public
+            // path, whose conversions are real.
             return match mode {
                 Some(Mode::CallbackOnly { .. }) => None,
+                _ if public.link || public.postback => None,
                 _ => Some(crate::TESTING_TOOLS_FLAG.to_string()),
             };
         };

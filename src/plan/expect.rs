@@ -31,7 +31,10 @@ pub(super) fn templated(spec: &CaseSpec) -> bool {
     }
     let answer = |r: Option<AnswerSpec>| {
         r.is_some_and(|r| {
-            r.body.is_some_and(|b| value(&b.value)) || lines(r.json) || lines(r.headers)
+            r.body.is_some_and(|b| value(&b.value))
+                || r.redirect.is_some_and(|b| value(&b.value))
+                || lines(r.json)
+                || lines(r.headers)
         })
     };
     let callback = |c: &Option<Located<CallbackSpec>>| match c.as_ref().map(|c| &c.value) {
@@ -76,6 +79,8 @@ pub(super) struct AnswerSpec<'a> {
     body: Option<&'a Located<Value>>,
     json: &'a BTreeMap<String, Located<Value>>,
     headers: &'a BTreeMap<String, Located<Value>>,
+    /// A tracking link's `Location` (`expect.click.redirect`).
+    redirect: Option<&'a Located<Value>>,
 }
 
 impl<'a> From<&'a ResponseExpect> for AnswerSpec<'a> {
@@ -84,6 +89,7 @@ impl<'a> From<&'a ResponseExpect> for AnswerSpec<'a> {
             body: r.body.as_ref(),
             json: &r.json,
             headers: &r.headers,
+            redirect: r.redirect.as_ref(),
         }
     }
 }
@@ -94,6 +100,7 @@ impl<'a> From<&'a ConversionExpect> for AnswerSpec<'a> {
             body: r.body.as_ref(),
             json: &r.json,
             headers: &r.headers,
+            redirect: None,
         }
     }
 }
@@ -134,6 +141,22 @@ impl SuiteBuilder<'_> {
             None => Some(None),
             Some(state) => self.conversion_state(state).map(Some),
         };
+        let misplaced = [e.callback_response.as_ref()]
+            .into_iter()
+            .chain(
+                c.then
+                    .iter()
+                    .map(|s| s.value.expect.callback_response.as_ref()),
+            )
+            .flatten()
+            .find_map(|r| r.redirect.as_ref());
+        if let Some(redirect) = misplaced {
+            self.error(
+                &redirect.referenced,
+                "`redirect` is for `expect.click` (a tracking link's answer)",
+                None,
+            );
+        }
         let click = self.answer(e.click.as_ref().map(AnswerSpec::from), context);
         let conversion = self.answer(e.conversion.as_ref().map(AnswerSpec::from), context);
         let default = match mode {
@@ -405,7 +428,12 @@ impl SuiteBuilder<'_> {
         let before = self.errors();
         let body = spec.body.and_then(|b| self.answer_line(b, context));
         let json = self.checks(spec.json, context, false);
-        let headers = self.checks(spec.headers, context, true);
+        let mut headers = self.checks(spec.headers, context, true);
+        // The redirect is the answer's `Location`.
+        if let Some(redirect) = spec.redirect {
+            let location = BTreeMap::from([("location".to_string(), redirect.clone())]);
+            headers.extend(self.checks(&location, context, true));
+        }
         (self.errors() == before).then_some(AnswerChecks {
             body,
             json,

@@ -117,6 +117,9 @@ pub struct Case {
     pub member: String,
     pub partner: Option<String>,
     pub mode: Mode,
+    /// The public path: the click through the offer's tracking link (`click: link`), the
+    /// conversion through the advertiser's postback (`convert: postback`).
+    pub public: PublicPath,
     pub event: Option<Arc<str>>,
     pub params: Params,
     /// The expected testing-tools flag text; `None` when the check is off.
@@ -133,6 +136,15 @@ pub struct Case {
     pub expect: Arc<CaseExpect>,
     /// The `then:` steps, in order (shared like `expect`).
     pub steps: Arc<[Step]>,
+}
+
+/// Which of a case's steps go through GoKart's public surfaces instead of the tools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublicPath {
+    /// `click: link`: the click through the offer's tracking link.
+    pub link: bool,
+    /// `convert: postback`: the conversion through the advertiser's postback.
+    pub postback: bool,
 }
 
 /// A conversion's parameters (`pub_sub_1`, `cnv_amount`, …), shared by the cases and the

@@ -299,7 +299,17 @@ impl HttpPlatform {
                 }
             ),
         })?;
-        let mut url = format!("{}{path}", self.profile.base_url.trim_end_matches('/'));
+        let base = self.profile.base_url.trim_end_matches('/');
+        let base = if request.from_root {
+            // `scheme://host[:port]` of the base URL.
+            let host_at = base.find("://").map_or(0, |i| i + 3);
+            base[host_at..]
+                .find('/')
+                .map_or(base, |slash| &base[..host_at + slash])
+        } else {
+            base
+        };
+        let mut url = format!("{base}{path}");
         let query = fill_pairs(&request.query, vars);
         if !query.is_empty() {
             let mut pairs = form_urlencoded::Serializer::new(String::new());
@@ -511,7 +521,10 @@ impl Platform for HttpPlatform {
     }
 
     async fn create_click(&self, click: NewClick<'_>) -> Result<StepOutcome, PlatformError> {
-        let step = self.step("click", self.profile.click.as_ref())?;
+        let step = match click.link {
+            true => self.step("link", self.profile.link.as_ref())?,
+            false => self.step("click", self.profile.click.as_ref())?,
+        };
         let vars = Vars {
             params: click.params,
             ..Vars::default()
@@ -527,7 +540,10 @@ impl Platform for HttpPlatform {
         &self,
         conversion: NewConversion<'_>,
     ) -> Result<StepOutcome, PlatformError> {
-        let step = self.step("conversion", self.profile.conversion.as_ref())?;
+        let step = match conversion.postback {
+            true => self.step("postback", self.profile.postback.as_ref())?,
+            false => self.step("conversion", self.profile.conversion.as_ref())?,
+        };
         let vars = Vars {
             params: Some(conversion.params),
             faults: conversion.sandbox_faults.filter(|_| self.profile.sandbox),

@@ -63,6 +63,8 @@ pub struct NewClick<'a> {
     pub partner: Option<&'a str>,
     /// The case's params (a tracking link carries the publisher's `pub_*` ones).
     pub params: Option<&'a BTreeMap<String, String>>,
+    /// Through the offer's tracking link (`click: link`) rather than the tools.
+    pub link: bool,
 }
 
 /// A conversion to generate.
@@ -75,6 +77,8 @@ pub struct NewConversion<'a> {
     pub params: &'a BTreeMap<String, String>,
     /// Faults for a sandbox target, in the sandbox API's words; other targets never get them.
     pub sandbox_faults: Option<&'a Value>,
+    /// Through the advertiser's postback (`convert: postback`) rather than the tools.
+    pub postback: bool,
 }
 
 /// A step's answer and what the platform said in it.

@@ -29,6 +29,10 @@ pub struct Profile {
     pub default_offer: Option<String>,
     pub click: Option<Step>,
     pub conversion: Option<Step>,
+    /// The offer's tracking link, as a click step (`click: link`).
+    pub link: Option<Step>,
+    /// The advertiser's postback, as a conversion step (`convert: postback`).
+    pub postback: Option<Step>,
     pub resend: Option<Step>,
     pub change_status: Option<Step>,
     pub callback_log: Option<LogStep>,
@@ -305,7 +309,10 @@ pub struct LogStep {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: reqwest::Method,
+    /// Appended to the base URL, or to its host alone when `from_root`.
     pub path: String,
+    /// The path is from the host's root, not the base URL (the sandbox's `/postback`).
+    pub from_root: bool,
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
     pub body: Body,
@@ -316,6 +323,7 @@ impl Default for Request {
         Request {
             method: reqwest::Method::GET,
             path: String::new(),
+            from_root: false,
             query: Vec::new(),
             headers: Vec::new(),
             body: Body::None,
@@ -526,6 +534,41 @@ impl Profile {
                 ),
                 ok: vec![200],
                 state: extract("/data/status"),
+                callback_id: extract("/data/callback/callbackId"),
+                ..Step::default()
+            }),
+            // The public path (DESIGN §5): public, so the tools' token is not needed.
+            link: Some(Step {
+                request: Request {
+                    path: "/offer-link/redirect/{{offer}}".into(),
+                    query: vec![
+                        ("pub_member_id".into(), "{{member}}".into()),
+                        ("params".into(), "{{params}}".into()),
+                    ],
+                    ..Request::default()
+                },
+                ok: vec![302],
+                id: Some(Extract::Header {
+                    name: "location".into(),
+                    query: Some("gk_click_id".into()),
+                }),
+                ..Step::default()
+            }),
+            postback: Some(Step {
+                request: Request {
+                    path: "/postback".into(),
+                    from_root: true,
+                    query: vec![
+                        ("gk_click_id".into(), "{{click}}".into()),
+                        ("event_id".into(), "{{event}}".into()),
+                        ("params".into(), "{{params}}".into()),
+                    ],
+                    ..Request::default()
+                },
+                ok: vec![200],
+                id: extract("/data/conversionId"),
+                state: extract("/data/status"),
+                reason: extract("/data/rejectionReason"),
                 callback_id: extract("/data/callback/callbackId"),
                 ..Step::default()
             }),

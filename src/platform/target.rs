@@ -57,6 +57,8 @@ const STEP_VARIABLES: &[(&str, &[&str])] = &[
         &["conversion", "click", "status", "reason"],
     ),
     ("callback_log", &["conversion", "click"]),
+    ("link", &["offer", "member", "partner", "params"]),
+    ("postback", &["click", "event", "params", "offer", "member"]),
 ];
 
 struct Compiler<'a> {
@@ -108,6 +110,8 @@ pub fn compile(
     let conversion = step(&mut c, "conversion", &steps.conversion);
     let resend = step(&mut c, "resend", &steps.resend);
     let change_status = step(&mut c, "change_status", &steps.change_status);
+    let link = step(&mut c, "link", &steps.link);
+    let postback = step(&mut c, "postback", &steps.postback);
     let callback_log = steps.callback_log.as_ref().map(|s| c.log_step(s));
     let correlation = c.correlation(&t.callbacks);
     let callback_format = c.format(&t.callbacks);
@@ -149,6 +153,8 @@ pub fn compile(
             default_offer: t.offer.as_ref().map(|o| o.value.clone()),
             click,
             conversion,
+            link,
+            postback,
             resend,
             change_status,
             callback_log,
@@ -398,6 +404,7 @@ impl Compiler<'_> {
         Request {
             method,
             path,
+            from_root: false,
             query,
             headers,
             body,

@@ -315,6 +315,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 member: &case.member,
                 partner: case.partner.as_deref(),
                 params: Some(&case.params),
+                link: case.public.link,
             })
             .await?;
         let expect = &case.expect;
@@ -361,6 +362,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 event: case.event.as_deref().unwrap_or_default(),
                 params: &case.params,
                 sandbox_faults: case.sandbox_faults.as_deref(),
+                postback: case.public.postback,
             })
             .await?;
         let expect = &case.expect;

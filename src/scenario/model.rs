@@ -85,8 +85,12 @@ pub struct Defaults {
     pub member: Option<Located<String>>,
     /// The partner (publisher account) id.
     pub partner: Option<Located<String>>,
-    /// `generate`, or an existing click id.
+    /// `generate` (through the tools), `link` (through the offer's tracking link: the public
+    /// path), or an existing click id.
     pub click: Option<Located<String>>,
+    /// How the click is converted: `tools` (the default) or `postback` (the advertiser's
+    /// postback: the public path, `event` and `params` its query).
+    pub convert: Option<Located<String>>,
     /// The offer's event id (install, signup, purchase…).
     pub event: Option<Located<String>>,
     /// Conversion parameters: `pub_sub_1`..`pub_sub_15`, `cnv_amount`, other `cnv_*`.
@@ -124,10 +128,14 @@ pub struct CaseSpec {
     pub member: Option<Located<String>>,
     /// The partner (publisher account) id.
     pub partner: Option<Located<String>>,
-    /// `generate`, or an existing click id.
+    /// `generate` (through the tools), `link` (through the offer's tracking link: the public
+    /// path), or an existing click id.
     pub click: Option<Located<String>>,
     /// An existing conversion id (with `click: <id>`): only (re)send its callback.
     pub conversion: Option<Located<String>>,
+    /// How the click is converted: `tools` (the default) or `postback` (the advertiser's
+    /// postback: the public path, `event` and `params` its query).
+    pub convert: Option<Located<String>>,
     /// The offer's event id (install, signup, purchase…).
     pub event: Option<Located<String>>,
     /// Conversion parameters: `pub_sub_1`..`pub_sub_15`, `cnv_amount`, other `cnv_*`.
@@ -292,6 +300,10 @@ pub struct ResponseExpect {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, MatcherSchema>")]
     pub headers: BTreeMap<String, Located<Value>>,
+    /// `click` with `click: link` only: a matcher on the tracking link's redirect (its
+    /// `Location`), e.g. `{ starts_with: "https://advertiser.example/" }`.
+    #[schemars(with = "Option<MatcherSchema>")]
+    pub redirect: Option<Located<Value>>,
 }
 
 /// Expectations on the conversion tool's answer: as for any answer, plus the conversion's
