@@ -123,6 +123,8 @@ pub enum ExtractSpec {
         header: String,
         #[serde(default)]
         query: Option<String>,
+        #[serde(default)]
+        regex: Option<String>,
     },
     Regex {
         regex: String,
@@ -130,7 +132,7 @@ pub enum ExtractSpec {
 }
 
 /// What an `id:`, `state:` … may be, for messages.
-const EXTRACT_FORMS: &str = "a JSON Pointer (`/data/id`), `{ header: NAME }` (with `query: PARAM` for one parameter of the URL in it), or `{ regex: \"…(capture)…\" }`";
+const EXTRACT_FORMS: &str = "a JSON Pointer (`/data/id`), `{ header: NAME }` (with `query: PARAM` for one parameter of the URL in it, or `regex:` for a capture in it), or `{ regex: \"…(capture)…\" }` over the body";
 
 impl<'de> Deserialize<'de> for ExtractSpec {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -163,7 +165,11 @@ impl<'de> Deserialize<'de> for ExtractSpec {
                     *slot = Some(map.next_value::<String>()?);
                 }
                 match (header, query, regex) {
-                    (Some(header), query, None) => Ok(ExtractSpec::Header { header, query }),
+                    (Some(header), query, regex) => Ok(ExtractSpec::Header {
+                        header,
+                        query,
+                        regex,
+                    }),
                     (None, None, Some(regex)) => Ok(ExtractSpec::Regex { regex }),
                     _ => Err(A::Error::custom(format!("give {EXTRACT_FORMS}"))),
                 }

@@ -171,13 +171,25 @@ impl States {
 }
 
 /// Where a step's answer keeps a value: a JSON Pointer into its body, a header (or one query
-/// parameter of the URL in it, such as a redirect's `Location`), or the first capture of a
-/// regex over the body's text (`success=true; conversion_id=(\w+);`).
+/// parameter of the URL in it, such as a redirect's `Location`, or a regex's first capture
+/// over it), or the first capture of a regex over the body's text
+/// (`success=true; conversion_id=(\w+);`).
 #[derive(Debug, Clone)]
 pub enum Extract {
     Pointer(String),
-    Header { name: String, query: Option<String> },
+    Header {
+        name: String,
+        query: Option<String>,
+        regex: Option<regex::Regex>,
+    },
     Regex(regex::Regex),
+}
+
+/// The first capture of `regex` in `text` (the whole match when it captures nothing).
+fn capture(regex: &regex::Regex, text: &str) -> Option<Value> {
+    let captures = regex.captures(text)?;
+    let found = captures.get(1).or_else(|| captures.get(0))?;
+    Some(Value::String(found.as_str().to_string()))
 }
 
 impl Extract {
@@ -190,7 +202,7 @@ impl Extract {
     pub fn read(&self, headers: &[(String, String)], body: &Value) -> Option<Value> {
         match self {
             Extract::Pointer(p) => body.pointer(p).filter(|v| !v.is_null()).cloned(),
-            Extract::Header { name, query } => {
+            Extract::Header { name, query, regex } => {
                 let value = headers
                     .iter()
                     .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -205,17 +217,15 @@ impl Extract {
                             .map(|(_, v)| v.into_owned())?
                     }
                 };
-                (!text.is_empty()).then_some(Value::String(text))
+                match regex {
+                    Some(regex) => capture(regex, &text),
+                    None => (!text.is_empty()).then_some(Value::String(text)),
+                }
             }
-            Extract::Regex(regex) => {
-                let text = match body {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let captures = regex.captures(&text)?;
-                let found = captures.get(1).or_else(|| captures.get(0))?;
-                Some(Value::String(found.as_str().to_string()))
-            }
+            Extract::Regex(regex) => match body {
+                Value::String(s) => capture(regex, s),
+                other => capture(regex, &other.to_string()),
+            },
         }
     }
 
@@ -223,11 +233,16 @@ impl Extract {
     pub fn describe(&self) -> String {
         match self {
             Extract::Pointer(p) => format!("`{p}`"),
-            Extract::Header { name, query: None } => format!("header `{name}`"),
-            Extract::Header {
-                name,
-                query: Some(q),
-            } => format!("header `{name}` (its `{q}` parameter)"),
+            Extract::Header { name, query, regex } => {
+                let mut text = format!("header `{name}`");
+                if let Some(q) = query {
+                    text.push_str(&format!(" (its `{q}` parameter)"));
+                }
+                if let Some(r) = regex {
+                    text.push_str(&format!(" (regex `{}`)", r.as_str()));
+                }
+                text
+            }
             Extract::Regex(r) => format!("regex `{}`", r.as_str()),
         }
     }
@@ -548,9 +563,15 @@ impl Profile {
                     ..Request::default()
                 },
                 ok: vec![302],
+                // The click id is where the offer's advertiser_url put `{gk_click_id}`: the
+                // UUID in the Location, whatever its parameter's name.
                 id: Some(Extract::Header {
                     name: "location".into(),
-                    query: Some("gk_click_id".into()),
+                    query: None,
+                    regex: regex::Regex::new(
+                        "([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})",
+                    )
+                    .ok(),
                 }),
                 ..Step::default()
             }),

@@ -321,24 +321,36 @@ impl Compiler<'_> {
         };
         match &e.value {
             ExtractSpec::Pointer(p) => self.pointer(&Some(located(p))).map(Extract::Pointer),
-            ExtractSpec::Header { header, query } => Some(Extract::Header {
+            ExtractSpec::Header {
+                header,
+                query,
+                regex,
+            } => Some(Extract::Header {
                 name: header.trim().to_string(),
                 query: query.as_ref().map(|q| q.trim().to_string()),
+                regex: match regex {
+                    Some(regex) => Some(self.regex(regex, &e.referenced)?),
+                    None => None,
+                },
             }),
-            ExtractSpec::Regex { regex } => match regex::Regex::new(regex) {
-                Ok(r) => Some(Extract::Regex(r)),
-                Err(err) => {
-                    self.error(
-                        &e.referenced,
-                        format!("`{regex}` is not a regular expression: {err}"),
-                        Some(
-                            "its first capture group is the value, e.g. `conversion_id=(\\w+)`"
-                                .into(),
-                        ),
-                    );
-                    None
-                }
-            },
+            ExtractSpec::Regex { regex } => self.regex(regex, &e.referenced).map(Extract::Regex),
+        }
+    }
+
+    /// A regex of an answer's value, or a located mistake.
+    fn regex(&mut self, regex: &str, at: &Location) -> Option<regex::Regex> {
+        match regex::Regex::new(regex) {
+            Ok(r) => Some(r),
+            Err(err) => {
+                self.error(
+                    at,
+                    format!("`{regex}` is not a regular expression: {err}"),
+                    Some(
+                        "its first capture group is the value, e.g. `conversion_id=(\\w+)`".into(),
+                    ),
+                );
+                None
+            }
         }
     }
 

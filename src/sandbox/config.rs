@@ -445,22 +445,41 @@ fn default_offers() -> Vec<OfferConfig> {
         revenue: Some(revenue),
         status: status.into(),
     };
-    vec![OfferConfig {
-        id: DEMO_OFFER.into(),
-        name: Some("Demo Offer".into()),
-        partner: DEMO_PARTNER.into(),
-        advertiser_id: Some("demo-advertiser".into()),
-        advertiser_name: Some("Demo Advertiser".into()),
-        country_code: Some("US".into()),
-        // Never fetched: pitcrew reads the redirect, it does not follow it.
-        advertiser_url: Some("https://advertiser.example/landing?gk_click_id={gk_click_id}".into()),
-        events: vec![
-            event("install", "Install", 100.0, 0.5, "Success"),
-            event("signup", "Sign up", 250.0, 1.25, "Success"),
-            event("purchase", "Purchase", 1000.0, 5.0, "Success"),
-            event("deposit", "First deposit", 2000.0, 20.0, "Pending"),
-        ],
-    }]
+    vec![
+        OfferConfig {
+            id: DEMO_OFFER.into(),
+            name: Some("Demo Offer".into()),
+            partner: DEMO_PARTNER.into(),
+            advertiser_id: Some("demo-advertiser".into()),
+            advertiser_name: Some("Demo Advertiser".into()),
+            country_code: Some("US".into()),
+            // Never fetched: pitcrew reads the redirect, it does not follow it.
+            advertiser_url: Some(
+                "https://advertiser.example/landing?gk_click_id={gk_click_id}".into(),
+            ),
+            events: vec![
+                event("install", "Install", 100.0, 0.5, "Success"),
+                event("signup", "Sign up", 250.0, 1.25, "Success"),
+                event("purchase", "Purchase", 1000.0, 5.0, "Success"),
+                event("deposit", "First deposit", 2000.0, 20.0, "Pending"),
+            ],
+        },
+        // A multi-event offer as advertisers configure them: event ids in their own spelling,
+        // matched exactly (`SignUp` is not `signup`).
+        OfferConfig {
+            id: "trading-app".into(),
+            name: Some("Trading App".into()),
+            partner: DEMO_PARTNER.into(),
+            advertiser_id: Some("demo-broker".into()),
+            advertiser_name: Some("Demo Broker".into()),
+            country_code: Some("GB".into()),
+            advertiser_url: Some("https://broker.example/open-account?ref={gk_click_id}".into()),
+            events: vec![
+                event("SignUp", "Sign up", 100.0, 2.0, "Success"),
+                event("FirstTrade", "First trade", 1500.0, 40.0, "Success"),
+            ],
+        },
+    ]
 }
 
 fn default_partners() -> Vec<PartnerConfig> {
