@@ -215,7 +215,8 @@ pub struct LogStepSpec {
 pub struct RequestSpec {
     /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
     pub method: Located<String>,
-    /// Appended to `base_url`, e.g. `/tools/clicks` or `/conversions/{{conversion}}`.
+    /// Appended to `base_url`, e.g. `/tools/clicks` or `/conversions/{{conversion}}`; or a
+    /// whole `http(s)://` URL, for a step on another host (a tenant's tracking host).
     pub path: Located<String>,
     /// Query parameters.
     #[serde(default)]

@@ -300,7 +300,12 @@ impl HttpPlatform {
             ),
         })?;
         let base = self.profile.base_url.trim_end_matches('/');
-        let base = if request.from_root {
+        // A whole URL as the path: a step on another host (a tenant's tracking host). The
+        // placeholders in it are encoded, so none can make one.
+        let whole = request.path.starts_with("http://") || request.path.starts_with("https://");
+        let base = if whole {
+            ""
+        } else if request.from_root {
             // `scheme://host[:port]` of the base URL.
             let host_at = base.find("://").map_or(0, |i| i + 3);
             base[host_at..]
