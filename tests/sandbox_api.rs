@@ -969,4 +969,18 @@ async fn the_tracking_link_and_the_advertisers_postback_make_a_conversion() {
     assert_eq!(status, 404, "{body}");
     let (status, _, body) = get(format!("{root}/postback?event_id=install")).await;
     assert_eq!(status, 400, "{body}");
+    // The seeded click converts again and again through the tools, not through the postback.
+    let seeded = sandbox::SEEDED_CLICK;
+    let (_, _, first) = get(format!(
+        "{root}/postback?gk_click_id={seeded}&event_id=signup"
+    ))
+    .await;
+    let (_, _, second) = get(format!(
+        "{root}/postback?gk_click_id={seeded}&event_id=signup"
+    ))
+    .await;
+    assert_eq!(first["data"]["status"], "Success", "{first}");
+    assert_eq!(second["data"]["status"], "Rejected", "{second}");
+    let (status, _, body) = get(postback("%20install", "")).await;
+    assert_eq!(status, 422, "an event id is taken as sent: {body}");
 }

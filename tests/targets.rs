@@ -733,6 +733,8 @@ fn the_public_path_keywords_give_the_same_verdicts_every_way() {
             .is_some_and(|a| a.contains("https://advertiser.example/landing?gk_click_id=")),
         "{failure}"
     );
+    let flag = &r.case("a link click converted by the tools without the flag")["failures"][0];
+    assert_eq!(flag["check"], "flag", "{flag}");
 
     // A profile whose click and conversion are the link and the postback, but named as the
     // tools' steps, has no `link` step: the keywords are refused for it.

@@ -180,7 +180,7 @@ impl SuiteBuilder<'_> {
                 (Some(id), Some(_)) if id == "generate" || id == "link" => {
                     self.error(
                         &c.conversion.as_ref()?.referenced,
-                        "`conversion:` cannot be combined with `click: generate`",
+                        format!("`conversion:` cannot be combined with `click: {id}`"),
                         Some("a generated click has no conversion yet: drop `conversion:`, or give the click id".into()),
                     );
                     None
@@ -293,11 +293,12 @@ impl SuiteBuilder<'_> {
             .or(defaults.flag.as_ref())
             .or(file.flag.as_ref());
         let Some(setting) = setting else {
-            // Off by default where the conversion may predate the tools, and on the public
-            // path, whose conversions are real.
+            // Off by default where the conversion may predate the tools, and for one the
+            // advertiser's postback makes: it is real. (A link's click converted by the tools
+            // is still the tools' conversion, flag and all.)
             return match mode {
                 Some(Mode::CallbackOnly { .. }) => None,
-                _ if public.link || public.postback => None,
+                _ if public.postback => None,
                 _ => Some(crate::TESTING_TOOLS_FLAG.to_string()),
             };
         };

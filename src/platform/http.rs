@@ -73,6 +73,15 @@ fn logged_headers(value: &Value) -> Vec<(String, String)> {
     }
 }
 
+/// `scheme://host[:port]` of a URL, lowercased.
+fn origin(url: &str) -> String {
+    let after = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after + i);
+    url[..end].to_ascii_lowercase()
+}
+
 /// A value as text: a string as it is, anything else as JSON.
 fn value_text(value: &Value) -> String {
     match value {
@@ -342,7 +351,13 @@ impl HttpPlatform {
     ) -> Result<Exchange, PlatformError> {
         let url = self.url(step, request, vars)?;
         let mut builder = self.client.request(request.method.clone(), &url);
-        let mut sent_headers = self.profile.headers.clone();
+        // The target's headers (its credentials) go to its own host only: a step on another
+        // host (a whole URL as its path) is sent without them.
+        let mut sent_headers = if origin(&url) == origin(&self.profile.base_url) {
+            self.profile.headers.clone()
+        } else {
+            Vec::new()
+        };
         sent_headers.extend(fill_pairs(&request.headers, vars));
         for (name, value) in &sent_headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -663,6 +678,27 @@ impl Platform for HttpPlatform {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A step on another host than the base URL's is sent without the target's credentials.
+    #[test]
+    fn origins_tell_hosts_apart() {
+        assert_eq!(
+            origin("https://API.acme.example/api/v1"),
+            "https://api.acme.example"
+        );
+        assert_eq!(
+            origin("https://api.acme.example?x=1"),
+            "https://api.acme.example"
+        );
+        assert_ne!(
+            origin("https://track.acme.example/postback"),
+            origin("https://api.acme.example/api/v1")
+        );
+        assert_ne!(
+            origin("http://127.0.0.1:8080/x"),
+            origin("http://127.0.0.1:8081/x")
+        );
+    }
 
     /// A log written to the second is judged at that resolution, and says so.
     #[test]

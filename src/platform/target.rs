@@ -388,7 +388,8 @@ impl Compiler<'_> {
             }
         };
         self.variables(step, &r.path, allowed);
-        let path = self.env_text(&r.path);
+        // A path may hold a secret from the environment (a token in a whole URL): masked.
+        let path = self.env_secret("path", &r.path);
         let pairs =
             |c: &mut Compiler, map: &std::collections::BTreeMap<String, Located<String>>| {
                 map.iter()

@@ -340,7 +340,8 @@ async fn convert(
         };
         // A member completes an offer event once; the seeded click may convert again and again.
         let key = (click.member_id.clone(), click.offer_id.clone(), event_id);
-        if click.id != SEEDED_CLICK_ID && !store.completed.insert(key) {
+        // (The advertiser's postback holds every click to the rule, the seeded one too.)
+        if (click.id != SEEDED_CLICK_ID || public) && !store.completed.insert(key) {
             conversion.status = store.text("Rejected");
             conversion.rejection_reason =
                 Some("The member has already completed this offer event".into());
@@ -424,12 +425,13 @@ async fn postback(
     State(state): State<Shared>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
+    // Taken as sent: an event id matches exactly (` SignUp` is not `SignUp`).
     let get = |name: &str| {
         query
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.trim().is_empty())
     };
     let (Some(click_id), Some(event_id)) = (get("gk_click_id"), get("event_id")) else {
         return refuse(

@@ -347,6 +347,15 @@ impl SandboxConfig {
             if offer.events.is_empty() {
                 return Err(format!("offer `{}` has no events", offer.id));
             }
+            if let Some(url) = &offer.advertiser_url
+                && (!(url.starts_with("http://") || url.starts_with("https://"))
+                    || !url.contains("{gk_click_id}"))
+            {
+                return Err(format!(
+                    "offer `{}`: `advertiser_url` must be an http(s) URL with `{{gk_click_id}}` where the click id goes, e.g. `https://advertiser.example/landing?gk_click_id={{gk_click_id}}`",
+                    offer.id
+                ));
+            }
             for event in &offer.events {
                 if !matches!(event.status.as_str(), "Success" | "Pending") {
                     return Err(format!(
