@@ -353,7 +353,8 @@ impl HttpPlatform {
         let mut builder = self.client.request(request.method.clone(), &url);
         // The target's headers (its credentials) go to its own host only: a step on another
         // host (a whole URL as its path) is sent without them.
-        let mut sent_headers = if origin(&url) == origin(&self.profile.base_url) {
+        let whole = request.path.starts_with("http://") || request.path.starts_with("https://");
+        let mut sent_headers = if !whole || origin(&url) == origin(&self.profile.base_url) {
             self.profile.headers.clone()
         } else {
             Vec::new()
