@@ -17,7 +17,7 @@ impl SuiteBuilder<'_> {
         spec: &Located<CaseSpec>,
         defaults: &Defaults,
     ) -> Option<Option<Arc<Value>>> {
-        let Some(sandbox) = spec.value.sandbox.as_ref().or(defaults.sandbox.as_ref()) else {
+        let Some(sandbox) = spec.value.sandbox.as_deref().or(defaults.sandbox.as_ref()) else {
             return Some(None);
         };
         if !self.options.sandbox_faults {

@@ -151,12 +151,12 @@ pub struct CaseSpec {
     #[schemars(with = "Option<DurationSchema>")]
     pub timeout: Option<Located<String>>,
     /// Sandbox-only settings (faults); an error on other targets.
-    pub sandbox: Option<SandboxSpec>,
+    pub sandbox: Option<Box<SandboxSpec>>,
     /// How pitcrew's receiver answers this case's deliveries (default: 200 `OK`).
     pub receiver: Option<ReceiverSpec>,
     /// What must come back; by default a 201 for each call and exactly one callback.
     #[serde(default)]
-    pub expect: Expect,
+    pub expect: Box<Expect>,
     /// Follow-up steps on the case's conversion, run in order once `expect` holds.
     #[serde(default)]
     pub then: Vec<Located<StepSpec>>,
