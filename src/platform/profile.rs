@@ -482,6 +482,53 @@ pub fn fill_pairs(pairs: &[(String, String)], vars: &Vars) -> Vec<(String, Strin
     filled
 }
 
+/// The sandbox's public path (DESIGN §5), as the built-in profile's `link` and `postback`
+/// steps: public, so the tools' token is not needed; the postback is at the host's root.
+fn public_steps() -> (Step, Step) {
+    let extract = |p: &str| Some(Extract::pointer(p));
+    let link = Step {
+        request: Request {
+            path: "/offer-link/redirect/{{offer}}".into(),
+            query: vec![
+                ("pub_member_id".into(), "{{member}}".into()),
+                ("params".into(), "{{params}}".into()),
+            ],
+            ..Request::default()
+        },
+        ok: vec![302],
+        // The click id is where the offer's advertiser_url put `{gk_click_id}`: the
+        // UUID in the Location, whatever its parameter's name.
+        id: Some(Extract::Header {
+            name: "location".into(),
+            query: None,
+            regex: regex::Regex::new(
+                "([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})",
+            )
+            .ok(),
+        }),
+        ..Step::default()
+    };
+    let postback = Step {
+        request: Request {
+            path: "/postback".into(),
+            from_root: true,
+            query: vec![
+                ("gk_click_id".into(), "{{click}}".into()),
+                ("event_id".into(), "{{event}}".into()),
+                ("params".into(), "{{params}}".into()),
+            ],
+            ..Request::default()
+        },
+        ok: vec![200],
+        id: extract("/data/conversionId"),
+        state: extract("/data/status"),
+        reason: extract("/data/rejectionReason"),
+        callback_id: extract("/data/callback/callbackId"),
+        ..Step::default()
+    };
+    (link, postback)
+}
+
 /// A request of the sandbox API.
 fn sandbox_request(method: reqwest::Method, path: &str, body: Value) -> Request {
     Request {
@@ -498,6 +545,7 @@ impl Profile {
         use reqwest::Method;
         let pointer = |p: &str| Some(p.to_string());
         let extract = |p: &str| Some(Extract::pointer(p));
+        let (link, postback) = public_steps();
         Profile {
             base_url,
             headers: Vec::new(),
@@ -552,47 +600,8 @@ impl Profile {
                 callback_id: extract("/data/callback/callbackId"),
                 ..Step::default()
             }),
-            // The public path (DESIGN §5): public, so the tools' token is not needed.
-            link: Some(Step {
-                request: Request {
-                    path: "/offer-link/redirect/{{offer}}".into(),
-                    query: vec![
-                        ("pub_member_id".into(), "{{member}}".into()),
-                        ("params".into(), "{{params}}".into()),
-                    ],
-                    ..Request::default()
-                },
-                ok: vec![302],
-                // The click id is where the offer's advertiser_url put `{gk_click_id}`: the
-                // UUID in the Location, whatever its parameter's name.
-                id: Some(Extract::Header {
-                    name: "location".into(),
-                    query: None,
-                    regex: regex::Regex::new(
-                        "([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})",
-                    )
-                    .ok(),
-                }),
-                ..Step::default()
-            }),
-            postback: Some(Step {
-                request: Request {
-                    path: "/postback".into(),
-                    from_root: true,
-                    query: vec![
-                        ("gk_click_id".into(), "{{click}}".into()),
-                        ("event_id".into(), "{{event}}".into()),
-                        ("params".into(), "{{params}}".into()),
-                    ],
-                    ..Request::default()
-                },
-                ok: vec![200],
-                id: extract("/data/conversionId"),
-                state: extract("/data/status"),
-                reason: extract("/data/rejectionReason"),
-                callback_id: extract("/data/callback/callbackId"),
-                ..Step::default()
-            }),
+            link: Some(link),
+            postback: Some(postback),
             callback_log: Some(LogStep {
                 request: Request {
                     path: "/conversion-callbacks".into(),

@@ -148,32 +148,18 @@ impl Signature {
                         "e.g. `header: X-Signature`",
                     ));
                 };
-                let over = match parts.over.map(|o| o.trim().to_ascii_lowercase()).as_deref() {
-                    None | Some("body") => Signed::Body,
-                    Some("query") => Signed::SortedQuery,
-                    Some(other) => {
-                        return Err(mistake(
-                            "over",
-                            format!("`over: {other}` is not what a signature covers"),
-                            "`body` (the body, byte for byte) or `query` (the sorted query)",
-                        ));
-                    }
-                };
-                let encoding = match parts
-                    .encoding
-                    .map(|e| e.trim().to_ascii_lowercase())
-                    .as_deref()
-                {
-                    None | Some("hex") => Encoding::Hex,
-                    Some("base64") => Encoding::Base64,
-                    Some(other) => {
-                        return Err(mistake(
-                            "encoding",
-                            format!("`encoding: {other}` is not a signature's encoding"),
-                            "`hex` or `base64`",
-                        ));
-                    }
-                };
+                let over = one_of(
+                    ("over", parts.over),
+                    &[("body", Signed::Body), ("query", Signed::SortedQuery)],
+                    "what a signature covers",
+                    "`body` (the body, byte for byte) or `query` (the sorted query)",
+                )?;
+                let encoding = one_of(
+                    ("encoding", parts.encoding),
+                    &[("hex", Encoding::Hex), ("base64", Encoding::Base64)],
+                    "a signature's encoding",
+                    "`hex` or `base64`",
+                )?;
                 Ok(Signature::Hmac {
                     secret: parts.secret,
                     header: header.trim().to_string(),
@@ -190,6 +176,28 @@ impl Signature {
                 "`standard-webhooks` or `hmac-sha256`",
             )),
         }
+    }
+}
+
+/// The choice `given` names (case and spaces aside; the first when none is given), or the
+/// mistake of naming another (`what` it is not, and `help`).
+fn one_of<T: Copy>(
+    (field, given): (&'static str, Option<&str>),
+    choices: &[(&str, T)],
+    what: &str,
+    help: &str,
+) -> Result<T, SignatureMistake> {
+    let Some(given) = given else {
+        return Ok(choices[0].1);
+    };
+    let name = given.trim().to_ascii_lowercase();
+    match choices.iter().find(|(n, _)| *n == name) {
+        Some((_, choice)) => Ok(*choice),
+        None => Err(SignatureMistake {
+            field,
+            message: format!("`{field}: {given}` is not {what}"),
+            help: help.to_string(),
+        }),
     }
 }
 
