@@ -32,6 +32,10 @@ pub struct Delivery {
     /// did: it is never taken as the platform's delivery, but it fails the case it names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// A partner postback (a GET whose query is its payload), not a conversion callback: it is
+    /// judged by `expect.postbacks`, never as a callback.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub postback: bool,
 }
 
 /// The ids a callback carries.
@@ -42,6 +46,10 @@ pub struct CallbackIds {
     pub callback: Option<String>,
     pub conversion: Option<String>,
     pub click: Option<String>,
+    /// A postback's publisher click id (`{pub_click_id}`, the first segment after
+    /// `/postbacks/` in its path at pitcrew's receiver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pub_click: Option<String>,
 }
 
 /// The endpoint's answer to one delivery.
@@ -99,13 +107,15 @@ impl Script {
 pub enum Key {
     Conversion(String),
     Click(String),
+    /// The partner postbacks that name this publisher click id (at pitcrew's receiver).
+    Postback(String),
 }
 
 impl Key {
     /// The id itself.
     pub fn id(&self) -> &str {
         match self {
-            Key::Conversion(id) | Key::Click(id) => id,
+            Key::Conversion(id) | Key::Click(id) | Key::Postback(id) => id,
         }
     }
 }
@@ -115,6 +125,7 @@ impl std::fmt::Display for Key {
         match self {
             Key::Conversion(id) => write!(f, "conversion {id}"),
             Key::Click(id) => write!(f, "click {id}"),
+            Key::Postback(id) => write!(f, "the postbacks of pub_click_id {id}"),
         }
     }
 }
@@ -152,6 +163,7 @@ impl Stray {
                 callback: cut_id(&delivery.ids.callback),
                 conversion: cut_id(&delivery.ids.conversion),
                 click: cut_id(&delivery.ids.click),
+                pub_click: cut_id(&delivery.ids.pub_click),
             },
             reason: cut(reason),
         }
@@ -186,6 +198,7 @@ impl Correlation {
             callback: first(&self.callback_id),
             conversion: first(&self.conversion_id),
             click: first(&self.click_id),
+            pub_click: None,
         }
     }
 }
@@ -306,7 +319,8 @@ mod tests {
             CallbackIds {
                 callback: Some("cb".into()),
                 conversion: Some("cv".into()),
-                click: Some("ck".into())
+                click: Some("ck".into()),
+                pub_click: None,
             }
         );
         assert_eq!(c.ids(&legacy).click.as_deref(), Some("7"));

@@ -207,6 +207,9 @@ pub struct LogStepSpec {
     pub attempt_id: Option<Located<String>>,
     /// Within an item: how long the endpoint took, in milliseconds.
     pub duration_ms: Option<Located<String>>,
+    /// Within an item: a partner postback's URL as sent. An item that has one is a postback
+    /// (its query is its payload, for `expect.postbacks`), never a callback.
+    pub postback_url: Option<Located<String>>,
 }
 
 /// An HTTP request, templated.

@@ -2,6 +2,7 @@
 
 pub mod callback;
 pub mod matcher;
+pub mod postback;
 pub mod schema;
 
 /// One expectation that did not hold. Built in one way: [`Failure::new`] with what was

@@ -197,6 +197,8 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
     let receiver = Receiver::new(ReceiverConfig {
         correlation,
         auth: Some(credentials(&args)),
+        // Postbacks prove themselves as callbacks do.
+        postback_auth: None,
         format: args.format,
         api_token: Some(args.api_token.clone()),
         store,

@@ -28,6 +28,8 @@ impl Outbox for Embedded {
         let filed = match key {
             Key::Conversion(id) => Filed::under(Some(id), None),
             Key::Click(id) => Filed::under(None, Some(id)),
+            // The sandbox files its postbacks under their conversion.
+            Key::Postback(_) => None,
         };
         // An id that is not one of the sandbox's has nothing pending.
         let next = filed.and_then(|f| self.sandbox.next_due(f));

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::PublicPath;
 use super::suite::{SuiteBuilder, pick};
-use super::{Case, DEFAULT_TIMEOUT, Mode};
+use super::{Case, DEFAULT_TIMEOUT, Mode, PUB_CLICK_ID};
 use crate::scenario::model::{CallbackSpec, CaseSpec, Defaults, Located, ScenarioFile};
 
 impl SuiteBuilder<'_> {
@@ -83,7 +83,23 @@ impl SuiteBuilder<'_> {
         };
         self.needs_steps(&needs, &spec.referenced);
         let converts = matches!(mode, Some(Mode::Generate | Mode::Click(_)));
-        let params = self.params(c, defaults, context, converts);
+        let mut params = self.params(c, defaults, context, converts);
+        if public_path.link && !params.contains_key(PUB_CLICK_ID) {
+            // The partner postbacks are matched to the case by it.
+            params.insert(
+                PUB_CLICK_ID.into(),
+                format!("pc-{}", crate::ids::new_uuid()),
+            );
+        }
+        if let Some(postbacks) = &c.expect.postbacks
+            && !params.contains_key(PUB_CLICK_ID)
+        {
+            self.error(
+                &postbacks.referenced,
+                "partner postbacks are matched to a case by its `pub_click_id`, and this case has none",
+                Some("add `click: link` (it sends a fresh one), or set `params.pub_click_id`".into()),
+            );
+        }
         let params = self.shared_values.params.share(params);
         let flag = self
             .flag(c, defaults, file, context, (mode.as_ref(), public_path))

@@ -10,10 +10,11 @@ use serde_json::Value;
 use super::suite::SuiteBuilder;
 use super::{
     AnswerChecks, AttemptCheck, CallbackCheck, CallbackExpect, CaseExpect, DEFAULT_NONE_WAIT,
-    DEFAULT_WITHIN, DeliveryAnswerCheck, Mode, PayloadCheck, ResponseCheck, Written,
+    DEFAULT_WITHIN, DeliveryAnswerCheck, Mode, PayloadCheck, PostbackCheck, ResponseCheck, Written,
 };
 use crate::scenario::model::{
-    CallbackSpec, CaseSpec, ConversionExpect, DeliveryResponseSpec, Located, ResponseExpect,
+    CallbackSpec, CaseSpec, ConversionExpect, DeliveryResponseSpec, Located, PostbacksSpec,
+    ResponseExpect,
 };
 
 /// True when any expectation or step of `spec` holds a template (so it may differ per case).
@@ -60,7 +61,12 @@ pub(super) fn templated(spec: &CaseSpec) -> bool {
     };
     let text = |t: &Option<Located<String>>| t.as_ref().is_some_and(|t| t.value.contains("{{"));
     let e = &spec.expect;
-    callback(&e.callback)
+    let postbacks = match e.postbacks.as_ref().map(|p| &p.value) {
+        Some(PostbacksSpec::Some(p)) => lines(&p.query),
+        _ => false,
+    };
+    postbacks
+        || callback(&e.callback)
         || answer(e.click.as_ref().map(AnswerSpec::from))
         || answer(e.conversion.as_ref().map(AnswerSpec::from))
         || answer(e.callback_response.as_ref().map(AnswerSpec::from))
@@ -195,7 +201,9 @@ impl SuiteBuilder<'_> {
             })),
             (None, _) => Some(None),
         };
+        let postbacks = self.postbacks(e.postbacks.as_ref(), context, &at);
         Some(CaseExpect {
+            postbacks: postbacks?,
             at,
             written,
             click_status,
@@ -371,6 +379,45 @@ impl SuiteBuilder<'_> {
             path: String::new(),
             matcher: self.matcher(value, context)?,
             at: self.at(&value.referenced),
+        })
+    }
+
+    /// `postbacks:` as a check (unwritten: none may arrive).
+    fn postbacks(
+        &mut self,
+        spec: Option<&Located<PostbacksSpec>>,
+        context: &Context,
+        case_at: &str,
+    ) -> Option<PostbackCheck> {
+        let Some(spec) = spec else {
+            return Some(PostbackCheck {
+                at: case_at.to_string(),
+                ..PostbackCheck::default()
+            });
+        };
+        let at = self.at(&spec.referenced);
+        let PostbacksSpec::Some(e) = &spec.value else {
+            return Some(PostbackCheck {
+                at,
+                written: true,
+                ..PostbackCheck::default()
+            });
+        };
+        let before = self.errors();
+        let within = match &e.within {
+            Some(w) => self.duration(w),
+            None => Some(DEFAULT_WITHIN),
+        };
+        let query = self.checks(&e.query, context, false);
+        if self.errors() > before {
+            return None;
+        }
+        Some(PostbackCheck {
+            count: e.count.as_ref().map_or(1, |c| c.value),
+            query,
+            within: within?,
+            at,
+            written: true,
         })
     }
 

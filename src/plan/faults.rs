@@ -42,6 +42,12 @@ impl SuiteBuilder<'_> {
         };
         flag("omit_flag", faults.omit_flag);
         flag("drop_callback", faults.drop_callback);
+        flag("drop_postback", faults.drop_postback);
+        flag("duplicate_postback", faults.duplicate_postback);
+        flag(
+            "redirect_without_click_id",
+            faults.redirect_without_click_id,
+        );
         flag("legacy_payload", faults.legacy_payload);
         for (key, delay) in [
             ("callback_delay", &faults.callback_delay),

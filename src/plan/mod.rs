@@ -33,6 +33,8 @@ use suite::SuiteBuilder;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for expected callbacks when `within` is not given.
 pub const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
+/// The parameter partner postbacks are matched to their case by (`{pub_click_id}`).
+pub const PUB_CLICK_ID: &str = "pub_click_id";
 /// How long `callback: none` listens before it is satisfied.
 pub const DEFAULT_NONE_WAIT: Duration = Duration::from_secs(1);
 
@@ -177,8 +179,25 @@ pub struct CaseExpect {
     pub conversion: AnswerChecks,
     pub callback: CallbackCheck,
     pub callback_response: Option<ResponseCheck>,
+    /// The partner postbacks (judged for a case with a `pub_click_id`).
+    pub postbacks: PostbackCheck,
     /// Where each status and state expectation is written, when it is.
     pub written: Written,
+}
+
+/// The partner postbacks a case expects (`expect.postbacks`; unwritten, none).
+#[derive(Debug, Clone, Default)]
+pub struct PostbackCheck {
+    /// Exactly how many (0: none may arrive).
+    pub count: u32,
+    /// Query parameters and their matchers, held by every postback.
+    pub query: Vec<PayloadCheck>,
+    /// How long to wait for them.
+    pub within: Duration,
+    /// `file:line:col` of `postbacks` (of the case, when it is not written).
+    pub at: String,
+    /// True when `postbacks` is written.
+    pub written: bool,
 }
 
 /// `file:line:col` of the expectations a case writes on its tools' answers.

@@ -339,6 +339,8 @@ impl HttpPlatform {
         match key {
             Key::Conversion(id) => Vars::default().with("conversion", Some(id)),
             Key::Click(id) => Vars::default().with("click", Some(id)),
+            // The log is read by conversion; postbacks are among its entries.
+            Key::Postback(_) => Vars::default(),
         }
     }
 
@@ -459,17 +461,28 @@ impl HttpPlatform {
     /// One logged attempt as a delivery, known by `seq` (see [`Platform::callback_log`]: the
     /// same in every read of the log).
     fn delivery(&self, log: &LogStep, seq: u64, mut item: Value) -> Delivery {
+        let postback_url = (log.postback_url.as_ref())
+            .and_then(|p| item.pointer(p))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         // The payload is moved out of its entry, unless it is the whole entry.
-        let payload = if log.payload.is_empty() {
+        let payload = if let Some(url) = &postback_url {
+            // A postback's payload is its URL's query.
+            Some(Value::String(url.clone()))
+        } else if log.payload.is_empty() {
             Some(item.clone())
         } else {
             item.pointer_mut(&log.payload).map(Value::take)
         };
         let item = &item;
         let p = |pointer: &Option<String>| pointer.as_ref().and_then(|p| item.pointer(p));
+        let format = match postback_url {
+            Some(_) => crate::delivery::Format::Query,
+            None => self.profile.callback_format,
+        };
         let (body, json) = match payload {
             Some(Value::String(text)) => {
-                let json = self.profile.callback_format.decode_logged(&text);
+                let json = format.decode_logged(&text);
                 (text, json)
             }
             Some(Value::Null) | None => (String::new(), None),
@@ -478,6 +491,7 @@ impl HttpPlatform {
         };
         let ids = json
             .as_ref()
+            .filter(|_| postback_url.is_none())
             .map(|j| self.profile.correlation.ids(j))
             .unwrap_or_default();
         let sent_at = text_at(item, log.sent_at.as_ref());
@@ -494,7 +508,12 @@ impl HttpPlatform {
         Delivery {
             seq,
             at,
-            method: "POST".into(),
+            method: if postback_url.is_some() {
+                "GET"
+            } else {
+                "POST"
+            }
+            .into(),
             path: "(callback log)".into(),
             query: None,
             headers: p(&log.headers).map(logged_headers).unwrap_or_default(),
@@ -506,6 +525,7 @@ impl HttpPlatform {
                     .or_else(|| p(&log.callback_id).and_then(id_text)),
                 ..ids
             },
+            postback: postback_url.is_some(),
             attempt: p(&log.attempt)
                 .and_then(Value::as_u64)
                 .and_then(|n| u32::try_from(n).ok()),
@@ -548,6 +568,7 @@ impl Platform for HttpPlatform {
         };
         let vars = Vars {
             params: click.params,
+            faults: click.sandbox_faults.filter(|_| self.profile.sandbox),
             ..Vars::default()
         }
         .with("offer", Some(click.offer))

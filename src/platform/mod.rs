@@ -65,6 +65,8 @@ pub struct NewClick<'a> {
     pub params: Option<&'a BTreeMap<String, String>>,
     /// Through the offer's tracking link (`click: link`) rather than the tools.
     pub link: bool,
+    /// Faults for a sandbox target (a tracking link's), as the sandbox API takes them.
+    pub sandbox_faults: Option<&'a serde_json::Value>,
 }
 
 /// A conversion to generate.

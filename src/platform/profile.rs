@@ -318,6 +318,8 @@ pub struct LogStep {
     pub callback_id: Option<String>,
     pub attempt_id: Option<String>,
     pub duration_ms: Option<String>,
+    /// Within an item: a partner postback's URL; an item that has one is a postback.
+    pub postback_url: Option<String>,
 }
 
 /// An HTTP request template.
@@ -475,6 +477,8 @@ pub fn fill_pairs(pairs: &[(String, String)], vars: &Vars) -> Vec<(String, Strin
                 (vars.params.into_iter().flatten())
                     .map(|(name, value)| (name.clone(), value.clone())),
             ),
+            // The sandbox's faults, as JSON text (its public calls take them so).
+            Some("faults") => filled.extend(vars.faults.map(|f| (k.clone(), f.to_string()))),
             Some(name) if vars.get(name).is_none() => {}
             _ => filled.push((k.clone(), fill(v, vars))),
         }
@@ -492,6 +496,7 @@ fn public_steps() -> (Step, Step) {
             query: vec![
                 ("pub_member_id".into(), "{{member}}".into()),
                 ("params".into(), "{{params}}".into()),
+                ("faults".into(), "{{faults}}".into()),
             ],
             ..Request::default()
         },
@@ -516,6 +521,7 @@ fn public_steps() -> (Step, Step) {
                 ("gk_click_id".into(), "{{click}}".into()),
                 ("event_id".into(), "{{event}}".into()),
                 ("params".into(), "{{params}}".into()),
+                ("faults".into(), "{{faults}}".into()),
             ],
             ..Request::default()
         },
@@ -623,6 +629,7 @@ impl Profile {
                 callback_id: pointer("/callbackId"),
                 attempt_id: pointer("/id"),
                 duration_ms: pointer("/durationMs"),
+                postback_url: pointer("/url"),
             }),
             correlation: Correlation::default(),
             callback_format: Default::default(),

@@ -515,6 +515,7 @@ impl Compiler<'_> {
             callback_id: self.pointer(&s.callback_id),
             attempt_id: self.pointer(&s.attempt_id),
             duration_ms: self.pointer(&s.duration_ms),
+            postback_url: self.pointer(&s.postback_url),
         }
     }
 

@@ -62,7 +62,9 @@ impl ApiCallback {
                 .collect(),
             body: d.body.clone(),
             json: d.json.clone(),
-            key: d.ids.conversion.clone().or_else(|| d.ids.click.clone()),
+            key: (d.ids.conversion.clone())
+                .or_else(|| d.ids.click.clone())
+                .or_else(|| d.ids.pub_click.clone()),
             ids: d.ids.clone(),
             answer: d.answer.clone(),
             refused: d.refused.clone(),
@@ -80,6 +82,7 @@ impl ApiCallback {
             headers: self.headers,
             body: self.body,
             json: self.json,
+            postback: self.ids.pub_click.is_some(),
             ids: self.ids,
             attempt: None,
             answer: self.answer,
@@ -93,6 +96,8 @@ impl ApiCallback {
 struct Which {
     conversion: Option<String>,
     click: Option<String>,
+    /// The partner postbacks naming this publisher click id.
+    postback: Option<String>,
     /// Only those after this sequence number.
     since: Option<u64>,
     /// `wait`: how many (in all, after `since`) to wait for.
@@ -105,12 +110,13 @@ impl Which {
     // A `Response` is what every handler returns; boxing it would only add noise.
     #[allow(clippy::result_large_err)]
     fn key(&self) -> Result<Key, Response> {
-        match (&self.conversion, &self.click) {
-            (Some(c), _) if !c.is_empty() => Ok(Key::Conversion(c.clone())),
-            (_, Some(c)) if !c.is_empty() => Ok(Key::Click(c.clone())),
+        match (&self.conversion, &self.click, &self.postback) {
+            (Some(c), _, _) if !c.is_empty() => Ok(Key::Conversion(c.clone())),
+            (_, Some(c), _) if !c.is_empty() => Ok(Key::Click(c.clone())),
+            (_, _, Some(p)) if !p.is_empty() => Ok(Key::Postback(p.clone())),
             _ => Err(problem(
                 StatusCode::BAD_REQUEST,
-                "give `conversion=ID` or `click=ID`",
+                "give `conversion=ID`, `click=ID` or `postback=PUB_CLICK_ID`",
             )),
         }
     }

@@ -48,6 +48,8 @@ async fn capture(
             )
         })
         .collect();
+    // A partner postback: `/postbacks/{pub_click_id}…`, its query the payload.
+    let postback = uri.path().starts_with("/postbacks/") || uri.path() == "/postbacks";
     let mut delivery = Delivery {
         seq: 0,
         at: chrono::Utc::now(),
@@ -61,6 +63,7 @@ async fn capture(
         attempt: None,
         answer: EndpointAnswer::default(),
         refused: None,
+        postback,
     };
     // A refused callback's body is read as any other's (up to the limit, for a moment): the
     // ids in it name the case it fails. What is kept of it is bounded (`Receiver::refuse`).
@@ -73,16 +76,25 @@ async fn capture(
     let bytes = match read(body, limit).await {
         Ok(read) => read,
         Err(unread) => {
-            let refusal = receiver.credentials(&presented(None)).err();
+            let refusal = receiver.credentials(&presented(None), postback).err();
             return unread_answer(&receiver, &delivery, refusal, unread);
         }
     };
-    let refusal = receiver.credentials(&presented(Some(&bytes))).err();
-    let json: Option<Value> = receiver
-        .config()
-        .format
-        .decode(delivery.query.as_deref(), &bytes);
-    delivery.ids = receiver.ids(json.as_ref());
+    let refusal = receiver
+        .credentials(&presented(Some(&bytes)), postback)
+        .err();
+    let format = match postback {
+        true => crate::delivery::Format::Query,
+        false => receiver.config().format,
+    };
+    let json: Option<Value> = format.decode(delivery.query.as_deref(), &bytes);
+    delivery.ids = match postback {
+        true => crate::delivery::CallbackIds {
+            pub_click: postback_click(uri.path()),
+            ..Default::default()
+        },
+        false => receiver.ids(json.as_ref()),
+    };
     delivery.body = String::from_utf8_lossy(&bytes).into_owned();
     delivery.json = json;
     receiver.hide_tokens(&mut delivery);
@@ -122,6 +134,23 @@ async fn capture(
         return (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
     }
     (status, body).into_response()
+}
+
+/// The publisher click id a postback's path names: its first segment after `/postbacks/`,
+/// decoded (`None` when empty or too long to be one).
+fn postback_click(path: &str) -> Option<String> {
+    let segment = path.strip_prefix("/postbacks/")?.split('/').next()?;
+    let id = percent_encoding_decode(segment);
+    (!id.trim().is_empty() && id.len() <= super::MAX_REFUSED_ID).then_some(id)
+}
+
+/// `text` with its `%XX` escapes decoded (as a path segment is written).
+fn percent_encoding_decode(text: &str) -> String {
+    let pairs = format!("x={}", text.replace('+', "%2B"));
+    form_urlencoded::parse(pairs.as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 /// The answer to a callback whose body could not be read (`refusal`: what its credentials

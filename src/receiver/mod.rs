@@ -30,7 +30,7 @@ const MAX_STRAYS: usize = 10_000;
 /// those ids are (the oldest are dropped). Kept without body or headers.
 const MAX_REFUSED: usize = 1_000;
 /// The longest id a refused callback may name to be kept by it (real ids are far shorter).
-const MAX_REFUSED_ID: usize = 256;
+pub(crate) const MAX_REFUSED_ID: usize = 256;
 /// The largest callback body taken; a larger one is answered 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
@@ -58,6 +58,9 @@ pub struct ReceiverConfig {
     /// A callback must hold one of these credentials (an empty list takes none); `None` takes
     /// any callback, and then a forged one cannot be told from the platform's.
     pub auth: Option<Vec<Credential>>,
+    /// What a partner postback (`/postbacks/…`) must hold instead of `auth`, when set: a
+    /// tenant's postback URL can carry a token in its query, not its callbacks' header.
+    pub postback_auth: Option<Vec<Credential>>,
     /// Where the ids sit in a callback's payload.
     pub correlation: Correlation,
     /// How a callback carries its payload: a JSON body, a form, or the query.
@@ -74,6 +77,7 @@ impl Default for ReceiverConfig {
     fn default() -> Self {
         ReceiverConfig {
             auth: None,
+            postback_auth: None,
             correlation: Correlation::default(),
             format: Format::default(),
             api_token: None,
@@ -146,6 +150,7 @@ fn keys(delivery: &Delivery) -> impl Iterator<Item = Key> + use<> {
     [
         delivery.ids.conversion.clone().map(Key::Conversion),
         delivery.ids.click.clone().map(Key::Click),
+        delivery.ids.pub_click.clone().map(Key::Postback),
     ]
     .into_iter()
     .flatten()
@@ -207,8 +212,17 @@ impl Receiver {
 
     /// Whether a callback presenting this holds one of the configured credentials (or the
     /// receiver is open); if not, why it is refused.
-    pub fn credentials(&self, presented: &credentials::Presented) -> Result<(), Refusal> {
-        match &self.inner.config.auth {
+    pub fn credentials(
+        &self,
+        presented: &credentials::Presented,
+        postback: bool,
+    ) -> Result<(), Refusal> {
+        let config = &self.inner.config;
+        let auth = match (postback, &config.postback_auth) {
+            (true, Some(auth)) => Some(auth),
+            _ => config.auth.as_ref(),
+        };
+        match auth {
             None => Ok(()),
             Some(auth) => credentials::check(auth, presented),
         }
@@ -220,8 +234,13 @@ impl Receiver {
     pub fn record(&self, mut delivery: Delivery) -> Result<u64, StoreError> {
         delivery.seq = self.next_seq();
         let seq = delivery.seq;
-        if delivery.ids.conversion.is_none() && delivery.ids.click.is_none() {
-            self.stray(&delivery, "it carries no conversion or click id");
+        let ids = &delivery.ids;
+        if ids.conversion.is_none() && ids.click.is_none() && ids.pub_click.is_none() {
+            let reason = match delivery.postback {
+                true => "a postback whose path names no pub_click_id (/postbacks/{pub_click_id}…)",
+                false => "it carries no conversion or click id",
+            };
+            self.stray(&delivery, reason);
             return Ok(seq);
         }
         if let Some(store) = &self.inner.config.store
@@ -489,6 +508,7 @@ impl Receiver {
                     .filter_map(|d| match key {
                         Key::Conversion(_) => d.ids.click.clone().map(Key::Click),
                         Key::Click(_) => d.ids.conversion.clone().map(Key::Conversion),
+                        Key::Postback(_) => None,
                     }),
             );
         }
@@ -638,7 +658,9 @@ mod tests {
                 callback: Some(format!("cb-{conversion}")),
                 conversion: Some(conversion.into()),
                 click: Some(click.into()),
+                pub_click: None,
             },
+            postback: false,
             attempt: None,
             answer: EndpointAnswer {
                 status: Some(200),
@@ -791,12 +813,15 @@ mod tests {
             ..ReceiverConfig::default()
         });
         let authorized = |r: &Receiver, headers: &[(String, String)], query: Option<&str>| {
-            r.credentials(&credentials::Presented {
-                headers,
-                query,
-                body: Some(b""),
-                now: 0,
-            })
+            r.credentials(
+                &credentials::Presented {
+                    headers,
+                    query,
+                    body: Some(b""),
+                    now: 0,
+                },
+                false,
+            )
             .is_ok()
         };
         let h = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];

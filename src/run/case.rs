@@ -63,6 +63,8 @@ pub struct CaseOutcome {
     pub deadline: Instant,
     /// How many deliveries were filed under the case's key when it last read them.
     pub seen: Option<usize>,
+    /// The partner postbacks it judged.
+    pub postbacks: Option<super::postbacks::PostbacksSeen>,
 }
 
 /// A case attempt's account in the run's ledger.
@@ -125,12 +127,12 @@ pub(super) struct CaseRun<'a, P, S> {
     pub(super) source: &'a S,
     pub(super) account: Account,
     pub(super) clock: TargetClock,
-    started_at: DateTime<Utc>,
+    pub(super) started_at: DateTime<Utc>,
     /// When waiting for callbacks must end (a little before the case's timeout).
     pub(super) deadline: Instant,
     pub(super) failures: Vec<Failure>,
     pub(super) entries: Vec<Entry>,
-    ids: Ids,
+    pub(super) ids: Ids,
     /// How long after its callback arrived the first part noticed it (see [`CaseResult::wake`]).
     pub(super) wake: Option<Duration>,
     /// The deliveries under the case's key as the last part saw them: what the verdict looks
@@ -142,6 +144,8 @@ pub(super) struct CaseRun<'a, P, S> {
     /// The conversion's state as far as pitcrew knows it: as the platform answered it (else
     /// as the case expects it), then as each status change set it. A callback must say it.
     pub(super) state_now: Option<String>,
+    /// The partner postbacks it judged, to read once more when it settles.
+    pub(super) postbacks: Option<super::postbacks::PostbacksSeen>,
 }
 
 /// Runs attempt `attempt` of `case` against `platform`, with `source` observing callbacks and
@@ -173,6 +177,7 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
         last_seen: None,
         seen: None,
         state_now: None,
+        postbacks: None,
     };
     let outcome = tokio::time::timeout_at(end, run.steps()).await;
     let (status, error) = match outcome {
@@ -222,6 +227,7 @@ impl<P, S> CaseRun<'_, P, S> {
             entries: self.entries,
             deadline,
             seen: self.seen,
+            postbacks: self.postbacks,
         }
     }
 }
@@ -259,6 +265,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         for (i, step) in case.steps.iter().enumerate() {
             self.step(i + 1, step).await?;
         }
+        self.check_postbacks().await?;
         self.surplus().await
     }
 
@@ -316,6 +323,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 partner: case.partner.as_deref(),
                 params: Some(&case.params),
                 link: case.public.link,
+                sandbox_faults: case.sandbox_faults.as_deref(),
             })
             .await?;
         let expect = &case.expect;
@@ -338,6 +346,23 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         }
         if !outcome.done {
             return Ok(None);
+        }
+        if case.public.link && outcome.id.is_none() {
+            // The tracking link's whole job: a redirect that loses the click id loses the
+            // conversion. That is a verdict on the platform, not a broken run.
+            let location = (self.entries.last())
+                .and_then(|e| match e {
+                    Entry::Exchange(x) => check::header(&x.headers, "location"),
+                    _ => None,
+                })
+                .map_or("no Location header".to_string(), |l| {
+                    crate::check::matcher::show_actual(Some(&l))
+                });
+            let failure = Failure::new("click.redirect", "a redirect that carries the click id", location)
+                .hint("the offer's tracking link must put the click id where its advertiser URL says `{gk_click_id}`")
+                .at(&expect.at);
+            self.failures.push(failure);
+            return Err(Stop::Failed);
         }
         let id = outcome.id.ok_or(CaseError::NoId {
             step: "create click",

@@ -140,9 +140,11 @@ impl Ledger {
             return Belongs::Elsewhere;
         };
         let filed_here = match &claim.key {
+            // A partner postback is never a callback (`expect.postbacks` judges it).
+            _ if d.postback => false,
             Some(Key::Conversion(c)) => d.ids.conversion.as_ref() == Some(c),
             Some(Key::Click(c)) => d.ids.click.as_ref() == Some(c),
-            None => false,
+            Some(Key::Postback(_)) | None => false,
         };
         if !filed_here || (self.claimed.contains(&d.seq) && !claim.judged.contains(&d.seq)) {
             return Belongs::Elsewhere;
@@ -285,6 +287,11 @@ impl Ledger {
             .filter(|seq| self.claimed.contains(seq))
             .collect();
         Some(Closed { key, claimed })
+    }
+
+    /// Claims deliveries that are no part's but a case's all the same (its partner postbacks).
+    pub fn claim(&mut self, seqs: impl IntoIterator<Item = u64>) {
+        self.claimed.extend(seqs);
     }
 
     /// True when some part of some case claimed the delivery `seq`.

@@ -22,7 +22,9 @@ fn delivery(seq: u64, ms: i64, conversion: &str, record: Option<&str>) -> Arc<De
             callback: record.map(str::to_string),
             conversion: Some(conversion.into()),
             click: Some(format!("click-of-{conversion}")),
+            pub_click: None,
         },
+        postback: false,
         attempt: None,
         answer: EndpointAnswer {
             status: Some(200),
@@ -316,6 +318,7 @@ mod interleavings {
                         let watched = match &key {
                             Key::Click(k) => d.ids.click.as_ref() == Some(k),
                             Key::Conversion(c) => d.ids.conversion.as_ref() == Some(c),
+                            Key::Postback(_) => false,
                         };
                         if watched
                             && script.parts[part] > 0

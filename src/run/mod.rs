@@ -10,6 +10,7 @@ pub mod case;
 pub mod events;
 pub mod ledger;
 mod part;
+pub mod postbacks;
 pub mod result;
 pub mod schedule;
 pub mod settle;
@@ -99,13 +100,18 @@ impl Default for Interrupt {
 /// What a case shares with other cases: a known click, a conversion, its member. Cases that
 /// share any of these never run at the same time.
 pub fn resources(case: &Case) -> Vec<String> {
-    match &case.mode {
+    let mut shared = match &case.mode {
         Mode::Generate => vec![format!("member:{}", case.member)],
         Mode::Click(click) => vec![format!("click:{click}")],
         Mode::CallbackOnly { click, conversion } => {
             vec![format!("click:{click}"), format!("conversion:{conversion}")]
         }
+    };
+    // Its partner postbacks are matched by it.
+    if let Some(id) = case.params.get(crate::plan::PUB_CLICK_ID) {
+        shared.push(format!("pub_click:{id}"));
     }
+    shared
 }
 
 struct Emitter(mpsc::UnboundedSender<Event>);

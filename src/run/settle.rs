@@ -59,6 +59,7 @@ impl<S: CallbackSource> Settle<S> {
             mut entries,
             deadline,
             seen,
+            postbacks,
         } = outcome;
         let key = account.books().key(account.id).cloned();
         // A case that could not be judged has nothing to settle.
@@ -111,6 +112,38 @@ impl<S: CallbackSource> Settle<S> {
                     judge_late(Ok(late), at, &mut result, &mut entries);
                 }
                 interrupted(&mut result);
+            }
+        }
+        // The postbacks are read after the callbacks settled: what the target still had to
+        // send for the case has been sent.
+        if let (Some(postbacks), false) = (
+            postbacks,
+            result.status == Status::Errored || self.abort.is_cancelled(),
+        ) {
+            let late = tokio::time::timeout(LAST_READ, postbacks.late(&*self.source, account));
+            let late = late.await.unwrap_or_else(|_| {
+                Err(format!(
+                    "the target did not answer within {}",
+                    crate::duration::format_duration(LAST_READ)
+                ))
+            });
+            match late {
+                Ok(None) => {}
+                Ok(Some((failure, late))) => {
+                    result.failures.push(failure);
+                    entries.extend(late.into_iter().map(Entry::Delivery));
+                    if result.status == Status::Passed {
+                        result.status = Status::Failed;
+                    }
+                }
+                Err(e) => {
+                    if result.status == Status::Passed {
+                        result.status = Status::Errored;
+                    }
+                    result.error.get_or_insert_with(|| format!(
+                        "could not read this case's partner postbacks after its verdict, so a late duplicate may have gone unseen: {e}"
+                    ));
+                }
             }
         }
         if self.verbose || result.status != Status::Passed {

@@ -77,6 +77,14 @@ pub trait CallbackSource: Send + Sync + 'static {
         None
     }
 
+    /// Where the partner postbacks of a case with publisher click id `pub_click` (and, when it
+    /// made one, conversion `conversion`) are filed: at pitcrew's receiver, under the click id
+    /// their path names (`/postbacks/{pub_click_id}…`). `None`: this source cannot see them.
+    fn postback_key(&self, pub_click: &str, conversion: Option<&str>) -> Option<Key> {
+        let _ = conversion;
+        Some(Key::Postback(pub_click.to_string()))
+    }
+
     /// The callbacks that reached pitcrew and no case claimed (`claimed`: their sequence
     /// numbers). Sources that only read the platform's own records have none.
     fn strays(&self, claimed: &HashSet<u64>) -> Vec<Stray> {
@@ -163,6 +171,11 @@ impl<P: Platform> CallbackSource for CallbackLog<P> {
             r.found = found;
         }
         Ok(log?.into_iter().map(Arc::new).collect())
+    }
+
+    /// A platform's log keeps a conversion's postbacks among its entries.
+    fn postback_key(&self, _pub_click: &str, conversion: Option<&str>) -> Option<Key> {
+        conversion.map(|c| Key::Conversion(c.to_string()))
     }
 
     fn take_reads(&self, key: &Key) -> Option<String> {
@@ -295,6 +308,7 @@ impl RemoteReceiver {
         match key {
             Key::Conversion(id) => ("conversion", id.clone()),
             Key::Click(id) => ("click", id.clone()),
+            Key::Postback(id) => ("postback", id.clone()),
         }
     }
 

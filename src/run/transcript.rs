@@ -47,8 +47,9 @@ fn render_entry(entry: &Entry) -> String {
                 .as_ref()
                 .map(|q| format!("?{q}"))
                 .unwrap_or_default();
+            let kind = if d.postback { "postback" } else { "callback" };
             let mut text = format!(
-                "<= callback #{}{attempt} {} {}{query} at {}",
+                "<= {kind} #{}{attempt} {} {}{query} at {}",
                 d.seq,
                 d.method,
                 d.path,

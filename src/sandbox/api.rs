@@ -350,6 +350,7 @@ async fn convert(
         conversion
     };
     let callback = automatic_callback(state, &conversion, click).await;
+    send_postbacks(state, &conversion, click).await;
     Ok(json!({
         "conversionId": conversion.id.to_string(),
         "clickId": conversion.click_id.to_string(),
@@ -391,6 +392,10 @@ async fn offer_link(
             format!("offer `{offer_id}` has no `advertiser_url` to send the user to"),
         );
     };
+    let faults = match query_faults(&query) {
+        Ok(f) => f.or(&state.config.partner_faults(&offer.partner)),
+        Err(refused) => return refused,
+    };
     let link: Vec<(Box<str>, Box<str>)> = query
         .iter()
         .filter(|(k, _)| k.starts_with("pub_") && k != "pub_member_id")
@@ -409,12 +414,31 @@ async fn offer_link(
         };
         store.clicks.insert(id, click);
     }
-    let location = landing.replace("{gk_click_id}", &id.to_string());
+    let click_id = match faults.redirect_without_click_id {
+        true => String::new(),
+        false => id.to_string(),
+    };
+    let location = landing.replace("{gk_click_id}", &click_id);
     (
         StatusCode::FOUND,
         [(axum::http::header::LOCATION, location)],
     )
         .into_response()
+}
+
+/// The faults a public call asks for in its `faults` parameter (JSON, as the conversion tool
+/// takes them): the sandbox's own, which no tenant has; pitcrew sends it to a sandbox only.
+// A `Response` is what every handler returns; boxing it would only add noise.
+#[allow(clippy::result_large_err)]
+fn query_faults(query: &[(String, String)]) -> Result<super::faults::Faults, Response> {
+    let Some((_, text)) = query.iter().find(|(k, _)| k == "faults") else {
+        return Ok(Default::default());
+    };
+    let request: FaultsRequest = serde_json::from_str(text)
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("faults: {e}")))?;
+    request
+        .parse()
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 /// The advertiser's postback: `gk_click_id` and `event_id` (matched exactly), with `cnv_*`
@@ -450,7 +474,20 @@ async fn postback(
         .filter(|(k, _)| k.starts_with("cnv_"))
         .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
         .collect();
-    let faults = state.config.partner_faults(&click.partner_id);
+    let faults = match query_faults(&query) {
+        Ok(f) => f.or(&state.config.partner_faults(&click.partner_id)),
+        Err(refused) => return refused,
+    };
+    if let Some(latency) = faults.api_latency {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(status) = faults.api_error {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return refuse(
+            status,
+            "the postback failed (an injected `api_error` fault)",
+        );
+    }
     match convert(&state, &click, event_id, params, faults, true).await {
         Ok(data) => answer(StatusCode::OK, "Postback received", vec![], data),
         Err(refused) => refused,
@@ -469,12 +506,17 @@ struct LogEntry<'a> {
     endpoint: &'a str,
     error: Option<&'a str>,
     id: String,
-    /// The body as sent, built again from what the callback said.
+    /// `callback`, or `postback` for a partner postback.
+    kind: &'static str,
+    /// The body as sent, built again from what the callback said (none for a postback).
     note: Option<Box<serde_json::value::RawValue>>,
     outcome: &'static str,
     response_body: Option<&'a str>,
     sent_at: String,
     status: Option<u16>,
+    /// A postback's URL as sent (its macros filled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
 }
 
 /// One attempt of the log, with the conversion and click its body is built from (`None` once
@@ -483,7 +525,8 @@ type Logged = (Attempt, Option<(Conversion, Click)>);
 
 fn log_entry<'a>(state: &SandboxState, (a, made): &'a Logged) -> LogEntry<'a> {
     let sent = &a.callback;
-    let note = made.as_ref().and_then(|(conversion, click)| {
+    let note = made.as_ref().filter(|_| a.postback.is_none());
+    let note = note.and_then(|(conversion, click)| {
         let offer = state.config.offer(&click.offer_id);
         let partner = state.config.partner(&click.partner_id);
         let body = payload::body(sent, conversion, click, offer, partner);
@@ -500,11 +543,17 @@ fn log_entry<'a>(state: &SandboxState, (a, made): &'a Logged) -> LogEntry<'a> {
         endpoint: &a.endpoint,
         error: a.error.as_deref(),
         id: a.id.to_string(),
+        kind: if a.postback.is_some() {
+            "postback"
+        } else {
+            "callback"
+        },
         note,
         outcome: a.outcome.as_str(),
         response_body: a.response_body.as_deref(),
         sent_at: payload::rfc3339(a.sent_at),
         status: a.status,
+        url: a.postback.as_deref(),
     }
 }
 
@@ -519,6 +568,12 @@ fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Opti
     {
         return None;
     }
+    callback_job(state, conversion, click)
+}
+
+/// The callback job for `conversion`, with its partner's credentials.
+fn callback_job(state: &SandboxState, conversion: &Conversion, click: &Click) -> Option<Job> {
+    let partner = state.config.partner(&click.partner_id);
     let offer = state.config.offer(&click.offer_id);
     let sent = Arc::new(Sent {
         id: crate::ids::new_uuid(),
@@ -552,7 +607,102 @@ fn job_for(state: &SandboxState, conversion: &Conversion, click: &Click) -> Opti
             s.signature().ok()
         }),
         max_attempts: partner.map(|p| p.max_attempts.max(1)).unwrap_or(5),
+        postback: false,
     })
+}
+
+/// The partner postbacks of a conversion that became `Success`: the partner's global
+/// `postback_url` and its event's, each with its macros filled, proven with the partner's
+/// credentials as its callbacks are.
+fn postback_jobs(state: &SandboxState, conversion: &Conversion, click: &Click) -> Vec<Job> {
+    let offer = state.config.offer(&click.offer_id);
+    let event = offer.and_then(|o| o.events.iter().find(|e| e.id == *conversion.event_id));
+    let partner = state.config.partner(&click.partner_id);
+    let urls = [
+        partner.and_then(|p| p.postback_url.as_deref()),
+        event.and_then(|e| e.postback_url.as_deref()),
+    ];
+    let Some(callback) = callback_job(state, conversion, click) else {
+        return Vec::new();
+    };
+    urls.into_iter()
+        .flatten()
+        .map(|template| {
+            let filled = fill_macros(template, conversion, click, offer);
+            let url = match filled.starts_with('/') {
+                // A path goes to the host of the partner's callbacks.
+                true => match reqwest::Url::parse(&callback.endpoint) {
+                    Ok(base) => format!("{}{filled}", base.origin().ascii_serialization()),
+                    Err(_) => filled,
+                },
+                false => filled,
+            };
+            Job {
+                endpoint: Arc::from(url),
+                body: Bytes::new(),
+                max_attempts: 1,
+                postback: true,
+                ..callback.clone()
+            }
+        })
+        .collect()
+}
+
+/// A postback URL with each `{macro}` replaced by its URL-encoded value (empty when the
+/// conversion has none; `{cnv_event_id}` is empty on a single-event offer).
+fn fill_macros(
+    template: &str,
+    conversion: &Conversion,
+    click: &Click,
+    offer: Option<&super::config::OfferConfig>,
+) -> String {
+    let value = |name: &str| -> Option<String> {
+        match name {
+            "pub_member_id" => Some(click.member_id.to_string()),
+            "gk_offer_id" => Some(click.offer_id.to_string()),
+            "gk_offer_name" => offer.and_then(|o| o.name.clone()),
+            "cnv_event_id" => offer
+                .filter(|o| o.events.len() > 1)
+                .map(|_| conversion.event_id.to_string()),
+            other => conversion.param(other).map(str::to_string),
+        }
+    };
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        let name = &rest[start + 1..start + len];
+        if super::config::is_postback_macro(name) {
+            let text = value(name).unwrap_or_default();
+            out.extend(form_urlencoded::byte_serialize(text.as_bytes()));
+        } else {
+            out.push_str(&rest[start..=start + len]);
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Sends the partner postbacks of a conversion that became `Success` (none with the
+/// `drop_postback` fault, each twice with `duplicate_postback`), before the tool answers.
+async fn send_postbacks(state: &Shared, conversion: &Conversion, click: &Click) {
+    if conversion.faults.drop_postback || &*conversion.status != "Success" {
+        return;
+    }
+    let copies = if conversion.faults.duplicate_postback {
+        2
+    } else {
+        1
+    };
+    for job in postback_jobs(state, conversion, click) {
+        for _ in 0..copies {
+            delivery::send_postback(state, &job).await;
+        }
+    }
 }
 
 /// A credential (name, secret) as the `auth` fault leaves it: wrong, missing, or as it is.
@@ -724,6 +874,7 @@ async fn change_status(
             );
         };
         let status = store.text(status);
+        let was_success = &*store.conversions[&found].status == "Success";
         // A status change is an ordinary callback: earlier delivery faults do not carry over.
         let faults = store.conversions[&found].faults.for_status_change();
         let faults = store.faults(faults);
@@ -741,15 +892,18 @@ async fn change_status(
         conversion.faults = faults;
         let conversion = conversion.clone();
         let click = store.clicks.get(&conversion.click_id).cloned();
-        (conversion, click)
+        (conversion, click, was_success)
     };
-    let (conversion, Some(click)) = updated else {
+    let (conversion, Some(click), was_success) = updated else {
         return refuse(
             StatusCode::NOT_FOUND,
             format!("the click of conversion `{id}` is gone"),
         );
     };
     let callback = automatic_callback(&state, &conversion, &click).await;
+    if !was_success {
+        send_postbacks(&state, &conversion, &click).await;
+    }
     let data = json!({
         "conversionId": conversion.id.to_string(),
         "status": &*conversion.status,

@@ -14,6 +14,9 @@ use super::faults::{Faults, FaultsRequest};
 use crate::receiver::credentials::{Credential, Signature, SignatureParts};
 use crate::scenario::{ScenarioDiagnostic, SourceFile};
 
+/// The event-level postback of the built-in `trading-app`'s events.
+pub const BUILT_IN_POSTBACK: &str = "/postbacks/{pub_click_id}?event={cnv_event_id}&amount={cnv_amount}&offer={gk_offer_id}&member={pub_member_id}&sub1={pub_sub_1}";
+
 /// The built-in offer.
 pub const DEMO_OFFER: &str = "demo-offer";
 /// The built-in partner, whose callbacks go to pitcrew's receiver.
@@ -98,6 +101,12 @@ pub struct EventConfig {
     /// (approved or rejected later with a status change).
     #[serde(default = "default_status")]
     pub status: String,
+    /// The event-level partner postback: a GET sent when a conversion of this event is
+    /// `Success`, beside the partner's global `postback_url` (both fire when both are set). The
+    /// same macros; a path (`/postbacks/{pub_click_id}?…`) goes to the host of the partner's
+    /// callbacks.
+    #[serde(default)]
+    pub postback_url: Option<String>,
 }
 
 /// A publisher account: where its callbacks go and how.
@@ -134,6 +143,13 @@ pub struct PartnerConfig {
     /// Faults for every conversion of this partner's clicks (a case's own faults win).
     #[serde(default)]
     pub faults: FaultsRequest,
+    /// The partner's global postback: a GET sent when one of its conversions is `Success`,
+    /// with the macros `{pub_click_id}`, `{pub_member_id}`, `{gk_offer_id}`, `{gk_offer_name}`,
+    /// `{cnv_event_id}` (empty on a single-event offer), `{cnv_amount}` and
+    /// `{pub_sub_1}`..`{pub_sub_15}` filled (URL-encoded). A path
+    /// (`/postbacks/{pub_click_id}?…`) goes to the host of the partner's callbacks.
+    #[serde(default)]
+    pub postback_url: Option<String>,
 }
 
 /// A header name and its secret value.
@@ -357,6 +373,14 @@ impl SandboxConfig {
                 ));
             }
             for event in &offer.events {
+                if let Some(url) = &event.postback_url {
+                    postback_url(url).map_err(|why| {
+                        format!(
+                            "event `{}` of offer `{}`: `postback_url`: {why}",
+                            event.id, offer.id
+                        )
+                    })?;
+                }
                 if !matches!(event.status.as_str(), "Success" | "Pending") {
                     return Err(format!(
                         "event `{}` of offer `{}`: `status: {}` is not Success or Pending",
@@ -376,6 +400,10 @@ impl SandboxConfig {
                     partner.id,
                     STATUSES.join(", ")
                 ));
+            }
+            if let Some(url) = &partner.postback_url {
+                postback_url(url)
+                    .map_err(|why| format!("partner `{}`: `postback_url`: {why}", partner.id))?;
             }
             if partner.max_attempts == 0 {
                 return Err(format!(
@@ -412,6 +440,54 @@ impl SandboxConfig {
             })
             .unwrap_or_default()
     }
+}
+
+/// The macros a partner postback URL may hold.
+pub const POSTBACK_MACROS: &[&str] = &[
+    "pub_click_id",
+    "pub_member_id",
+    "gk_offer_id",
+    "gk_offer_name",
+    "cnv_event_id",
+    "cnv_amount",
+];
+
+/// Whether `name` is a postback macro: one of [`POSTBACK_MACROS`] or `pub_sub_1`..`pub_sub_15`.
+pub fn is_postback_macro(name: &str) -> bool {
+    POSTBACK_MACROS.contains(&name)
+        || name
+            .strip_prefix("pub_sub_")
+            .filter(|n| !n.starts_with('0'))
+            .and_then(|n| n.parse::<u8>().ok())
+            .is_some_and(|n| (1..=15).contains(&n))
+}
+
+/// Checks a postback URL: an http(s) URL or a path, whose `{…}` are all macros.
+fn postback_url(url: &str) -> Result<(), String> {
+    if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with('/')) {
+        return Err(format!(
+            "`{url}` is neither an http(s) URL nor a path starting with `/`"
+        ));
+    }
+    let mut rest = url;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            return Err(format!("`{url}` opens a `{{` it never closes"));
+        };
+        let name = &rest[start + 1..start + len];
+        if !is_postback_macro(name) {
+            return Err(format!(
+                "`{{{name}}}` is not a macro (macros: {}, pub_sub_1..pub_sub_15)",
+                POSTBACK_MACROS
+                    .iter()
+                    .map(|m| format!("{{{m}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        rest = &rest[start + len + 1..];
+    }
+    Ok(())
 }
 
 /// The JSON Schema (draft-07) of sandbox config files (`pitcrew schema --sandbox-config`).
@@ -453,6 +529,13 @@ fn default_offers() -> Vec<OfferConfig> {
         reward_points: Some(points),
         revenue: Some(revenue),
         status: status.into(),
+        postback_url: None,
+    };
+    // The trading app's events notify the publisher with a postback each, to the host of its
+    // callbacks (pitcrew's receiver, on the embedded sandbox).
+    let with_postback = |mut e: EventConfig| {
+        e.postback_url = Some(BUILT_IN_POSTBACK.into());
+        e
     };
     vec![
         OfferConfig {
@@ -484,8 +567,8 @@ fn default_offers() -> Vec<OfferConfig> {
             country_code: Some("GB".into()),
             advertiser_url: Some("https://broker.example/open-account?ref={gk_click_id}".into()),
             events: vec![
-                event("SignUp", "Sign up", 100.0, 2.0, "Success"),
-                event("FirstTrade", "First trade", 1500.0, 40.0, "Success"),
+                with_postback(event("SignUp", "Sign up", 100.0, 2.0, "Success")),
+                with_postback(event("FirstTrade", "First trade", 1500.0, 40.0, "Success")),
             ],
         },
     ]
@@ -506,6 +589,7 @@ fn default_partners() -> Vec<PartnerConfig> {
         max_attempts: default_max_attempts(),
         legacy_payload: false,
         faults: FaultsRequest::default(),
+        postback_url: None,
     }]
 }
 

@@ -25,6 +25,8 @@ pub struct Job {
     /// The body of every attempt.
     pub body: Bytes,
     pub max_attempts: u32,
+    /// A partner postback: a GET of `endpoint` (macros filled), no body, never retried.
+    pub postback: bool,
 }
 
 /// What one attempt sent and got, as the callback tool reports it.
@@ -100,11 +102,14 @@ fn url_with(endpoint: &str, pair: Option<&(String, String)>) -> String {
 /// a [`Pending`] registered while it sends.
 async fn send_once(state: &SandboxState, job: &Job, number: u32, retries_left: bool) -> Exchange {
     let url = url_with(&job.endpoint, job.query.as_ref());
-    let mut request = state
-        .client
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("user-agent", "pitcrew-sandbox (GoKart callback emulation)");
+    let mut request = match job.postback {
+        true => state.client.get(&url),
+        false => state
+            .client
+            .post(&url)
+            .header("content-type", "application/json"),
+    }
+    .header("user-agent", "pitcrew-sandbox (GoKart callback emulation)");
     if let Some((name, secret)) = &job.header {
         request = request.header(name.as_str(), secret.as_str());
     }
@@ -179,6 +184,7 @@ async fn send_once(state: &SandboxState, job: &Job, number: u32, retries_left: b
         duration_ms: started.elapsed().as_millis() as u64,
         sent_at,
         outcome,
+        postback: job.postback.then(|| job.endpoint.clone()),
     };
     state.record(attempt.clone());
     Exchange { attempt, answer }
@@ -214,6 +220,12 @@ pub async fn deliver(state: Arc<SandboxState>, job: Job) -> Exchange {
         tokio::spawn(retry(state, job, 2, pending));
     }
     first
+}
+
+/// Sends a partner postback once (postbacks are not retried), pending while it is made.
+pub async fn send_postback(state: &Arc<SandboxState>, job: &Job) -> Exchange {
+    let _pending = Pending::new(state, &job.sent, tokio::time::Instant::now());
+    send_once(state, job, 1, false).await
 }
 
 /// One attempt of `job`, whatever its outcome (a resend by hand), pending while it is made.

@@ -42,6 +42,15 @@ pub struct FaultsRequest {
     /// Answer the conversion call with this 5xx status and make no conversion.
     #[serde(default)]
     pub api_error: Option<u16>,
+    /// Send none of the conversion's partner postbacks.
+    #[serde(default)]
+    pub drop_postback: bool,
+    /// Send each of the conversion's partner postbacks twice.
+    #[serde(default)]
+    pub duplicate_postback: bool,
+    /// The tracking link redirects without the click id (`{gk_click_id}` left empty).
+    #[serde(default)]
+    pub redirect_without_click_id: bool,
 }
 
 /// `true`, `false`, or a delay.
@@ -73,6 +82,9 @@ pub struct Faults {
     pub auth: Option<AuthFault>,
     pub api_latency: Option<Duration>,
     pub api_error: Option<u16>,
+    pub drop_postback: bool,
+    pub duplicate_postback: bool,
+    pub redirect_without_click_id: bool,
 }
 
 /// A fault the sandbox cannot inject, named by its field (`faults.auth: …`).
@@ -124,6 +136,9 @@ impl FaultsRequest {
                 }
                 other => other,
             },
+            drop_postback: self.drop_postback,
+            duplicate_postback: self.duplicate_postback,
+            redirect_without_click_id: self.redirect_without_click_id,
         })
     }
 }
@@ -146,6 +161,10 @@ impl Faults {
             auth: self.auth.or(fallback.auth),
             api_latency: self.api_latency.or(fallback.api_latency),
             api_error: self.api_error.or(fallback.api_error),
+            drop_postback: self.drop_postback || fallback.drop_postback,
+            duplicate_postback: self.duplicate_postback || fallback.duplicate_postback,
+            redirect_without_click_id: self.redirect_without_click_id
+                || fallback.redirect_without_click_id,
         }
     }
 
@@ -157,6 +176,9 @@ impl Faults {
             altered_amount: self.altered_amount.clone(),
             legacy_payload: self.legacy_payload,
             auth: self.auth,
+            // A change to Success sends the partner postbacks then.
+            drop_postback: self.drop_postback,
+            duplicate_postback: self.duplicate_postback,
             ..Faults::default()
         }
     }

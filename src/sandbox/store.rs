@@ -94,6 +94,8 @@ pub struct Attempt {
     pub duration_ms: u64,
     pub sent_at: DateTime<Utc>,
     pub outcome: Outcome,
+    /// For a partner postback (not a callback): the URL as sent.
+    pub postback: Option<Arc<str>>,
 }
 
 /// What became of an attempt.

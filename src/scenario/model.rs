@@ -245,6 +245,15 @@ pub struct Faults {
     /// Never send the callback.
     #[serde(default)]
     pub drop_callback: bool,
+    /// Send none of the partner postbacks.
+    #[serde(default)]
+    pub drop_postback: bool,
+    /// Send each partner postback twice.
+    #[serde(default)]
+    pub duplicate_postback: bool,
+    /// The tracking link (`click: link`) redirects without the click id.
+    #[serde(default)]
+    pub redirect_without_click_id: bool,
     /// Send the callback twice: `true` right after the first, or after a delay (e.g. `2s`).
     #[schemars(with = "Option<DuplicateSchema>")]
     pub duplicate_callback: Option<Located<Value>>,
@@ -281,6 +290,71 @@ pub struct Expect {
     pub callback: Option<Located<CallbackSpec>>,
     /// The endpoint's answer as the callback tool reports it (callback-only mode).
     pub callback_response: Option<ResponseExpect>,
+    /// `none`, or the partner postbacks the conversion fires (GET URLs, their query the
+    /// payload). Judged for a case with a publisher click id (`click: link`, or
+    /// `params.pub_click_id`); unwritten, none may arrive.
+    #[schemars(with = "Option<PostbacksSpec>")]
+    pub postbacks: Option<Located<PostbacksSpec>>,
+}
+
+/// `postbacks: none`, or what the partner postbacks must look like.
+#[derive(Debug)]
+pub enum PostbacksSpec {
+    None,
+    Some(Box<PostbacksExpect>),
+}
+
+/// Expectations on the partner postbacks of a case's conversion.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostbacksExpect {
+    /// Exactly how many postbacks (default 1): a missing one, a duplicate or an unexpected
+    /// one fails the case.
+    pub count: Option<Located<u32>>,
+    /// Query parameter names and their matchers, held by every postback (e.g.
+    /// `amount: "250.00"`).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, MatcherSchema>")]
+    pub query: BTreeMap<String, Located<Value>>,
+    /// How long to wait for them, e.g. `5s` (default 10s).
+    #[schemars(with = "Option<DurationSchema>")]
+    pub within: Option<Located<String>>,
+}
+
+impl<'de> Deserialize<'de> for PostbacksSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SpecVisitor;
+        impl<'de> Visitor<'de> for SpecVisitor {
+            type Value = PostbacksSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`none` or a mapping with `count`, `query`, `within`")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<PostbacksSpec, E> {
+                match text {
+                    "none" => Ok(PostbacksSpec::None),
+                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PostbacksSpec, A::Error> {
+                PostbacksExpect::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|e| PostbacksSpec::Some(Box::new(e)))
+            }
+        }
+        deserializer.deserialize_any(SpecVisitor)
+    }
+}
+
+impl JsonSchema for PostbacksSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "PostbacksSpec".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let expect = generator.subschema_for::<PostbacksExpect>();
+        json_schema!({
+            "description": "`none` (no partner postback may arrive), or what the postbacks must look like",
+            "anyOf": [{ "const": "none" }, expect]
+        })
+    }
 }
 
 /// Expectations on an HTTP answer: its status, body, JSON fields and headers.

@@ -1,0 +1,81 @@
+//! Checks on the partner postbacks of a case's conversion (`expect.postbacks`): how many came,
+//! and the query parameters each one holds.
+
+use std::sync::Arc;
+
+use super::Failure;
+use super::matcher::{at_path, holds, show_actual, show_expected};
+use crate::delivery::Delivery;
+use crate::plan::PostbackCheck;
+
+/// What `postbacks` found wrong with `postbacks` (the case's, in arrival order).
+pub fn check(expected: &PostbackCheck, postbacks: &[Arc<Delivery>]) -> Vec<Failure> {
+    let mut failures: Vec<Failure> = count(expected, postbacks.len()).into_iter().collect();
+    let several = postbacks.len() > 1;
+    for (i, postback) in postbacks.iter().enumerate() {
+        let label = match several {
+            true => format!("postbacks.query (postback {})", i + 1),
+            false => "postbacks.query".to_string(),
+        };
+        for line in &expected.query {
+            let actual = postback.json.as_ref().and_then(|q| at_path(q, &line.path));
+            if !holds(&line.matcher, actual) {
+                failures.push(
+                    Failure::new(&label, show_expected(&line.matcher), show_actual(actual))
+                        .path(&line.path)
+                        .at(&line.at),
+                );
+            }
+        }
+    }
+    failures
+}
+
+/// Exactly `expected.count` postbacks, or a failure that says which way it is off.
+fn count(expected: &PostbackCheck, arrived: usize) -> Option<Failure> {
+    let want = expected.count as usize;
+    if arrived == want {
+        return None;
+    }
+    let within = crate::duration::format_duration(expected.within);
+    let note = match arrived {
+        0 => format!("no partner postback arrived within {within}"),
+        _ if want == 0 && !expected.written => {
+            "a partner postback arrived that the case does not expect (`expect.postbacks` says which)"
+                .to_string()
+        }
+        _ if want == 0 => "a partner postback arrived where none may".to_string(),
+        n if n > want => "more partner postbacks arrived than expected (a duplicate or an unexpected one)".to_string(),
+        _ => format!("no more arrived within {within}"),
+    };
+    let wanted = match want {
+        0 => "none".to_string(),
+        n => n.to_string(),
+    };
+    Some(
+        Failure::new("postbacks.count", wanted, arrived.to_string())
+            .note(note)
+            .at(&expected.at),
+    )
+}
+
+/// Postbacks of the case that arrived after its verdict (a duplicate or an unexpected one):
+/// `seen` were judged then, `late` came since.
+pub fn late(expected: &PostbackCheck, seen: usize, late: &[Arc<Delivery>]) -> Failure {
+    let got = seen + late.len();
+    let wanted = match expected.count {
+        0 => "none".to_string(),
+        n => n.to_string(),
+    };
+    let when = late
+        .first()
+        .map(|d| d.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default();
+    Failure::new("postbacks.count", wanted, got.to_string())
+        .note(format!(
+            "{} more partner postback{} arrived after the case was judged (a duplicate or an unexpected one; the first at {when})",
+            late.len(),
+            if late.len() == 1 { "" } else { "s" }
+        ))
+        .at(&expected.at)
+}
