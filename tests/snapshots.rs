@@ -99,6 +99,7 @@ fn console_of_events_built_here() {
                 suite: 0,
                 line: 3 + 6 * i as u64,
                 tags: vec![],
+                position: None,
             })
             .collect(),
     };

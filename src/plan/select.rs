@@ -1,8 +1,12 @@
 //! Choosing which cases run: `--filter`, `--tag` and `--shard K/N`.
 //!
-//! Sharding deals the selected cases out in file order, round robin: case i goes to shard
-//! `i % N + 1`. Shards are disjoint, together hold every selected case, differ in size by at
-//! most one, and are the same on every CI job that sees the same files and flags.
+//! Sharding deals the selected cases out in file order by groups: cases that share a click, a
+//! conversion, a member or a `pub_click_id` (they depend on each other: a member's second
+//! completion is refused only after its first) form one group, never split. Each group, in
+//! the order of its first case, goes to the shard with the fewest cases so far (the lowest
+//! such). Cases that share nothing are thus dealt round robin: case i to shard `i % N + 1`.
+//! Shards are disjoint, together hold every selected case, and are the same on every CI job
+//! that sees the same files and flags.
 
 use std::fmt;
 use std::str::FromStr;
@@ -93,6 +97,52 @@ impl Selection {
     }
 }
 
+/// The shard (from 1) of each of `cases`, dealt as the module says.
+fn deal<'a>(cases: impl Iterator<Item = &'a Case>, count: usize) -> Vec<usize> {
+    // Union-find over the cases, joined by the resources they share.
+    let mut parent: Vec<usize> = Vec::new();
+    let mut owner: std::collections::HashMap<String, usize> = Default::default();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for (i, case) in cases.enumerate() {
+        parent.push(i);
+        for resource in crate::run::resources(case) {
+            match owner.get(&resource) {
+                Some(&j) => {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    // The group is known by its first case.
+                    let (first, other) = (a.min(b), a.max(b));
+                    parent[other] = first;
+                }
+                None => {
+                    owner.insert(resource, i);
+                }
+            }
+        }
+    }
+    let n = parent.len();
+    let roots: Vec<usize> = (0..n).map(|i| root(&mut parent, i)).collect();
+    let mut size = vec![0usize; n];
+    for &r in &roots {
+        size[r] += 1;
+    }
+    let mut load = vec![0usize; count.max(1)];
+    let mut shard_of = vec![0usize; n];
+    for i in 0..n {
+        if roots[i] == i {
+            let lightest = (0..load.len()).min_by_key(|&k| (load[k], k)).unwrap_or(0);
+            load[lightest] += size[i];
+            shard_of[i] = lightest + 1;
+        }
+    }
+    roots.iter().map(|&r| shard_of[r]).collect()
+}
+
 impl Plan {
     /// Keeps the selected cases (suites left empty are dropped) and renumbers them.
     pub fn select(&mut self, selection: &Selection) -> Selected {
@@ -101,6 +151,13 @@ impl Plan {
             ..selection.clone()
         };
         let total = self.len();
+        let shards = selection.shard.map(|shard| {
+            let matched = (self.suites.iter())
+                .flat_map(|s| s.cases.iter().map(move |c| (c, &s.tags)))
+                .filter(|(case, tags)| selection.matches(case, tags))
+                .map(|(case, _)| case);
+            (shard, deal(matched, shard.count))
+        });
         let mut matched = 0;
         let mut index = 0;
         for suite in &mut self.suites {
@@ -111,8 +168,8 @@ impl Plan {
                 }
                 let position = matched;
                 matched += 1;
-                if let Some(shard) = selection.shard
-                    && position % shard.count + 1 != shard.index
+                if let Some((shard, dealt)) = &shards
+                    && dealt[position] != shard.index
                 {
                     return false;
                 }
@@ -164,6 +221,34 @@ mod tests {
         for bad in ["0/4", "5/4", "1/0", "2", "a/b", "-1/2"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cases_that_share_a_member_or_a_pub_click_id_land_in_one_shard() {
+        let dir = std::env::temp_dir().join(format!("pitcrew-groups-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("s.yaml");
+        // 0, 2 and 4 share a member; 3 and 5 a pub_click_id; 1 shares nothing.
+        std::fs::write(
+            &file,
+            "cases:\n  - { name: a0, event: install, member: m1 }\n  - { name: b1, event: install }\n  - { name: a2, event: signup, member: m1 }\n  - { name: c3, event: install, params: { pub_click_id: p1 } }\n  - { name: a4, event: purchase, member: m1 }\n  - { name: c5, event: signup, params: { pub_click_id: p1 } }\n",
+        )
+        .unwrap();
+        let options = PlanOptions {
+            default_offer: Some("demo-offer".into()),
+            ..PlanOptions::default()
+        };
+        let shard = |index| {
+            let mut p = build(&[&file], &options).unwrap_or_else(|e| panic!("{}", e[0].message));
+            p.select(&Selection {
+                shard: Some(Shard { index, count: 2 }),
+                ..Selection::default()
+            });
+            names(&p)
+        };
+        assert_eq!(shard(1), ["a0", "a2", "a4"]);
+        assert_eq!(shard(2), ["b1", "c3", "c5"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

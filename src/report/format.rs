@@ -102,6 +102,9 @@ pub struct CaseRecord {
     /// the moment the case had it (from the start of its wait, when it had come already).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake_us: Option<u64>,
+    /// In a shard's record: the case's position in the whole plan (for `report merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
 }
 
 /// An attempt that failed before the case was run again.
@@ -465,6 +468,7 @@ pub(super) mod tests {
                 transcript: vec!["< HTTP 503".into()],
             }],
             wake_us: Some(42),
+            position: None,
         };
         RunRecord {
             version: VERSION,

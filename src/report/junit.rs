@@ -107,6 +107,11 @@ fn suite_frame(record: &RunRecord, suite: &SuiteRecord, cases: &[&CaseRecord]) -
     test_suite.add_property(Property::new("run_id", record.run_id.as_str()));
     if let Some(shard) = &record.shard {
         test_suite.add_property(Property::new("shard", shard.as_str()));
+        // Where each case stands in the whole plan: `report merge` restores the order by it.
+        let positions: Vec<String> = (cases.iter())
+            .filter_map(|c| c.position.map(|p| p.to_string()))
+            .collect();
+        test_suite.add_property(Property::new("positions", positions.join(",")));
     }
     test_suite
 }

@@ -124,6 +124,9 @@ struct Part<T> {
     name: String,
     shard: Option<Shard>,
     cases: Vec<T>,
+    /// Each case's position in the whole plan, when the shard's report says it (every shard
+    /// of a pitcrew that deals groups does).
+    positions: Vec<Option<u64>>,
 }
 
 /// The cases of every part in the unsharded run's order, when the parts are the shards of one
@@ -142,10 +145,15 @@ fn order<T>(parts: Vec<Part<T>>, partial: bool) -> Result<Vec<(usize, T)>, Repor
             .collect());
     }
     let count = count.unwrap_or(1);
+    let positioned = parts
+        .iter()
+        .all(|p| p.positions.len() == p.cases.len() && p.positions.iter().all(Option::is_some));
     let mut by_index: Vec<Option<(usize, std::vec::IntoIter<T>)>> =
         (0..count).map(|_| None).collect();
     let mut names: Vec<Option<String>> = vec![None; count];
-    for (i, part) in parts.into_iter().enumerate() {
+    let mut positions_of: Vec<Vec<Option<u64>>> = Vec::with_capacity(parts.len());
+    for (i, mut part) in parts.into_iter().enumerate() {
+        positions_of.push(std::mem::take(&mut part.positions));
         let shard = part.shard.unwrap_or(Shard { index: 1, count });
         let slot = shard.index - 1;
         if let Some(other) = &names[slot] {
@@ -168,6 +176,16 @@ fn order<T>(parts: Vec<Part<T>>, partial: bool) -> Result<Vec<(usize, T)>, Repor
             if missing.len() == 1 { "is" } else { "are" },
             if missing.len() == 1 { "its" } else { "their" },
         )));
+    }
+    if positioned {
+        // Each case where it stands in the whole plan.
+        let mut all: Vec<(u64, usize, T)> = Vec::new();
+        for (input, part) in by_index.into_iter().flatten() {
+            let positions = positions_of[input].iter().map(|p| p.unwrap_or(u64::MAX));
+            all.extend(positions.zip(part).map(|(p, case)| (p, input, case)));
+        }
+        all.sort_by_key(|(p, input, _)| (*p, *input));
+        return Ok(all.into_iter().map(|(_, i, c)| (i, c)).collect());
     }
     let mut all = Vec::new();
     loop {
@@ -223,7 +241,9 @@ fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
     let mut parts = Vec::new();
     for input in inputs {
         let mut cases = Vec::new();
+        let mut positions = Vec::new();
         let file = RecordFile::open_with(&input.path, &mut |c| {
+            positions.push(c.position);
             cases.push(CaseKey {
                 suite: c.suite.clone(),
                 name: c.name.clone(),
@@ -235,6 +255,7 @@ fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
             name: input.name.clone(),
             shard: file.head.shard.as_deref().and_then(|s| s.parse().ok()),
             cases,
+            positions,
         });
         files.push(file);
     }
@@ -388,7 +409,21 @@ fn merge_junit(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
     for (report, name) in reports.into_iter().zip(&names) {
         let mut shard = None;
         let mut cases = Vec::new();
+        let mut positions = Vec::new();
         for mut suite in report.test_suites {
+            let listed: Vec<Option<u64>> = (suite.properties.iter())
+                .find(|p| p.name.as_str() == "positions")
+                .map(|p| {
+                    (p.value.as_str().split(',').filter(|t| !t.is_empty()))
+                        .map(|t| t.trim().parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            // A suite whose list does not fit its cases gives none: the order falls back.
+            match listed.len() == suite.test_cases.len() {
+                true => positions.extend(listed),
+                false => positions.extend(suite.test_cases.iter().map(|_| None)),
+            }
             shard = shard.or_else(|| {
                 suite
                     .properties
@@ -408,6 +443,7 @@ fn merge_junit(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
             name: name.to_string(),
             shard,
             cases,
+            positions,
         });
     }
     let cases = order(parts, partial)?;
@@ -439,7 +475,7 @@ fn merge_junit(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
             fresh.extra = from.extra.clone();
             for p in &from.properties {
                 match p.name.as_str() {
-                    "shard" => {}
+                    "shard" | "positions" => {}
                     "run_id" => {
                         fresh.add_property(Property::new("run_id", run_ids.join(",")));
                     }
@@ -505,6 +541,30 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// Shards that say where each case stands in the whole plan (groups dealt whole, in
+        /// any sizes) merge back into plan order, whatever order they are given in.
+        #[test]
+        fn positioned_shards_merge_back_into_plan_order(
+            shard_of in proptest::collection::vec(1usize..5, 0..60),
+            seed in any::<u64>(),
+        ) {
+            let n = 4;
+            let mut parts: Vec<Part<usize>> = (1..=n)
+                .map(|k| {
+                    let mine: Vec<usize> = (0..shard_of.len()).filter(|&i| shard_of[i] == k).collect();
+                    Part {
+                        name: format!("shard-{k}"),
+                        shard: Some(Shard { index: k, count: n }),
+                        positions: mine.iter().map(|&i| Some(i as u64)).collect(),
+                        cases: mine,
+                    }
+                })
+                .collect();
+            parts.rotate_left((seed as usize) % n);
+            let merged: Vec<usize> = order(parts, false).unwrap().into_iter().map(|(_, c)| c).collect();
+            prop_assert_eq!(merged, (0..shard_of.len()).collect::<Vec<_>>());
+        }
+
         /// Dealing M cases round robin to N shards and merging the shards back gives the M
         /// cases in their order, whatever order the shards are given in.
         #[test]
@@ -514,6 +574,7 @@ mod tests {
                     name: format!("shard-{k}"),
                     shard: Some(Shard { index: k, count: n }),
                     cases: (0..m).filter(|i| i % n + 1 == k).collect(),
+                    positions: Vec::new(),
                 })
                 .collect();
             let len = parts.len();
@@ -529,6 +590,7 @@ mod tests {
             name: format!("s{k}.json"),
             shard: Some(Shard { index: k, count: 3 }),
             cases: vec![k],
+            positions: Vec::new(),
         };
         let e = order(vec![part(1), part(3)], false).unwrap_err();
         assert!(e.to_string().contains("shard 2/3 is missing"), "{e}");

@@ -196,6 +196,7 @@ fn planned_record(
         transcript: Vec::new(),
         earlier_attempts: earlier,
         wake_us: None,
+        position: planned.position,
     }
 }
 
@@ -500,6 +501,7 @@ mod tests {
                     suite: 0,
                     line: i as u64 + 1,
                     tags: vec![],
+                    position: None,
                 })
                 .collect(),
         };

@@ -88,6 +88,9 @@ pub struct CaseInfo {
     pub suite: usize,
     pub line: u64,
     pub tags: Vec<String>,
+    /// In a shard's run: the case's position in the whole plan, the same in every shard, by
+    /// which `report merge` puts the shards' cases back in order.
+    pub position: Option<u64>,
 }
 
 impl RunInfo {
@@ -95,6 +98,7 @@ impl RunInfo {
     pub fn of(plan: &Plan, target: &str, shard: Option<String>) -> RunInfo {
         let mut suites = Vec::with_capacity(plan.suites.len());
         let mut cases = Vec::with_capacity(plan.len());
+        let sharded = shard.is_some();
         for (i, suite) in plan.suites.iter().enumerate() {
             suites.push(SuiteInfo {
                 name: suite.name.clone(),
@@ -106,6 +110,7 @@ impl RunInfo {
                 suite: i,
                 line: c.line,
                 tags: c.tags.clone(),
+                position: sharded.then_some(u64::from(c.origin.index)),
             }));
         }
         RunInfo {
