@@ -257,6 +257,10 @@ pub struct CallbacksSpec {
     /// A token the platform puts in every callback's query, e.g. `{ name: token, secret:
     /// "{{env.PARTNER_TOKEN}}" }` (masked in every output).
     pub auth_query: Option<AuthHeaderSpec>,
+    /// `via: receiver`: the token a partner postback carries in its query
+    /// (`…/postbacks/{pub_click_id}?…&token=SECRET`), checked instead of the callbacks'
+    /// credentials for `/postbacks/…`: a postback URL can hold a token, not a header.
+    pub postback_auth_query: Option<AuthHeaderSpec>,
     /// How the platform signs its callbacks.
     pub signature: Option<Located<SignatureSpec>>,
     /// `none`: take callbacks without credentials, said outright (pitcrew warns on every run:

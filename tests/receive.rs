@@ -650,3 +650,55 @@ fn the_sandbox_answers_a_body_that_comes_a_byte_a_second_with_400() {
         "the sandbox answers and hangs up: {answer:?}"
     );
 }
+
+/// Partner postbacks reach a shared receiver at `/postbacks/{pub_click_id}…`: with
+/// `--postback-auth-query` they must carry that token (and not the callbacks' header), the
+/// token is never kept or listed, and a run's API reads them by `postback=PUB_CLICK_ID`.
+#[test]
+fn a_shared_receiver_takes_postbacks_with_their_own_token_and_hides_it() {
+    let dir = scratch("receive-postbacks");
+    let port = dead_port();
+    let token = "pb-token-5a91c3e7";
+    let pair = format!("token={token}");
+    let _service = start(&dir, port, &["--postback-auth-query", &pair]);
+    rt().block_on(async {
+        let client = reqwest::Client::new();
+        let get = |query: String, header: bool| {
+            let mut request =
+                client.get(format!("http://127.0.0.1:{port}/postbacks/pc-77?{query}"));
+            if header {
+                request = request.header("X-Api-Token", SECRET);
+            }
+            async move {
+                request
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }
+        };
+        assert_eq!(
+            get(format!("event=SignUp&amount=2.50&token={token}"), false).await,
+            200
+        );
+        assert_eq!(get("event=SignUp".into(), false).await, 401);
+        assert_eq!(
+            get("event=SignUp&token=pb-token-wrong-1".into(), false).await,
+            401
+        );
+        // The callbacks' credential is not a postback's.
+        assert_eq!(get("event=SignUp".into(), true).await, 401);
+        let listed = api(&client, port, "/callbacks?postback=pc-77").await;
+        let listed = listed["callbacks"].as_array().unwrap().clone();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0]["json"]["event"], "SignUp");
+        assert_eq!(listed[0]["json"]["amount"], "2.50");
+        assert_eq!(listed[0]["json"]["token"], "***");
+        assert_eq!(listed[0]["ids"]["pub_click"], "pc-77");
+        let text = serde_json::to_string(&listed).unwrap();
+        assert!(!text.contains(token), "{text}");
+        // A postback is not a conversion's callback.
+        let by_conversion = api(&client, port, "/callbacks?conversion=pc-77").await;
+        assert_eq!(by_conversion["callbacks"].as_array().unwrap().len(), 0);
+    });
+}

@@ -667,9 +667,155 @@ pub fn public_path_profile(name: &str, host: &str) -> String {
         sent_at: /sentAt
         callback_id: /callbackId
         attempt_id: /id
+        postback_url: /url
     callbacks: {{ via: log }}
 "#
     )
+}
+
+/// Partner postbacks give the same verdicts on the embedded sandbox (through pitcrew's
+/// receiver), a standalone one and a profile (through the callback log's postback entries): a
+/// wrong macro, a missing postback and an unexpected one each fail their case, on its own
+/// check, and no other case fails.
+#[test]
+fn partner_postbacks_give_the_same_verdicts_every_way() {
+    let file = fixture("public/postbacks.yaml").display().to_string();
+    let sandbox = common::Standalone::start();
+    let host = sandbox.base.trim_end_matches("/api/v1").to_string();
+    let dir = scratch("postbacks");
+    // Each offer's landing page names the click id its own way: the profile reads the UUID.
+    let profile = public_path_profile("public", &host)
+        .replace("    offer: demo-offer\n", "")
+        .replace(
+            "id: { header: Location, query: gk_click_id }",
+            "id: { header: Location, regex: \"([0-9a-f]{8}-[0-9a-f-]{27})\" }",
+        )
+        .replace("      click:\n", "      link:\n")
+        .replace("      conversion:\n", "      postback:\n");
+    project(&dir, &[profile]);
+    let runs = [
+        common::run(&[&file], &[]),
+        common::run(&[&file], &["--target", &sandbox.base]),
+        run_in(&dir, &[&file], &["--target", "public"], &env()),
+    ];
+    for r in &runs {
+        assert_eq!(r.code, 1, "{}", r.explain());
+        r.assert_junit_valid();
+        let checks = |name: &str| -> Vec<String> {
+            (r.case(name)["failures"].as_array().unwrap().iter())
+                .map(|f| {
+                    format!(
+                        "{} {}",
+                        f["check"].as_str().unwrap(),
+                        f["message"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            r.case("the sign-up postback carries the macros")["status"],
+            "passed",
+            "{}",
+            r.explain()
+        );
+        assert_eq!(
+            r.case("an offer without postbacks passes without expecting any")["status"],
+            "passed",
+            "{}",
+            r.explain()
+        );
+        let wrong = checks("a wrong macro value fails");
+        assert_eq!(wrong.len(), 1, "{wrong:?}");
+        assert!(
+            wrong[0].contains("postbacks.query sub1: expected string \"s-2\", got string \"s-1\""),
+            "{wrong:?}"
+        );
+        let missing = checks("a missing postback fails");
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(
+            missing[0].contains("postbacks.count: expected 2, got 1"),
+            "{missing:?}"
+        );
+        let unexpected = checks("an unexpected postback fails");
+        assert_eq!(unexpected.len(), 1, "{unexpected:?}");
+        assert!(
+            unexpected[0].contains("postbacks.count: expected none, got 1"),
+            "{unexpected:?}"
+        );
+    }
+    assert_eq!(runs[0].verdicts(), runs[1].verdicts());
+    assert_eq!(runs[0].verdicts(), runs[2].verdicts());
+}
+
+/// The public path's faults: a dropped or duplicated postback fails `postbacks.count`, a
+/// redirect without the click id fails `click.redirect`, and an advertiser postback answered
+/// 5xx fails `conversion.status`; on the embedded sandbox and a standalone one alike.
+#[test]
+fn public_path_faults_fail_the_case_they_should() {
+    let dir = scratch("public-faults");
+    let file = dir.join("faults.yaml");
+    std::fs::write(
+        &file,
+        r#"name: Public faults
+defaults: { offer: trading-app, click: link, convert: postback, event: SignUp }
+cases:
+  - name: dropped
+    sandbox: { faults: { drop_postback: true } }
+    expect: { postbacks: { count: 1, within: 500ms } }
+  - name: duplicated
+    sandbox: { faults: { duplicate_postback: true } }
+    expect: { postbacks: { count: 1 } }
+  - name: no click id
+    sandbox: { faults: { redirect_without_click_id: true } }
+  - name: advertiser postback down
+    sandbox: { faults: { api_error: 503 } }
+  - name: expected 503
+    sandbox: { faults: { api_error: 503 } }
+    expect: { conversion: { status: 503 }, callback: none }
+"#,
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let sandbox = common::Standalone::start();
+    for r in [
+        common::run(&[&file], &[]),
+        common::run(&[&file], &["--target", &sandbox.base]),
+    ] {
+        assert_eq!(r.code, 1, "{}", r.explain());
+        let first = |name: &str| {
+            r.case(name)["failures"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            first("dropped").contains("postbacks.count: expected 1, got 0"),
+            "{}",
+            r.explain()
+        );
+        assert!(
+            first("duplicated").contains("postbacks.count: expected 1, got 2"),
+            "{}",
+            r.explain()
+        );
+        assert!(
+            first("no click id")
+                .starts_with("click.redirect: expected a redirect that carries the click id"),
+            "{}",
+            r.explain()
+        );
+        assert!(
+            first("advertiser postback down").contains("conversion.status: expected 200, got 503"),
+            "{}",
+            r.explain()
+        );
+        assert_eq!(
+            r.case("expected 503")["status"],
+            "passed",
+            "{}",
+            r.explain()
+        );
+    }
 }
 
 /// A go-live on GoKart's public path by configuration alone, on a standalone sandbox: the

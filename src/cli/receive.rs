@@ -29,6 +29,10 @@ pub struct ReceiveArgs {
     /// (repeatable; kept as `***` in the store).
     #[arg(long = "auth-query", value_name = "NAME=SECRET", value_parser = SecretPair)]
     pub auth_query: Vec<(String, String)>,
+    /// A query parameter and the token every partner postback (`/postbacks/{pub_click_id}…`)
+    /// must carry in it instead of the callbacks' credentials, e.g. `token=s3cret` (repeatable).
+    #[arg(long = "postback-auth-query", value_name = "NAME=SECRET", value_parser = SecretPair)]
+    pub postback_auth_query: Vec<(String, String)>,
     /// A signature every callback must carry, as `key=value` pairs separated by commas, with
     /// the keys of a target's `signature:`: `scheme=standard-webhooks,secret=whsec_…`, or
     /// `scheme=hmac-sha256,header=X-Signature,over=query,encoding=hex,secret=…` (repeatable).
@@ -159,6 +163,9 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
             crate::mask::register(secret);
         }
     }
+    for (_, secret) in &args.postback_auth_query {
+        crate::mask::register(secret);
+    }
     for signature in &args.signature {
         if let Err(why) = signature.covers(args.format) {
             return Err(CliError::Usage(format!("--signature: {why}")));
@@ -197,8 +204,15 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
     let receiver = Receiver::new(ReceiverConfig {
         correlation,
         auth: Some(credentials(&args)),
-        // Postbacks prove themselves as callbacks do.
-        postback_auth: None,
+        // Without their own token, postbacks prove themselves as callbacks do.
+        postback_auth: (!args.postback_auth_query.is_empty()).then(|| {
+            (args.postback_auth_query.iter())
+                .map(|(name, secret)| Credential::Query {
+                    name: name.clone(),
+                    secret: secret.clone(),
+                })
+                .collect()
+        }),
         format: args.format,
         api_token: Some(args.api_token.clone()),
         store,

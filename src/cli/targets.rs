@@ -149,7 +149,11 @@ async fn probe(target: &crate::platform::target::Target) -> Vec<Probe> {
     }
     match &target.observe {
         Observe::Log => {}
-        Observe::Receiver { listen, auth } => {
+        Observe::Receiver {
+            listen,
+            auth,
+            postback_auth,
+        } => {
             probes.push(match tokio::net::TcpListener::bind(listen).await {
                 Ok(_) => Probe::Good(format!("pitcrew's receiver can listen on {listen}")),
                 Err(e) => Probe::Bad(format!("pitcrew's receiver cannot listen on {listen}: {e}")),
@@ -168,6 +172,13 @@ async fn probe(target: &crate::platform::target::Target) -> Vec<Probe> {
                         .into(),
                 ),
             });
+            if let Some(credentials) = postback_auth {
+                let held: Vec<String> = credentials.iter().map(|c| c.describe()).collect();
+                probes.push(Probe::Good(format!(
+                    "partner postbacks (/postbacks/…) must hold: {}",
+                    held.join(", or ")
+                )));
+            }
         }
         Observe::Remote { url, token } => {
             let remote = crate::run::source::RemoteReceiver::new(url, token.clone());

@@ -338,7 +338,11 @@ async fn start_named(
         Observe::Remote { url, token } => {
             (observe_remote(Some(Remote { url, token })).await?, None)
         }
-        Observe::Receiver { listen, auth } => {
+        Observe::Receiver {
+            listen,
+            auth,
+            postback_auth,
+        } => {
             let listener = TcpListener::bind(&listen).await.map_err(|e| {
                 LaunchError::Infrastructure(format!(
                     "cannot start pitcrew's receiver on {listen}: {e}"
@@ -352,6 +356,7 @@ async fn start_named(
             }
             let receiver = Receiver::new(ReceiverConfig {
                 auth,
+                postback_auth,
                 correlation,
                 format,
                 ..ReceiverConfig::default()

@@ -26,6 +26,9 @@ pub enum Observe {
         listen: String,
         /// What a callback must hold to be taken; `None` when the target says `auth: none`.
         auth: Option<Vec<Credential>>,
+        /// What a partner postback must hold instead, when the target says
+        /// (`postback_auth_query`).
+        postback_auth: Option<Vec<Credential>>,
     },
     /// A shared `pitcrew receive` service.
     Remote { url: String, token: Option<String> },
@@ -703,9 +706,14 @@ impl Compiler<'_> {
                     );
                     return Observe::Log;
                 };
+                let postback_auth = c.postback_auth_query.as_ref().map(|q| {
+                    let (name, secret) = self.named_secret(q);
+                    vec![Credential::Query { name, secret }]
+                });
                 Observe::Receiver {
                     listen: listen.value.clone(),
                     auth,
+                    postback_auth,
                 }
             }
             "remote" => {
@@ -767,6 +775,7 @@ fn credential_given(c: &CallbacksSpec) -> Option<&Located<String>> {
     [
         c.auth_header.as_ref().map(|h| &h.name),
         c.auth_query.as_ref().map(|q| &q.name),
+        c.postback_auth_query.as_ref().map(|q| &q.name),
         c.signature.as_ref().map(|s| &s.value.scheme),
     ]
     .into_iter()

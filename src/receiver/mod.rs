@@ -282,7 +282,9 @@ impl Receiver {
 
     /// The names of the query parameters that carry a token (`auth_query`).
     fn token_parameters(&self) -> Vec<&str> {
-        (self.inner.config.auth.iter().flatten())
+        let config = &self.inner.config;
+        (config.auth.iter().flatten())
+            .chain(config.postback_auth.iter().flatten())
             .flat_map(Credential::leaves)
             .filter_map(|a| match a {
                 Credential::Query { name, .. } => Some(name.as_str()),
@@ -302,7 +304,7 @@ impl Receiver {
             .query
             .as_deref()
             .map(|q| self.query_without_tokens(q));
-        if self.inner.config.format == Format::Query
+        if (self.inner.config.format == Format::Query || delivery.postback)
             && let Some(serde_json::Value::Object(payload)) = &mut delivery.json
         {
             for token in &tokens {

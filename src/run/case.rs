@@ -359,7 +359,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                     crate::check::matcher::show_actual(Some(&l))
                 });
             let failure = Failure::new("click.redirect", "a redirect that carries the click id", location)
-                .hint("the offer's tracking link must put the click id where its advertiser URL says `{gk_click_id}`")
+                .hint("the offer's tracking link must put the click id where its advertiser URL says `{gk_click_id}`; on a pitcrew.yaml target, check that `steps.link.id` reads it where this offer's landing page puts it")
                 .at(&expect.at);
             self.failures.push(failure);
             return Err(Stop::Failed);
