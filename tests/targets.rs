@@ -908,3 +908,88 @@ fn the_public_path_keywords_give_the_same_verdicts_every_way() {
         assert!(r.stderr.contains(wanted), "{wanted}:\n{}", r.explain());
     }
 }
+
+/// A tenant's own postbacks, from a sandbox config: a partner's global `postback_url` and an
+/// event's both fire (macros filled, `{cnv_event_id}` empty on a single-event offer), a
+/// Pending conversion fires them when a status change makes it Success, and a URL with a
+/// placeholder that is no macro is refused where it is written.
+#[test]
+fn a_partners_global_and_event_postbacks_both_fire_and_bad_macros_are_refused() {
+    let dir = scratch("postback-config");
+    let config = dir.join("tenant.yaml");
+    std::fs::write(
+        &config,
+        r#"partners:
+  - id: pub-a
+    postback_url: "/postbacks/{pub_click_id}?kind=global&offer={gk_offer_name}&event={cnv_event_id}&amount={cnv_amount}"
+offers:
+  - id: single
+    name: Single Offer
+    partner: pub-a
+    advertiser_url: "https://adv.example/l?c={gk_click_id}"
+    events:
+      - { id: Install, postback_url: "/postbacks/{pub_click_id}?kind=event&sub={pub_sub_2}" }
+  - id: approvals
+    partner: pub-a
+    advertiser_url: "https://adv.example/a?c={gk_click_id}"
+    events:
+      - { id: Deposit, status: Pending }
+      - { id: Other }
+"#,
+    )
+    .unwrap();
+    let file = dir.join("postbacks.yaml");
+    std::fs::write(
+        &file,
+        r#"name: Tenant postbacks
+defaults: { click: link, convert: postback }
+cases:
+  - name: both postbacks fire
+    offer: single
+    event: Install
+    params: { pub_sub_2: s2, cnv_amount: "1.50" }
+    expect: { postbacks: { count: 2, query: { kind: { one_of: [global, event] } } } }
+  - name: a pending deposit fires its postback when approved
+    offer: approvals
+    event: Deposit
+    expect: { conversion: { state: Pending } }
+    then:
+      - change_status: Success
+    expect: { conversion: { state: Pending }, postbacks: { query: { kind: global, event: Deposit } } }
+"#
+        .replace("    expect: { conversion: { state: Pending } }\n", ""),
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let r = common::run(
+        &[&file.display().to_string()],
+        &["--sandbox-config", &config_arg, "--verbose"],
+    );
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let transcript = r.case("both postbacks fire")["transcript"].to_string();
+    for sent in [
+        "?kind=global&offer=Single+Offer&event=&amount=1.50",
+        "?kind=event&sub=s2",
+    ] {
+        assert!(transcript.contains(sent), "{sent} in {transcript}");
+    }
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "partners:\n  - id: p\n    postback_url: \"https://pb.example/?c={click_id}\"\noffers:\n  - { id: o, partner: p, events: [{ id: e }] }\n",
+    )
+    .unwrap();
+    let r = common::run(
+        &[&file.display().to_string()],
+        &["--sandbox-config", &bad.display().to_string()],
+    );
+    assert_eq!(r.code, 2, "{}", r.explain());
+    assert!(
+        r.stderr.contains("`{click_id}` is not a macro")
+            && r.stderr.contains("{pub_click_id}")
+            && r.stderr.contains("bad.yaml"),
+        "{}",
+        r.explain()
+    );
+}
