@@ -201,7 +201,7 @@ impl SuiteBuilder<'_> {
             })),
             (None, _) => Some(None),
         };
-        let postbacks = self.postbacks(e.postbacks.as_ref(), context, &at);
+        let postbacks = self.postbacks(e.postbacks.as_ref(), context);
         Some(CaseExpect {
             postbacks: postbacks?,
             at,
@@ -382,26 +382,22 @@ impl SuiteBuilder<'_> {
         })
     }
 
-    /// `postbacks:` as a check (unwritten: none may arrive).
+    /// `postbacks:` as a check (`None` unwritten: none may arrive).
     fn postbacks(
         &mut self,
         spec: Option<&Located<PostbacksSpec>>,
         context: &Context,
-        case_at: &str,
-    ) -> Option<PostbackCheck> {
+    ) -> Option<Option<Box<PostbackCheck>>> {
         let Some(spec) = spec else {
-            return Some(PostbackCheck {
-                at: case_at.to_string(),
-                ..PostbackCheck::default()
-            });
+            return Some(None);
         };
         let at = self.at(&spec.referenced);
         let PostbacksSpec::Some(e) = &spec.value else {
-            return Some(PostbackCheck {
+            return Some(Some(Box::new(PostbackCheck {
                 at,
                 written: true,
                 ..PostbackCheck::default()
-            });
+            })));
         };
         let before = self.errors();
         let within = match &e.within {
@@ -412,13 +408,13 @@ impl SuiteBuilder<'_> {
         if self.errors() > before {
             return None;
         }
-        Some(PostbackCheck {
+        Some(Some(Box::new(PostbackCheck {
             count: e.count.as_ref().map_or(1, |c| c.value),
             query,
             within: within?,
             at,
             written: true,
-        })
+        })))
     }
 
     /// `path: matcher` lines (header names lowercased when `headers`).

@@ -179,8 +179,9 @@ pub struct CaseExpect {
     pub conversion: AnswerChecks,
     pub callback: CallbackCheck,
     pub callback_response: Option<ResponseCheck>,
-    /// The partner postbacks (judged for a case with a `pub_click_id`).
-    pub postbacks: PostbackCheck,
+    /// The partner postbacks (judged for a case with a `pub_click_id`); `None` when
+    /// `postbacks` is not written: none may arrive (boxed: most cases never write it).
+    pub postbacks: Option<Box<PostbackCheck>>,
     /// Where each status and state expectation is written, when it is.
     pub written: Written,
 }

@@ -104,7 +104,7 @@ pub struct CaseRecord {
     pub wake_us: Option<u64>,
     /// In a shard's record: the case's position in the whole plan (for `report merge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub position: Option<u64>,
+    pub position: Option<u32>,
 }
 
 /// An attempt that failed before the case was run again.

@@ -243,7 +243,7 @@ fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
         let mut cases = Vec::new();
         let mut positions = Vec::new();
         let file = RecordFile::open_with(&input.path, &mut |c| {
-            positions.push(c.position);
+            positions.push(c.position.map(u64::from));
             cases.push(CaseKey {
                 suite: c.suite.clone(),
                 name: c.name.clone(),

@@ -90,7 +90,7 @@ pub struct CaseInfo {
     pub tags: Vec<String>,
     /// In a shard's run: the case's position in the whole plan, the same in every shard, by
     /// which `report merge` puts the shards' cases back in order.
-    pub position: Option<u64>,
+    pub position: Option<u32>,
 }
 
 impl RunInfo {
@@ -110,7 +110,7 @@ impl RunInfo {
                 suite: i,
                 line: c.line,
                 tags: c.tags.clone(),
-                position: sharded.then_some(u64::from(c.origin.index)),
+                position: sharded.then_some(c.origin.index),
             }));
         }
         RunInfo {

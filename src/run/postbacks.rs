@@ -85,7 +85,14 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         else {
             return Ok(());
         };
-        let expected = &case.expect.postbacks;
+        let expected = match &case.expect.postbacks {
+            Some(written) => PostbackCheck::clone(written),
+            None => PostbackCheck {
+                at: case.expect.at.clone(),
+                ..PostbackCheck::default()
+            },
+        };
+        let expected = &expected;
         let mut seen = PostbacksSeen {
             since: matches!(key, Key::Postback(_)).then_some(self.started_at),
             key,

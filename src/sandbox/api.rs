@@ -622,6 +622,10 @@ fn postback_jobs(state: &SandboxState, conversion: &Conversion, click: &Click) -
         partner.and_then(|p| p.postback_url.as_deref()),
         event.and_then(|e| e.postback_url.as_deref()),
     ];
+    if urls.iter().all(Option::is_none) {
+        return Vec::new();
+    }
+    // The partner's credentials, as its callback carries them.
     let Some(callback) = callback_job(state, conversion, click) else {
         return Vec::new();
     };
