@@ -688,14 +688,21 @@ fn a_shared_receiver_takes_postbacks_with_their_own_token_and_hides_it() {
         );
         // The callbacks' credential is not a postback's.
         assert_eq!(get("event=SignUp".into(), true).await, 401);
-        let listed = api(&client, port, "/callbacks?postback=pc-77").await;
-        let listed = listed["callbacks"].as_array().unwrap().clone();
+        let all = api(&client, port, "/callbacks?postback=pc-77").await;
+        let all = all["callbacks"].as_array().unwrap().clone();
+        // The refused ones are listed as refused, for the case they name to fail on them.
+        assert_eq!(all.len(), 4, "{all:?}");
+        let (refused, listed): (Vec<Value>, Vec<Value>) = all
+            .iter()
+            .cloned()
+            .partition(|c| c.get("refused").is_some());
+        assert_eq!(refused.len(), 3, "{all:?}");
         assert_eq!(listed.len(), 1, "{listed:?}");
         assert_eq!(listed[0]["json"]["event"], "SignUp");
         assert_eq!(listed[0]["json"]["amount"], "2.50");
         assert_eq!(listed[0]["json"]["token"], "***");
         assert_eq!(listed[0]["ids"]["pub_click"], "pc-77");
-        let text = serde_json::to_string(&listed).unwrap();
+        let text = serde_json::to_string(&all).unwrap();
         assert!(!text.contains(token), "{text}");
         // A postback is not a conversion's callback.
         let by_conversion = api(&client, port, "/callbacks?conversion=pc-77").await;

@@ -692,7 +692,7 @@ fn partner_postbacks_give_the_same_verdicts_every_way() {
         )
         .replace("      click:\n", "      link:\n")
         .replace("      conversion:\n", "      postback:\n");
-    project(&dir, &[profile]);
+    project(&dir, std::slice::from_ref(&profile));
     let runs = [
         common::run(&[&file], &[]),
         common::run(&[&file], &["--target", &sandbox.base]),
@@ -745,6 +745,40 @@ fn partner_postbacks_give_the_same_verdicts_every_way() {
     }
     assert_eq!(runs[0].verdicts(), runs[1].verdicts());
     assert_eq!(runs[0].verdicts(), runs[2].verdicts());
+
+    // A log that does not mark postbacks cannot show them: `postbacks` is refused up front.
+    let blind = scratch("postbacks-blind");
+    project(
+        &blind,
+        &[profile.replace("        postback_url: /url\n", "")],
+    );
+    let r = run_in(&blind, &[&file], &["--target", "public"], &env());
+    assert_eq!(r.code, 2, "{}", r.explain());
+    assert!(
+        r.stderr
+            .contains("partner postbacks cannot be checked here")
+            && r.stderr.contains("steps.callback_log.postback_url"),
+        "{}",
+        r.explain()
+    );
+
+    // The go-live suite of scenarios/ passes every way: one member through the link, SignUp,
+    // FirstTrade and a refused second sign-up, with the postbacks checked.
+    let go_live = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/public-go-live.yaml")
+        .display()
+        .to_string();
+    let runs = [
+        common::run(&[&go_live], &[]),
+        common::run(&[&go_live], &["--target", &sandbox.base]),
+        run_in(&dir, &[&go_live], &["--target", "public"], &env()),
+    ];
+    for r in &runs {
+        assert_eq!(r.code, 0, "{}", r.explain());
+        assert_eq!(r.verdicts().len(), 4, "{}", r.explain());
+    }
+    assert_eq!(runs[0].verdicts(), runs[1].verdicts());
+    assert_eq!(runs[0].verdicts(), runs[2].verdicts());
 }
 
 /// The public path's faults: a dropped or duplicated postback fails `postbacks.count`, a
@@ -772,13 +806,30 @@ cases:
   - name: expected 503
     sandbox: { faults: { api_error: 503 } }
     expect: { conversion: { status: 503 }, callback: none }
+  - name: a forged postback is no postback
+    sandbox: { faults: { auth: wrong } }
+    expect: { callback: { count: 0 }, postbacks: none }
 "#,
     )
     .unwrap();
     let file = file.display().to_string();
     let sandbox = common::Standalone::start();
+    let embedded = common::run(&[&file], &[]);
+    // Through pitcrew's receiver, a postback with a wrong secret is refused and fails the
+    // case it names: it never passes as "no postback came".
+    let checks: Vec<&str> = (embedded.case("a forged postback is no postback")["failures"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["check"].as_str())
+        .collect();
+    assert!(
+        checks.contains(&"postbacks.refused"),
+        "{}",
+        embedded.explain()
+    );
     for r in [
-        common::run(&[&file], &[]),
+        embedded,
         common::run(&[&file], &["--target", &sandbox.base]),
     ] {
         assert_eq!(r.code, 1, "{}", r.explain());
@@ -968,7 +1019,7 @@ cases:
     assert_eq!(r.code, 0, "{}", r.explain());
     let transcript = r.case("both postbacks fire")["transcript"].to_string();
     for sent in [
-        "?kind=global&offer=Single+Offer&event=&amount=1.50",
+        "?kind=global&offer=Single%20Offer&event=&amount=1.50",
         "?kind=event&sub=s2",
     ] {
         assert!(transcript.contains(sent), "{sent} in {transcript}");

@@ -8,8 +8,41 @@ use super::matcher::{at_path, holds, show_actual, show_expected};
 use crate::delivery::Delivery;
 use crate::plan::PostbackCheck;
 
-/// What `postbacks` found wrong with `postbacks` (the case's, in arrival order).
-pub fn check(expected: &PostbackCheck, postbacks: &[Arc<Delivery>]) -> Vec<Failure> {
+/// What `expected` finds wrong with the case's postbacks (in arrival order): each one refused
+/// for its credentials, or that the endpoint did not accept (a platform's log shows its
+/// answer), first; then the count and query of those accepted.
+pub fn judged(expected: &PostbackCheck, postbacks: &[Arc<Delivery>]) -> Vec<Failure> {
+    let (refused, rest): (Vec<_>, Vec<_>) =
+        postbacks.iter().cloned().partition(|d| d.refused.is_some());
+    let (taken, unaccepted): (Vec<_>, Vec<_>) = rest.into_iter().partition(|d| d.accepted());
+    let mut failures = refusals(expected, &refused);
+    failures.extend(unaccepted.iter().map(|d| {
+        Failure::new("postbacks.delivery", "accepted (2xx)", d.outcome())
+            .saying(format!(
+                "a partner postback was not accepted: {}",
+                d.outcome()
+            ))
+            .at(&expected.at)
+    }));
+    failures.extend(check(expected, &taken));
+    failures
+}
+
+/// Each postback among `postbacks` that pitcrew's receiver refused for its credentials.
+pub fn refusals(expected: &PostbackCheck, postbacks: &[Arc<Delivery>]) -> Vec<Failure> {
+    (postbacks.iter())
+        .filter_map(|d| d.refused.as_deref().map(|why| (d, why)))
+        .map(|(d, why)| {
+            let got = format!("{why} ({})", d.answer.status.unwrap_or(401));
+            Failure::new("postbacks.refused", "the postback's credentials", &got)
+                .saying(format!("a partner postback was refused: {got}"))
+                .at(&expected.at)
+        })
+        .collect()
+}
+
+/// What `expected` finds wrong with `postbacks` taken by the receiver.
+fn check(expected: &PostbackCheck, postbacks: &[Arc<Delivery>]) -> Vec<Failure> {
     let mut failures: Vec<Failure> = count(expected, postbacks.len()).into_iter().collect();
     let several = postbacks.len() > 1;
     for (i, postback) in postbacks.iter().enumerate() {

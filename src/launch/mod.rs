@@ -271,6 +271,11 @@ impl Target {
                         .map(|_| {
                             "this target's callback log is read with `{{conversion}}` in its path (`steps.callback_log`), and a refused conversion has none".into()
                         }),
+                    no_postbacks: (matches!(t.observe, Observe::Log)
+                        && p.callback_log.as_ref().is_some_and(|l| l.postback_url.is_none()))
+                    .then(|| {
+                        "this target's deliveries are read from its log, and its profile does not say where the log keeps a postback's URL (`steps.callback_log.postback_url`)".into()
+                    }),
                     no_callback_headers: (matches!(t.observe, Observe::Log)
                         && p.callback_log.as_ref().is_some_and(|l| l.headers.is_none()))
                     .then(|| {

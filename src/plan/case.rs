@@ -10,6 +10,9 @@ use serde_json::Value;
 use super::PublicPath;
 use super::suite::{SuiteBuilder, pick};
 use super::{Case, DEFAULT_TIMEOUT, Mode, PUB_CLICK_ID};
+
+/// The longest `pub_click_id` pitcrew's receiver files a postback under.
+const MAX_PUB_CLICK_ID: usize = 256;
 use crate::scenario::model::{CallbackSpec, CaseSpec, Defaults, Located, ScenarioFile};
 
 impl SuiteBuilder<'_> {
@@ -91,6 +94,23 @@ impl SuiteBuilder<'_> {
                 format!("pc-{}", crate::ids::new_uuid()),
             );
         }
+        if let (Some(postbacks), Some(why)) = (&c.expect.postbacks, &self.options.no_postbacks) {
+            self.error(
+                &postbacks.referenced,
+                format!("partner postbacks cannot be checked here: {why}"),
+                Some("point `steps.callback_log.postback_url` at a logged postback's URL, or observe them `via: receiver` (docs/targets.md)".into()),
+            );
+        }
+        if let Some(id) = params
+            .get(PUB_CLICK_ID)
+            .filter(|id| id.len() > MAX_PUB_CLICK_ID)
+        {
+            self.error(
+                &spec.referenced,
+                format!("`params.pub_click_id` is {} bytes long; partner postbacks are matched by it, and pitcrew's receiver takes one of at most {MAX_PUB_CLICK_ID}", id.len()),
+                None,
+            );
+        }
         if let Some(postbacks) = &c.expect.postbacks
             && !params.contains_key(PUB_CLICK_ID)
         {
@@ -101,6 +121,20 @@ impl SuiteBuilder<'_> {
             );
         }
         let params = self.shared_values.params.share(params);
+        // What `--shard` cannot group by: values no two CI jobs render alike.
+        let volatile =
+            |text: &str| text.contains("{{") && ["random", "now"].iter().any(|h| text.contains(h));
+        let raw_pub_click = (c.params.get(PUB_CLICK_ID))
+            .or_else(|| defaults.params.get(PUB_CLICK_ID))
+            .and_then(|v| v.value.as_str());
+        let deal_alone = [
+            pick(&c.member, &defaults.member).map(|m| m.value.as_str()),
+            pick(&c.click, &defaults.click).map(|m| m.value.as_str()),
+            raw_pub_click,
+        ]
+        .into_iter()
+        .flatten()
+        .any(volatile);
         let flag = self
             .flag(c, defaults, file, context, (mode.as_ref(), public_path))
             .map(|f| self.shared_values.texts.text(f));
@@ -151,6 +185,7 @@ impl SuiteBuilder<'_> {
             },
             expect: expect?,
             steps: steps?,
+            deal_alone,
         })
     }
 

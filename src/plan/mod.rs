@@ -138,6 +138,10 @@ pub struct Case {
     pub expect: Arc<CaseExpect>,
     /// The `then:` steps, in order (shared like `expect`).
     pub steps: Arc<[Step]>,
+    /// Its member, click or `pub_click_id` is rendered by `random` or `now`: it may equal
+    /// another case's in one CI job and not in the next, so `--shard` deals it alone (every
+    /// job must deal alike, or a case would run in no shard or two).
+    pub deal_alone: bool,
 }
 
 /// Which of a case's steps go through GoKart's public surfaces instead of the tools.
@@ -364,6 +368,8 @@ pub struct PlanOptions {
     pub no_callback_headers: Option<String>,
     /// Why this target's callbacks cannot be looked for by click (`None`: they can).
     pub no_click_log: Option<String>,
+    /// Why this target's partner postbacks cannot be seen (`None`: they can).
+    pub no_postbacks: Option<String>,
     /// The pipeline steps the target's profile leaves out, and the target's name: a case that
     /// needs one is an error.
     pub missing_steps: Vec<&'static str>,
@@ -389,6 +395,7 @@ impl Default for PlanOptions {
             no_scripts: None,
             no_callback_headers: None,
             no_click_log: None,
+            no_postbacks: None,
             missing_steps: Vec::new(),
             target_name: "sandbox".into(),
             vars: Vec::new(),

@@ -543,6 +543,10 @@ impl HttpPlatform {
 }
 
 impl Platform for HttpPlatform {
+    fn logs_postbacks(&self) -> bool {
+        (self.profile.callback_log.as_ref()).is_some_and(|l| l.postback_url.is_some())
+    }
+
     fn callback_log_url(&self, key: &Key) -> Option<String> {
         let log = self.profile.callback_log.as_ref()?;
         let url = self.url("read callback log", &log.request, &Self::log_vars(key));

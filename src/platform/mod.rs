@@ -161,6 +161,11 @@ pub trait Platform: Send + Sync + 'static {
         &self,
         key: &Key,
     ) -> impl Future<Output = Result<Vec<Delivery>, PlatformError>> + Send;
+    /// True when its callback log marks partner postbacks (`steps.callback_log.postback_url`).
+    fn logs_postbacks(&self) -> bool {
+        false
+    }
+
     /// The URL its callback log is read at for `key`, for transcripts (masked when shown).
     fn callback_log_url(&self, key: &Key) -> Option<String> {
         let _ = key;

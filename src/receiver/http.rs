@@ -144,13 +144,30 @@ fn postback_click(path: &str) -> Option<String> {
     (!id.trim().is_empty() && id.len() <= super::MAX_REFUSED_ID).then_some(id)
 }
 
-/// `text` with its `%XX` escapes decoded (as a path segment is written).
+/// `text` with its `%XX` escapes decoded, as a path segment is written (a `+` is itself).
 fn percent_encoding_decode(text: &str) -> String {
-    let pairs = format!("x={}", text.replace('+', "%2B"));
-    form_urlencoded::parse(pairs.as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                let (h, l) = (hex(h).unwrap_or(0), hex(l).unwrap_or(0));
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The answer to a callback whose body could not be read (`refusal`: what its credentials

@@ -348,10 +348,11 @@ impl Receiver {
         self.stray(&delivery, &format!("refused (401): {why}"));
         let sane = |id: &Option<String>| id.as_ref().is_none_or(|i| i.len() <= MAX_REFUSED_ID);
         let ids = &delivery.ids;
-        if ids.conversion.is_none() && ids.click.is_none()
+        if ids.conversion.is_none() && ids.click.is_none() && ids.pub_click.is_none()
             || !sane(&ids.conversion)
             || !sane(&ids.click)
             || !sane(&ids.callback)
+            || !sane(&ids.pub_click)
         {
             return delivery.seq;
         }

@@ -145,9 +145,20 @@ fn order<T>(parts: Vec<Part<T>>, partial: bool) -> Result<Vec<(usize, T)>, Repor
             .collect());
     }
     let count = count.unwrap_or(1);
-    let positioned = parts
-        .iter()
-        .all(|p| p.positions.len() == p.cases.len() && p.positions.iter().all(Option::is_some));
+    let has = |p: &Part<T>| {
+        !p.cases.is_empty()
+            && p.positions.len() == p.cases.len()
+            && p.positions.iter().all(Option::is_some)
+    };
+    let positioned = parts.iter().all(|p| p.cases.is_empty() || has(p));
+    if !positioned && let Some(with) = parts.iter().find(|p| has(p)) {
+        let without = parts.iter().find(|p| !p.cases.is_empty() && !has(p));
+        return Err(ReportError::Mismatch(format!(
+            "{} says where each of its cases stands in the run and {} does not: shards of one run come from one pitcrew, with every report property kept",
+            with.name,
+            without.map_or("another shard", |p| p.name.as_str())
+        )));
+    }
     let mut by_index: Vec<Option<(usize, std::vec::IntoIter<T>)>> =
         (0..count).map(|_| None).collect();
     let mut names: Vec<Option<String>> = vec![None; count];
@@ -582,6 +593,26 @@ mod tests {
             let merged: Vec<usize> = order(parts, false).unwrap().into_iter().map(|(_, c)| c).collect();
             prop_assert_eq!(merged, (0..m).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn shards_with_and_without_positions_are_not_merged_in_a_guessed_order() {
+        let part = |k: usize, positioned: bool| Part {
+            name: format!("s{k}.xml"),
+            shard: Some(Shard { index: k, count: 2 }),
+            cases: vec![k],
+            positions: if positioned {
+                vec![Some(k as u64)]
+            } else {
+                Vec::new()
+            },
+        };
+        let e = order(vec![part(1, true), part(2, false)], false).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("s1.xml says where each of its cases stands"),
+            "{e}"
+        );
     }
 
     #[test]

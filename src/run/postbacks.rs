@@ -55,7 +55,7 @@ impl PostbacksSeen {
         mut self,
         source: &S,
         account: &Account,
-    ) -> Result<Option<(crate::check::Failure, Vec<Arc<Delivery>>)>, String> {
+    ) -> Result<Option<(Vec<crate::check::Failure>, Vec<Arc<Delivery>>)>, String> {
         let all = source
             .deliveries(&self.key)
             .await
@@ -68,8 +68,17 @@ impl PostbacksSeen {
         if late.is_empty() {
             return Ok(None);
         }
-        let failure = postback_check::late(&self.expected, self.seen.len() - late.len(), &late);
-        Ok(Some((failure, late)))
+        let judged = self.seen.len() - late.len();
+        let taken: Vec<Arc<Delivery>> = (late.iter())
+            .filter(|d| d.refused.is_none())
+            .cloned()
+            .collect();
+        let mut failures = postback_check::refusals(&self.expected, &late);
+        if !taken.is_empty() {
+            // Accepted or not, a postback after the verdict is one too many.
+            failures.push(postback_check::late(&self.expected, judged, &taken));
+        }
+        Ok(Some((failures, late)))
     }
 }
 
@@ -81,11 +90,16 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let Some(pub_click) = case.params.get(PUB_CLICK_ID) else {
             return Ok(());
         };
+        let written = case.expect.postbacks.as_deref();
         let Some(key) = (self.source).postback_key(pub_click, self.ids.conversion.as_deref())
         else {
+            // Read by conversion, and the case made none: none can be its.
+            if let Some(expected) = written.filter(|e| e.count > 0) {
+                self.failures.extend(postback_check::judged(expected, &[]));
+            }
             return Ok(());
         };
-        let expected = match &case.expect.postbacks {
+        let expected = match written {
             Some(written) => PostbackCheck::clone(written),
             None => PostbackCheck {
                 at: case.expect.at.clone(),
@@ -105,13 +119,19 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         } else {
             let deadline = self.deadline.min(Instant::now() + expected.within);
             let account = self.account.clone();
-            let enough = |all: &[Arc<Delivery>]| seen.unjudged(all, &account).len() >= want;
+            // A postback refused for its credentials ends the wait: it is why the rest did not
+            // come as they should.
+            let enough = |all: &[Arc<Delivery>]| {
+                let mine = seen.unjudged(all, &account);
+                mine.iter().any(|d| d.refused.is_some() || !d.accepted())
+                    || mine.iter().filter(|d| d.accepted()).count() >= want
+            };
             self.source.wait(&seen.key, &enough, deadline).await?
         };
         let postbacks = seen.unjudged(&all, &self.account);
         seen.claim(&postbacks, &self.account);
         self.failures
-            .extend(postback_check::check(expected, &postbacks));
+            .extend(postback_check::judged(expected, &postbacks));
         self.entries
             .extend(postbacks.into_iter().map(Entry::Delivery));
         self.postbacks = Some(seen);

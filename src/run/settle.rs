@@ -129,8 +129,8 @@ impl<S: CallbackSource> Settle<S> {
             });
             match late {
                 Ok(None) => {}
-                Ok(Some((failure, late))) => {
-                    result.failures.push(failure);
+                Ok(Some((failures, late))) => {
+                    result.failures.extend(failures);
                     entries.extend(late.into_iter().map(Entry::Delivery));
                     if result.status == Status::Passed {
                         result.status = Status::Failed;

@@ -174,8 +174,10 @@ impl<P: Platform> CallbackSource for CallbackLog<P> {
     }
 
     /// A platform's log keeps a conversion's postbacks among its entries.
+    /// (A log that does not mark its postbacks shows none: they are not judged there.)
     fn postback_key(&self, _pub_click: &str, conversion: Option<&str>) -> Option<Key> {
-        conversion.map(|c| Key::Conversion(c.to_string()))
+        let conversion = conversion.filter(|_| self.platform.logs_postbacks())?;
+        Some(Key::Conversion(conversion.to_string()))
     }
 
     fn take_reads(&self, key: &Key) -> Option<String> {

@@ -681,7 +681,10 @@ fn fill_macros(
         let name = &rest[start + 1..start + len];
         if super::config::is_postback_macro(name) {
             let text = value(name).unwrap_or_default();
-            out.extend(form_urlencoded::byte_serialize(text.as_bytes()));
+            // Percent-encoded for a path as for a query: a space is `%20`, never `+`.
+            for piece in form_urlencoded::byte_serialize(text.as_bytes()) {
+                out.push_str(&piece.replace('+', "%20"));
+            }
         } else {
             out.push_str(&rest[start..=start + len]);
         }

@@ -457,7 +457,7 @@ pub fn is_postback_macro(name: &str) -> bool {
     POSTBACK_MACROS.contains(&name)
         || name
             .strip_prefix("pub_sub_")
-            .filter(|n| !n.starts_with('0'))
+            .filter(|n| !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|n| n.parse::<u8>().ok())
             .is_some_and(|n| (1..=15).contains(&n))
 }
