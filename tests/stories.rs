@@ -163,3 +163,44 @@ mod reqwest {
             .block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
     }
 }
+
+/// `after` is the platform time since the previous attempt was answered: an endpoint that takes
+/// 300 ms (six platform minutes on the sandbox) to answer each 503 does not turn GoKart's `2m`
+/// into `4m`. A wrong schedule still fails.
+#[test]
+fn a_slow_endpoint_does_not_stretch_the_retry_schedule() {
+    let dir = common::scratch("slow-endpoint");
+    let file = dir.join("slow.yaml");
+    std::fs::write(
+        &file,
+        r#"name: Slow endpoint
+cases:
+  - name: answers each failure in 300ms
+    event: install
+    receiver: { respond: [{ status: 503, delay: 300ms }, { status: 503, delay: 300ms }, { status: 200 }] }
+    expect:
+      callback:
+        attempts: [{ status: 503 }, { status: 503, after: 2m }, { status: 200, after: 4m }]
+  - name: a wrong schedule still fails
+    event: install
+    receiver: { respond: [{ status: 503, delay: 300ms }, { status: 200 }] }
+    expect:
+      callback:
+        attempts: [{ status: 503 }, { status: 200, after: 4m }]
+"#,
+    )
+    .unwrap();
+    let r = common::run(&[&file.display().to_string()], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    assert_eq!(
+        r.case("answers each failure in 300ms")["status"],
+        "passed",
+        "{}",
+        r.explain()
+    );
+    let wrong = failures(&r, "a wrong schedule still fails");
+    assert!(
+        wrong.len() == 1 && wrong[0] == "callback.attempts[2].after",
+        "{wrong:?}"
+    );
+}

@@ -311,7 +311,12 @@ pub fn attempts(
         failures.extend(endpoint_answer(&label, d, &want.status, &want.body));
         if let (Some(after), Some(previous)) = (want.after, i.checked_sub(1).map(|p| sorted[p])) {
             let expected_real = minute.mul_f64(after.as_secs_f64() / 60.0);
-            let actual = (d.at - previous.at).to_std().unwrap_or_default();
+            // The platform retries that long after the previous attempt failed: from its
+            // answer (when the observer knows how long the endpoint took), not its start, so
+            // that a slow endpoint does not look like a longer schedule.
+            let answered = previous.answer.duration_ms.unwrap_or(0);
+            let since = d.at - previous.at - chrono::Duration::milliseconds(answered as i64);
+            let actual = since.to_std().unwrap_or_default();
             if !after_within(expected_real, actual, resolution) {
                 let coarse = if resolution.is_zero() {
                     String::new()

@@ -453,7 +453,8 @@ pub struct AttemptSpec {
     /// A matcher on the endpoint's answer body.
     #[schemars(with = "Option<MatcherSchema>")]
     pub body: Option<Located<Value>>,
-    /// Platform time since the previous attempt, e.g. `2m` (the target's time scale applies).
+    /// Platform time since the previous attempt was answered, e.g. `2m` (the target's time
+    /// scale applies).
     #[schemars(with = "Option<DurationSchema>")]
     pub after: Option<Located<String>>,
 }
