@@ -323,3 +323,60 @@ fn an_unreachable_target_exits_3_before_any_case() {
     assert!(r.stderr.contains("unreachable"), "{}", r.explain());
     assert!(r.json.is_none(), "no case ran, no report");
 }
+
+/// Durations may be templates (docs/scenarios.md says every text value may be): one suite
+/// serves a fast sandbox and a slow tenant through `--var`, a matrix may vary `within` per case
+/// (each case keeps its own), and a rendering that is no duration is a located error.
+#[test]
+fn durations_may_be_templates() {
+    let dir = common::scratch("templated-durations");
+    let file = dir.join("durations.yaml");
+    std::fs::write(
+        &file,
+        r#"name: Templated durations
+vars: { window: 100ms }
+cases:
+  - name: "late callback within {{matrix.within}}"
+    matrix: { within: [100ms, 5s] }
+    event: install
+    sandbox: { faults: { callback_delay: 400ms } }
+    expect: { callback: { within: "{{matrix.within}}" } }
+  - name: window from vars
+    event: install
+    sandbox: { faults: { callback_delay: 400ms } }
+    expect: { callback: { within: "{{vars.window}}" } }
+"#,
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let r = common::run(&[&path], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let status = |name: &str| r.case(name)["status"].as_str().unwrap().to_string();
+    assert_eq!(
+        status("late callback within 100ms"),
+        "failed",
+        "{}",
+        r.explain()
+    );
+    assert_eq!(
+        status("late callback within 5s"),
+        "passed",
+        "{}",
+        r.explain()
+    );
+    assert_eq!(status("window from vars"), "failed", "{}", r.explain());
+    let r = common::run(
+        &[&path],
+        &["--var", "window=5s", "--filter", "window from vars"],
+    );
+    assert_eq!(r.code, 0, "{}", r.explain());
+
+    let r = common::run(&[&path], &["--var", "window=soon"]);
+    assert_eq!(r.code, 2, "{}", r.explain());
+    assert!(
+        r.stderr.contains("durations.yaml:12:")
+            && r.stderr.contains("(`{{vars.window}}` renders to `soon`)"),
+        "{}",
+        r.explain()
+    );
+}

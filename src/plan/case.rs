@@ -145,11 +145,11 @@ impl SuiteBuilder<'_> {
         let sandbox_faults = self.sandbox(spec, defaults);
         let script = self.script(spec, defaults);
         let timeout = match pick(&c.timeout, &defaults.timeout) {
-            Some(t) => self.duration(t),
+            Some(t) => self.duration_in(t, context),
             None => Some(self.options.timeout.unwrap_or(DEFAULT_TIMEOUT)),
         };
         let settle = match c.expect.callback.as_ref().map(|c| &c.value) {
-            Some(CallbackSpec::Some(e)) => e.settle.as_ref().map(|s| self.duration(s)),
+            Some(CallbackSpec::Some(e)) => e.settle.as_ref().map(|s| self.duration_in(s, context)),
             _ => None,
         };
         let (expect, steps) = self.shared_expectations(spec, mode.as_ref(), context, schema);

@@ -38,9 +38,16 @@ pub(super) fn templated(spec: &CaseSpec) -> bool {
                 || lines(r.headers)
         })
     };
+    let text = |t: &Option<Located<String>>| t.as_ref().is_some_and(|t| t.value.contains("{{"));
     let callback = |c: &Option<Located<CallbackSpec>>| match c.as_ref().map(|c| &c.value) {
         Some(CallbackSpec::Some(c)) => {
-            lines(&c.payload)
+            text(&c.within)
+                || text(&c.settle)
+                || c.attempts
+                    .as_ref()
+                    .is_some_and(|a| a.value.iter().any(|a| text(&a.value.after)))
+                || c.response.as_ref().is_some_and(|r| text(&r.within))
+                || lines(&c.payload)
                 || lines(&c.headers)
                 || c.attempts.as_ref().is_some_and(|a| {
                     a.value.iter().any(|a| {
@@ -59,10 +66,9 @@ pub(super) fn templated(spec: &CaseSpec) -> bool {
         }
         _ => false,
     };
-    let text = |t: &Option<Located<String>>| t.as_ref().is_some_and(|t| t.value.contains("{{"));
     let e = &spec.expect;
     let postbacks = match e.postbacks.as_ref().map(|p| &p.value) {
-        Some(PostbacksSpec::Some(p)) => lines(&p.query),
+        Some(PostbacksSpec::Some(p)) => lines(&p.query) || text(&p.within),
         _ => false,
     };
     postbacks
@@ -74,6 +80,7 @@ pub(super) fn templated(spec: &CaseSpec) -> bool {
             let s = &step.value;
             text(&s.change_status)
                 || text(&s.reason)
+                || text(&s.wait)
                 || callback(&s.expect.callback)
                 || answer(s.expect.callback_response.as_ref().map(AnswerSpec::from))
         })
@@ -256,7 +263,7 @@ impl SuiteBuilder<'_> {
         };
         let before = self.errors();
         let within = match &expect.within {
-            Some(w) => self.duration(w),
+            Some(w) => self.duration_in(w, context),
             None => Some(DEFAULT_WITHIN),
         };
         let count = expect.count.as_ref().map_or(1, |c| c.value);
@@ -318,7 +325,7 @@ impl SuiteBuilder<'_> {
             let a = &entry.value;
             let status = a.status.as_ref().and_then(|s| self.answer_line(s, context));
             let body = a.body.as_ref().and_then(|b| self.answer_line(b, context));
-            let after = a.after.as_ref().and_then(|t| self.duration(t));
+            let after = a.after.as_ref().and_then(|t| self.duration_in(t, context));
             if i == 0
                 && let Some(after) = &a.after
             {
@@ -366,7 +373,7 @@ impl SuiteBuilder<'_> {
         let within = r
             .within
             .as_ref()
-            .and_then(|w| Some((self.duration(w)?, self.at(&w.referenced))));
+            .and_then(|w| Some((self.duration_in(w, context)?, self.at(&w.referenced))));
         (self.errors() == before).then_some(DeliveryAnswerCheck {
             status,
             body,
@@ -401,7 +408,7 @@ impl SuiteBuilder<'_> {
         };
         let before = self.errors();
         let within = match &e.within {
-            Some(w) => self.duration(w),
+            Some(w) => self.duration_in(w, context),
             None => Some(DEFAULT_WITHIN),
         };
         let query = self.checks(&e.query, context, false);

@@ -125,7 +125,7 @@ impl SuiteBuilder<'_> {
             }
             Action::Resend
         } else {
-            Action::Wait(self.duration(s.wait.as_ref()?)?)
+            Action::Wait(self.duration_in(s.wait.as_ref()?, context)?)
         };
         let at = self.at(&step.referenced);
         let default = match action {

@@ -187,6 +187,26 @@ impl SuiteBuilder<'_> {
         }
     }
 
+    /// A duration that may be a template (`within: "{{vars.window}}"`), rendered with
+    /// `context` first; a rendering that is no duration is an error that shows both.
+    pub fn duration_in(&mut self, text: &Located<String>, context: &Context) -> Option<Duration> {
+        if !text.value.contains("{{") {
+            return self.duration(text);
+        }
+        let rendered = self.render(text, context)?;
+        match parse_duration(&rendered) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(
+                    &text.referenced,
+                    format!("{e} (`{}` renders to `{rendered}`)", text.value.trim()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
     pub fn duration(&mut self, text: &Located<String>) -> Option<Duration> {
         match parse_duration(&text.value) {
             Ok(d) => Some(d),

@@ -696,9 +696,9 @@ impl JsonSchema for DurationSchema {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "A number and a unit: `500ms`, `5s`, `2m`, `1h`",
+            "description": "A number and a unit: `500ms`, `5s`, `2m`, `1h`; or a template that renders to one, e.g. `\"{{vars.window}}\"`",
             "type": "string",
-            "pattern": "^\\s*[0-9]+(\\.[0-9]+)?(ms|s|m|h)\\s*$"
+            "pattern": "^\\s*([0-9]+(\\.[0-9]+)?(ms|s|m|h)|.*\\{\\{.*\\}\\}.*)\\s*$"
         })
     }
 }
