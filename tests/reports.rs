@@ -87,6 +87,13 @@ fn a_case_that_passes_on_its_second_attempt_is_flaky_in_every_report() {
         stdout.contains("(1 flaky)"),
         "the summary counts it: {stdout}"
     );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("FAIL  Nightly › still broken")
+                && l.ends_with(", after 2 attempts)")),
+        "a failure after retries says how many attempts ran: {stdout}"
+    );
 
     let record = read_json(&json);
     assert_eq!(record["summary"]["flaky"], 1);
@@ -625,5 +632,22 @@ fn a_records_summary_is_counted_again_from_its_cases() {
     assert!(
         said.contains("total 1, passed 0, failed 1,"),
         "the old run's counts are its cases': {said}"
+    );
+}
+
+/// `report diff` and `report html` take JSON run records: a JUnit file given by mistake is named
+/// as XML, with what to give instead, not "expected value at line 1 column 1".
+#[test]
+fn a_junit_file_given_for_a_json_record_is_named_as_such() {
+    let dir = common::scratch("diff-junit");
+    let xml = dir.join("junit.xml");
+    std::fs::write(&xml, "<?xml version=\"1.0\"?>\n<testsuites/>\n").unwrap();
+    let xml = xml.display().to_string();
+    let out = common::pitcrew(&["report", "diff", &xml, &xml]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("this is XML (a JUnit report?)") && stderr.contains("--json FILE"),
+        "{stderr}"
     );
 }

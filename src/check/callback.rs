@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::Failure;
-use super::matcher::{at_path, holds, show_actual, show_expected};
+use super::matcher::{at_path, holds, show_actual, show_actual_for, show_expected};
 use crate::delivery::Delivery;
 use crate::plan::PayloadCheck;
 use crate::platform::profile::CallbackStates;
@@ -109,9 +109,13 @@ pub fn payload(
         };
         let matched = |check: &str, line: &PayloadCheck, actual: Option<&Value>| {
             (!holds(&line.matcher, actual)).then(|| {
-                Failure::new(check, show_expected(&line.matcher), show_actual(actual))
-                    .path(&line.path)
-                    .at(&line.at)
+                Failure::new(
+                    check,
+                    show_expected(&line.matcher),
+                    show_actual_for(&line.matcher, actual),
+                )
+                .path(&line.path)
+                .at(&line.at)
             })
         };
         for check in headers {
@@ -363,7 +367,10 @@ fn endpoint_answer(
     if let Some(body) = body {
         let actual = d.answer.body.clone().map(Value::String);
         if !holds(&body.matcher, actual.as_ref()) {
-            let (wanted, got) = (show_expected(&body.matcher), show_actual(actual.as_ref()));
+            let (wanted, got) = (
+                show_expected(&body.matcher),
+                show_actual_for(&body.matcher, actual.as_ref()),
+            );
             let check = format!("{label}.body");
             failures.push(Failure::new(&check, wanted, got).at(&body.at));
         }

@@ -109,6 +109,24 @@ pub fn show_actual(actual: Option<&Value>) -> String {
     }
 }
 
+/// How a failure shows the actual value that `matcher` did not hold for: a `len` matcher's
+/// failure gives the length first (`length 12: string "…"`), not only the value.
+pub fn show_actual_for(matcher: &Matcher, actual: Option<&Value>) -> String {
+    let len = match (matcher, actual) {
+        (Matcher::Len(_), Some(Value::String(s))) => Some(s.chars().count()),
+        (Matcher::Len(_), Some(Value::Array(a))) => Some(a.len()),
+        (Matcher::Len(_), Some(Value::Object(o))) => Some(o.len()),
+        _ => None,
+    };
+    match len {
+        Some(n) => {
+            let shown = crate::check::callback::truncate(&show_actual(actual), 80);
+            format!("length {n}: {shown}")
+        }
+        None => show_actual(actual),
+    }
+}
+
 /// How a failure shows what a matcher wanted.
 pub fn show_expected(matcher: &Matcher) -> String {
     match matcher {
@@ -139,6 +157,24 @@ mod tests {
         assert!(!holds(&m(json!(null)), None), "a missing field is not null");
         assert!(holds(&m(json!(true)), Some(&json!(true))));
         assert!(!holds(&m(json!("true")), Some(&json!(true))));
+    }
+
+    #[test]
+    fn a_len_failure_gives_the_length() {
+        let len = m(json!({"len": 3}));
+        assert_eq!(
+            show_actual_for(&len, Some(&json!("abcd"))),
+            "length 4: string \"abcd\""
+        );
+        assert_eq!(
+            show_actual_for(&len, Some(&json!([1, 2]))),
+            "length 2: array [1,2]"
+        );
+        assert_eq!(show_actual_for(&len, None), "missing (no such field)");
+        assert_eq!(
+            show_actual_for(&m(json!("x")), Some(&json!("abcd"))),
+            "string \"abcd\""
+        );
     }
 
     #[test]

@@ -196,7 +196,7 @@ pub fn answer(
             let failure = Failure::new(
                 &what,
                 matcher::show_expected(&line.matcher),
-                matcher::show_actual(actual),
+                matcher::show_actual_for(&line.matcher, actual),
             )
             .at(&line.at);
             failures.push(match path {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::Failure;
-use super::matcher::{at_path, holds, show_actual, show_expected};
+use super::matcher::{at_path, holds, show_actual_for, show_expected};
 use crate::delivery::Delivery;
 use crate::plan::PostbackCheck;
 
@@ -54,9 +54,13 @@ fn check(expected: &PostbackCheck, postbacks: &[Arc<Delivery>]) -> Vec<Failure> 
             let actual = postback.json.as_ref().and_then(|q| at_path(q, &line.path));
             if !holds(&line.matcher, actual) {
                 failures.push(
-                    Failure::new(&label, show_expected(&line.matcher), show_actual(actual))
-                        .path(&line.path)
-                        .at(&line.at),
+                    Failure::new(
+                        &label,
+                        show_expected(&line.matcher),
+                        show_actual_for(&line.matcher, actual),
+                    )
+                    .path(&line.path)
+                    .at(&line.at),
                 );
             }
         }

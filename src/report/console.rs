@@ -283,10 +283,13 @@ impl Console {
             "",
             self.name(result.index),
             result.duration.as_millis(),
-            if flaky {
-                format!(", passed on attempt {}", result.attempt)
-            } else {
-                String::new()
+            match (flaky, result.attempt) {
+                (true, n) => format!(", passed on attempt {n}"),
+                // A verdict after retries says how many attempts it took.
+                (false, n) if n > 1 && result.status != Status::Passed => {
+                    format!(", after {n} attempts")
+                }
+                _ => String::new(),
             },
             pad = 5 - word.len().min(5),
         );

@@ -151,6 +151,10 @@ fn read(
     match head {
         Ok(head) if head.version > VERSION => Err(super::format::newer(head.version)),
         Ok(head) => Ok(head),
+        // A JUnit file given where a JSON record is read: say so, not where the JSON broke.
+        Err(_) if starts_like_xml(path) => Err(unreadable(
+            "this is XML (a JUnit report?), and this reads pitcrew's JSON run records: give the file `pitcrew run --json FILE` wrote".into(),
+        )),
         // What the record says of itself (a newer version, or none) explains best.
         Err(e) => Err(std::fs::File::open(path)
             .ok()
@@ -158,6 +162,19 @@ fn read(
             .and_then(RunRecord::version_problem)
             .unwrap_or_else(|| unreadable(format!("not a pitcrew JSON report: {e}")))),
     }
+}
+
+/// True when the file at `path` begins (after blanks) with `<`, as XML does.
+fn starts_like_xml(path: &Path) -> bool {
+    use std::io::Read;
+    let mut start = [0u8; 256];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut start));
+    read.is_ok_and(|n| {
+        let text = String::from_utf8_lossy(&start[..n]);
+        text.trim_start_matches('\u{feff}')
+            .trim_start()
+            .starts_with('<')
+    })
 }
 
 /// Deserializes a record's head, handing its cases to `each` instead of keeping them.
