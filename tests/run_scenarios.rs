@@ -380,3 +380,42 @@ cases:
         r.explain()
     );
 }
+
+/// A case's tags in the JSON report are its file's and its own, as `--tag` selects by both.
+#[test]
+fn the_json_report_gives_a_case_its_files_tags_too() {
+    let dir = common::scratch("tags");
+    let file = dir.join("tags.yaml");
+    std::fs::write(
+        &file,
+        "name: Tagged\ntags: [go-live, nightly]\ncases:\n  - { name: a, event: install, tags: [smoke, nightly] }\n  - { name: b, event: install }\n",
+    )
+    .unwrap();
+    let r = common::run(&[&file.display().to_string()], &["--tag", "smoke"]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert_eq!(
+        r.case("a")["tags"],
+        serde_json::json!(["go-live", "nightly", "smoke"])
+    );
+}
+
+/// An unreachable target is one clear error (exit 3 or 2, never a pass) that names the URL
+/// once, not again inside the HTTP client's own words.
+#[test]
+fn an_unreachable_target_is_named_once() {
+    let port = common::dead_port();
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let r = common::run(&["modes.yaml"], &["--target", &base]);
+    assert_ne!(r.code, 0, "{}", r.explain());
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("unreachable"))
+        .unwrap_or_else(|| panic!("{}", r.explain()))
+        .to_string();
+    assert_eq!(
+        line.matches(&format!("127.0.0.1:{port}")).count(),
+        1,
+        "{line}"
+    );
+}

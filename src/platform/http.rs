@@ -133,7 +133,12 @@ fn entry_seqs(log: &LogStep, items: &[Value]) -> Vec<u64> {
 }
 
 fn describe_transport_error(url: &str, e: &reqwest::Error) -> String {
-    format!("{url}: {}", crate::error_chain(e))
+    // The URL once, not again inside reqwest's own words.
+    let mut text = crate::error_chain(e);
+    if let Some(sent) = e.url() {
+        text = text.replace(&format!(" for url ({sent})"), "");
+    }
+    format!("{url}: {text}")
 }
 
 /// `text` made safe to put in a URL's path.

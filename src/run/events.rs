@@ -93,6 +93,13 @@ pub struct CaseInfo {
     pub position: Option<u32>,
 }
 
+/// The file's tags, then the case's own that are not among them.
+fn suite_tags_then(suite: &[String], own: &[String]) -> Vec<String> {
+    let mut tags = suite.to_vec();
+    tags.extend(own.iter().filter(|t| !suite.contains(t)).cloned());
+    tags
+}
+
 impl RunInfo {
     /// What the reports need of `plan`.
     pub fn of(plan: &Plan, target: &str, shard: Option<String>) -> RunInfo {
@@ -109,7 +116,8 @@ impl RunInfo {
                 name: c.name.clone(),
                 suite: i,
                 line: c.line,
-                tags: c.tags.clone(),
+                // The file's tags are the case's too (`--tag` selects by both).
+                tags: suite_tags_then(&suite.tags, &c.tags),
                 position: sharded.then_some(c.origin.index),
             }));
         }
