@@ -101,6 +101,20 @@ fn a_case_that_passes_on_its_second_attempt_is_flaky_in_every_report() {
     assert_eq!(flaky["status"], "passed");
     assert_eq!(flaky["flaky"], true);
     assert_eq!(flaky["attempts"], 2);
+    // Its JUnit time is what it cost the run: every attempt's, not the last one's alone.
+    let all_ms = flaky["duration_ms"].as_u64().unwrap()
+        + flaky["earlier_attempts"][0]["duration_ms"]
+            .as_u64()
+            .unwrap();
+    let junit_text = std::fs::read_to_string(&junit).unwrap();
+    let testcase = junit_text
+        .split("<testcase ")
+        .find(|t| t.contains("name=\"turns flaky\""))
+        .unwrap();
+    assert!(
+        testcase.contains(&format!("time=\"{:.3}\"", all_ms as f64 / 1000.0)),
+        "{all_ms} ms in {testcase}"
+    );
     let earlier = &flaky["earlier_attempts"][0];
     assert_eq!(earlier["attempt"], 1);
     assert_eq!(earlier["status"], "failed");

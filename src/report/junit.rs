@@ -173,7 +173,12 @@ fn test_case(case: &CaseRecord) -> TestCase {
     let mut test_case = TestCase::new(&*case.name, status);
     test_case.set_classname(&*case.suite);
     // The contract's XSD has no `timestamp` on <testcase>: a case's start is in the JSON record.
-    test_case.set_time(Duration::from_millis(case.duration_ms));
+    // The time the case cost the run, its retries included (a flaky case's last attempt alone
+    // may take no time at all; its reruns carry their own times).
+    let earlier: u64 = case.earlier_attempts.iter().map(|a| a.duration_ms).sum();
+    test_case.set_time(Duration::from_millis(
+        case.duration_ms.saturating_add(earlier),
+    ));
     test_case.extra.insert("file".into(), (&*case.file).into());
     test_case
         .extra
