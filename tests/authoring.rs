@@ -304,9 +304,19 @@ fn init_writes_a_project_that_runs_and_never_overwrites() {
         "pitcrew.yaml",
         "scenarios/example.yaml",
         "schema/scenario.schema.json",
+        "schema/project.schema.json",
+        "schema/sandbox-config.schema.json",
     ] {
         assert!(dir.join(file).is_file(), "init did not write {file}");
     }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("schema/sandbox-config.schema.json")).unwrap(),
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/sandbox-config.schema.json")
+        )
+        .unwrap(),
+        "the sandbox config schema init writes is the committed one"
+    );
     let example = dir.join("scenarios").display().to_string();
     let junit = dir.join("junit.xml");
     let junit_arg = junit.display().to_string();

@@ -23,6 +23,11 @@ fn files() -> Vec<(&'static str, String)> {
         ("scenarios/example.yaml", EXAMPLE.to_string()),
         ("schema/scenario.schema.json", super::schema_text()),
         ("schema/project.schema.json", super::project_schema_text()),
+        // For a sandbox config (`--sandbox-config`) the editor checks as it is written.
+        (
+            "schema/sandbox-config.schema.json",
+            super::sandbox_schema_text(),
+        ),
     ]
 }
 
