@@ -5,9 +5,21 @@
 use super::case::Entry;
 use crate::mask::header_value;
 
-/// One block of lines per entry, in the order they happened.
+/// One block of lines per entry, in the order they happened. Deliveries are numbered within
+/// the case (`callback #1`, `postback #1`), not by the run's or the log's sequence.
 pub fn render(entries: &[Entry]) -> Vec<String> {
-    entries.iter().map(render_entry).collect()
+    let mut counted = Counted::default();
+    entries
+        .iter()
+        .map(|e| render_entry(e, &mut counted))
+        .collect()
+}
+
+/// How many callbacks and postbacks a transcript has shown so far.
+#[derive(Default)]
+struct Counted {
+    callbacks: u32,
+    postbacks: u32,
 }
 
 fn headers(list: &[(String, String)]) -> String {
@@ -17,7 +29,7 @@ fn headers(list: &[(String, String)]) -> String {
         .join(", ")
 }
 
-fn render_entry(entry: &Entry) -> String {
+fn render_entry(entry: &Entry, counted: &mut Counted) -> String {
     match entry {
         Entry::Step(what) => format!("== {what}"),
         Entry::Note(what) => format!("-- {what}"),
@@ -47,10 +59,13 @@ fn render_entry(entry: &Entry) -> String {
                 .as_ref()
                 .map(|q| format!("?{q}"))
                 .unwrap_or_default();
-            let kind = if d.postback { "postback" } else { "callback" };
+            let (kind, n) = match d.postback {
+                true => ("postback", &mut counted.postbacks),
+                false => ("callback", &mut counted.callbacks),
+            };
+            *n += 1;
             let mut text = format!(
-                "<= {kind} #{}{attempt} {} {}{query} at {}",
-                d.seq,
+                "<= {kind} #{n}{attempt} {} {}{query} at {}",
                 d.method,
                 d.path,
                 d.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
