@@ -10,10 +10,11 @@ use serde_json::Value;
 use super::PublicPath;
 use super::suite::{SuiteBuilder, pick};
 use super::{Case, DEFAULT_TIMEOUT, Mode, PUB_CLICK_ID};
-
-/// The longest `pub_click_id` pitcrew's receiver files a postback under.
-const MAX_PUB_CLICK_ID: usize = 256;
 use crate::scenario::model::{CallbackSpec, CaseSpec, Defaults, Located, ScenarioFile};
+
+/// The longest `pub_click_id` pitcrew's receiver files a postback under (its
+/// `MAX_REFUSED_ID`): a longer one would make every postback of the case a stray.
+const MAX_PUB_CLICK_ID: usize = crate::receiver::MAX_REFUSED_ID;
 
 impl SuiteBuilder<'_> {
     /// Builds one case; `None` when it has an error (reported).
