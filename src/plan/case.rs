@@ -88,54 +88,9 @@ impl SuiteBuilder<'_> {
         self.needs_steps(&needs, &spec.referenced);
         let converts = matches!(mode, Some(Mode::Generate | Mode::Click(_)));
         let mut params = self.params(c, defaults, context, converts);
-        if public_path.link && !params.contains_key(PUB_CLICK_ID) {
-            // The partner postbacks are matched to the case by it.
-            params.insert(
-                PUB_CLICK_ID.into(),
-                format!("pc-{}", crate::ids::new_uuid()),
-            );
-        }
-        if let (Some(postbacks), Some(why)) = (&c.expect.postbacks, &self.options.no_postbacks) {
-            self.error(
-                &postbacks.referenced,
-                format!("partner postbacks cannot be checked here: {why}"),
-                Some("point `steps.callback_log.postback_url` at a logged postback's URL, or observe them `via: receiver` (docs/targets.md)".into()),
-            );
-        }
-        if let Some(id) = params
-            .get(PUB_CLICK_ID)
-            .filter(|id| id.len() > MAX_PUB_CLICK_ID)
-        {
-            self.error(
-                &spec.referenced,
-                format!("`params.pub_click_id` is {} bytes long; partner postbacks are matched by it, and pitcrew's receiver takes one of at most {MAX_PUB_CLICK_ID}", id.len()),
-                None,
-            );
-        }
-        if let Some(postbacks) = &c.expect.postbacks
-            && !params.contains_key(PUB_CLICK_ID)
-        {
-            self.error(
-                &postbacks.referenced,
-                "partner postbacks are matched to a case by its `pub_click_id`, and this case has none",
-                Some("add `click: link` (it sends a fresh one), or set `params.pub_click_id`".into()),
-            );
-        }
+        self.pub_click_id(spec, public_path, &mut params);
         let params = self.shared_values.params.share(params);
-        // What `--shard` cannot group by: values no two CI jobs render alike.
-        let volatile =
-            |text: &str| text.contains("{{") && ["random", "now"].iter().any(|h| text.contains(h));
-        let raw_pub_click = (c.params.get(PUB_CLICK_ID))
-            .or_else(|| defaults.params.get(PUB_CLICK_ID))
-            .and_then(|v| v.value.as_str());
-        let deal_alone = [
-            pick(&c.member, &defaults.member).map(|m| m.value.as_str()),
-            pick(&c.click, &defaults.click).map(|m| m.value.as_str()),
-            raw_pub_click,
-        ]
-        .into_iter()
-        .flatten()
-        .any(volatile);
+        let deal_alone = deal_alone(c, defaults);
         let flag = self
             .flag(c, defaults, file, context, (mode.as_ref(), public_path))
             .map(|f| self.shared_values.texts.text(f));
@@ -293,6 +248,50 @@ impl SuiteBuilder<'_> {
         Some(PublicPath { link, postback })
     }
 
+    /// The case's `pub_click_id`, by which its partner postbacks are matched: a fresh one for a
+    /// tracking-link click that gives none; and the mistakes `postbacks` can make with it.
+    fn pub_click_id(
+        &mut self,
+        spec: &Located<CaseSpec>,
+        public_path: PublicPath,
+        params: &mut BTreeMap<String, String>,
+    ) {
+        let c = &spec.value;
+        if public_path.link && !params.contains_key(PUB_CLICK_ID) {
+            // The partner postbacks are matched to the case by it.
+            params.insert(
+                PUB_CLICK_ID.into(),
+                format!("pc-{}", crate::ids::new_uuid()),
+            );
+        }
+        if let (Some(postbacks), Some(why)) = (&c.expect.postbacks, &self.options.no_postbacks) {
+            self.error(
+                &postbacks.referenced,
+                format!("partner postbacks cannot be checked here: {why}"),
+                Some("point `steps.callback_log.postback_url` at a logged postback's URL, or observe them `via: receiver` (docs/targets.md)".into()),
+            );
+        }
+        if let Some(id) = params
+            .get(PUB_CLICK_ID)
+            .filter(|id| id.len() > MAX_PUB_CLICK_ID)
+        {
+            self.error(
+                &spec.referenced,
+                format!("`params.pub_click_id` is {} bytes long; partner postbacks are matched by it, and pitcrew's receiver takes one of at most {MAX_PUB_CLICK_ID}", id.len()),
+                None,
+            );
+        }
+        if let Some(postbacks) = &c.expect.postbacks
+            && !params.contains_key(PUB_CLICK_ID)
+        {
+            self.error(
+                &postbacks.referenced,
+                "partner postbacks are matched to a case by its `pub_click_id`, and this case has none",
+                Some("add `click: link` (it sends a fresh one), or set `params.pub_click_id`".into()),
+            );
+        }
+    }
+
     /// The conversion's parameters: the defaults', then the case's (`null` removes one).
     fn params(
         &mut self,
@@ -397,4 +396,22 @@ impl SuiteBuilder<'_> {
         }
         (expect, steps)
     }
+}
+
+/// True when the case's member, click or `pub_click_id` is rendered by `random` or `now`:
+/// `--shard` cannot group by values no two CI jobs render alike.
+fn deal_alone(c: &CaseSpec, defaults: &Defaults) -> bool {
+    let volatile =
+        |text: &str| text.contains("{{") && ["random", "now"].iter().any(|h| text.contains(h));
+    let raw_pub_click = (c.params.get(PUB_CLICK_ID))
+        .or_else(|| defaults.params.get(PUB_CLICK_ID))
+        .and_then(|v| v.value.as_str());
+    [
+        pick(&c.member, &defaults.member).map(|m| m.value.as_str()),
+        pick(&c.click, &defaults.click).map(|m| m.value.as_str()),
+        raw_pub_click,
+    ]
+    .into_iter()
+    .flatten()
+    .any(volatile)
 }
