@@ -99,6 +99,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             }
             return Ok(());
         };
+        // Unwritten: none may arrive.
         let expected = match written {
             Some(written) => PostbackCheck::clone(written),
             None => PostbackCheck {
@@ -106,18 +107,17 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 ..PostbackCheck::default()
             },
         };
-        let expected = &expected;
         let mut seen = PostbacksSeen {
             since: matches!(key, Key::Postback(_)).then_some(self.started_at),
             key,
             seen: Vec::new(),
-            expected: expected.clone(),
+            expected,
         };
-        let want = expected.count as usize;
+        let want = seen.expected.count as usize;
         let all = if want == 0 {
             self.source.deliveries(&seen.key).await?
         } else {
-            let deadline = self.deadline.min(Instant::now() + expected.within);
+            let deadline = self.deadline.min(Instant::now() + seen.expected.within);
             let account = self.account.clone();
             // A postback refused for its credentials ends the wait: it is why the rest did not
             // come as they should.
@@ -131,7 +131,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let postbacks = seen.unjudged(&all, &self.account);
         seen.claim(&postbacks, &self.account);
         self.failures
-            .extend(postback_check::judged(expected, &postbacks));
+            .extend(postback_check::judged(&seen.expected, &postbacks));
         self.entries
             .extend(postbacks.into_iter().map(Entry::Delivery));
         self.postbacks = Some(seen);
