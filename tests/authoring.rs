@@ -555,3 +555,81 @@ fn thousands_of_problems_are_each_located_without_a_wait() {
         "{stderr}"
     );
 }
+
+/// Selection comes first (DESIGN §7): a case `--tag` or `--filter` leaves out is never
+/// checked against the target, nor built (an `{{env.X}}` only it reads may be unset); one in
+/// another shard is built (every job deals alike) but asks nothing of this job's target.
+/// `validate` and `list` take `--target` and `--sandbox-config`, and judge a file for it.
+#[test]
+fn cases_left_out_are_never_checked_against_the_target() {
+    let dir = common::scratch("selection-first");
+    std::fs::write(
+        dir.join("suite.yaml"),
+        "name: Go-live\ncases:\n  - name: smoke install\n    event: install\n    tags: [smoke]\n  - name: retries on 503\n    event: install\n    tags: [scripted]\n    receiver: { respond: [{ status: 503 }, { status: 200 }] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("tenant.yaml"),
+        "name: Tenant\ntags: [tenant]\ncases:\n  - name: \"tenant {{env.PITCREW_SELECTION_UNSET}}\"\n    event: install\n  - name: tenant signup\n    event: signup\n    member: \"{{env.PITCREW_SELECTION_UNSET}}\"\n",
+    )
+    .unwrap();
+    let target = "http://127.0.0.1:9/api/v1";
+    let suite = dir.join("suite.yaml").display().to_string();
+    let tenant = dir.join("tenant.yaml").display().to_string();
+    let go = |args: &[&str]| {
+        let out = pitcrew(args);
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+
+    // A log-observed URL target cannot script the receiver: only the scripted case asks it.
+    let (code, _, stderr) = go(&["list", &suite, "--target", target]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`receiver:` scripts pitcrew's own receiver"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("suite.yaml:9:"), "located: {stderr}");
+    let (code, _, stderr) = go(&["validate", &suite, "--target", target]);
+    assert_eq!(code, Some(2), "validate judges for the target: {stderr}");
+    let (code, stdout, stderr) = go(&["list", &suite, "--target", target, "--tag", "smoke"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stderr.contains("1 case(s), of 1 selected and 2 in all"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = go(&["list", &suite, "--target", target, "--filter", "SMOKE"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // Dealt into two shards, the scripted case is the second's: the first asks nothing of
+    // the target it cannot do, the second does.
+    let (code, stdout, stderr) = go(&["list", &suite, "--target", target, "--shard", "1/2"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("smoke install"), "{stdout}");
+    let (code, _, stderr) = go(&["list", &suite, "--target", target, "--shard", "2/2"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    // On the sandbox, every case is fine.
+    let (code, _, stderr) = go(&["validate", &suite]);
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // A file's env variable is needed only by the cases that read it, when they are selected.
+    let (code, _, stderr) = go(&["list", &suite, &tenant]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("PITCREW_SELECTION_UNSET"), "{stderr}");
+    let (code, stdout, stderr) = go(&["list", &suite, &tenant, "--tag", "!tenant"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    let (code, stdout, stderr) = go(&["list", &tenant, "--filter", "tenant signup"]);
+    assert_eq!(
+        code,
+        Some(2),
+        "its member reads the variable: {stdout}{stderr}"
+    );
+
+    // And a run: the selected case runs on the target, the scripted one is never built.
+    let sandbox = common::Standalone::start();
+    let r = common::run(&[&suite], &["--target", &sandbox.base, "--tag", "smoke"]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert_eq!(r.json.as_ref().unwrap()["summary"]["total"], 1);
+    let r = common::run(&[&suite], &["--target", &sandbox.base]);
+    assert_eq!(r.code, 2, "{}", r.explain());
+}

@@ -59,6 +59,8 @@ pub enum Command {
         #[command(flatten)]
         load: scenarios::LoadArgs,
         #[command(flatten)]
+        target: scenarios::TargetChoice,
+        #[command(flatten)]
         secrets: scenarios::SecretArgs,
     },
     /// Print the expanded case names with file:line, after --filter, --tag and --shard.
@@ -67,6 +69,8 @@ pub enum Command {
         load: scenarios::LoadArgs,
         #[command(flatten)]
         select: scenarios::SelectArgs,
+        #[command(flatten)]
+        target: scenarios::TargetChoice,
         #[command(flatten)]
         secrets: scenarios::SecretArgs,
     },
@@ -109,12 +113,17 @@ pub fn main() -> ExitCode {
     crate::report::style::set_choice(cli.color);
     let outcome = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Validate { load, secrets } => scenarios::validate(&load, &secrets),
+        Command::Validate {
+            load,
+            target,
+            secrets,
+        } => scenarios::validate(&load, &target, &secrets),
         Command::List {
             load,
             select,
+            target,
             secrets,
-        } => scenarios::list(&load, &select, &secrets),
+        } => scenarios::list(&load, &select, &target, &secrets),
         Command::Schema {
             sandbox_config,
             project,

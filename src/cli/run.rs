@@ -8,7 +8,7 @@ use clap::Args;
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
-use super::scenarios::{LoadArgs, SecretPair, SelectArgs, load, select};
+use super::scenarios::{LoadArgs, SecretPair, SelectArgs, TargetChoice, load, select};
 use super::signals::Signals;
 use super::{CliError, Outcome, exit};
 use crate::launch::{Endpoint, Started, Target, TargetArgs};
@@ -23,15 +23,8 @@ pub struct RunArgs {
     pub load: LoadArgs,
     #[command(flatten)]
     pub select: SelectArgs,
-    /// `sandbox` (the embedded GoKart sandbox, the default); the base URL of anything speaking
-    /// the sandbox API, e.g. `http://127.0.0.1:8080/api/v1` (a `pitcrew sandbox`), whose
-    /// callbacks are read from its log; or a target named in pitcrew.yaml.
-    #[arg(long, default_value = "sandbox")]
-    pub target: String,
-    /// Read callbacks from a shared `pitcrew receive` at this URL (its API token from
-    /// PITCREW_RECEIVER_TOKEN), for a URL or a pitcrew.yaml target.
-    #[arg(long, value_name = "URL")]
-    pub receiver_url: Option<String>,
+    #[command(flatten)]
+    pub target: TargetChoice,
     /// Send the embedded sandbox's callbacks to this endpoint (yours) instead of pitcrew's
     /// receiver; deliveries and its answers are read from the sandbox's delivery log.
     #[arg(long, value_name = "URL")]
@@ -42,9 +35,6 @@ pub struct RunArgs {
     pub endpoint_header: Option<(String, String)>,
     #[command(flatten)]
     pub report: ReportArgs,
-    /// The embedded sandbox's tenant (offers, partners, token, time scale) as YAML.
-    #[arg(long, value_name = "FILE")]
-    pub sandbox_config: Option<PathBuf>,
 }
 
 /// How a run goes and what it writes: shared by `run` and `check-endpoint`.
@@ -103,26 +93,27 @@ pub fn run(args: RunArgs) -> Outcome {
     // Before the plan loads, which may take a while: a Ctrl-C meanwhile runs no case.
     let (runtime, signals) = super::runtime_and_signals()?;
     let target = Target::parse(TargetArgs {
-        target: &args.target,
+        target: &args.target.target,
         endpoint: args.endpoint.as_ref().map(|url| Endpoint {
             url: url.clone(),
             header: args.endpoint_header.clone(),
         }),
-        receiver_url: args.receiver_url.as_deref(),
-        sandbox_config: args.sandbox_config.as_deref(),
+        receiver_url: args.target.receiver_url.as_deref(),
+        sandbox_config: args.target.sandbox_config.as_deref(),
         secrets: &args.report.secrets,
     })?;
     let options = PlanOptions {
         timeout: args.report.timeout,
         secrets: args.report.secrets.clone(),
         retries: args.report.retries,
+        selection: args.select.selection(),
         ..target.plan_options()
     };
-    let mut plan = load(&args.load, options)?;
-    if plan.is_empty() {
+    let plan = load(&args.load, options)?;
+    if plan.selected.total == 0 {
         return Err(CliError::Usage("the scenario files hold no cases".into()));
     }
-    match select(&mut plan, &args.select) {
+    match select(&plan, &args.select) {
         Ok(selected) if selected.kept == 0 => {
             let shard = args.select.shard.map(|s| s.to_string()).unwrap_or_default();
             eprintln!(

@@ -32,16 +32,42 @@ pub struct SecretArgs {
     pub secrets: Vec<(String, String)>,
 }
 
-impl SecretArgs {
-    /// The plan options of the sandbox, with these secrets (registered for masking).
-    fn options(&self) -> PlanOptions {
-        for (_, secret) in &self.secrets {
+/// Which target a run is for: what a file means depends on it (whether `receiver:` scripts,
+/// `sandbox:` faults or a step of a profile can be used), so `validate` and `list` take it too.
+#[derive(Debug, Clone, Args)]
+pub struct TargetChoice {
+    /// `sandbox` (the embedded GoKart sandbox, the default); the base URL of anything speaking
+    /// the sandbox API, e.g. `http://127.0.0.1:8080/api/v1` (a `pitcrew sandbox`), whose
+    /// callbacks are read from its log; or a target named in pitcrew.yaml.
+    #[arg(long, default_value = "sandbox")]
+    pub target: String,
+    /// Read callbacks from a shared `pitcrew receive` at this URL (its API token from
+    /// PITCREW_RECEIVER_TOKEN), for a URL or a pitcrew.yaml target.
+    #[arg(long, value_name = "URL")]
+    pub receiver_url: Option<String>,
+    /// The embedded sandbox's tenant (offers, partners, token, time scale) as YAML.
+    #[arg(long, value_name = "FILE")]
+    pub sandbox_config: Option<PathBuf>,
+}
+
+impl TargetChoice {
+    /// The plan options of the target, with `secrets` (registered for masking): nothing is
+    /// started or reached.
+    fn options(&self, secrets: &SecretArgs) -> Result<PlanOptions, CliError> {
+        for (_, secret) in &secrets.secrets {
             crate::mask::register(secret);
         }
-        PlanOptions {
-            secrets: self.secrets.clone(),
-            ..crate::launch::sandbox_plan_options()
-        }
+        let target = crate::launch::Target::parse(crate::launch::TargetArgs {
+            target: &self.target,
+            endpoint: None,
+            receiver_url: self.receiver_url.as_deref(),
+            sandbox_config: self.sandbox_config.as_deref(),
+            secrets: &secrets.secrets,
+        })?;
+        Ok(PlanOptions {
+            secrets: secrets.secrets.clone(),
+            ..target.plan_options()
+        })
     }
 }
 
@@ -62,7 +88,7 @@ pub struct SelectArgs {
 }
 
 impl SelectArgs {
-    fn selection(&self) -> Selection {
+    pub fn selection(&self) -> Selection {
         Selection {
             filters: self.filters.clone(),
             tags: self.tags.clone(),
@@ -144,12 +170,12 @@ pub fn load(args: &LoadArgs, mut options: PlanOptions) -> Result<Plan, CliError>
     }
 }
 
-/// Narrows the plan to the selected cases; selecting nothing with filters or tags is an error
-/// (a mistyped filter must not pass as a green run), an empty shard is not.
-pub fn select(plan: &mut Plan, args: &SelectArgs) -> Result<Selected, CliError> {
-    let selection = args.selection();
-    let selected = plan.select(&selection);
-    if selected.matched == 0 && selection.narrows() {
+/// What the plan's selection kept (the plan was built with it: selection comes first);
+/// selecting nothing with filters or tags is an error (a mistyped filter must not pass as a
+/// green run), an empty shard is not.
+pub fn select(plan: &Plan, args: &SelectArgs) -> Result<Selected, CliError> {
+    let selected = plan.selected;
+    if selected.matched == 0 && args.selection().narrows() {
         let mut asked = Vec::new();
         asked.extend(args.filters.iter().map(|f| format!("--filter {f:?}")));
         asked.extend(args.tags.iter().map(|t| format!("--tag {t:?}")));
@@ -162,9 +188,9 @@ pub fn select(plan: &mut Plan, args: &SelectArgs) -> Result<Selected, CliError> 
     Ok(selected)
 }
 
-/// `pitcrew validate`: load and expand, print the files and their case counts.
-pub fn validate(args: &LoadArgs, secrets: &SecretArgs) -> Outcome {
-    let plan = load(args, secrets.options())?;
+/// `pitcrew validate`: load and expand for the target, print the files and their case counts.
+pub fn validate(args: &LoadArgs, target: &TargetChoice, secrets: &SecretArgs) -> Outcome {
+    let plan = load(args, target.options(secrets)?)?;
     for suite in &plan.suites {
         say(&format!(
             "{}: {} case(s) ({})",
@@ -186,9 +212,18 @@ pub fn validate(args: &LoadArgs, secrets: &SecretArgs) -> Outcome {
 }
 
 /// `pitcrew list`: the expanded case names with where they are written, after selection.
-pub fn list(load_args: &LoadArgs, select_args: &SelectArgs, secrets: &SecretArgs) -> Outcome {
-    let mut plan = load(load_args, secrets.options())?;
-    let selected = select(&mut plan, select_args)?;
+pub fn list(
+    load_args: &LoadArgs,
+    select_args: &SelectArgs,
+    target: &TargetChoice,
+    secrets: &SecretArgs,
+) -> Outcome {
+    let options = PlanOptions {
+        selection: select_args.selection(),
+        ..target.options(secrets)?
+    };
+    let plan = load(load_args, options)?;
+    let selected = select(&plan, select_args)?;
     for case in plan.cases() {
         say(&format!(
             "{}:{}  {} › {}",

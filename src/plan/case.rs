@@ -149,7 +149,7 @@ impl SuiteBuilder<'_> {
     pub(super) fn needs_steps(&mut self, needs: &[&str], at: &serde_saphyr::Location) {
         for step in needs {
             if self.options.missing_steps.contains(step) {
-                self.error(
+                self.target_error(
                     at,
                     format!(
                         "this needs the `{step}` step, which target `{}` leaves out",
@@ -265,7 +265,7 @@ impl SuiteBuilder<'_> {
             );
         }
         if let (Some(postbacks), Some(why)) = (&c.expect.postbacks, &self.options.no_postbacks) {
-            self.error(
+            self.target_error(
                 &postbacks.referenced,
                 format!("partner postbacks cannot be checked here: {why}"),
                 Some("point `steps.callback_log.postback_url` at a logged postback's URL, or observe them `via: receiver` (docs/targets.md)".into()),

@@ -193,7 +193,7 @@ impl SuiteBuilder<'_> {
             refused,
             matches!(callback, Some(CallbackCheck::Unchecked)),
         ) {
-            self.error(
+            self.target_error(
                 &status.referenced,
                 format!("a refused conversion's callbacks are looked for by its click, but {why}"),
                 Some("give `steps.callback_log` a way to read by click (`{{click}}` in its query), or observe callbacks through a receiver".into()),
@@ -273,7 +273,7 @@ impl SuiteBuilder<'_> {
             &self.options.no_callback_headers,
             expect.headers.iter().next(),
         ) {
-            self.error(
+            self.target_error(
                 &first.referenced,
                 format!("`headers:` checks a callback's request headers, but {why}"),
                 Some("observe callbacks through pitcrew's receiver or `pitcrew receive`, or remove the check".into()),

@@ -21,12 +21,11 @@ impl SuiteBuilder<'_> {
             return Some(None);
         };
         if !self.options.sandbox_faults {
-            self.error(
+            self.target_error(
                 &spec.referenced,
                 "`sandbox:` faults only apply to the sandbox target",
                 Some("run with `--target sandbox` (the default), or remove `sandbox:`".into()),
             );
-            return None;
         }
         self.faults(&sandbox.faults)
     }
@@ -131,7 +130,7 @@ impl SuiteBuilder<'_> {
             return Some(None);
         };
         if let Some(why) = &self.options.no_scripts {
-            self.error(
+            self.target_error(
                 &receiver.respond.referenced,
                 format!("`receiver:` scripts pitcrew's own receiver, but {why}"),
                 Some(
@@ -139,7 +138,6 @@ impl SuiteBuilder<'_> {
                         .into(),
                 ),
             );
-            return None;
         }
         let before = self.errors();
         let mut answers = Vec::with_capacity(receiver.respond.value.len());

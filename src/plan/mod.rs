@@ -56,6 +56,8 @@ pub struct Plan {
     pub suites: Vec<Suite>,
     /// Problems worth knowing that do not stop the run.
     pub warnings: Vec<ScenarioDiagnostic>,
+    /// What the selection (`PlanOptions::selection`) kept of the files' cases.
+    pub selected: Selected,
     /// What it takes to build a case again, kept when the run may retry (`--retries`).
     templates: Option<Arc<CaseTemplates>>,
 }
@@ -385,6 +387,12 @@ pub struct PlanOptions {
     /// `--retries`: what it takes to build a case again is kept only when there may be more
     /// than one attempt.
     pub retries: u32,
+    /// `--filter`, `--tag` and `--shard`: selection comes first. A case they leave out is
+    /// never checked against the target: one left out by a filter or tag is not even built
+    /// (so an `{{env.X}}` only it reads may be unset); one in another shard is built (every
+    /// CI job must deal the shards alike), but what the target cannot do that it asks for is
+    /// no error.
+    pub selection: Selection,
 }
 
 impl Default for PlanOptions {
@@ -403,6 +411,7 @@ impl Default for PlanOptions {
             timeout: None,
             max_cases: DEFAULT_MAX_CASES,
             retries: 0,
+            selection: Selection::default(),
         }
     }
 }
@@ -456,9 +465,15 @@ impl Plan {
             budget: usize::MAX,
             shared_values: Default::default(),
             kept: None,
+            selection: &Selection::default(),
+            planned: 0,
+            spec_index: origin.spec,
+            deferred: Vec::new(),
         };
         let rebuilt = builder.rebuild(&template.parsed, case, combination, attempt);
-        match (rebuilt, builder.problems.iter().find(|p| p.is_error())) {
+        let problem = (builder.problems.iter().find(|p| p.is_error()))
+            .or(builder.deferred.first().map(|(_, p)| p));
+        match (rebuilt, problem) {
             (Some(mut again), None) => {
                 again.index = case.index;
                 again.suite = case.suite.clone();
@@ -508,16 +523,24 @@ pub fn build_sources(
         .chain(options.secrets.iter().cloned())
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
+    let selection = options.selection.lowercase();
     let mut suites: Vec<Suite> = Vec::new();
-    let mut problems = Vec::new();
+    // Each file's problems, and what its entries of `cases:` ask of the target that it cannot
+    // do (an error only for an entry with a case kept after sharding).
+    let mut found: Vec<(
+        Vec<ScenarioDiagnostic>,
+        Option<u32>,
+        Vec<(u32, ScenarioDiagnostic)>,
+    )> = Vec::new();
     let mut next_index = 0;
+    let mut total = 0;
     let keep = options.retries > 0;
     let mut files = Vec::new();
     for (file_index, source) in sources.iter().enumerate() {
         let (file, mut file_problems) = crate::scenario::parse(source);
         let parsed = file_problems.is_empty();
         let Some(file) = file else {
-            problems.extend(file_problems);
+            found.push((file_problems, None, Vec::new()));
             continue;
         };
         let mut builder = SuiteBuilder {
@@ -534,8 +557,13 @@ pub fn build_sources(
             budget: options.max_cases.saturating_sub(next_index),
             shared_values: Default::default(),
             kept: keep.then(Vec::new),
+            selection: &selection,
+            planned: 0,
+            spec_index: 0,
+            deferred: Vec::new(),
         };
         let suite = builder.build(&file, file_index as u32, next_index);
+        total += builder.planned;
         let clean = parsed && builder.problems.iter().all(|p| !p.is_error());
         if let Some(combinations) = builder.kept.take() {
             files.push(FileTemplate {
@@ -545,31 +573,64 @@ pub fn build_sources(
             });
         }
         file_problems.extend(dedup(builder.problems));
+        if clean {
+            next_index += builder.planned;
+            suites.push(suite);
+        }
+        let deferred = builder.deferred;
+        found.push((file_problems, clean.then_some(file_index as u32), deferred));
+    }
+    distinct_suite_names(&mut suites);
+    let mut plan = Plan {
+        run_id,
+        suites,
+        warnings: Vec::new(),
+        selected: Selected {
+            total: 0,
+            matched: 0,
+            kept: 0,
+        },
+        templates: None,
+    };
+    plan.selected = Selected {
+        total,
+        ..plan.select(&Selection {
+            shard: options.selection.shard,
+            ..Selection::default()
+        })
+    };
+    // The entries of `cases:` with a case kept, by file.
+    let kept: HashSet<(u32, u32)> = plan
+        .cases()
+        .map(|c| (c.origin.file, c.origin.spec))
+        .collect();
+    let mut problems = Vec::new();
+    for (mut file_problems, built, deferred) in found {
+        let before = file_problems.len();
+        file_problems.extend(deferred.into_iter().filter_map(|(spec, problem)| {
+            // A file with errors of its own has no cases to deal: its entries all count.
+            let holds = built.is_none_or(|file| kept.contains(&(file, spec)));
+            holds.then_some(problem)
+        }));
+        if file_problems.len() > before {
+            file_problems = dedup(file_problems);
+        }
         // In the order they are written, as a reader goes through the file.
         file_problems.sort_by_key(|p| p.offset);
         problems.extend(file_problems);
-        if clean {
-            next_index += suite.cases.len();
-            suites.push(suite);
-        }
     }
-    distinct_suite_names(&mut suites);
     if problems.iter().any(ScenarioDiagnostic::is_error) {
         Err(problems)
     } else {
-        let templates = keep.then(|| {
+        plan.warnings = problems;
+        plan.templates = keep.then(|| {
             Arc::new(CaseTemplates {
                 files,
                 options: options.clone(),
                 env,
             })
         });
-        Ok(Plan {
-            run_id,
-            suites,
-            warnings: problems,
-            templates,
-        })
+        Ok(plan)
     }
 }
 

@@ -72,10 +72,32 @@ impl Selection {
         !self.filters.is_empty() || !self.tags.is_empty()
     }
 
-    /// True when `case` (of a suite tagged `suite_tags`) passes the filters (given in lower
-    /// case) and tags.
+    /// This selection with its filters in lower case, as [`Selection::keeps`] takes them.
+    pub fn lowercase(&self) -> Selection {
+        Selection {
+            filters: self.filters.iter().map(|f| f.to_lowercase()).collect(),
+            ..self.clone()
+        }
+    }
+
+    /// True when `case` (of a suite tagged `suite_tags`) passes the filters (in lower case)
+    /// and tags.
     pub fn matches(&self, case: &Case, suite_tags: &[String]) -> bool {
-        let has = |tag: &str| case.tags.iter().chain(suite_tags).any(|t| t == tag);
+        self.keeps(&case.name, &case.suite, &case.tags, suite_tags)
+    }
+
+    /// True when a case named `name` of suite `suite`, tagged `tags` (its own) and
+    /// `suite_tags` (its file's), passes the tags and the filters (in lower case: see
+    /// [`Selection::lowercase`]).
+    pub fn keeps(&self, name: &str, suite: &str, tags: &[String], suite_tags: &[String]) -> bool {
+        self.tagged(tags, suite_tags) && self.named(name, suite)
+    }
+
+    /// True when a case tagged `tags` (its own) and `suite_tags` (its file's) passes the
+    /// tags: known before its name is rendered, so that a case the tags leave out is never
+    /// built, not even its name.
+    pub fn tagged(&self, tags: &[String], suite_tags: &[String]) -> bool {
+        let has = |tag: &str| tags.iter().chain(suite_tags).any(|t| t == tag);
         let (excluded, wanted): (Vec<&str>, Vec<&str>) = self
             .tags
             .iter()
@@ -84,14 +106,17 @@ impl Selection {
         if excluded.iter().any(|t| has(&t[1..])) {
             return false;
         }
-        if !wanted.is_empty() && !wanted.iter().any(|t| has(t)) {
-            return false;
-        }
+        wanted.is_empty() || wanted.iter().any(|t| has(t))
+    }
+
+    /// True when a case named `name` of suite `suite` passes the filters (any case; given in
+    /// lower case).
+    pub fn named(&self, name: &str, suite: &str) -> bool {
         if self.filters.is_empty() {
             return true;
         }
-        let name = case.name.to_lowercase();
-        let suite = case.suite.to_lowercase();
+        let name = name.to_lowercase();
+        let suite = suite.to_lowercase();
         self.filters
             .iter()
             .any(|f| name.contains(f.as_str()) || suite.contains(f.as_str()))
@@ -150,10 +175,7 @@ fn deal<'a>(cases: impl Iterator<Item = &'a Case>, count: usize) -> Vec<usize> {
 impl Plan {
     /// Keeps the selected cases (suites left empty are dropped) and renumbers them.
     pub fn select(&mut self, selection: &Selection) -> Selected {
-        let selection = &Selection {
-            filters: selection.filters.iter().map(|f| f.to_lowercase()).collect(),
-            ..selection.clone()
-        };
+        let selection = &selection.lowercase();
         let total = self.len();
         let shards = selection.shard.map(|shard| {
             let matched = (self.suites.iter())

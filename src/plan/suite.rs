@@ -40,6 +40,16 @@ pub(super) struct SuiteBuilder<'a> {
     pub shared_values: Shared,
     /// Each entry of `cases:`, its combinations, kept for building cases again (`--retries`).
     pub kept: Option<Vec<Arc<[Combination]>>>,
+    /// The cases to build (`--filter`, `--tag`; filters in lower case): one left out is named
+    /// and counted, never built, so nothing in it is checked against the target.
+    pub selection: &'a super::Selection,
+    /// How many cases the file holds, selected or not.
+    pub planned: usize,
+    /// The entry of `cases:` being built.
+    pub spec_index: u32,
+    /// What this target cannot do that an entry of `cases:` asks for, by entry: an error only
+    /// when a case of the entry is kept after sharding ([`SuiteBuilder::target_error`]).
+    pub deferred: Vec<(u32, ScenarioDiagnostic)>,
 }
 
 /// Texts and parameter sets many cases render alike (an offer, an event, a matrix's few
@@ -125,6 +135,19 @@ impl SuiteBuilder<'_> {
         self.problems
             .push(self.source.diagnostic(Some(at), message, help));
         self.error_count += 1;
+    }
+
+    /// An error that depends on the target (a `receiver:` script where the target's own
+    /// receiver answers, a step its profile leaves out): it holds only when a case of this
+    /// entry is kept after `--shard` deals the cases, so the case is built as if it held not.
+    pub fn target_error(
+        &mut self,
+        at: &Location,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) {
+        let problem = self.source.diagnostic(Some(at), message, help);
+        self.deferred.push((self.spec_index, problem));
     }
 
     pub fn warn(&mut self, at: &Location, message: impl Into<String>, help: Option<String>) {
@@ -273,6 +296,7 @@ impl SuiteBuilder<'_> {
         let starts: Vec<u64> = file.cases.iter().map(|c| c.referenced.line()).collect();
         let mut line_starts: Option<Vec<usize>> = None;
         for (i, spec) in file.cases.iter().enumerate() {
+            self.spec_index = i as u32;
             self.shared.clear();
             self.expect_templated = super::expect::templated(&spec.value);
             let Some(combinations) = self.combinations(spec) else {
@@ -294,8 +318,12 @@ impl SuiteBuilder<'_> {
             }
             let errors_before = self.errors();
             let raw_name = &spec.value.name;
+            let first = first_index + self.planned;
+            self.planned += combinations.len();
+            if !(self.selection).tagged(&spec.value.tags, &file.tags) {
+                continue;
+            }
             let names: Vec<Option<String>> = if raw_name.value.contains("{{") {
-                let first = first_index + cases.len();
                 combinations
                     .iter()
                     .enumerate()
@@ -313,9 +341,24 @@ impl SuiteBuilder<'_> {
             let names: Vec<String> = names.into_iter().flatten().collect();
             self.unstable_name(raw_name);
             let names = matrix::unique_names(names, &combinations, &raw_name.value);
-            cases.reserve(combinations.len());
+            let line = spec.referenced.line();
             for (n, (combination, name)) in combinations.iter().zip(names).enumerate() {
-                let index = first_index + cases.len();
+                if let Some(first) = seen.insert(name.clone(), line) {
+                    self.error(
+                        &spec.value.name.referenced,
+                        format!(
+                            "case name `{name}` is used twice in this file (first at line {first})"
+                        ),
+                        Some(
+                            "case names must be unique in a file: dashboards track cases by name"
+                                .into(),
+                        ),
+                    );
+                }
+                if !self.selection.named(&name, &suite_name) {
+                    continue;
+                }
+                let index = first + n;
                 // Contexts are built one at a time (twice: for the names, then for the case)
                 // so that a 100,000-case matrix never holds 100,000 of them.
                 let context = scope.context(combination, &name, index, 1);
@@ -334,19 +377,6 @@ impl SuiteBuilder<'_> {
                 };
                 case.suite = suite_name.clone();
                 case.file = file_name.clone();
-                if let Some(first) = seen.insert(case.name.to_string(), case.line) {
-                    self.error(
-                        &spec.value.name.referenced,
-                        format!(
-                            "case name `{}` is used twice in this file (first at line {first})",
-                            case.name
-                        ),
-                        Some(
-                            "case names must be unique in a file: dashboards track cases by name"
-                                .into(),
-                        ),
-                    );
-                }
                 cases.push(case);
             }
         }
