@@ -525,13 +525,7 @@ pub fn build_sources(
         .collect();
     let selection = options.selection.lowercase();
     let mut suites: Vec<Suite> = Vec::new();
-    // Each file's problems, and what its entries of `cases:` ask of the target that it cannot
-    // do (an error only for an entry with a case kept after sharding).
-    let mut found: Vec<(
-        Vec<ScenarioDiagnostic>,
-        Option<u32>,
-        Vec<(u32, ScenarioDiagnostic)>,
-    )> = Vec::new();
+    let mut found: Vec<FileProblems> = Vec::new();
     let mut next_index = 0;
     let mut total = 0;
     let keep = options.retries > 0;
@@ -540,7 +534,11 @@ pub fn build_sources(
         let (file, mut file_problems) = crate::scenario::parse(source);
         let parsed = file_problems.is_empty();
         let Some(file) = file else {
-            found.push((file_problems, None, Vec::new()));
+            found.push(FileProblems {
+                problems: file_problems,
+                built: None,
+                deferred: Vec::new(),
+            });
             continue;
         };
         let mut builder = SuiteBuilder {
@@ -577,8 +575,11 @@ pub fn build_sources(
             next_index += builder.planned;
             suites.push(suite);
         }
-        let deferred = builder.deferred;
-        found.push((file_problems, clean.then_some(file_index as u32), deferred));
+        found.push(FileProblems {
+            problems: file_problems,
+            built: clean.then_some(file_index as u32),
+            deferred: builder.deferred,
+        });
     }
     distinct_suite_names(&mut suites);
     let mut plan = Plan {
@@ -605,7 +606,12 @@ pub fn build_sources(
         .map(|c| (c.origin.file, c.origin.spec))
         .collect();
     let mut problems = Vec::new();
-    for (mut file_problems, built, deferred) in found {
+    for FileProblems {
+        problems: mut file_problems,
+        built,
+        deferred,
+    } in found
+    {
         let before = file_problems.len();
         file_problems.extend(deferred.into_iter().filter_map(|(spec, problem)| {
             // A file with errors of its own has no cases to deal: its entries all count.
@@ -632,6 +638,16 @@ pub fn build_sources(
         });
         Ok(plan)
     }
+}
+
+/// One file's problems, and what its entries of `cases:` ask of the target that it cannot do:
+/// an error only for an entry with a case kept after sharding.
+struct FileProblems {
+    problems: Vec<ScenarioDiagnostic>,
+    /// The file's index among the plan's, when its cases were built (it has no error).
+    built: Option<u32>,
+    /// By entry of `cases:`.
+    deferred: Vec<(u32, ScenarioDiagnostic)>,
 }
 
 /// Two files with the same `name:` must not merge into one suite on a dashboard (GitLab keeps
