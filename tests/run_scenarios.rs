@@ -419,3 +419,34 @@ fn an_unreachable_target_is_named_once() {
         "{line}"
     );
 }
+
+/// `matrix: { from: payouts.csv }` (DESIGN §3): each row of the advertiser's table is a
+/// combination, combined with the lists, `exclude` applied, names from the template; the
+/// row whose expected payout is wrong fails, once per partner.
+#[test]
+fn a_payout_table_drives_a_matrix() {
+    let r = common::run(&["payouts/payouts.yaml"], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let verdicts = r.verdicts();
+    assert_eq!(
+        verdicts,
+        [
+            ("install pays 2.50 via p1", "passed"),
+            ("install pays 2.50 via p2", "passed"),
+            ("signup pays 0 via p1", "passed"),
+            ("signup pays 0 via p2", "passed"),
+            ("purchase pays 9.99 via p1", "failed"),
+            ("purchase pays 9.99 via p2", "failed"),
+        ]
+        .map(|(n, s)| (n.to_string(), s.to_string())),
+        "{}",
+        r.explain()
+    );
+    let failure = &r.case("purchase pays 9.99 via p2")["failures"][0];
+    assert_eq!(failure["check"], "callback.payload", "{failure}");
+    assert!(
+        failure["message"].as_str().unwrap().contains("9.90"),
+        "{failure}"
+    );
+    r.assert_junit_valid();
+}

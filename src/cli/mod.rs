@@ -182,7 +182,9 @@ pub fn project_schema_text() -> String {
     schema_file(&crate::project::json_schema())
 }
 
-/// Prints scenario diagnostics (errors and warnings) with their source snippets to stderr.
+/// Prints scenario diagnostics (errors and warnings) to stderr, each once: a line
+/// `error: FILE:LINE:COL: MESSAGE` (what a CI log is searched for), the snippet with the spot
+/// underlined, and the help.
 pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
     use crate::report::style::visible;
     let coloured = crate::report::style::enabled(std::io::stderr().is_terminal());
@@ -193,8 +195,16 @@ pub fn print_diagnostics(problems: &[crate::scenario::ScenarioDiagnostic]) {
         let render = |handler: &miette::GraphicalReportHandler| {
             let mut out = String::new();
             if handler.render_report(&mut out, problem).is_err() {
-                out = format!("{}: {}", problem.at, problem.message);
+                out.clear();
             }
+            // miette heads its report with the message, which the first line already gives:
+            // the snippet (and the help after it) is what is kept.
+            let snippet = out.find("╭─[").and_then(|at| out[..at].rfind('\n'));
+            let out = match (snippet, &problem.help) {
+                (Some(start), _) => out[start + 1..].to_string(),
+                (None, Some(help)) => format!("  help: {help}\n"),
+                (None, None) => String::new(),
+            };
             let kind = if problem.is_error() {
                 "error"
             } else {

@@ -431,7 +431,10 @@ impl SuiteBuilder<'_> {
                 return None;
             }
             None => vec![Combination::new()],
-            Some(m) => match matrix::expand(&m.value, self.budget) {
+            Some(m) => match self
+                .table(&m.value)
+                .and_then(|table| matrix::expand_with(&m.value, table.as_ref(), self.budget))
+            {
                 Ok(c) => c,
                 Err(mut e) => {
                     let at = e.at.unwrap_or(m.referenced);
@@ -452,6 +455,30 @@ impl SuiteBuilder<'_> {
         };
         self.budget -= combinations.len();
         Some(combinations)
+    }
+
+    /// The rows of a matrix's `from:` file (`None` without one), read relative to the scenario
+    /// file; a problem is located at `from:`.
+    fn table(
+        &self,
+        m: &crate::scenario::model::Matrix,
+    ) -> Result<Option<crate::scenario::table::Table>, matrix::MatrixError> {
+        let Some(from) = &m.from else {
+            return Ok(None);
+        };
+        let dir = self
+            .source
+            .path
+            .parent()
+            .unwrap_or(std::path::Path::new(""));
+        let path = dir.join(&from.value);
+        crate::scenario::table::read(&path, &from.value, self.budget)
+            .map(Some)
+            .map_err(|e| matrix::MatrixError {
+                message: e.message,
+                help: e.help,
+                at: Some(from.referenced),
+            })
     }
 
     /// The text a case's templates can come from: its own lines, and the file's lines before

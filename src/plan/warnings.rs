@@ -27,19 +27,41 @@ impl SuiteBuilder<'_> {
                 }
             }
         }
+        let mut columns = Vec::new();
         for key in keys {
             if !matrix::mentions(text, key) {
-                let at = spec
-                    .axes
-                    .iter()
-                    .find(|(k, _)| k == key)
-                    .map_or(*at, |(_, v)| v.referenced);
+                let axis = spec.axes.iter().find(|(k, _)| k == key);
+                if let (None, Some(from)) = (axis, &spec.from) {
+                    let included = (spec.include.iter()).any(|i| i.value.contains_key(key));
+                    if !included {
+                        columns.push((key, from));
+                        continue;
+                    }
+                }
+                let at = axis.map_or(*at, |(_, v)| v.referenced);
                 self.warn(
                     &at,
                     format!("matrix key `{key}` is not used by this case: each of its values sends the same requests"),
                     Some(format!("use `{{{{matrix.{key}}}}}` in the case (in `event:`, `params:`, …), or remove the key")),
                 );
             }
+        }
+        // The file's unused columns, in one warning: a spreadsheet may have several.
+        if let Some((_, from)) = columns.first() {
+            let names: Vec<String> = columns.iter().map(|(k, _)| format!("`{k}`")).collect();
+            let (what, are) = match names.len() {
+                1 => ("column", "is"),
+                _ => ("columns", "are"),
+            };
+            self.warn(
+                &from.referenced,
+                format!(
+                    "{what} {} of `{}` {are} not used by this case: rows that differ only there send the same requests",
+                    names.join(", "),
+                    from.value
+                ),
+                Some("use `{{matrix.COLUMN}}` in the case, or leave the column out of the file".into()),
+            );
         }
     }
 

@@ -35,7 +35,30 @@ fn error(message: String, help: Option<String>, at: Option<Location>) -> MatrixE
 
 /// Expands a matrix into its combinations; more than `max_cases` is an error.
 pub fn expand(matrix: &Matrix, max_cases: usize) -> Result<Vec<Combination>, MatrixError> {
-    let keys: Vec<&str> = matrix.axes.iter().map(|(k, _)| k.as_str()).collect();
+    expand_with(matrix, None, max_cases)
+}
+
+/// Expands a matrix with the rows of its `from:` file (`table`): each row is combined with
+/// every combination of the lists (the rows vary slowest, as the first list would).
+pub fn expand_with(
+    matrix: &Matrix,
+    table: Option<&super::table::Table>,
+    max_cases: usize,
+) -> Result<Vec<Combination>, MatrixError> {
+    let mut keys: Vec<&str> = Vec::new();
+    if let Some(table) = table {
+        keys.extend(table.columns.iter().map(String::as_str));
+    }
+    for (key, values) in &matrix.axes {
+        if keys.contains(&key.as_str()) {
+            return Err(error(
+                format!("matrix key `{key}` is both a list here and a column of the `from:` file"),
+                Some("remove the list, or the file's column".into()),
+                Some(values.referenced),
+            ));
+        }
+        keys.push(key);
+    }
     for (key, values) in &matrix.axes {
         if values.value.is_empty() {
             return Err(error(
@@ -57,16 +80,17 @@ pub fn expand(matrix: &Matrix, max_cases: usize) -> Result<Vec<Combination>, Mat
             ));
         }
     }
+    let rows = table.map_or(1, |t| t.rows.len());
     let product = matrix
         .axes
         .iter()
-        .try_fold(1usize, |n, (_, v)| n.checked_mul(v.value.len()));
+        .try_fold(rows, |n, (_, v)| n.checked_mul(v.value.len()));
     let total = product.and_then(|p| p.checked_add(matrix.include.len()));
     if total.is_none_or(|n| n > max_cases) {
-        let sizes: Vec<String> = matrix
-            .axes
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", v.value.len()))
+        let sizes: Vec<String> = table
+            .map(|t| format!("rows: {}", t.rows.len()))
+            .into_iter()
+            .chain((matrix.axes.iter()).map(|(k, v)| format!("{k}: {}", v.value.len())))
             .collect();
         let sizes = sizes.join(" × ");
         let message = match (matrix.include.len(), total) {
@@ -97,15 +121,18 @@ pub fn expand(matrix: &Matrix, max_cases: usize) -> Result<Vec<Combination>, Mat
         ));
     }
     let mut combinations: Vec<Combination> = Vec::new();
-    if !matrix.axes.is_empty() {
+    let empty = [Combination::new()];
+    let bases: &[Combination] = table.map_or(&empty, |t| &t.rows);
+    if !matrix.axes.is_empty() || table.is_some() {
         let mut odometer = vec![0usize; matrix.axes.len()];
+        let mut base = 0;
         'product: loop {
-            let combination: Combination = matrix
-                .axes
-                .iter()
-                .zip(&odometer)
-                .map(|((k, v), &i)| (k.clone(), v.value[i].clone()))
-                .collect();
+            let mut combination: Combination = bases[base].clone();
+            combination.extend(
+                (matrix.axes.iter())
+                    .zip(&odometer)
+                    .map(|((k, v), &i)| (k.clone(), v.value[i].clone())),
+            );
             let excluded = matrix.exclude.iter().any(|entry| {
                 entry
                     .value
@@ -122,7 +149,10 @@ pub fn expand(matrix: &Matrix, max_cases: usize) -> Result<Vec<Combination>, Mat
                 }
                 odometer[digit] = 0;
             }
-            break;
+            base += 1;
+            if base == bases.len() {
+                break;
+            }
         }
     }
     let original = combinations.len();
@@ -323,7 +353,54 @@ mod tests {
                 .collect(),
             include: Vec::new(),
             exclude: Vec::new(),
+            from: None,
         }
+    }
+
+    /// A file's rows are combined with the lists (rows slowest), `exclude` and `include` see
+    /// their columns, and a list may not repeat a column.
+    #[test]
+    fn a_files_rows_combine_with_the_lists() {
+        let row = |e: &str, p: &str| -> Combination {
+            vec![("event".into(), json!(e)), ("payout".into(), json!(p))]
+        };
+        let table = crate::scenario::table::Table {
+            columns: vec!["event".into(), "payout".into()],
+            rows: vec![row("install", "1"), row("signup", "2"), row("refund", "0")],
+        };
+        let mut m = matrix(&[("n", json!([1, 2]))]);
+        m.exclude = vec![entry(json!({ "event": "refund" }))];
+        m.include = vec![entry(json!({ "payout": "2", "note": "signup pays" }))];
+        let c = expand_with(&m, Some(&table), 100).unwrap();
+        let all: Vec<String> = c
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| format!("{k}={}", show(v)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        assert_eq!(
+            all,
+            [
+                "event=install payout=1 n=1",
+                "event=install payout=1 n=2",
+                "event=signup payout=2 n=1 note=signup pays",
+                "event=signup payout=2 n=2 note=signup pays",
+            ]
+        );
+        let only_rows = expand_with(&matrix(&[]), Some(&table), 100).unwrap();
+        assert_eq!(only_rows.len(), 3);
+        let e = expand_with(&matrix(&[]), Some(&table), 2).unwrap_err();
+        assert!(e.message.contains("3 cases (rows: 3)"), "{e:?}");
+        let clash = expand_with(&matrix(&[("event", json!(["x"]))]), Some(&table), 100);
+        assert!(
+            clash
+                .unwrap_err()
+                .message
+                .contains("both a list here and a column")
+        );
     }
 
     fn entry(v: Value) -> Located<BTreeMap<String, Value>> {

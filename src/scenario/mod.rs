@@ -6,6 +6,7 @@ pub mod files;
 pub mod matcher;
 pub mod matrix;
 pub mod model;
+pub mod table;
 pub mod template;
 
 use std::path::{Path, PathBuf};
@@ -40,7 +41,6 @@ pub struct ScenarioDiagnostic {
     pub span: Option<SourceSpan>,
     /// Where the problem is in the file (a byte offset), to list a file's problems in order.
     pub offset: Option<usize>,
-    pub label: String,
     pub help: Option<String>,
     /// `file:line:col`, for one-line summaries.
     pub at: String,
@@ -62,9 +62,9 @@ impl Diagnostic for ScenarioDiagnostic {
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let span = self.span?;
+        // Unlabelled: the message is printed once, above the snippet.
         Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            Some(self.label.clone()),
-            span,
+            None, span,
         ))))
     }
 }
@@ -244,7 +244,6 @@ impl SourceFile {
                 source_code: Excerpt::whole(path.display().to_string(), Arc::from("")),
                 span: None,
                 offset: None,
-                label: String::new(),
                 help: None,
                 at: path.display().to_string(),
                 severity: Severity::Error,
@@ -305,7 +304,6 @@ impl SourceFile {
             None => (None, self.display_name()),
         };
         ScenarioDiagnostic {
-            label: short_label(&message),
             message,
             source_code,
             span,
@@ -335,15 +333,6 @@ impl SourceFile {
         let end = rest.find(['\n', ':', ',', '}', ']']).unwrap_or(rest.len());
         rest[..end].trim_end().len().max(1)
     }
-}
-
-fn short_label(message: &str) -> String {
-    let head = message.split(", expected").next().unwrap_or(message);
-    head.split([';', '('])
-        .next()
-        .unwrap_or(head)
-        .trim()
-        .to_string()
 }
 
 /// Parses a scenario file into the serde model.

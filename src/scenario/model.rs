@@ -224,6 +224,8 @@ pub struct Matrix {
     pub include: Vec<Located<BTreeMap<String, Value>>>,
     /// Partial combinations to remove.
     pub exclude: Vec<Located<BTreeMap<String, Value>>>,
+    /// A CSV or JSON-lines file of rows, each a combination (relative to the scenario file).
+    pub from: Option<Located<String>>,
 }
 
 /// Sandbox-only settings of a case.
@@ -526,6 +528,7 @@ impl<'de> Deserialize<'de> for Matrix {
                     match key.as_str() {
                         "include" => matrix.include = map.next_value()?,
                         "exclude" => matrix.exclude = map.next_value()?,
+                        "from" => matrix.from = Some(map.next_value()?),
                         _ => {
                             let values: Located<Vec<Value>> = map.next_value()?;
                             matrix.axes.push((key, values));
@@ -545,9 +548,14 @@ impl JsonSchema for Matrix {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "Run the case once per combination of these lists; templates read `{{matrix.KEY}}`. `include:` adds combinations (or keys to the combinations it matches), `exclude:` removes them.",
+            "description": "Run the case once per combination of these lists; templates read `{{matrix.KEY}}`. `from:` reads rows from a CSV or JSON-lines file, each a combination (combined with the lists). `include:` adds combinations (or keys to the combinations it matches), `exclude:` removes them.",
             "type": "object",
             "properties": {
+                "from": {
+                    "description": "A CSV file (header row = keys; `;` or tab when the header has no comma) or JSON lines (`.jsonl`), relative to the scenario file: each row is a combination",
+                    "type": "string",
+                    "minLength": 1
+                },
                 "include": {
                     "description": "Extra combinations, or keys to add to the combinations they match",
                     "type": "array",
