@@ -450,3 +450,55 @@ fn a_payout_table_drives_a_matrix() {
     );
     r.assert_junit_valid();
 }
+
+/// Callback-only mode can expect the callback tool's own refusal (`expect.resend`), and a
+/// refusal it does not expect fails with the key that would expect it (`resend.status`).
+#[test]
+fn callback_only_cases_may_expect_the_tools_refusal() {
+    let r = common::run(&["resend/refusals.yaml"], &[]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    assert_eq!(
+        r.verdicts(),
+        [
+            ("an unknown conversion is refused", "passed"),
+            (
+                "an unknown conversion fails a case that expects a callback",
+                "failed"
+            ),
+            ("the seeded conversion is not refused", "failed"),
+        ]
+        .map(|(n, s)| (n.to_string(), s.to_string())),
+        "{}",
+        r.explain()
+    );
+    let failure = |name: &str| {
+        let f = &r.case(name)["failures"];
+        assert_eq!(f.as_array().unwrap().len(), 1, "{f}");
+        f[0]["message"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        failure("an unknown conversion fails a case that expects a callback"),
+        "resend.status: expected 200, got 404 (conversion `cnv-unknown` not found)"
+    );
+    assert!(
+        failure("the seeded conversion is not refused")
+            .starts_with("resend.status: expected 404, got 200"),
+        "{}",
+        r.explain()
+    );
+    // On a case that does not resend, `expect.resend` is a located error.
+    let dir = common::scratch("resend-misplaced");
+    let file = dir.join("m.yaml");
+    std::fs::write(
+        &file,
+        "cases:\n  - name: a\n    event: install\n    expect: { resend: { status: 404 } }\n",
+    )
+    .unwrap();
+    let out = common::pitcrew(&["validate", &file.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("m.yaml:4:33: `expect.resend` checks the callback tool's answer"),
+        "{stderr}"
+    );
+}

@@ -76,6 +76,7 @@ pub(super) fn templated(spec: &CaseSpec) -> bool {
         || answer(e.click.as_ref().map(AnswerSpec::from))
         || answer(e.conversion.as_ref().map(AnswerSpec::from))
         || answer(e.callback_response.as_ref().map(AnswerSpec::from))
+        || answer(e.resend.as_ref().map(AnswerSpec::from))
         || spec.then.iter().any(|step| {
             let s = &step.value;
             text(&s.change_status)
@@ -139,6 +140,7 @@ impl SuiteBuilder<'_> {
                 .as_ref()
                 .and_then(|r| r.state.as_ref())
                 .map(|s| self.at(&s.referenced)),
+            resend_status: status_at(e.resend.as_ref().and_then(|r| r.status.as_ref())),
         };
         let click_status = e
             .click
@@ -154,7 +156,32 @@ impl SuiteBuilder<'_> {
             None => Some(None),
             Some(state) => self.conversion_state(state).map(Some),
         };
-        let misplaced = [e.callback_response.as_ref()]
+        let resend_status = e
+            .resend
+            .as_ref()
+            .and_then(|r| r.status.as_ref())
+            .map(|s| s.value);
+        let resend = self.answer(e.resend.as_ref().map(AnswerSpec::from), context);
+        if let (Some(r), false) = (&e.resend, matches!(mode, Some(Mode::CallbackOnly { .. }))) {
+            let at = r.status.as_ref().map_or(spec.referenced, |s| s.referenced);
+            self.error(
+                &at,
+                "`expect.resend` checks the callback tool's answer, which only a callback-only case (`click:` and `conversion:`, no `event:`) calls",
+                Some("to resend after a conversion, add a `then:` step `- resend: true`".into()),
+            );
+        }
+        // The tool refusing is what the case expects: there is no endpoint answer to check, and
+        // no callback may follow.
+        let refused = resend_status.filter(|s| !(200..300).contains(s));
+        if let (Some(_), Some(r)) = (refused, &e.callback_response) {
+            let at = r.status.as_ref().map_or(spec.referenced, |s| s.referenced);
+            self.error(
+                &at,
+                "`callback_response` checks the endpoint's answer to a resent callback, but this case expects the callback tool to refuse (`expect.resend.status`), so nothing is sent",
+                Some("remove one of the two".into()),
+            );
+        }
+        let misplaced = [e.callback_response.as_ref(), e.resend.as_ref()]
             .into_iter()
             .chain(
                 c.then
@@ -173,6 +200,10 @@ impl SuiteBuilder<'_> {
         let click = self.answer(e.click.as_ref().map(AnswerSpec::from), context);
         let conversion = self.answer(e.conversion.as_ref().map(AnswerSpec::from), context);
         let default = match mode {
+            Some(Mode::CallbackOnly { .. }) if refused.is_some() => CallbackCheck::None {
+                wait: Duration::ZERO,
+                at: at.clone(),
+            },
             Some(Mode::CallbackOnly { .. }) => CallbackCheck::Unchecked,
             _ if conversion_status.is_none_or(|s| (200..300).contains(&s)) => {
                 one_callback(schema, &at)
@@ -201,11 +232,13 @@ impl SuiteBuilder<'_> {
         }
         let callback_response = match (&e.callback_response, mode) {
             (Some(r), _) => self.response_check(r, context, &at).map(Some),
-            (None, Some(Mode::CallbackOnly { .. })) => Some(Some(ResponseCheck {
-                status: None,
-                answer: AnswerChecks::default(),
-                at: at.clone(),
-            })),
+            (None, Some(Mode::CallbackOnly { .. })) if refused.is_none() => {
+                Some(Some(ResponseCheck {
+                    status: None,
+                    answer: AnswerChecks::default(),
+                    at: at.clone(),
+                }))
+            }
             (None, _) => Some(None),
         };
         let postbacks = self.postbacks(e.postbacks.as_ref(), context);
@@ -220,6 +253,8 @@ impl SuiteBuilder<'_> {
             conversion: conversion?,
             callback: callback?,
             callback_response: callback_response?,
+            resend_status,
+            resend: resend?,
         })
     }
 

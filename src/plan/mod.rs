@@ -185,6 +185,10 @@ pub struct CaseExpect {
     pub conversion: AnswerChecks,
     pub callback: CallbackCheck,
     pub callback_response: Option<ResponseCheck>,
+    /// The callback tool's own status in callback-only mode (`expect.resend.status`); `None`:
+    /// one the target counts as done.
+    pub resend_status: Option<u16>,
+    pub resend: AnswerChecks,
     /// The partner postbacks (judged for a case with a `pub_click_id`); `None` when
     /// `postbacks` is not written: none may arrive (boxed: most cases never write it).
     pub postbacks: Option<Box<PostbackCheck>>,
@@ -213,6 +217,7 @@ pub struct Written {
     pub click_status: Option<String>,
     pub conversion_status: Option<String>,
     pub conversion_state: Option<String>,
+    pub resend_status: Option<String>,
 }
 
 /// Matchers on an HTTP answer beyond its status.

@@ -250,8 +250,10 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 self.ids.conversion = Some(conversion.clone());
                 self.script(click).await?;
                 let expect = case.expect.callback_response.as_ref();
+                let at = (case.expect.written.resend_status.as_ref()).unwrap_or(&case.expect.at);
+                let tool = (case.expect.resend_status, &case.expect.resend);
                 let sent = self
-                    .resend((click, conversion), expect, 0, &case.expect.at)
+                    .resend((click, conversion), tool, expect, (0, at))
                     .await?;
                 self.watch(Key::Conversion(conversion.clone()), false);
                 sent.into_iter().collect()
@@ -457,20 +459,27 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
     }
 
     /// Resends a conversion's callback in part `n`; returns the callback record id the tool
-    /// reported. `at`: the case or step that resends.
+    /// reported. `tool`: the status the tool must answer (`None`: one the target counts as
+    /// done) and the checks on its answer (`expect.resend`); `expect`: on the endpoint's
+    /// answer it reports; `at`: where the tool's status is expected (or the case or step that
+    /// resends).
     async fn resend(
         &mut self,
         (click, conversion): (&str, &str),
+        (status, answer): (Option<u16>, &AnswerChecks),
         expect: Option<&ResponseCheck>,
-        n: usize,
-        at: &str,
+        (n, at): (usize, &str),
     ) -> Result<Option<String>, Stop> {
         let sent = self.platform.send_callback(click, conversion).await?;
         self.entries.push(Entry::Exchange(sent.exchange.clone()));
         let done = (sent.done, sent.ok.as_str());
-        let tool = ("callback_tool.status", n);
-        if !self.expect_status(tool, None, done, &sent.exchange, at) {
+        if !self.expect_status(("resend.status", n), status, done, &sent.exchange, at) {
             return Err(Stop::Failed);
+        }
+        self.expect_answer("resend", answer, &sent.exchange);
+        if status.is_some_and(|s| !(200..300).contains(&s)) {
+            // Refused, as expected: nothing was sent.
+            return Ok(None);
         }
         if let Some(expect) = expect {
             let failures = response_failures(&sent, expect);
@@ -516,9 +525,9 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             Action::Resend => self
                 .resend(
                     (&click, &conversion),
+                    (None, &AnswerChecks::default()),
                     step.expect.callback_response.as_ref(),
-                    n,
-                    &step.at,
+                    (n, &step.at),
                 )
                 .await?
                 .into_iter()

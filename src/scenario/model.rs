@@ -292,6 +292,10 @@ pub struct Expect {
     pub callback: Option<Located<CallbackSpec>>,
     /// The endpoint's answer as the callback tool reports it (callback-only mode).
     pub callback_response: Option<ResponseExpect>,
+    /// The callback tool's own answer (callback-only mode; default: one the target counts as
+    /// done). A status it refuses with (e.g. `404` for an unknown conversion) expects the
+    /// refusal: then no callback may follow.
+    pub resend: Option<ResponseExpect>,
     /// `none`, or the partner postbacks the conversion fires (GET URLs, their query the
     /// payload). Judged for a case with a publisher click id (`click: link`, or
     /// `params.pub_click_id`); unwritten, none may arrive.
