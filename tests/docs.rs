@@ -110,7 +110,12 @@ fn the_sandbox_config_example_loads() {
     std::fs::write(&path, block).unwrap();
     let config = pitcrew::sandbox::SandboxConfig::from_file(&path)
         .unwrap_or_else(|e| panic!("docs/sandbox.md's config does not load: {}", e.message));
-    assert_eq!(config.offers[0].events[1].status, "Pending");
+    let offer = config.offers.iter().find(|o| o.id == "offer-1234").unwrap();
+    assert_eq!(offer.events[1].status, "Pending");
+    assert!(
+        config.offers.iter().any(|o| o.id == "demo-offer"),
+        "the built-in tenant stays"
+    );
 }
 
 /// The complete profile docs/targets.md shows loads and compiles: pointed at a closed local

@@ -502,3 +502,61 @@ fn callback_only_cases_may_expect_the_tools_refusal() {
         "{stderr}"
     );
 }
+
+/// A sandbox config adds its offers and partners to the built-in tenant (the seeded click
+/// stays on `demo-offer`), or replaces it with `builtin: false`; kept beside the scenarios it
+/// is skipped with a note, not read as a broken scenario.
+#[test]
+fn a_sandbox_config_extends_the_built_in_tenant_and_may_sit_beside_the_scenarios() {
+    let dir = common::scratch("tenant-beside");
+    std::fs::write(
+        dir.join("tenant.yaml"),
+        "minute: 20ms\noffers:\n  - id: payout-offer\n    events: [{ id: lead, revenue: 2 }]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("suite.yaml"),
+        "name: Tenant\ncases:\n  - name: a lead on the config's offer\n    offer: payout-offer\n    event: lead\n  - name: an install on the built-in offer\n    event: install\n  - name: the seeded conversion is still demo-offer's\n    click: \"00000000-0000-4000-8000-000000000001\"\n    conversion: \"00000000-0000-4000-8000-000000000002\"\n    expect:\n      callback: { payload: { conversion.offerId: demo-offer } }\n",
+    )
+    .unwrap();
+    let folder = dir.display().to_string();
+    let config = dir.join("tenant.yaml").display().to_string();
+    let r = common::run(&[&folder], &["--sandbox-config", &config]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert_eq!(r.json.as_ref().unwrap()["summary"]["total"], 3);
+    assert!(
+        !r.stderr.contains("sandbox config ("),
+        "given, it is not noted: {}",
+        r.stderr
+    );
+
+    // Beside the scenarios without `--sandbox-config`: skipped, with a note that says why.
+    let out = common::pitcrew(&["validate", &folder]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "tenant.yaml: a sandbox config (`minute`, `offers`), not a scenario file: skipped"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--sandbox-config"), "{stderr}");
+
+    // `builtin: false`: only the file's tenant, no seeded click.
+    std::fs::write(
+        dir.join("tenant.yaml"),
+        "builtin: false\noffers:\n  - id: payout-offer\n    partner: p1\n    events: [{ id: lead }]\npartners:\n  - id: p1\n",
+    )
+    .unwrap();
+    let r = common::run(&[&folder], &["--sandbox-config", &config]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let verdicts = r.verdicts();
+    assert_eq!(verdicts[0].1, "passed", "{}", r.explain());
+    assert_ne!(verdicts[1].1, "passed", "no demo-offer: {}", r.explain());
+    assert_ne!(
+        verdicts[2].1,
+        "passed",
+        "no seeded conversion: {}",
+        r.explain()
+    );
+}

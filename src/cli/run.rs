@@ -107,6 +107,7 @@ pub fn run(args: RunArgs) -> Outcome {
         secrets: args.report.secrets.clone(),
         retries: args.report.retries,
         selection: args.select.selection(),
+        sandbox_config: args.target.sandbox_config.clone(),
         ..target.plan_options()
     };
     let plan = load(&args.load, options)?;

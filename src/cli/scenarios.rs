@@ -66,6 +66,7 @@ impl TargetChoice {
         })?;
         Ok(PlanOptions {
             secrets: secrets.secrets.clone(),
+            sandbox_config: self.sandbox_config.clone(),
             ..target.plan_options()
         })
     }

@@ -75,6 +75,8 @@ struct CaseTemplates {
 /// One file's cases, as templates.
 #[derive(Debug)]
 struct FileTemplate {
+    /// The file's index among those the plan was built from (`Origin::file`).
+    index: u32,
     source: SourceFile,
     parsed: crate::scenario::model::ScenarioFile,
     /// Each entry of `cases:`, its combinations (one empty one without a matrix).
@@ -398,6 +400,8 @@ pub struct PlanOptions {
     /// CI job must deal the shards alike), but what the target cannot do that it asks for is
     /// no error.
     pub selection: Selection,
+    /// `--sandbox-config`: that file is no scenario file, even in a folder of them.
+    pub sandbox_config: Option<std::path::PathBuf>,
 }
 
 impl Default for PlanOptions {
@@ -417,6 +421,7 @@ impl Default for PlanOptions {
             max_cases: DEFAULT_MAX_CASES,
             retries: 0,
             selection: Selection::default(),
+            sandbox_config: None,
         }
     }
 }
@@ -446,7 +451,8 @@ impl Plan {
             ));
         };
         let origin = case.origin;
-        let template = templates.files.get(origin.file as usize);
+        // Not every file read has cases (a sandbox config beside them is skipped).
+        let template = templates.files.iter().find(|t| t.index == origin.file);
         let combination = template.and_then(|t| {
             let combinations = t.combinations.get(origin.spec as usize)?;
             combinations.get(origin.combination as usize)
@@ -537,6 +543,35 @@ pub fn build_sources(
     let mut files = Vec::new();
     for (file_index, source) in sources.iter().enumerate() {
         let (file, mut file_problems) = crate::scenario::parse(source);
+        if !file_problems.is_empty()
+            && let Some(keys) = crate::scenario::sandbox_config_keys(&source.text)
+        {
+            // A tenant's config kept beside the scenarios: not a broken scenario.
+            let given = options.sandbox_config.as_ref().is_some_and(|given| {
+                let real = |p: &Path| std::fs::canonicalize(p).ok();
+                real(given).is_some_and(|g| real(&source.path) == Some(g))
+            });
+            if !given {
+                let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+                let note = source.diagnostic(
+                    None,
+                    format!(
+                        "a sandbox config ({}), not a scenario file: skipped",
+                        keys.join(", ")
+                    ),
+                    Some(format!(
+                        "give it to the embedded sandbox with `--sandbox-config {}`, or keep it out of the folders pitcrew reads scenarios from",
+                        source.display_name()
+                    )),
+                );
+                found.push(FileProblems {
+                    problems: vec![note.into_warning()],
+                    built: None,
+                    deferred: Vec::new(),
+                });
+            }
+            continue;
+        }
         let parsed = file_problems.is_empty();
         let Some(file) = file else {
             found.push(FileProblems {
@@ -570,6 +605,7 @@ pub fn build_sources(
         let clean = parsed && builder.problems.iter().all(|p| !p.is_error());
         if let Some(combinations) = builder.kept.take() {
             files.push(FileTemplate {
+                index: file_index as u32,
                 source: source.clone(),
                 parsed: file,
                 combinations,

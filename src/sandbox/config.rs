@@ -52,12 +52,18 @@ pub struct SandboxConfig {
     )]
     #[schemars(with = "String", extend("default" = "50ms", "pattern" = "^\\s*[0-9]+(\\.[0-9]+)?(ms|s|m|h)\\s*$"))]
     pub minute: Duration,
-    /// The offers; default: `demo-offer` with events install, signup, purchase and deposit.
-    #[serde(default = "default_offers")]
+    /// Keep the built-in tenant beside these offers and partners (default true): `demo-offer`
+    /// and `trading-app`, partner `demo-publisher`, and the seeded click and conversion, so
+    /// that the shipped scenarios and examples still run. An offer or partner given here with
+    /// a built-in id replaces the built-in one. `false`: only what this file gives.
+    #[serde(default = "default_builtin")]
+    pub builtin: bool,
+    /// The offers, added to the built-in ones (see `builtin`).
+    #[serde(default)]
     pub offers: Vec<OfferConfig>,
-    /// The partners (publisher accounts); default: `demo-publisher`, calling back pitcrew's
-    /// receiver with a fresh secret.
-    #[serde(default = "default_partners")]
+    /// The partners (publisher accounts), added to the built-in `demo-publisher` (calling back
+    /// pitcrew's receiver with a fresh secret; see `builtin`).
+    #[serde(default)]
     pub partners: Vec<PartnerConfig>,
 }
 
@@ -206,6 +212,7 @@ impl Default for SandboxConfig {
         SandboxConfig {
             token: None,
             minute: default_minute(),
+            builtin: true,
             offers: default_offers(),
             partners: default_partners(),
         }
@@ -267,6 +274,22 @@ impl SandboxConfig {
         }
     }
 
+    /// The built-in offers and partners, before the file's, unless the file gives one with the
+    /// same id or says `builtin: false`.
+    fn add_builtin(&mut self) {
+        if !self.builtin {
+            return;
+        }
+        fn before<T>(own: &mut Vec<T>, builtin: Vec<T>, id: impl Fn(&T) -> &str) {
+            let kept: Vec<T> = (builtin.into_iter())
+                .filter(|b| !own.iter().any(|o| id(o) == id(b)))
+                .collect();
+            own.splice(0..0, kept);
+        }
+        before(&mut self.offers, default_offers(), |o| &o.id);
+        before(&mut self.partners, default_partners(), |p| &p.id);
+    }
+
     /// Partners that call back pitcrew's receiver always send a secret header, so that the
     /// receiver can tell their callbacks from forged ones: one without gets a fresh
     /// `X-Api-Token`.
@@ -293,6 +316,7 @@ impl SandboxConfig {
     /// [`from_file`](Self::from_file) over a file already read.
     pub fn from_source(source: &SourceFile) -> Result<SandboxConfig, Box<ScenarioDiagnostic>> {
         let mut config: SandboxConfig = crate::scenario::parse_as(source)?;
+        config.add_builtin();
         config
             .check()
             .map_err(|e| Box::new(source.diagnostic(None, e, None)))?;
@@ -500,6 +524,10 @@ pub fn json_schema() -> schemars::Schema {
 /// A secret no other process can guess: the built-in partner's, fresh for every sandbox.
 pub fn fresh_secret() -> String {
     format!("pc-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn default_builtin() -> bool {
+    true
 }
 
 fn default_minute() -> Duration {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::config::{SEEDED_CLICK_ID, SEEDED_CONVERSION_ID, SEEDED_MEMBER, SandboxConfig};
+use super::config::{
+    DEMO_OFFER, SEEDED_CLICK_ID, SEEDED_CONVERSION_ID, SEEDED_MEMBER, SandboxConfig,
+};
 use super::faults::Faults;
 use crate::intern::Interner;
 
@@ -134,7 +136,8 @@ impl Store {
     /// A store holding the seeded click and conversion.
     pub fn seeded(config: &SandboxConfig) -> Store {
         let mut store = Store::default();
-        let Some(offer) = config.offers.first() else {
+        // On the built-in `demo-offer` (or one the config gives that id): none without it.
+        let Some(offer) = config.offers.iter().find(|o| o.id == DEMO_OFFER) else {
             return store;
         };
         let (click_id, conversion_id) = (SEEDED_CLICK_ID, SEEDED_CONVERSION_ID);

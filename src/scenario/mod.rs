@@ -461,6 +461,16 @@ pub fn parse_as<T: serde::de::DeserializeOwned>(
         .map_err(|e| Box::new(describe_error(source, &e, Offsets::Exact)))
 }
 
+/// The top-level keys of a sandbox config (`--sandbox-config`), when `text` is one and not a
+/// scenario file: a mapping with no `cases` whose keys are all a sandbox config's.
+pub fn sandbox_config_keys(text: &str) -> Option<Vec<String>> {
+    const KEYS: [&str; 5] = ["token", "minute", "builtin", "offers", "partners"];
+    let value: serde_json::Value = serde_saphyr::from_str(text).ok()?;
+    let keys: Vec<String> = value.as_object()?.keys().cloned().collect();
+    let config = !keys.is_empty() && keys.iter().all(|k| KEYS.contains(&k.as_str()));
+    config.then_some(keys)
+}
+
 /// Where one case sits in the file.
 struct CaseRange {
     lines: std::ops::RangeInclusive<u64>,
