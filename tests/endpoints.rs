@@ -129,6 +129,42 @@ fn a_buggy_endpoint_fails_exactly_the_checks_it_should() {
         ],
         "{stdout}"
     );
+    // Said for a publisher: what the endpoint answered and what to fix, never a path into
+    // pitcrew's own check files (which the publisher does not have).
+    assert!(!stdout.contains("checks/endpoint/"), "{stdout}");
+    assert!(
+        stdout.contains("your endpoint answered: HTTP 200 OK; HTTP 500 duplicate! (5 times)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fix: make the handler idempotent"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("What to fix (2):"), "{stdout}");
+}
+
+/// An endpoint that cannot be reached is one clear error (exit 3) before any check runs, not
+/// nine failures after their waits.
+#[test]
+fn an_unreachable_endpoint_is_one_clear_error() {
+    let url = format!("http://127.0.0.1:{}/gokart", common::dead_port());
+    let out = common::pitcrew(&[
+        "check-endpoint",
+        &url,
+        "--endpoint-header",
+        &format!("X-Api-Token={SECRET}"),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("your endpoint {url} is unreachable from here")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was checked"), "{stderr}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
 }
 
 #[test]

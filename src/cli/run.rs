@@ -13,7 +13,7 @@ use super::signals::Signals;
 use super::{CliError, Outcome, exit};
 use crate::launch::{Endpoint, Started, Target, TargetArgs};
 use crate::plan::{Plan, PlanOptions};
-use crate::report::console::{Console, ConsoleOptions};
+use crate::report::console::{Advice, Console, ConsoleOptions};
 use crate::report::{FileReports, RecordBuilder, RunRecord};
 use crate::run::{Interrupt, RunOptions};
 
@@ -126,16 +126,23 @@ pub fn run(args: RunArgs) -> Outcome {
         Err(e) => return Err(e),
     }
     let shard = args.select.shard.map(|s| s.to_string());
-    execute(plan, target, &args.report, shard, (runtime, signals))
+    execute(
+        plan,
+        target,
+        &args.report,
+        (shard, None),
+        (runtime, signals),
+    )
 }
 
-/// Runs `plan` on `target` and writes the reports; the exit code. A signal caught before it
+/// Runs `plan` on `target` and writes the reports; the exit code. `shard`: which one this is;
+/// `advice`: what to tell a publisher to fix (`check-endpoint`). A signal caught before it
 /// began starts no case.
 pub fn execute(
     plan: Plan,
     target: Target,
     args: &ReportArgs,
-    shard: Option<String>,
+    (shard, advice): (Option<String>, Option<Advice>),
     (runtime, signals): (Runtime, Signals),
 ) -> Outcome {
     let reports = FileReports {
@@ -157,6 +164,7 @@ pub fn execute(
             args,
             reports: &reports,
             shard,
+            advice,
         };
         let code = match target.start(servers.clone()).await {
             Ok(started) => run.go(plan, started, signals).await,
@@ -192,6 +200,7 @@ struct Run<'a> {
     args: &'a ReportArgs,
     reports: &'a FileReports,
     shard: Option<String>,
+    advice: Option<Advice>,
 }
 
 impl Run<'_> {
@@ -201,6 +210,7 @@ impl Run<'_> {
             progress: !self.args.no_progress,
             to_stderr: self.reports.uses_stdout(),
             verbose: self.args.verbose,
+            advice: self.advice,
         });
         let mut builder = RecordBuilder::default();
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -27,7 +27,14 @@ pub struct ConsoleOptions {
     pub to_stderr: bool,
     /// Print every case's requests, answers and callbacks (`--verbose`).
     pub verbose: bool,
+    /// For a publisher (`check-endpoint`): what to fix when a case fails, by case name. A
+    /// failure then says what the endpoint answered and what to fix, and never points into
+    /// pitcrew's own check files, which the publisher does not have.
+    pub advice: Option<Advice>,
 }
+
+/// What to fix when a case fails, by case name.
+pub type Advice = &'static [(&'static str, &'static str)];
 
 /// Prints results as the runner reports them.
 pub struct Console {
@@ -232,7 +239,23 @@ impl Console {
             .iter()
             .filter(|c| c.status.is_failure())
             .collect();
-        if !failing.is_empty() {
+        if let (Some(advice), false) = (self.options.advice, failing.is_empty()) {
+            self.print(None, &format!("\nWhat to fix ({}):", failing.len()));
+            for case in failing {
+                let (word, tone) = label(case.status, false);
+                let fix = advice_for(advice, &case.name)
+                    .map(|fix| format!("\n        fix: {fix}"))
+                    .unwrap_or_default();
+                self.print(
+                    Some((&format!("  {word}"), tone)),
+                    &format!(
+                        "  {}\n        {}{fix}",
+                        case.name,
+                        headline(&case.failures, case.error.as_deref())
+                    ),
+                );
+            }
+        } else if !failing.is_empty() {
             self.print(None, &format!("\nWhat failed ({}):", failing.len()));
             for case in failing {
                 let (word, tone) = label(case.status, false);
@@ -293,9 +316,11 @@ impl Console {
             },
             pad = 5 - word.len().min(5),
         );
+        let advice = self.options.advice;
         if result.status != Status::Passed {
             if let Some(info) = &self.info
                 && let Some(case) = info.cases.get(result.index)
+                && advice.is_none()
             {
                 let file = &info.suites[case.suite].file;
                 text.push_str(&format!("\n      at {file}:{}", case.line));
@@ -303,7 +328,16 @@ impl Console {
             if let Some(e) = &result.error {
                 text.push_str(&format!("\n      {e}"));
             }
-            push_failures(&mut text, &result.failures);
+            push_failures(&mut text, &result.failures, advice.is_none());
+            if let Some(advice) = advice {
+                if let Some(answers) = endpoint_answers(&result.transcript) {
+                    text.push_str(&format!("\n      your endpoint answered: {answers}"));
+                }
+                let name = self.info.as_ref().and_then(|i| i.cases.get(result.index));
+                if let Some(fix) = name.and_then(|c| advice_for(advice, &c.name)) {
+                    text.push_str(&format!("\n      fix: {fix}"));
+                }
+            }
         }
         self.push_transcript(&mut text, &result.transcript);
         self.print(Some((word, tone)), &text);
@@ -346,11 +380,48 @@ fn first_line(result: &CaseResult) -> String {
     }
 }
 
-fn push_failures(text: &mut String, failures: &[Failure]) {
+/// Each failure; `located`: with where it is expected in the scenario.
+fn push_failures(text: &mut String, failures: &[Failure], located: bool) {
     for f in failures {
         text.push_str(&format!("\n      ✗ {}", f.message()));
-        if let Some(at) = f.at_text() {
+        if let Some(at) = f.at_text().filter(|_| located) {
             text.push_str(&format!("\n        expected at {at}"));
         }
     }
+}
+
+fn advice_for(advice: Advice, name: &str) -> Option<&'static str> {
+    advice.iter().find(|(n, _)| *n == name).map(|(_, fix)| *fix)
+}
+
+/// What the endpoint answered the case's deliveries (the transcript's `=> …` lines), each
+/// distinct answer once with how many times, at most three; `None` when it answered none.
+fn endpoint_answers(transcript: &[String]) -> Option<String> {
+    let mut answers: Vec<(&str, usize)> = Vec::new();
+    for line in transcript.iter().flat_map(|entry| entry.lines()) {
+        let Some(answer) = line.strip_prefix("=> ") else {
+            continue;
+        };
+        match answers.iter_mut().find(|(a, _)| *a == answer) {
+            Some((_, n)) => *n += 1,
+            None => answers.push((answer, 1)),
+        }
+    }
+    if answers.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = (answers.iter().take(3))
+        .map(|(answer, n)| {
+            let answer = crate::check::callback::truncate(answer, 200);
+            match n {
+                1 => answer,
+                n => format!("{answer} ({n} times)"),
+            }
+        })
+        .collect();
+    let more = match answers.len() {
+        n if n > 3 => format!("; and {} other answer(s)", n - 3),
+        _ => String::new(),
+    };
+    Some(format!("{}{more}", shown.join("; ")))
 }
