@@ -194,3 +194,31 @@ fn console_of_events_built_here() {
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     insta::assert_snapshot!("console_of_events", text);
 }
+
+/// A big run's console stays readable: failures that read alike are one entry of the recap
+/// with the first cases named, the totals come last, and `--quiet` prints only what did not
+/// pass.
+#[test]
+fn the_recap_of_a_run_with_many_failures() {
+    let r = common::run(&["big/many-failures.yaml"], &["--no-progress"]);
+    assert_eq!(r.code, 1, "{}", r.explain());
+    let recap = r.stdout.split("\nWhat failed").nth(1).expect("a recap");
+    insta::assert_snapshot!(
+        "many_failures_recap",
+        redacted(&format!("What failed{recap}"))
+    );
+    let last = r.stdout.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("3 passed, 31 failed"),
+        "the totals are the last line: {last}"
+    );
+    let quiet = common::run(&["big/many-failures.yaml"], &["--no-progress", "--quiet"]);
+    assert_eq!(quiet.code, 1);
+    assert!(!quiet.stdout.contains("PASS "), "{}", quiet.stdout);
+    assert_eq!(
+        quiet.stdout.matches("\nFAIL ").count(),
+        31,
+        "{}",
+        quiet.stdout
+    );
+}

@@ -73,6 +73,10 @@ pub struct ReportArgs {
     /// Never draw the progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// Print only the cases that did not pass (failed, errored, flaky, skipped), then the
+    /// recap and the totals: for big runs.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
     /// How long a case's deliveries must be quiet after its verdict before the verdict is
     /// final (a case's `expect.callback.settle` wins). Default: 1s on a target that cannot
     /// tell what it still has to send (a real platform); none on a sandbox, whose cases are
@@ -211,6 +215,7 @@ impl Run<'_> {
             to_stderr: self.reports.uses_stdout(),
             verbose: self.args.verbose,
             advice: self.advice,
+            quiet: self.args.quiet,
         });
         let mut builder = RecordBuilder::default();
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::format::{RunRecord, Verdict};
+use super::format::{CaseRecord, RunRecord, Verdict};
 use super::junit::headline;
 use super::style::{self, Tone};
 use crate::check::Failure;
@@ -31,7 +31,14 @@ pub struct ConsoleOptions {
     /// failure then says what the endpoint answered and what to fix, and never points into
     /// pitcrew's own check files, which the publisher does not have.
     pub advice: Option<Advice>,
+    /// Print only the cases that did not pass (and flaky ones), then the recap (`--quiet`).
+    pub quiet: bool,
 }
+
+/// How many kinds of failure (and flaky cases) the recap lists before it says how many more.
+const RECAP_GROUPS: usize = 20;
+/// How many cases of one kind of failure the recap names.
+const RECAP_NAMES: usize = 5;
 
 /// What to fix when a case fails, by case name.
 pub type Advice = &'static [(&'static str, &'static str)];
@@ -49,6 +56,8 @@ pub struct Console {
     next: usize,
     /// Where the lines go instead of stdout or stderr (what a test reads).
     sink: Option<Box<dyn Write + Send>>,
+    /// Cases that failed or errored so far (the progress bar shows it).
+    failed: usize,
 }
 
 impl Console {
@@ -71,6 +80,7 @@ impl Console {
             pending: BTreeMap::new(),
             next: 0,
             sink: None,
+            failed: 0,
         }
     }
 
@@ -88,6 +98,7 @@ impl Console {
             pending: BTreeMap::new(),
             next: 0,
             sink: Some(sink),
+            failed: 0,
         }
     }
 
@@ -152,6 +163,12 @@ impl Console {
                 );
             }
             EventKind::CaseFinished(result) => {
+                if matches!(result.status, Status::Failed | Status::Errored) {
+                    self.failed += 1;
+                    if let Some(bar) = &self.bar {
+                        bar.set_message(format!("· {} failed", self.failed));
+                    }
+                }
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
@@ -204,27 +221,54 @@ impl Console {
         };
         let bar = ProgressBar::with_draw_target(Some(len), target);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg} · about {eta} left",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         // Ticks (and the elapsed time moves) while slow cases wait for their callbacks.
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     }
 
-    /// Ends the progress bar; prints the summary and a recap of what did not pass.
+    /// Ends the progress bar; prints a recap of what did not pass, each kind of failure once
+    /// with the cases it struck, then the totals last, where a terminal or a CI log's tail
+    /// shows them.
     pub fn finish(&mut self, record: &RunRecord) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        let failing: Vec<_> = record
+            .cases
+            .iter()
+            .filter(|c| c.status.is_failure())
+            .collect();
+        match self.options.advice {
+            Some(advice) if !failing.is_empty() => self.advise(advice, &failing),
+            _ if !failing.is_empty() => self.recap(&failing),
+            _ => {}
+        }
+        let flaky: Vec<_> = record.cases.iter().filter(|c| c.flaky).collect();
+        if !flaky.is_empty() {
+            self.print(None, &format!("\nFlaky ({}):", flaky.len()));
+            for case in flaky.iter().take(RECAP_GROUPS) {
+                self.print(
+                    Some(("  FLAKY", Tone::Yellow)),
+                    &format!(
+                        "  {} › {}  (passed on attempt {})",
+                        case.suite, case.name, case.attempts
+                    ),
+                );
+            }
+            if flaky.len() > RECAP_GROUPS {
+                let more = flaky.len() - RECAP_GROUPS;
+                self.print(
+                    None,
+                    &format!("  … and {more} more (every one is in the reports)"),
+                );
+            }
+        }
         self.print(None, "");
-        let summary = &record.summary;
-        let tone = if summary.success() {
-            Tone::Green
-        } else {
-            Tone::Red
-        };
-        self.print(Some((&summary.line(), tone)), "");
         if !record.stray.is_empty() {
             self.print(
                 Some(("warning", Tone::Yellow)),
@@ -234,58 +278,88 @@ impl Console {
                 ),
             );
         }
-        let failing: Vec<_> = record
-            .cases
-            .iter()
-            .filter(|c| c.status.is_failure())
-            .collect();
-        if let (Some(advice), false) = (self.options.advice, failing.is_empty()) {
-            self.print(None, &format!("\nWhat to fix ({}):", failing.len()));
-            for case in failing {
-                let (word, tone) = label(case.status, false);
-                let fix = advice_for(advice, &case.name)
-                    .map(|fix| format!("\n        fix: {fix}"))
-                    .unwrap_or_default();
-                self.print(
-                    Some((&format!("  {word}"), tone)),
-                    &format!(
-                        "  {}\n        {}{fix}",
-                        case.name,
-                        headline(&case.failures, case.error.as_deref())
-                    ),
-                );
-            }
-        } else if !failing.is_empty() {
-            self.print(None, &format!("\nWhat failed ({}):", failing.len()));
-            for case in failing {
-                let (word, tone) = label(case.status, false);
-                self.print(
-                    Some((&format!("  {word}"), tone)),
-                    &format!(
-                        "  {} › {}  at {}:{}\n        {}",
-                        case.suite,
-                        case.name,
-                        case.file,
-                        case.line,
-                        headline(&case.failures, case.error.as_deref())
-                    ),
-                );
-            }
-        }
-        let flaky: Vec<_> = record.cases.iter().filter(|c| c.flaky).collect();
-        if !flaky.is_empty() {
-            self.print(None, &format!("\nFlaky ({}):", flaky.len()));
-            for case in flaky {
-                self.print(
-                    Some(("  FLAKY", Tone::Yellow)),
-                    &format!(
-                        "  {} › {}  (passed on attempt {})",
-                        case.suite, case.name, case.attempts
-                    ),
-                );
-            }
-        }
+        let summary = &record.summary;
+        let tone = if summary.success() {
+            Tone::Green
+        } else {
+            Tone::Red
+        };
+        self.print(Some((&summary.line(), tone)), "");
         self.flush();
+    }
+
+    /// What failed, by kind: cases whose first failure reads alike are one entry, with the
+    /// first few named.
+    fn recap(&mut self, failing: &[&CaseRecord]) {
+        let mut kinds: Vec<(String, Vec<&CaseRecord>)> = Vec::new();
+        let mut by_text: std::collections::HashMap<String, usize> = Default::default();
+        for case in failing {
+            let text = headline(&case.failures, case.error.as_deref());
+            match by_text.get(&text) {
+                Some(&i) => kinds[i].1.push(case),
+                None => {
+                    by_text.insert(text.clone(), kinds.len());
+                    kinds.push((text, vec![case]));
+                }
+            }
+        }
+        let title = match kinds.len() {
+            n if n == failing.len() => format!("\nWhat failed ({}):", failing.len()),
+            n => format!("\nWhat failed ({} cases, {n} kinds):", failing.len()),
+        };
+        self.print(None, &title);
+        for (text, cases) in kinds.iter().take(RECAP_GROUPS) {
+            let (word, tone) = label(cases[0].status, false);
+            let whole =
+                |c: &CaseRecord| format!("{} › {}  at {}:{}", c.suite, c.name, c.file, c.line);
+            if let [case] = cases.as_slice() {
+                self.print(
+                    Some((&format!("  {word}"), tone)),
+                    &format!("  {}\n        {text}", whole(case)),
+                );
+                continue;
+            }
+            let mut lines = format!(" ×{}  {text}", cases.len());
+            for case in cases.iter().take(RECAP_NAMES) {
+                lines.push_str(&format!("\n        {}", whole(case)));
+            }
+            if cases.len() > RECAP_NAMES {
+                lines.push_str(&format!(
+                    "\n        … and {} more",
+                    cases.len() - RECAP_NAMES
+                ));
+            }
+            self.print(Some((&format!("  {word}"), tone)), &lines);
+        }
+        if kinds.len() > RECAP_GROUPS {
+            let rest: usize = kinds[RECAP_GROUPS..].iter().map(|(_, c)| c.len()).sum();
+            self.print(
+                None,
+                &format!(
+                    "  … and {} more kind(s) of failure in {rest} case(s): each is above, and in the reports",
+                    kinds.len() - RECAP_GROUPS
+                ),
+            );
+        }
+    }
+
+    /// What to fix, for a publisher: each failed check with its advice.
+    fn advise(&mut self, advice: Advice, failing: &[&CaseRecord]) {
+        self.print(None, &format!("\nWhat to fix ({}):", failing.len()));
+        for case in failing {
+            let (word, tone) = label(case.status, false);
+            let fix = advice_for(advice, &case.name)
+                .map(|fix| format!("\n        fix: {fix}"))
+                .unwrap_or_default();
+            self.print(
+                Some((&format!("  {word}"), tone)),
+                &format!(
+                    "  {}\n        {}{fix}",
+                    case.name,
+                    headline(&case.failures, case.error.as_deref())
+                ),
+            );
+        }
     }
 
     fn name(&self, index: usize) -> String {
@@ -300,6 +374,9 @@ impl Console {
 
     fn case_line(&mut self, result: &CaseResult) {
         let flaky = result.status == Status::Passed && result.attempt > 1;
+        if self.options.quiet && result.status == Status::Passed && !flaky {
+            return;
+        }
         let (word, tone) = label(result.status, flaky);
         let mut text = format!(
             "{:pad$} {}  ({} ms{})",
