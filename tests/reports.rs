@@ -152,7 +152,7 @@ fn a_case_that_passes_on_its_second_attempt_is_flaky_in_every_report() {
 
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("Flaky: passed on a later attempt (1)"));
-    assert!(page.contains("data-status=\"flaky\" data-name=\"nightly turns flaky\""));
+    assert!(page.contains("data-status=\"flaky\" data-name=\"nightly turns flaky "));
 
     // `report html` renders the same page from the saved record.
     let again = dir.join("again.html");
@@ -320,6 +320,8 @@ fn merged_shard_reports_equal_the_unsharded_run() {
     let out = merge(&merged_json, shards.iter().map(|s| &s.1).collect(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let (whole, merged) = (read_json(&whole_json), read_json(&merged_json));
+    // Named by the shards' target, not by three jobs' ephemeral URLs.
+    assert_eq!(merged["target"], "sandbox", "{}", merged["target"]);
     let cases = |r: &Value| -> Vec<(String, String, String, String)> {
         r["cases"]
             .as_array()
@@ -664,4 +666,119 @@ fn a_junit_file_given_for_a_json_record_is_named_as_such() {
         stderr.contains("this is XML (a JUnit report?)") && stderr.contains("--json FILE"),
         "{stderr}"
     );
+}
+
+/// A 5,000-case run with 100 failures of 4 kinds reads well (issue 21, item 8): the failures
+/// are listed by kind, each case folded to its name and first failure, the suites of "Every
+/// case" folded, transcripts indented, and the filter matches what failed. The page is
+/// measured in the browser; `PITCREW_SCREENSHOT=DIR` keeps a screenshot of it there to look at.
+#[test]
+fn a_big_run_with_many_failures_is_pleasant_to_read() {
+    let Some(browser) = browser() else { return };
+    let dir = scratch("html-big");
+    let passing: Vec<String> = (1..=4900).map(|n| n.to_string()).collect();
+    let failing: Vec<String> = (1..=25).map(|n| n.to_string()).collect();
+    let file = dir.join("big.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: Big\ncases:\n  - name: \"install {{{{matrix.n}}}}\"\n    matrix: {{ n: [{}] }}\n    event: install\n  - name: \"sub1 {{{{matrix.k}}}} {{{{matrix.n}}}}\"\n    matrix: {{ k: [w, x, y, z], n: [{}] }}\n    event: signup\n    params: {{ pub_sub_1: a }}\n    expect: {{ callback: {{ payload: {{ conversion.pubSub1: \"{{{{matrix.k}}}}\" }} }} }}\n",
+            passing.join(", "),
+            failing.join(", ")
+        ),
+    )
+    .unwrap();
+    let html = dir.join("big.html");
+    let out = pitcrew_in(
+        &dir,
+        &[
+            "run",
+            "big.yaml",
+            "--quiet",
+            "--html",
+            &html.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("4 kind(s) of failure"),
+        "the kinds are listed"
+    );
+    assert_eq!(
+        page.matches("<details class=\"kind\">").count(),
+        4,
+        "each folded"
+    );
+    assert!(page.contains("<b class=\"bad\">×25</b> callback.payload conversion.pubSub1: expected string &quot;w&quot;, got string &quot;a&quot;"));
+    assert!(
+        !page.contains("<details class=\"suite\" open>"),
+        "5,000 cases: suites folded"
+    );
+    // Transcripts are indented JSON, not one long line.
+    assert!(
+        page.contains("&lt; {\n  &quot;data&quot;: {"),
+        "indented answers"
+    );
+
+    // Measured in the browser: the page's height, and a filter by failure text.
+    let probe = dir.join("probe.html");
+    std::fs::write(
+        &probe,
+        "<!doctype html><title>…</title><iframe id=f src=\"big.html#q=expected%20string%20%22w%22\" style=\"width:1280px;height:800px\"></iframe>\
+         <script>document.getElementById('f').onload = function () { var d = this.contentDocument; \
+         var shown = d.querySelectorAll('#cases details.case:not([hidden])').length; \
+         document.title = 'height=' + d.documentElement.scrollHeight + ' shown=' + shown; };</script>",
+    )
+    .unwrap();
+    let profile = scratch("chromium-profile");
+    let run = Command::new(&browser)
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=10000",
+            &format!("--user-data-dir={}", profile.display()),
+            "--dump-dom",
+            &format!("file://{}", probe.display()),
+        ])
+        .output()
+        .expect("run chromium");
+    let dom = text(&run.stdout);
+    let title = dom
+        .split("<title>")
+        .nth(1)
+        .and_then(|t| t.split("</title>").next())
+        .unwrap_or_default()
+        .to_string();
+    let numbers: Vec<u64> = title
+        .split([' ', '='])
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [height, shown] = numbers[..] else {
+        panic!("no measure in {title:?}: {}", text(&run.stderr))
+    };
+    assert!(height < 12_000, "the page is {height} px high");
+    assert_eq!(shown, 25, "the filter matches the failure's text");
+    if let Some(keep) = std::env::var_os("PITCREW_SCREENSHOT") {
+        let png = Path::new(&keep).join("big-report.png");
+        let shot = Command::new(&browser)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--hide-scrollbars",
+                "--window-size=1280,2400",
+                &format!("--user-data-dir={}", scratch("chromium-shot").display()),
+                &format!("--screenshot={}", png.display()),
+                &format!("file://{}", html.display()),
+            ])
+            .output()
+            .expect("run chromium");
+        assert!(shot.status.success(), "{}", text(&shot.stderr));
+    }
 }

@@ -121,6 +121,10 @@ impl Page<'_> {
         } else {
             format!("{} failed, {} errored", s.failed, s.errored)
         };
+        let verdict = match record.merged_from.len() {
+            n if n > 1 => format!("{verdict} · {n} reports merged"),
+            _ => verdict,
+        };
         let _ = write!(
             self.0,
             "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -146,6 +150,14 @@ impl Page<'_> {
         );
         if let Some(shard) = &record.shard {
             let _ = write!(self.0, " · shard {}", esc(shard));
+        }
+        if record.merged_from.len() > 1 {
+            let _ = write!(
+                self.0,
+                " · merged from {} reports (runs {})",
+                record.merged_from.len(),
+                esc(&record.merged_from.join(", "))
+            );
         }
         self.0.push_str("</p>\n<p class=\"counts\">");
         let counts = [
@@ -178,24 +190,78 @@ impl Page<'_> {
         }
     }
 
+    /// What failed. Cases whose first failure reads alike are one kind: up to [`KINDS`]
+    /// kinds, each is one foldable line (`×25 callback.payload …`) holding its cases; more
+    /// kinds (or none alike), each case is a line with its first failure. Folded when more
+    /// than [`OPEN_FAILURES`] cases failed.
     fn failures(&mut self, record: &RunRecord, cases: &dyn Cases) -> std::io::Result<()> {
         let failing = record.summary.failed + record.summary.errored;
         if failing == 0 {
             return Ok(());
         }
+        let mut kinds: Vec<(String, usize)> = Vec::new();
+        let mut by_text: std::collections::HashMap<String, usize> = Default::default();
+        cases.each(&mut |case| {
+            if case.status.is_failure() {
+                let text = super::junit::headline(&case.failures, case.error.as_deref());
+                match by_text.get(&text) {
+                    Some(&i) => kinds[i].1 += 1,
+                    None => {
+                        by_text.insert(text.clone(), kinds.len());
+                        kinds.push((text, 1));
+                    }
+                }
+            }
+            Ok(())
+        })?;
         let _ = writeln!(
             self.0,
             "<section id=\"failures\">\n<h2>What failed ({failing})</h2>"
         );
-        cases.each(&mut |case| {
-            if case.status.is_failure() {
-                self.case(case, true, true);
-                self.flush()?;
+        let open = failing <= OPEN_FAILURES;
+        if kinds.len() < failing && kinds.len() <= KINDS {
+            let _ = writeln!(
+                self.0,
+                "<p class=\"meta\">{} kind(s) of failure: open one for its cases.</p>",
+                kinds.len()
+            );
+            // A pass over the cases for each kind: a saved report is read again, never held.
+            for (i, (text, n)) in kinds.iter().enumerate() {
+                let _ = writeln!(
+                    self.0,
+                    "<details class=\"kind\"{}>\n<summary><b class=\"bad\">×{n}</b> {}</summary>",
+                    if open { " open" } else { "" },
+                    esc(text)
+                );
+                cases.each(&mut |case| {
+                    let text = case
+                        .status
+                        .is_failure()
+                        .then(|| super::junit::headline(&case.failures, case.error.as_deref()));
+                    if text.and_then(|t| by_text.get(&t).copied()) == Some(i) {
+                        self.case(case, *n == 1, true);
+                        if self.0.len() > 32 * 1024 {
+                            self.flush()?;
+                        }
+                    }
+                    Ok(())
+                })?;
+                self.0.push_str("</details>\n");
             }
-            Ok(())
-        })?;
+        } else {
+            cases.each(&mut |case| {
+                if case.status.is_failure() {
+                    let text = super::junit::headline(&case.failures, case.error.as_deref());
+                    self.case_of_kind(case, open, true, Some(&text));
+                    if self.0.len() > 32 * 1024 {
+                        self.flush()?;
+                    }
+                }
+                Ok(())
+            })?;
+        }
         self.0.push_str("</section>\n");
-        Ok(())
+        self.flush()
     }
 
     fn flaky(&mut self, record: &RunRecord, cases: &dyn Cases) -> std::io::Result<()> {
@@ -210,7 +276,9 @@ impl Page<'_> {
         cases.each(&mut |case| {
             if case.flaky {
                 self.case(case, false, true);
-                self.flush()?;
+                if self.0.len() > 32 * 1024 {
+                    self.flush()?;
+                }
             }
             Ok(())
         })?;
@@ -222,7 +290,7 @@ impl Page<'_> {
         let _ = write!(
             self.0,
             "<section id=\"cases\">\n<h2>Every case ({})</h2>\n<p class=\"filter\">\
-             <input id=\"q\" type=\"search\" placeholder=\"Filter by name\" aria-label=\"Filter cases by name\">",
+             <input id=\"q\" type=\"search\" placeholder=\"Filter: name, tag, file or failure\" aria-label=\"Filter cases by name, tag, file or failure\">",
             record.summary.total
         );
         for status in ["passed", "flaky", "failed", "errored", "skipped"] {
@@ -250,6 +318,12 @@ impl Page<'_> {
             }
             Ok(())
         })?;
+        // A few cases read at a glance; thousands are folded by suite (the filter opens them).
+        let unfold = if record.summary.total <= OPEN_SUITES_UP_TO {
+            " open"
+        } else {
+            ""
+        };
         let mut groups = groups.into_iter();
         let mut left = 0;
         cases.each(&mut |case| {
@@ -258,7 +332,7 @@ impl Page<'_> {
             {
                 let _ = writeln!(
                     self.0,
-                    "<details class=\"suite\" open>\n<summary><b>{}</b> <span class=\"where\">{}</span> <span class=\"tally\">{} case(s){}</span></summary>",
+                    "<details class=\"suite\"{unfold}>\n<summary><b>{}</b> <span class=\"where\">{}</span> <span class=\"tally\">{} case(s){}</span></summary>",
                     esc(&group.suite),
                     esc(&group.file),
                     group.cases,
@@ -289,16 +363,47 @@ impl Page<'_> {
     /// One case, folded to its summary line unless `open`; named with its suite when
     /// `with_suite` (outside its suite's group).
     fn case(&mut self, case: &CaseRecord, open: bool, with_suite: bool) {
+        self.case_of_kind(case, open, with_suite, None);
+    }
+
+    /// [`Page::case`], with its first failure (`first`) shown under its summary line while it
+    /// is folded.
+    fn case_of_kind(
+        &mut self,
+        case: &CaseRecord,
+        open: bool,
+        with_suite: bool,
+        first: Option<&str>,
+    ) {
         let word = status_word(case);
         let name = if with_suite {
             format!("{} › {}", case.suite, case.name)
         } else {
             case.name.to_string()
         };
+        // What the filter matches: the names, the file, the tags and what failed.
+        let mut text = format!(
+            "{} {} {} {}",
+            case.suite,
+            case.name,
+            case.file,
+            case.tags.join(" ")
+        );
+        for f in &case.failures {
+            text.push(' ');
+            text.push_str(&f.message);
+        }
+        if let Some(e) = &case.error {
+            text.push(' ');
+            text.push_str(e);
+        }
+        let first = first
+            .map(|first| format!("<span class=\"first\">✗ {}</span>", esc(first)))
+            .unwrap_or_default();
         let _ = write!(
             self.0,
-            "<details class=\"case {word}\" data-status=\"{word}\" data-name=\"{}\"{}>\n<summary><span class=\"st {word}\">{word}</span> <span class=\"name\">{}</span> <span class=\"where\">{}:{}</span> <span class=\"time\">{}</span></summary>\n<div class=\"body\">\n",
-            esc(&format!("{} {}", case.suite, case.name).to_lowercase()),
+            "<details class=\"case {word}\" data-status=\"{word}\" data-name=\"{}\"{}>\n<summary><span class=\"st {word}\">{word}</span> <span class=\"name\">{}</span> <span class=\"where\">{}:{}</span> <span class=\"time\">{}</span>{first}</summary>\n<div class=\"body\">\n",
+            esc(&text.to_lowercase()),
             if open { " open" } else { "" },
             esc(&name),
             esc(&case.file),
@@ -389,7 +494,7 @@ impl Page<'_> {
             transcript.len()
         );
         for entry in transcript {
-            let _ = write!(self.0, "<pre>{}</pre>", esc(entry));
+            let _ = write!(self.0, "<pre>{}</pre>", esc(&readable(entry)));
         }
         self.0.push_str("</details>\n");
     }
@@ -439,6 +544,34 @@ impl Page<'_> {
     }
 }
 
+/// Up to this many kinds of failure, each is a foldable line holding its cases.
+const KINDS: usize = 20;
+/// Up to this many failing cases are shown unfolded; more are folded to a line each.
+const OPEN_FAILURES: usize = 10;
+/// Up to this many cases in all, every suite of "Every case" is shown unfolded.
+const OPEN_SUITES_UP_TO: usize = 200;
+
+/// A transcript entry with its JSON bodies indented: each line `PREFIX JSON` (`> {…}`,
+/// `<= {…}`, `=> HTTP 200 {…}`) whose JSON is an object or an array is shown over lines.
+fn readable(entry: &str) -> String {
+    let mut out = String::with_capacity(entry.len() * 2);
+    for line in entry.lines() {
+        let start = line.find(['{', '[']);
+        let pretty = start.and_then(|at| {
+            let value: serde_json::Value = serde_json::from_str(&line[at..]).ok()?;
+            let shaped = value.is_object() || value.is_array();
+            (shaped && line.len() > 80).then(|| {
+                let body = serde_json::to_string_pretty(&value).unwrap_or_default();
+                format!("{}{body}", &line[..at])
+            })
+        });
+        out.push_str(pretty.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out.pop();
+    out
+}
+
 const STYLE: &str = r#":root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --err: #8250df; --warn: #9a6700; --mute: #6e7781; --line: #d0d7de; --soft: #f6f8fa; }
 @media (prefers-color-scheme: dark) { :root { --ok: #3fb950; --bad: #f85149; --err: #a371f7; --warn: #d29922; --mute: #8b949e; --line: #30363d; --soft: #161b22; } }
 * { box-sizing: border-box; }
@@ -472,6 +605,10 @@ dt { color: var(--mute); } dd { margin: 0; overflow-wrap: anywhere; }
 .attempt, .exchanges { margin: .4rem 0; } .attempt { border-left: 3px solid var(--warn); padding-left: .5rem; }
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; border-bottom: 1px solid var(--line); padding: .3rem .5rem; vertical-align: top; }
 .filter { display: flex; flex-wrap: wrap; gap: .8rem; align-items: center; }
+.first { display: block; margin: .15rem 0 0 4.6rem; color: var(--bad); font-size: .9rem; overflow-wrap: anywhere; }
+details[open] > summary .first { display: none; }
+details.kind { border: 1px solid var(--line); border-left: 4px solid var(--bad); border-radius: 6px; margin: .35rem 0; }
+details.kind > .case { margin: .35rem .6rem; }
 .filter input[type=search] { padding: .3rem .5rem; min-width: 18rem; border: 1px solid var(--line); border-radius: 6px; background: transparent; color: inherit; }
 "#;
 
@@ -493,6 +630,8 @@ const SCRIPT: &str = r##"(function () {
         any = any || ok;
       });
       suite.hidden = !any;
+      // A search opens the suites it finds cases in.
+      if (text !== "" && any) { suite.open = true; }
     });
   }
   query.addEventListener("input", apply);

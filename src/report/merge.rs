@@ -309,10 +309,13 @@ fn merge_json(inputs: &[Input], partial: bool) -> Result<Merged, ReportError> {
         .max()
         .unwrap_or(started_at);
     let stray: Vec<_> = records.iter().flat_map(|r| r.stray.clone()).collect();
+    // Each shard's target by its name, not its ports and URLs (`sandbox (http://127.0.0.1:…)`
+    // in every job, each with its own ephemeral ports), each name once.
     let mut targets: Vec<&str> = Vec::new();
     for r in &records {
-        if !targets.contains(&r.target.as_str()) {
-            targets.push(&r.target);
+        let name = r.target.split(" (").next().unwrap_or(&r.target);
+        if !targets.contains(&name) {
+            targets.push(name);
         }
     }
     // Every case of every input is in the merge: the counts are the inputs' together.
