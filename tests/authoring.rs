@@ -633,3 +633,71 @@ fn cases_left_out_are_never_checked_against_the_target() {
     let r = common::run(&[&suite], &["--target", &sandbox.base]);
     assert_eq!(r.code, 2, "{}", r.explain());
 }
+
+/// `run --watch` runs, then runs again only the scenario files that change (a matrix file
+/// reruns the files that read it), keeps watching after a broken save, and stops on Ctrl-C
+/// with 130.
+#[test]
+fn watch_runs_again_what_changed_until_interrupted() {
+    use std::time::Duration;
+    let dir = common::scratch("watch");
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    write(
+        "a.yaml",
+        "name: A\ncases:\n  - name: a install\n    event: install\n",
+    );
+    write(
+        "b.yaml",
+        "name: B\ncases:\n  - name: \"b {{matrix.event}}\"\n    matrix: { from: events.csv }\n    event: \"{{matrix.event}}\"\n",
+    );
+    write("events.csv", "event\ninstall\n");
+    let folder = dir.display().to_string();
+    let mut watching =
+        common::process::Running::start(&["run", &folder, "--watch", "--no-progress"], &dir, &[]);
+    let wait = Duration::from_secs(20);
+    watching.line(wait, |l| l.starts_with("2 passed"));
+    watching.line(wait, |l| l.starts_with("pitcrew: watching"));
+    watching.catching(2, wait);
+
+    write(
+        "a.yaml",
+        "name: A\ncases:\n  - name: a signup\n    event: signup\n",
+    );
+    let said = watching.line(wait, |l| l.contains("changed at"));
+    assert!(
+        said.contains("a.yaml changed") && !said.contains("b.yaml"),
+        "{said}"
+    );
+    watching.line(wait, |l| l.starts_with("PASS  A › a signup"));
+    watching.line(wait, |l| l.starts_with("1 passed"));
+    watching.line(wait, |l| l.starts_with("pitcrew: watching"));
+
+    // A matrix file: the scenario that reads it runs again, with the new rows.
+    write("events.csv", "event\ninstall\nsignup\n");
+    let said = watching.line(wait, |l| l.contains("changed at"));
+    assert!(said.contains("b.yaml changed"), "{said}");
+    watching.line(wait, |l| l.starts_with("2 passed"));
+    watching.line(wait, |l| l.starts_with("pitcrew: watching"));
+
+    // A broken save is reported, and the watch goes on.
+    write(
+        "a.yaml",
+        "name: A\ncases:\n  - name: a signup\n    evnt: signup\n",
+    );
+    watching.line(wait, |l| l.contains("changed at"));
+    watching.line(wait, |l| l.starts_with("pitcrew: watching"));
+    write(
+        "a.yaml",
+        "name: A\ncases:\n  - name: a fixed\n    event: signup\n",
+    );
+    watching.line(wait, |l| l.starts_with("PASS  A › a fixed"));
+    watching.line(wait, |l| l.starts_with("pitcrew: watching"));
+
+    watching.signal("INT");
+    let (code, stdout, stderr) = watching.finish(wait);
+    assert_eq!(code, 130, "{stdout}\n{stderr}");
+    assert!(stderr.contains("unknown key `evnt`"), "{stderr}");
+    // B ran twice (at the start, and for its matrix file), never for A's saves.
+    assert_eq!(stdout.matches("B › b install").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("B › b signup").count(), 1, "{stdout}");
+}

@@ -11,6 +11,7 @@ mod sandbox;
 mod scenarios;
 mod signals;
 mod targets;
+mod watch;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -112,6 +113,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::report::style::set_choice(cli.color);
     let outcome = match cli.command {
+        Command::Run(args) if args.watch => watch::watch(args),
         Command::Run(args) => run::run(args),
         Command::Validate {
             load,

@@ -35,6 +35,10 @@ pub struct RunArgs {
     pub endpoint_header: Option<(String, String)>,
     #[command(flatten)]
     pub report: ReportArgs,
+    /// Run, then run again the files that change (a scenario file saved, a matrix file it
+    /// reads, the sandbox config), until Ctrl-C: for authors.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// How a run goes and what it writes: shared by `run` and `check-endpoint`.

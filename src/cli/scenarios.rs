@@ -20,6 +20,9 @@ pub struct LoadArgs {
     /// The most cases a run may plan in all (matrices expanded).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CASES)]
     pub max_cases: usize,
+    /// Only these of the files found (how `--watch` runs again the files that changed).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub changed: Vec<PathBuf>,
 }
 
 /// `--secret K=V` for the commands that read scenario files without running them: templates
@@ -148,7 +151,12 @@ pub fn load(args: &LoadArgs, mut options: PlanOptions) -> Result<Plan, CliError>
     for note in &found.notes {
         eprintln!("note: {}", crate::report::style::visible(note));
     }
-    let files = found.files;
+    let mut files = found.files;
+    if !args.changed.is_empty() {
+        let real = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.into());
+        let changed: Vec<PathBuf> = args.changed.iter().map(|p| real(p)).collect();
+        files.retain(|f| changed.contains(&real(f)));
+    }
     if files.is_empty() {
         let shown: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
         return Err(CliError::Usage(format!(
