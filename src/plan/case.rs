@@ -56,7 +56,9 @@ impl SuiteBuilder<'_> {
             .map(|e| self.shared_values.texts.text(e));
         let mode = self.mode(spec, defaults, context);
         let public = self.public_path(c, defaults, context, mode.as_ref());
-        if matches!(mode, Some(Mode::Generate | Mode::Click(_))) && event.is_none() {
+        // An `event:` that is written but does not render is reported as such already.
+        let unwritten = pick(&c.event, &defaults.event).is_none();
+        if matches!(mode, Some(Mode::Generate | Mode::Click(_))) && event.is_none() && unwritten {
             self.error(
                 &spec.referenced,
                 "this case converts a click but names no `event`",

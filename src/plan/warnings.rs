@@ -27,6 +27,18 @@ impl SuiteBuilder<'_> {
                 }
             }
         }
+        // A template that reads a key the matrix lacks is an error (with a "did you mean"): the
+        // key it meant would be reported unused besides, which is the same mistake twice.
+        let misspelt = text.match_indices("matrix.").any(|(i, _)| {
+            let name: String = text[i + 7..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+                .collect();
+            !name.is_empty() && !keys.contains(&name.as_str())
+        });
+        if misspelt {
+            return;
+        }
         let mut columns = Vec::new();
         for key in keys {
             if !matrix::mentions(text, key) {
