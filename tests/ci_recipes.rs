@@ -206,11 +206,14 @@ fn the_github_nightly_compares_with_the_night_before() {
     let dir = workspace("nightly");
     let workflow = yaml(&block("a nightly", "yaml"));
     let summary = dir.join("step-summary.md");
-    let env = BTreeMap::from([(
-        "GITHUB_STEP_SUMMARY".to_string(),
-        summary.display().to_string(),
-    )]);
     for night in 1..=2 {
+        let env = BTreeMap::from([
+            (
+                "GITHUB_STEP_SUMMARY".to_string(),
+                summary.display().to_string(),
+            ),
+            ("GITHUB_RUN_NUMBER".to_string(), night.to_string()),
+        ]);
         let ran = github(&dir, &workflow, &env);
         let failed: Vec<_> = ran.iter().filter(|(_, c)| *c != 0).collect();
         assert!(failed.is_empty(), "night {night}: steps failed: {failed:?}");
@@ -223,6 +226,14 @@ fn the_github_nightly_compares_with_the_night_before() {
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(
         text.contains("### ✅ pitcrew: no change in verdicts"),
+        "{text}"
+    );
+    // Both nights are kept, and the trend reads them oldest first.
+    assert!(dir.join("history/run-000001.json").is_file());
+    assert!(
+        text.contains("pitcrew trend: 2 runs, ")
+            && text.contains("Runs from `history/run-000001.json` (")
+            && text.contains(") to `history/run-000002.json` ("),
         "{text}"
     );
 }

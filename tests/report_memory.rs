@@ -1,5 +1,5 @@
-//! `pitcrew report merge`, `html` and `diff` work on saved records of any size a case at a
-//! time: the memory they take does not grow with the record's size. This test binary counts
+//! `pitcrew report merge`, `html`, `diff` and `trend` work on saved records of any size a case
+//! at a time: the memory they take does not grow with the record's size. This test binary counts
 //! every byte allocated (its own global allocator) while each works on a 30 MB record, through
 //! the library functions the commands call. One test only: the count is the process's.
 
@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pitcrew::report::merge::{self, Input};
 use pitcrew::report::stream::RecordFile;
+use pitcrew::report::trend::{RunHead, TrendBuilder};
 use pitcrew::report::{diff, html};
 use serde_json::Value;
 
@@ -97,12 +98,32 @@ fn saved_reports_are_worked_on_a_case_at_a_time() {
         let d = diff::diff(&brief(), &brief());
         assert!(!d.regressed());
     });
+    let trended = peak_of(|| {
+        let mut builder = TrendBuilder::default();
+        for name in ["night-1", "night-2"] {
+            let saved = RecordFile::open(&path).expect("reads");
+            builder.run(RunHead {
+                name: name.into(),
+                started_at: saved.head.started_at,
+                summary: saved.summary,
+            });
+            saved
+                .each_brief_case(&mut |case| {
+                    builder.case(&case);
+                    Ok(())
+                })
+                .expect("reads");
+        }
+        let t = builder.finish();
+        assert_eq!(t.always_failing.len(), 10_000);
+    });
     eprintln!(
-        "a {} MB record: merge took {} MB at most, html {} MB, diff {} MB",
+        "a {} MB record: merge took {} MB at most, html {} MB, diff {} MB, trend of two {} MB",
         size / 1_000_000,
         merged / 1_000_000,
         page / 1_000_000,
-        diffed / 1_000_000
+        diffed / 1_000_000,
+        trended / 1_000_000
     );
     assert!(
         merged < size / 8,
@@ -118,6 +139,13 @@ fn saved_reports_are_worked_on_a_case_at_a_time() {
     assert!(
         diffed < size * 3 / 4,
         "diff holds {diffed} bytes for a {size}-byte record"
+    );
+    // A trend keeps a case's names, a mark and a time per run, and its last failure's reason
+    // (some 450 bytes a case here, and the second run adds next to nothing), never a record:
+    // two briefs, as a diff holds, would be 40 MB.
+    assert!(
+        trended < size / 4,
+        "trend holds {trended} bytes for two {size}-byte records"
     );
 }
 

@@ -1,7 +1,7 @@
 //! What CI pipelines and nightly dashboards rely on: retries and flaky cases in every report,
-//! shard reports merged back into the unsharded run, the diff of two nights, the HTML page in
-//! a real browser, and the console's conventions (stdout routing, colour, `--json -`,
-//! `--verbose`).
+//! shard reports merged back into the unsharded run, the diff of two nights and the trend of
+//! several, the HTML page in a real browser, and the console's conventions (stdout routing,
+//! colour, `--json -`, `--verbose`).
 
 mod common;
 
@@ -482,6 +482,113 @@ fn the_diff_of_two_nights_names_what_changed_and_fails_on_a_new_failure() {
     let out = pitcrew_in(repo(), &["report", "diff", &new_arg, &new_arg], &[]);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("2 still failing"));
+}
+
+/// Four nights of `tests/fixtures/nightly/`, each record's start and case times then set by
+/// hand (a real run's are what the machine made them): `stays green` takes ten times as long
+/// on the last two nights.
+fn four_nights(dir: &Path) -> Vec<PathBuf> {
+    let flaky = ["--var", "flaky=2", "--retries", "1"];
+    let tonight = [
+        "--var",
+        "breaks=9.99",
+        "--var",
+        "fixed=1.50",
+        "--var",
+        "flaky=2",
+        "--retries",
+        "1",
+    ];
+    let nights = vec![
+        night(dir, "night-1", "retired.yaml", &[]),
+        night(dir, "night-2", "retired.yaml", &flaky),
+        night(dir, "night-3", "added.yaml", &tonight),
+        night(dir, "night-4", "added.yaml", &tonight),
+    ];
+    for (i, path) in nights.iter().enumerate() {
+        let mut record = read_json(path);
+        record["started_at"] = format!("2026-01-0{}T03:00:00Z", i + 1).into();
+        for case in record["cases"].as_array_mut().unwrap() {
+            let slower = case["name"] == "stays green" && i >= 2;
+            case["duration_ms"] = if slower { 400 + 200 * (i - 2) } else { 50 }.into();
+        }
+        std::fs::write(path, record.to_string()).unwrap();
+    }
+    nights
+}
+
+#[test]
+fn the_trend_of_four_nights_names_what_got_slower_flakier_or_always_fails() {
+    let dir = scratch("trend");
+    four_nights(&dir);
+    let nights = [
+        "night-1.json",
+        "night-2.json",
+        "night-3.json",
+        "night-4.json",
+    ];
+    let trend = |extra: &[&str]| {
+        let mut args = vec!["report", "trend"];
+        args.extend(nights);
+        args.extend(extra);
+        let out = pitcrew_in(&dir, &args, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "a report, not a gate, though cases fail: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    let said = trend(&[]);
+    assert!(
+        said.starts_with("4 runs, 7 cases: 1 slower, 2 flakier, 1 always failing, 3 flaky\n"),
+        "{said}"
+    );
+    assert!(
+        said.contains("Got slower (1):\n  ....  Nightly › stays green: 50 ms → 500 ms (×10.0)"),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "Always failing (1):\n  FFFF  Nightly › still broken: failing in 4 of 4 runs"
+        ),
+        "{said}"
+    );
+    insta::assert_snapshot!("nightly_trend_text", said);
+
+    let md = trend(&["--format", "md"]);
+    assert!(
+        md.starts_with("### ⚠️ pitcrew trend: 4 runs, 7 cases: 1 slower, 2 flakier, 1 always failing, 3 flaky\n"),
+        "{md}"
+    );
+    for row in [
+        "| Nightly › stays green | `....` | 50 ms | 500 ms | ×10.0 | `tests/fixtures/nightly/core.yaml:6` |",
+        "| Nightly › breaks tonight | `..FF` | 0 of 2 | 2 of 2 | `tests/fixtures/nightly/core.yaml:10` |",
+        "| Nightly › turns flaky | `.~~~` | 3 of 4 (75%) | 3 | 0 | 0 | `tests/fixtures/nightly/core.yaml:24` | run 4: attempt 1 failed: callback.payload conversion.trackSysConversionAmount: expected string \"2\", got string \"1\" |",
+        "| New offer › the new offer converts | `--..` | run 3 | `tests/fixtures/nightly/added.yaml:3` |",
+        "| Retired offer › the old offer still converts | `..--` | run 2 | `tests/fixtures/nightly/retired.yaml:3` |",
+    ] {
+        assert!(md.contains(&format!("{row}\n")), "no row {row} in\n{md}");
+    }
+
+    // One run is no trend; a JUnit file is named, with what to give instead.
+    let out = pitcrew_in(&dir, &["report", "trend", "night-1.json"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("give two or more JSON reports, oldest first"));
+    std::fs::write(
+        dir.join("junit.xml"),
+        "<?xml version=\"1.0\"?>\n<testsuites/>\n",
+    )
+    .unwrap();
+    let out = pitcrew_in(&dir, &["report", "trend", "night-1.json", "junit.xml"], &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("junit.xml: this is XML (a JUnit report?)")
+            && stderr.contains("--json FILE"),
+        "{stderr}"
+    );
 }
 
 #[test]

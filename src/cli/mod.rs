@@ -94,7 +94,7 @@ pub enum Command {
     /// Serve the callback receiver as a service many runs share: the callback endpoint, an API
     /// behind a token, an optional SQLite store.
     Receive(receive::ReceiveArgs),
-    /// Work on saved reports: merge shards, compare two runs, render HTML.
+    /// Work on saved reports: merge shards, compare two runs, render HTML, trend over many runs.
     #[command(subcommand)]
     Report(report::ReportCommand),
     /// Put your callback endpoint through the conformance suite: acceptance, duplicates,

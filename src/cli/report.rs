@@ -1,4 +1,4 @@
-//! `pitcrew report merge|diff|html`: work on saved reports, no run.
+//! `pitcrew report merge|diff|html|trend`: work on saved reports, no run.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +7,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::{CliError, Outcome, exit, say};
 use crate::report::merge::{self, Input};
 use crate::report::stream::RecordFile;
-use crate::report::{diff, html, write_report_with};
+use crate::report::trend::{RunHead, TrendBuilder};
+use crate::report::{diff, html, trend, write_report_with};
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -19,6 +20,10 @@ pub enum ReportCommand {
     Diff(DiffArgs),
     /// Render a JSON report as a self-contained HTML page.
     Html(HtmlArgs),
+    /// Each case across several JSON reports, oldest first: what got slower or flakier, what
+    /// always fails, what is flaky, and each run's pass rate. A report, not a gate: exit 0
+    /// (2 when fewer than two reports are given or one cannot be read).
+    Trend(TrendArgs),
 }
 
 #[derive(Debug, Args)]
@@ -44,6 +49,30 @@ pub struct DiffArgs {
     pub format: DiffFormat,
 }
 
+/// `report trend`'s arguments.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+A case is known by its suite and name. It is unstable in a run when it was flaky (passed on a
+retry), failed or errored; runs in which it was skipped or absent are not counted. The runs are
+split into an earlier and a later half (with an odd number, the middle run is in neither):
+- Got slower: its median time in the runs it passed, later half against earlier, at least 1.5×
+  and at least 100 ms longer; worst first.
+- Got flakier: unstable in a larger share of its later runs than of its earlier ones.
+- Always failing: failed or errored every time it ran.
+- Flaky: unstable in some run, but not always failing; the highest rate first.
+Each section shows at most 20 cases, and says how many more there are.")]
+pub struct TrendArgs {
+    /// Two or more JSON reports (`pitcrew run --json`), OLDEST FIRST: they are compared in the
+    /// order given, not by date or file time (name them so that a glob sorts them, e.g.
+    /// `runs/2026-01-31.json`).
+    #[arg(required = true, value_name = "RUN.json")]
+    pub runs: Vec<PathBuf>,
+    /// `text` for a terminal, `md` (Markdown) for a CI job summary.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+}
+
+/// How `report diff` and `report trend` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiffFormat {
     Text,
@@ -64,6 +93,7 @@ pub fn report(command: ReportCommand) -> Outcome {
         ReportCommand::Merge(args) => merge(args),
         ReportCommand::Diff(args) => diff(args),
         ReportCommand::Html(args) => html(args),
+        ReportCommand::Trend(args) => trend(args),
     }
 }
 
@@ -161,5 +191,35 @@ fn html(args: HtmlArgs) -> Outcome {
         |out| html::write_from(&head, &saved, out),
         "HTML report",
     )?;
+    Ok(exit::PASSED)
+}
+
+fn trend(args: TrendArgs) -> Outcome {
+    if args.runs.len() < 2 {
+        return Err(CliError::Usage(
+            "report trend compares runs: give two or more JSON reports, oldest first".into(),
+        ));
+    }
+    let mut builder = TrendBuilder::default();
+    for path in &args.runs {
+        let saved = saved(path)?;
+        builder.run(RunHead {
+            name: path.display().to_string(),
+            started_at: saved.head.started_at,
+            summary: saved.summary,
+        });
+        saved
+            .each_brief_case(&mut |case| {
+                builder.case(&case);
+                Ok(())
+            })
+            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    }
+    let t = builder.finish();
+    let text = match args.format {
+        DiffFormat::Text => trend::text(&t),
+        DiffFormat::Md => trend::markdown(&t),
+    };
+    say(&crate::mask::mask(text.trim_end()));
     Ok(exit::PASSED)
 }

@@ -231,7 +231,7 @@ pub fn text(d: &Diff, old_name: &str, new_name: &str) -> String {
 }
 
 /// Escapes text for a Markdown table cell.
-fn cell(text: &str) -> String {
+pub(super) fn cell(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -251,7 +251,7 @@ fn cell(text: &str) -> String {
 }
 
 /// Escapes text for a code span in a Markdown table cell (only `|` needs it there).
-fn code_cell(text: &str) -> String {
+pub(super) fn code_cell(text: &str) -> String {
     text.replace('`', "'")
         .replace(['\n', '\r'], " ")
         .replace('|', "\\|")

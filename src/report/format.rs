@@ -1,5 +1,5 @@
 //! The JSON run record's format: the report module's own versioned serde types, which every
-//! file report reads and `pitcrew report merge|diff|html` read back. A runner type never
+//! file report reads and `pitcrew report merge|diff|html|trend` read back. A runner type never
 //! appears here: a change to one cannot silently change the file; each is converted once, by
 //! the `From` impls at the bottom.
 

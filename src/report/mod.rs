@@ -1,6 +1,6 @@
 //! Reports: consumers of the runner's events. The console prints as verdicts come; the run
 //! record is built from the same events and is the only input of the file reports (JUnit,
-//! JSON, HTML), which are written atomically, and of `pitcrew report merge|diff|html`.
+//! JSON, HTML), which are written atomically, and of `pitcrew report merge|diff|html|trend`.
 //! A new format is a function of the record: no runner code changes.
 
 pub mod console;
@@ -12,6 +12,7 @@ pub mod merge;
 pub mod record;
 pub mod stream;
 pub mod style;
+pub mod trend;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -75,8 +75,24 @@ impl RecordFile {
     /// The whole record with each case cut to what `report diff` reads of it (its names,
     /// place and verdict, and why it failed or was flaky), masked: a fraction of the record.
     pub fn brief(&self) -> Result<RunRecord, ReportError> {
-        let masking = Masking::new();
         let mut cases = Vec::with_capacity(self.summary.total);
+        self.each_brief_case(&mut |case| {
+            cases.push(case);
+            Ok(())
+        })?;
+        Ok(RunRecord {
+            cases,
+            ..self.masked_head()
+        })
+    }
+
+    /// Reads the cases again, in order, each cut and masked as in [`brief`](Self::brief),
+    /// handing each to `each` (for `report trend`, which keeps less of a case than that).
+    pub fn each_brief_case(
+        &self,
+        each: &mut dyn FnMut(CaseRecord) -> Result<(), String>,
+    ) -> Result<(), ReportError> {
+        let masking = Masking::new();
         // Why it failed, as one failure whose message is what a diff says of it.
         let why = |failures: &mut Vec<FailureRecord>, error: &mut Option<String>| {
             let headline = super::junit::headline(failures, error.as_deref());
@@ -90,23 +106,21 @@ impl RecordFile {
             };
         };
         self.each_case(&mut |mut case| {
-            masking.case(&mut case);
+            // Cut first: what is dropped is not worth masking.
             case.tags = Vec::new();
             case.ids = Default::default();
             case.inputs = Default::default();
             case.transcript = Vec::new();
-            why(&mut case.failures, &mut case.error);
             case.earlier_attempts.truncate(1);
             for attempt in &mut case.earlier_attempts {
                 attempt.transcript = Vec::new();
+            }
+            masking.case(&mut case);
+            why(&mut case.failures, &mut case.error);
+            for attempt in &mut case.earlier_attempts {
                 why(&mut attempt.failures, &mut attempt.error);
             }
-            cases.push(case);
-            Ok(())
-        })?;
-        Ok(RunRecord {
-            cases,
-            ..self.masked_head()
+            each(case)
         })
     }
 }
