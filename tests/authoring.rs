@@ -625,6 +625,20 @@ fn cases_left_out_are_never_checked_against_the_target() {
         "its member reads the variable: {stdout}{stderr}"
     );
 
+    // Two cases of one name are an error whatever the tags select.
+    let dup = dir.join("dup.yaml");
+    std::fs::write(
+        &dup,
+        "cases:\n  - name: install\n    event: install\n  - name: install\n    event: install\n    tags: [slow]\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = go(&["list", &dup.display().to_string(), "--tag", "!slow"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("case name `install` is used twice"),
+        "{stderr}"
+    );
+
     // And a run: the selected case runs on the target, the scripted one is never built.
     let sandbox = common::Standalone::start();
     let r = common::run(&[&suite], &["--target", &sandbox.base, "--tag", "smoke"]);
@@ -640,17 +654,25 @@ fn cases_left_out_are_never_checked_against_the_target() {
 #[test]
 fn watch_runs_again_what_changed_until_interrupted() {
     use std::time::Duration;
-    let dir = common::scratch("watch");
-    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    let root = common::scratch("watch");
+    let dir = root.join("scenarios");
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    // Saved as editors do: a new file renamed over the old one.
+    let write = |name: &str, text: &str| {
+        let temp = root.join(".saving");
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, dir.join(name)).unwrap();
+    };
     write(
         "a.yaml",
         "name: A\ncases:\n  - name: a install\n    event: install\n",
     );
     write(
         "b.yaml",
-        "name: B\ncases:\n  - name: \"b {{matrix.event}}\"\n    matrix: { from: events.csv }\n    event: \"{{matrix.event}}\"\n",
+        "name: B\ncases:\n  - name: \"b {{matrix.event}}\"\n    matrix: { from: ../data/events.csv }\n    event: \"{{matrix.event}}\"\n",
     );
-    write("events.csv", "event\ninstall\n");
+    write("../data/events.csv", "event\ninstall\n");
     let folder = dir.display().to_string();
     let mut watching =
         common::process::Running::start(&["run", &folder, "--watch", "--no-progress"], &dir, &[]);
@@ -673,7 +695,7 @@ fn watch_runs_again_what_changed_until_interrupted() {
     watching.line(wait, |l| l.starts_with("pitcrew: watching"));
 
     // A matrix file: the scenario that reads it runs again, with the new rows.
-    write("events.csv", "event\ninstall\nsignup\n");
+    write("../data/events.csv", "event\ninstall\nsignup\n");
     let said = watching.line(wait, |l| l.contains("changed at"));
     assert!(said.contains("b.yaml changed"), "{said}");
     watching.line(wait, |l| l.starts_with("2 passed"));

@@ -3,11 +3,16 @@
 //! `--changed FILE…`), so that it is exactly what CI would run: its reports, its exit code,
 //! nothing left over from the run before.
 //!
-//! What counts as a change: a scenario file saved (or added) under the watched paths; a
-//! matrix file (`.csv`, `.tsv`, `.jsonl`, `.ndjson`) saved, which reruns the scenario files
-//! that name it; the `--sandbox-config` file saved, which reruns everything. Editors save in
-//! bursts (a temporary file, a rename): changes are gathered for a moment before a run.
-//! Ctrl-C (or SIGTERM) stops watching, after a run in progress has written its reports.
+//! What counts as a change: a scenario file saved (or added) under the watched paths; any
+//! other file a scenario names saved (its matrix file, `from:`, wherever it is), which reruns
+//! the scenario files that name it; the `--sandbox-config` file saved, which reruns
+//! everything. Folders are watched, not files: an editor that saves by writing a new file and
+//! renaming it over the old one is seen every time. Saves come in bursts: changes are
+//! gathered for a moment before a run.
+//!
+//! Each run has a process group of its own, so that Ctrl-C reaches it once, from here: the
+//! first Ctrl-C (or SIGTERM) lets the run in progress finish and write its reports, then stops
+//! watching; a second one is handed on too, and the run stops at once (reports still written).
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
@@ -22,9 +27,6 @@ use super::{CliError, Outcome, exit};
 
 /// How long changes are gathered after the first, before a run.
 const GATHER: Duration = Duration::from_millis(300);
-
-/// Extensions of the files a matrix reads its rows from.
-const DATA: [&str; 4] = ["csv", "tsv", "jsonl", "ndjson"];
 
 /// `pitcrew run --watch`.
 pub fn watch(args: RunArgs) -> Outcome {
@@ -57,15 +59,14 @@ async fn watch_loop(args: RunArgs, mut signals: Signals) -> Outcome {
     })
     .map_err(|e| CliError::Infrastructure(format!("--watch: cannot watch files: {e}")))?;
     let config = args.target.sandbox_config.clone();
+    let mut watched: BTreeSet<(PathBuf, bool)> = BTreeSet::new();
     for path in args.load.paths.iter().chain(&config) {
-        let recursive = if path.is_dir() {
-            notify::RecursiveMode::Recursive
+        let target = if path.is_dir() {
+            (path.clone(), true)
         } else {
-            notify::RecursiveMode::NonRecursive
+            (folder_of(path), false)
         };
-        watcher.watch(path, recursive).map_err(|e| {
-            CliError::Usage(format!("--watch: cannot watch {}: {e}", path.display()))
-        })?;
+        watch_folder(&mut watcher, &mut watched, target)?;
     }
     let terminal = std::io::stdout().is_terminal();
     let base = child_args();
@@ -79,20 +80,32 @@ async fn watch_loop(args: RunArgs, mut signals: Signals) -> Outcome {
         for file in &changed {
             run.arg("--changed").arg(file);
         }
+        // Its own process group: a Ctrl-C at the terminal reaches it only through here.
+        #[cfg(unix)]
+        run.process_group(0);
         let mut child = run
             .spawn()
             .map_err(|e| CliError::Infrastructure(format!("--watch: cannot run: {e}")))?;
-        tokio::select! {
-            _ = child.wait() => {}
-            _ = signals.next() => {
-                // Ctrl-C reached the run too (one process group): it finishes and writes its
-                // reports. A SIGTERM for this process alone ends the run.
-                let ended = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
-                if ended.is_err() {
-                    let _ = child.start_kill();
+        let interrupted = tokio::select! {
+            _ = child.wait() => false,
+            _ = signals.next() => true,
+        };
+        if interrupted {
+            // The run finishes its cases and writes its reports; a second signal stops it
+            // at once (it still writes them).
+            hand_on(&child);
+            tokio::select! {
+                _ = child.wait() => {}
+                _ = signals.next() => {
+                    hand_on(&child);
+                    let _ = child.wait().await;
                 }
-                return Ok(exit::INTERRUPTED);
             }
+            return Ok(exit::INTERRUPTED);
+        }
+        // The folders of the files the scenarios name (a matrix file elsewhere) are watched too.
+        for folder in named_folders(&args.load.paths) {
+            watch_folder(&mut watcher, &mut watched, (folder, false))?;
         }
         println!(
             "\npitcrew: watching {} for changes (Ctrl-C to stop)",
@@ -114,6 +127,83 @@ async fn watch_loop(args: RunArgs, mut signals: Signals) -> Outcome {
             if names.len() == 1 { "it" } else { "them" }
         );
     }
+}
+
+/// Hands an interrupt on to the run (SIGINT: the run's first finishes, its second aborts).
+fn hand_on(child: &tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+    }
+    #[cfg(not(unix))]
+    let _ = child;
+}
+
+/// The folder a file is in (`.` for a bare file name).
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Watches a folder (`recursive` or not), once.
+fn watch_folder(
+    watcher: &mut notify::RecommendedWatcher,
+    watched: &mut BTreeSet<(PathBuf, bool)>,
+    (folder, recursive): (PathBuf, bool),
+) -> Result<(), CliError> {
+    let folder = std::fs::canonicalize(&folder).unwrap_or(folder);
+    let covered = watched
+        .iter()
+        .any(|(w, r)| *w == folder || (*r && folder.starts_with(w)));
+    if covered || !folder.is_dir() {
+        return Ok(());
+    }
+    let mode = if recursive {
+        notify::RecursiveMode::Recursive
+    } else {
+        notify::RecursiveMode::NonRecursive
+    };
+    watcher
+        .watch(&folder, mode)
+        .map_err(|e| CliError::Usage(format!("--watch: cannot watch {}: {e}", folder.display())))?;
+    watched.insert((folder, recursive));
+    Ok(())
+}
+
+/// The folders of the files the scenario files under `paths` name in `from:`.
+fn named_folders(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let Ok(found) = crate::scenario::files::discover(paths) else {
+        return Vec::new();
+    };
+    (found.files.iter())
+        .flat_map(|file| named_files(file))
+        .map(|named| folder_of(&named))
+        .collect()
+}
+
+/// The files a scenario file names in `from:` (its matrix files), as paths from here.
+fn named_files(file: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Vec::new();
+    };
+    let mut named = Vec::new();
+    for (at, _) in text.match_indices("from:") {
+        let name: String = text[at + 5..]
+            .trim_start()
+            .trim_start_matches(['"', '\''])
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | ',' | '}'))
+            .collect();
+        if !name.is_empty() {
+            named.push(folder_of(file).join(name));
+        }
+    }
+    named
 }
 
 fn shown(paths: &[PathBuf]) -> String {
@@ -154,21 +244,13 @@ fn to_run(touched: &BTreeSet<PathBuf>, paths: &[PathBuf], config: Option<&Path>)
     if config.is_some_and(|c| touched.contains(&real(c))) {
         return found.files;
     }
-    let data: Vec<String> = (touched.iter())
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| DATA.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
-        })
-        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect();
+    // A file a scenario names (its matrix file) reruns the scenarios that name it.
     found
         .files
         .into_iter()
         .filter(|file| {
             touched.contains(&real(file))
-                || (!data.is_empty()
-                    && std::fs::read_to_string(file)
-                        .is_ok_and(|text| data.iter().any(|d| text.contains(d.as_str()))))
+                || named_files(file).iter().any(|n| touched.contains(&real(n)))
         })
         .collect()
 }

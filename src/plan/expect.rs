@@ -172,8 +172,8 @@ impl SuiteBuilder<'_> {
         }
         // The tool refusing is what the case expects: there is no endpoint answer to check, and
         // no callback may follow.
-        let refused = resend_status.filter(|s| !(200..300).contains(s));
-        if let (Some(_), Some(r)) = (refused, &e.callback_response) {
+        let resend_refused = resend_status.filter(|s| !(200..300).contains(s));
+        if let (Some(_), Some(r)) = (resend_refused, &e.callback_response) {
             let at = r.status.as_ref().map_or(spec.referenced, |s| s.referenced);
             self.error(
                 &at,
@@ -200,7 +200,7 @@ impl SuiteBuilder<'_> {
         let click = self.answer(e.click.as_ref().map(AnswerSpec::from), context);
         let conversion = self.answer(e.conversion.as_ref().map(AnswerSpec::from), context);
         let default = match mode {
-            Some(Mode::CallbackOnly { .. }) if refused.is_some() => CallbackCheck::None {
+            Some(Mode::CallbackOnly { .. }) if resend_refused.is_some() => CallbackCheck::None {
                 wait: Duration::ZERO,
                 at: at.clone(),
             },
@@ -232,7 +232,7 @@ impl SuiteBuilder<'_> {
         }
         let callback_response = match (&e.callback_response, mode) {
             (Some(r), _) => self.response_check(r, context, &at).map(Some),
-            (None, Some(Mode::CallbackOnly { .. })) if refused.is_none() => {
+            (None, Some(Mode::CallbackOnly { .. })) if resend_refused.is_none() => {
                 Some(Some(ResponseCheck {
                     status: None,
                     answer: AnswerChecks::default(),

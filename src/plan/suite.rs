@@ -146,8 +146,15 @@ impl SuiteBuilder<'_> {
         message: impl Into<String>,
         help: Option<String>,
     ) {
-        let problem = self.source.diagnostic(Some(at), message, help);
-        self.deferred.push((self.spec_index, problem));
+        let message = message.into();
+        // Said once for an entry, however many cases its matrix expands to.
+        let said = (self.deferred.iter().rev())
+            .take_while(|(spec, _)| *spec == self.spec_index)
+            .any(|(_, p)| p.message == message);
+        if !said {
+            let problem = self.source.diagnostic(Some(at), message, help);
+            self.deferred.push((self.spec_index, problem));
+        }
     }
 
     pub fn warn(&mut self, at: &Location, message: impl Into<String>, help: Option<String>) {
@@ -320,26 +327,32 @@ impl SuiteBuilder<'_> {
             let raw_name = &spec.value.name;
             let first = first_index + self.planned;
             self.planned += combinations.len();
-            if !(self.selection).tagged(&spec.value.tags, &file.tags) {
-                continue;
-            }
+            // A case its tags leave out is named all the same (two cases of one name are an
+            // error whatever is selected), but a name it cannot render is no error: it may read
+            // a variable only the selected cases need.
+            let tagged = self.selection.tagged(&spec.value.tags, &file.tags);
             let names: Vec<Option<String>> = if raw_name.value.contains("{{") {
                 combinations
                     .iter()
                     .enumerate()
                     .map(|(n, c)| {
                         let context = scope.context(c, &raw_name.value, first + n, 1);
-                        self.render(raw_name, &context)
+                        match tagged {
+                            true => self.render(raw_name, &context),
+                            false => self.templates.render(&raw_name.value, &context).ok(),
+                        }
                     })
                     .collect()
             } else {
                 vec![Some(raw_name.value.clone()); combinations.len()]
             };
-            if self.errors() > errors_before {
+            if self.errors() > errors_before || names.iter().any(Option::is_none) {
                 continue;
             }
             let names: Vec<String> = names.into_iter().flatten().collect();
-            self.unstable_name(raw_name);
+            if tagged {
+                self.unstable_name(raw_name);
+            }
             let names = matrix::unique_names(names, &combinations, &raw_name.value);
             let line = spec.referenced.line();
             for (n, (combination, name)) in combinations.iter().zip(names).enumerate() {
@@ -355,7 +368,7 @@ impl SuiteBuilder<'_> {
                         ),
                     );
                 }
-                if !self.selection.named(&name, &suite_name) {
+                if !tagged || !self.selection.named(&name, &suite_name) {
                     continue;
                 }
                 let index = first + n;

@@ -30,6 +30,12 @@ impl SuiteBuilder<'_> {
         // A template that reads a key the matrix lacks is an error (with a "did you mean"): the
         // key it meant would be reported unused besides, which is the same mistake twice.
         let misspelt = text.match_indices("matrix.").any(|(i, _)| {
+            // Inside a template (`{{ … matrix.x … }}`), not a file name (`from: matrix.csv`).
+            let before = &text[..i];
+            let open = before.rfind("{{");
+            if open.is_none_or(|o| before.rfind("}}").is_some_and(|c| c > o)) {
+                return false;
+            }
             let name: String = text[i + 7..]
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')

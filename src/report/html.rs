@@ -552,24 +552,84 @@ const OPEN_FAILURES: usize = 10;
 const OPEN_SUITES_UP_TO: usize = 200;
 
 /// A transcript entry with its JSON bodies indented: each line `PREFIX JSON` (`> {…}`,
-/// `<= {…}`, `=> HTTP 200 {…}`) whose JSON is an object or an array is shown over lines.
+/// `<= {…}`, `=> HTTP 200 {…}`) longer than a glance whose JSON is an object or an array is
+/// shown over lines. The text is re-indented as it is, never parsed and written again: keys
+/// keep their order, a repeated key stays repeated, `10.50` stays `10.50`, and an escape
+/// stays escaped (what was masked stays masked).
 fn readable(entry: &str) -> String {
     let mut out = String::with_capacity(entry.len() * 2);
     for line in entry.lines() {
         let start = line.find(['{', '[']);
-        let pretty = start.and_then(|at| {
-            let value: serde_json::Value = serde_json::from_str(&line[at..]).ok()?;
-            let shaped = value.is_object() || value.is_array();
-            (shaped && line.len() > 80).then(|| {
-                let body = serde_json::to_string_pretty(&value).unwrap_or_default();
-                format!("{}{body}", &line[..at])
-            })
+        let json = start.filter(|&at| {
+            line.len() > 80 && serde_json::from_str::<serde::de::IgnoredAny>(&line[at..]).is_ok()
         });
-        out.push_str(pretty.as_deref().unwrap_or(line));
+        match json {
+            Some(at) => {
+                out.push_str(&line[..at]);
+                indent(&line[at..], &mut out);
+            }
+            None => out.push_str(line),
+        }
         out.push('\n');
     }
     out.pop();
     out
+}
+
+/// Re-indents valid JSON `text` into `out`, two spaces a level, keeping every token as it is.
+fn indent(text: &str, out: &mut String) {
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n(' ', depth * 2));
+    };
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                let close = if c == '{' { '}' } else { ']' };
+                // An empty one stays `{}` / `[]`.
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                if chars.peek() == Some(&close) {
+                    out.push(close);
+                    chars.next();
+                } else {
+                    depth += 1;
+                    newline(out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
 }
 
 const STYLE: &str = r#":root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --err: #8250df; --warn: #9a6700; --mute: #6e7781; --line: #d0d7de; --soft: #f6f8fa; }
@@ -648,6 +708,20 @@ const SCRIPT: &str = r##"(function () {
 #[cfg(test)]
 mod tests {
     use super::esc;
+
+    /// Bodies are indented as they are: key order, repeated keys, number spelling and
+    /// escapes are kept.
+    #[test]
+    fn transcripts_are_indented_not_rewritten() {
+        let line = r#"<= {"z":1,"a":{"amount":10.50,"amount":"x\"y\u00e9","e":[],"o":{}},"big":123456789012345678901234567890}"#;
+        let shown = super::readable(&format!("> POST /x\n{line}\nplain"));
+        assert_eq!(
+            shown,
+            "> POST /x\n<= {\n  \"z\": 1,\n  \"a\": {\n    \"amount\": 10.50,\n    \"amount\": \"x\\\"y\\u00e9\",\n    \"e\": [],\n    \"o\": {}\n  },\n  \"big\": 123456789012345678901234567890\n}\nplain"
+        );
+        // Not JSON, or short: as it is.
+        assert_eq!(super::readable("=> HTTP 500 {oops"), "=> HTTP 500 {oops");
+    }
 
     #[test]
     fn text_is_escaped_for_content_and_attributes() {

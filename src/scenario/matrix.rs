@@ -45,6 +45,15 @@ pub fn expand_with(
     table: Option<&super::table::Table>,
     max_cases: usize,
 ) -> Result<Vec<Combination>, MatrixError> {
+    // A file's cells are text: `exclude: [{ amount: 0 }]` means the cell `0`.
+    let as_text;
+    let matrix = match table {
+        Some(table) => {
+            as_text = cells_as_text(matrix, &table.columns);
+            &as_text
+        }
+        None => matrix,
+    };
     let mut keys: Vec<&str> = Vec::new();
     if let Some(table) = table {
         keys.extend(table.columns.iter().map(String::as_str));
@@ -182,6 +191,32 @@ pub fn expand_with(
         ));
     }
     Ok(combinations)
+}
+
+/// `matrix` with the scalar values its `include` and `exclude` give the file's `columns` as
+/// text, as the file's cells are.
+fn cells_as_text(matrix: &Matrix, columns: &[String]) -> Matrix {
+    let text = |entries: &[super::model::Located<std::collections::BTreeMap<String, Value>>]| {
+        entries
+            .iter()
+            .map(|entry| {
+                let mut entry = entry.clone();
+                for (key, value) in entry.value.iter_mut() {
+                    let scalar = value.is_number() || value.is_boolean();
+                    if scalar && columns.contains(key) {
+                        *value = Value::String(show(value));
+                    }
+                }
+                entry
+            })
+            .collect()
+    };
+    Matrix {
+        axes: matrix.axes.clone(),
+        include: text(&matrix.include),
+        exclude: text(&matrix.exclude),
+        from: matrix.from.clone(),
+    }
 }
 
 /// Which of the original combinations an `include:` entry fits: those with the entry's value
@@ -369,8 +404,9 @@ mod tests {
             rows: vec![row("install", "1"), row("signup", "2"), row("refund", "0")],
         };
         let mut m = matrix(&[("n", json!([1, 2]))]);
-        m.exclude = vec![entry(json!({ "event": "refund" }))];
-        m.include = vec![entry(json!({ "payout": "2", "note": "signup pays" }))];
+        // `payout: 0`, a number, is the cell `0`.
+        m.exclude = vec![entry(json!({ "event": "refund", "payout": 0 }))];
+        m.include = vec![entry(json!({ "payout": 2, "note": "signup pays" }))];
         let c = expand_with(&m, Some(&table), 100).unwrap();
         let all: Vec<String> = c
             .iter()

@@ -20,11 +20,15 @@ use super::matrix::Combination;
 
 /// The largest matrix file read (100,000 rows of a dozen columns fit several times over).
 pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// The most columns a matrix file may have (a payout table has a handful).
+pub const MAX_COLUMNS: usize = 256;
+/// The most cells a matrix file may hold in all: each is a key and a value in memory.
+pub const MAX_CELLS: usize = 2_000_000;
 
 /// A matrix file's keys and rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
-    /// The keys, in the order of the header (CSV) or the first line (JSON lines).
+    /// The keys, in the order of the header (CSV), or sorted (JSON lines).
     pub columns: Vec<String>,
     /// One combination per row, its keys in `columns` order.
     pub rows: Vec<Combination>,
@@ -130,8 +134,8 @@ fn csv(text: &[u8], delimiter: u8, shown: &str, max_rows: usize) -> Result<Table
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| at(&e))?;
-        if rows.len() == max_rows {
-            return Err(too_many(shown, max_rows));
+        if rows.len() == max_rows.min(MAX_CELLS / columns.len().max(1)) {
+            return Err(too_many(shown, rows.len()));
         }
         rows.push(
             columns
@@ -180,8 +184,9 @@ fn json_lines(text: &[u8], shown: &str, max_rows: usize) -> Result<Table, TableE
             }
             Some(_) => {}
         }
-        if rows.len() == max_rows {
-            return Err(too_many(shown, max_rows));
+        let width = columns.as_ref().map_or(1, Vec::len).max(1);
+        if rows.len() == max_rows.min(MAX_CELLS / width) {
+            return Err(too_many(shown, rows.len()));
         }
         rows.push(object.into_iter().collect());
     }
@@ -191,8 +196,17 @@ fn json_lines(text: &[u8], shown: &str, max_rows: usize) -> Result<Table, TableE
     })
 }
 
-/// Every column has a name, and no two the same.
+/// Every column has a name, and no two the same; not too many.
 fn check_columns(columns: &[String], shown: &str) -> Result<(), TableError> {
+    if columns.len() > MAX_COLUMNS {
+        return Err(problem(
+            format!(
+                "matrix file `{shown}:1`: {} columns, more than the {MAX_COLUMNS} a matrix file may have",
+                columns.len()
+            ),
+            Some("keep the columns the case reads"),
+        ));
+    }
     for (i, name) in columns.iter().enumerate() {
         if name.is_empty() {
             return Err(problem(
@@ -291,6 +305,16 @@ mod tests {
         );
         assert!(message("d.csv", b"event\n").contains("has no rows"));
         assert!(message("e.csv", b"n\n1\n2\n3\n").contains("more than 2 rows"));
+        let wide = format!(
+            "{}\n",
+            vec!["c"; 300]
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c}{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert!(message("w.csv", wide.as_bytes()).contains("300 columns, more than the 256"));
         assert!(
             message("f.csv", b"event,payout\ninstall,\xE9\n")
                 .contains("f.csv:2`: cell 2 is not UTF-8"),
