@@ -136,7 +136,10 @@ pub fn expand_with(
         let mut odometer = vec![0usize; matrix.axes.len()];
         let mut base = 0;
         'product: loop {
-            let mut combination: Combination = bases[base].clone();
+            // Sized exactly: a 100,000-case matrix holds as many combinations at once.
+            let mut combination: Combination =
+                Vec::with_capacity(bases[base].len() + matrix.axes.len());
+            combination.extend_from_slice(&bases[base]);
             combination.extend(
                 (matrix.axes.iter())
                     .zip(&odometer)
