@@ -43,6 +43,9 @@ pub struct TargetSpec {
     pub minute: Option<Located<String>>,
     /// The offer of cases that name none.
     pub offer: Option<Located<String>>,
+    /// The most requests pitcrew sends this target, e.g. `20/s` or `600/m` (`--rate` wins); a
+    /// 429 or 503 with `Retry-After` is waited out and sent again either way.
+    pub rate: Option<Located<String>>,
     /// The pipeline's steps; a step left out cannot be used (scenarios needing it are refused
     /// before anything runs).
     pub steps: StepsSpec,

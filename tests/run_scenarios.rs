@@ -560,3 +560,44 @@ fn a_sandbox_config_extends_the_built_in_tenant_and_may_sit_beside_the_scenarios
         r.explain()
     );
 }
+
+/// A 429 with `Retry-After` is waited out and the request sent again: the case passes, and
+/// its transcript shows the wait (DESIGN §4). `--rate` spaces the requests: 20 requests at
+/// 10/s take at least 1.9 s (a bound a slow machine cannot break; how close it holds is
+/// `benches/rate.sh`'s to measure).
+#[test]
+fn a_rate_limited_tenant_is_waited_out_and_rate_is_kept() {
+    let dir = common::scratch("rate");
+    let file = dir.join("limited.yaml");
+    std::fs::write(
+        &file,
+        "name: Limited\ncases:\n  - name: the conversion is rate-limited once\n    event: install\n    sandbox: { faults: { api_error: 429 } }\n",
+    )
+    .unwrap();
+    let r = common::run(&[&file.display().to_string()], &["--verbose"]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert!(
+        r.stdout
+            .contains("< HTTP 429 with Retry-After: waited 1s and sent it again"),
+        "{}",
+        r.stdout
+    );
+
+    let many = dir.join("many.yaml");
+    std::fs::write(
+        &many,
+        "name: Many\ncases:\n  - name: \"case {{matrix.n}}\"\n    matrix: { n: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }\n    event: install\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let r = common::run(&[&many.display().to_string()], &["--rate", "10/s"]);
+    let took = started.elapsed();
+    assert_eq!(r.code, 0, "{}", r.explain());
+    assert!(
+        took >= std::time::Duration::from_millis(1900),
+        "20 requests at 10/s took {took:?}"
+    );
+    let bad = common::run(&[&many.display().to_string()], &["--rate", "fast"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("is not a rate"), "{}", bad.stderr);
+}

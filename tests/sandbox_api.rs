@@ -27,7 +27,7 @@ async fn tenant(config: SandboxConfig) -> Tenant {
         config: Box::new(config),
         endpoint: None,
     };
-    let started = target.start(shutdown).await.unwrap();
+    let started = target.start(shutdown, None).await.unwrap();
     let pitcrew::launch::Observed::Receiver(receiver) = &started.observed else {
         panic!("the embedded sandbox calls back pitcrew's receiver");
     };

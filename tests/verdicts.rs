@@ -46,7 +46,7 @@ async fn tenant() -> Tenant {
         config: Box::new(config),
         endpoint: None,
     };
-    let started = target.start(stop.clone()).await.unwrap();
+    let started = target.start(stop.clone(), None).await.unwrap();
     let Observed::Receiver(receiver) = &started.observed else {
         panic!("the embedded sandbox calls back pitcrew's receiver");
     };

@@ -74,6 +74,11 @@ pub struct ReportArgs {
     /// output (repeatable).
     #[arg(long = "secret", value_name = "K=V", value_parser = SecretPair)]
     pub secrets: Vec<(String, String)>,
+    /// The most requests pitcrew sends the target, e.g. `20/s` or `600/m` (over a target's
+    /// `rate:` in pitcrew.yaml). A 429 or 503 with `Retry-After` is waited out and sent again
+    /// (five times, two minutes at most) whatever the rate.
+    #[arg(long, value_name = "N/s")]
+    pub rate: Option<crate::platform::pace::Rate>,
     /// Never draw the progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
@@ -174,7 +179,7 @@ pub fn execute(
             shard,
             advice,
         };
-        let code = match target.start(servers.clone()).await {
+        let code = match target.start(servers.clone(), args.rate).await {
             Ok(started) => run.go(plan, started, signals).await,
             Err(e) => Err(e.into()),
         };

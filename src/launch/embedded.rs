@@ -50,6 +50,7 @@ pub(super) async fn start(
     mut config: SandboxConfig,
     endpoint: Option<Endpoint>,
     shutdown: CancellationToken,
+    rate: Option<crate::platform::pace::Rate>,
 ) -> Result<Started, LaunchError> {
     if let Some(endpoint) = &endpoint {
         config.call_back(&endpoint.url, endpoint.header.clone());
@@ -71,7 +72,10 @@ pub(super) async fn start(
         .map_err(|e| {
             LaunchError::Infrastructure(format!("cannot start the sandbox on 127.0.0.1: {e}"))
         })?;
-    let mut profile = Profile::sandbox(sandbox.base_url());
+    let mut profile = Profile {
+        rate,
+        ..Profile::sandbox(sandbox.base_url())
+    };
     if let Some(t) = token {
         profile
             .headers

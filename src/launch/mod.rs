@@ -294,13 +294,22 @@ impl Target {
     }
 
     /// Starts (or reaches) the target: it must answer before any case runs.
-    pub async fn start(self, shutdown: CancellationToken) -> Result<Started, LaunchError> {
+    /// `rate`: `--rate`, over the target's own.
+    pub async fn start(
+        self,
+        shutdown: CancellationToken,
+        rate: Option<crate::platform::pace::Rate>,
+    ) -> Result<Started, LaunchError> {
         match self {
             Target::Sandbox { config, endpoint } => {
-                embedded::start(*config, endpoint, shutdown).await
+                embedded::start(*config, endpoint, shutdown, rate).await
             }
             Target::Url { url, remote } => {
-                let platform = Arc::new(HttpPlatform::new(Profile::sandbox(url.clone()))?);
+                let profile = Profile {
+                    rate,
+                    ..Profile::sandbox(url.clone())
+                };
+                let platform = Arc::new(HttpPlatform::new(profile)?);
                 probe(&platform).await?;
                 let outbox = SandboxApi::new(&url, platform.profile().headers.clone());
                 // A `pitcrew sandbox` says how long its minute lasts; anything else runs on real
@@ -316,7 +325,10 @@ impl Target {
                     callback_url: None,
                 })
             }
-            Target::Named(target) => start_named(*target, shutdown).await,
+            Target::Named(mut target) => {
+                target.profile.rate = rate.or(target.profile.rate);
+                start_named(*target, shutdown).await
+            }
         }
     }
 }

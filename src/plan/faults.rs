@@ -67,13 +67,13 @@ impl SuiteBuilder<'_> {
             }
         }
         if let Some(status) = &faults.api_error {
-            if (500..600).contains(&status.value) {
+            if (500..600).contains(&status.value) || status.value == 429 {
                 wire.insert("api_error".into(), Value::from(status.value));
             } else {
                 self.error(
                     &status.referenced,
-                    format!("`api_error: {}` is not a 5xx status", status.value),
-                    Some("the platform's API fails with a 5xx, e.g. `503`".into()),
+                    format!("`api_error: {}` is neither a 5xx status nor 429", status.value),
+                    Some("the platform's API fails with a 5xx, e.g. `503`, or rate-limits with `429`".into()),
                 );
             }
         }

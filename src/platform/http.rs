@@ -19,6 +19,8 @@ use crate::delivery::{CallbackIds, Delivery, EndpointAnswer, Key, id_text};
 pub struct HttpPlatform {
     client: reqwest::Client,
     profile: Profile,
+    /// The target's rate, when it has one: every request takes the next free slot.
+    pace: Option<super::pace::Pace>,
     /// The coarsest resolution of the log's times seen so far, in milliseconds.
     resolution_ms: std::sync::atomic::AtomicU64,
 }
@@ -132,6 +134,19 @@ fn entry_seqs(log: &LogStep, items: &[Value]) -> Vec<u64> {
         .collect()
 }
 
+/// An answer's status, and its headers with their names lowercased, in the order received.
+fn head(response: &reqwest::Response) -> (u16, Vec<(String, String)>) {
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_string(), value)
+        })
+        .collect();
+    (response.status().as_u16(), headers)
+}
+
 fn describe_transport_error(url: &str, e: &reqwest::Error) -> String {
     // The URL once, not again inside reqwest's own words.
     let mut text = crate::error_chain(e);
@@ -172,6 +187,7 @@ impl HttpPlatform {
             })?;
         Ok(HttpPlatform {
             client,
+            pace: profile.rate.map(super::pace::Pace::new),
             profile,
             resolution_ms: Default::default(),
         })
@@ -387,22 +403,37 @@ impl HttpPlatform {
                 )
             }
         };
-        let started = Instant::now();
         let error = |e: reqwest::Error| PlatformError {
             step,
             kind: PlatformErrorKind::Unreachable,
             message: describe_transport_error(&url, &e),
         };
-        let response = builder.send().await.map_err(error)?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                (name.as_str().to_string(), value)
-            })
-            .collect();
+        let prepared = builder.build().map_err(error)?;
+        let mut waits = Vec::new();
+        let (started, response, status, headers) = loop {
+            if let Some(pace) = &self.pace {
+                pace.wait().await;
+            }
+            let started = Instant::now();
+            // A JSON or form body is bytes, and is sent again as it is.
+            let again = prepared.try_clone();
+            let Some(request) = again else {
+                let response = self.client.execute(prepared).await.map_err(error)?;
+                let (status, headers) = head(&response);
+                break (started, response, status, headers);
+            };
+            let response = self.client.execute(request).await.map_err(error)?;
+            let (status, headers) = head(&response);
+            match super::pace::wait_for(status, &headers, &waits) {
+                // Told to come back later: nothing was done, so the request is sent again.
+                Some(after) => {
+                    drop(response);
+                    waits.push(super::pace::Wait { status, after });
+                    tokio::time::sleep(after).await;
+                }
+                None => break (started, response, status, headers),
+            }
+        };
         let bytes = response.bytes().await.map_err(error)?;
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
@@ -427,6 +458,7 @@ impl HttpPlatform {
             headers,
             body,
             duration: started.elapsed(),
+            waits,
         })
     }
 

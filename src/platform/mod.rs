@@ -2,6 +2,7 @@
 
 mod http;
 pub mod outbox;
+pub mod pace;
 pub mod profile;
 pub mod target;
 
@@ -31,6 +32,8 @@ pub struct Exchange {
     /// The answer parsed as JSON, or as a JSON string when it is not JSON.
     pub body: Value,
     pub duration: Duration,
+    /// The answers waited out before this one (a 429 or 503 with `Retry-After`).
+    pub waits: Vec<pace::Wait>,
 }
 
 /// The platform could not be reached or answered something unreadable.

@@ -44,6 +44,8 @@ pub struct Profile {
     pub states: States,
     /// Where a callback says its conversion's state.
     pub callback_states: CallbackStates,
+    /// How many requests a second (or minute) pitcrew may send the target (`rate:`, `--rate`).
+    pub rate: Option<super::pace::Rate>,
 }
 
 /// Where a callback says its conversion's state, and the platform's words for the states: a
@@ -553,6 +555,7 @@ impl Profile {
         let extract = |p: &str| Some(Extract::pointer(p));
         let (link, postback) = public_steps();
         Profile {
+            rate: None,
             base_url,
             headers: Vec::new(),
             sandbox: true,

@@ -143,12 +143,24 @@ pub fn compile(
         (callback_log.is_some(), callback_format),
         &spec.referenced,
     );
+    let rate = t.rate.as_ref().and_then(|r| match r.value.parse() {
+        Ok(rate) => Some(rate),
+        Err(e) => {
+            c.error(
+                &r.referenced,
+                e,
+                Some("e.g. `rate: 20/s` for a staging tenant".into()),
+            );
+            None
+        }
+    });
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
     Ok(Target {
         name: name.to_string(),
         profile: Profile {
+            rate,
             base_url,
             headers,
             sandbox: false,

@@ -39,8 +39,12 @@ fn render_entry(entry: &Entry, counted: &mut Counted) -> String {
             } else {
                 format!("\n> {}", headers(&e.request_headers))
             };
+            let waited: String = crate::platform::pace::describe(&e.waits)
+                .into_iter()
+                .map(|line| format!("\n{line}"))
+                .collect();
             format!(
-                "> {} {}{sent}\n> {}\n< HTTP {} ({} ms)\n< {}",
+                "> {} {}{sent}\n> {}{waited}\n< HTTP {} ({} ms)\n< {}",
                 e.method,
                 e.url,
                 e.request_body,

@@ -241,6 +241,38 @@ struct ConversionRequest {
     faults: FaultsRequest,
 }
 
+/// The answer an `api_error` fault gives a conversion call for `click`, when it gives one: its
+/// 5xx every time; `429` once for the click, with `Retry-After: 1` (a tenant's rate limit lets
+/// the retry through).
+fn api_error(
+    state: &Shared,
+    click: &super::store::Click,
+    fault: Option<u16>,
+    what: &str,
+) -> Option<Response> {
+    match fault? {
+        429 if state.store().rate_limited.insert(click.id) => {
+            let mut answer = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests (an injected `api_error: 429` fault): retry after 1 s",
+            );
+            answer.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            Some(answer)
+        }
+        429 => None,
+        status => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            Some(refuse(
+                status,
+                format!("{what} (an injected `api_error` fault)"),
+            ))
+        }
+    }
+}
+
 async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response {
     let request: ConversionRequest = match parse_body(&body) {
         Ok(r) => r,
@@ -260,9 +292,8 @@ async fn create_conversion(State(state): State<Shared>, body: Bytes) -> Response
     if let Some(latency) = faults.api_latency {
         tokio::time::sleep(latency).await;
     }
-    if let Some(status) = faults.api_error {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        return refuse(status, "the API failed (an injected `api_error` fault)");
+    if let Some(failed) = api_error(&state, &click, faults.api_error, "the API failed") {
+        return failed;
     }
     let params: Vec<(Box<str>, Box<str>)> = request
         .params
@@ -481,12 +512,8 @@ async fn postback(
     if let Some(latency) = faults.api_latency {
         tokio::time::sleep(latency).await;
     }
-    if let Some(status) = faults.api_error {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        return refuse(
-            status,
-            "the postback failed (an injected `api_error` fault)",
-        );
+    if let Some(failed) = api_error(&state, &click, faults.api_error, "the postback failed") {
+        return failed;
     }
     match convert(&state, &click, event_id, params, faults, true).await {
         Ok(data) => answer(StatusCode::OK, "Postback received", vec![], data),

@@ -39,7 +39,9 @@ pub struct FaultsRequest {
     /// Answer the conversion call this much later, e.g. `"300ms"`.
     #[serde(default)]
     pub api_latency: Option<String>,
-    /// Answer the conversion call with this 5xx status and make no conversion.
+    /// Answer the conversion call with this 5xx status and make no conversion; `429`: answer
+    /// the first conversion call of the click 429 with `Retry-After: 1` (a rate-limited
+    /// tenant), and take the next.
     #[serde(default)]
     pub api_error: Option<u16>,
     /// Send none of the conversion's partner postbacks.
@@ -129,9 +131,9 @@ impl FaultsRequest {
                 .map(|t| duration("api_latency", &t))
                 .transpose()?,
             api_error: match self.api_error {
-                Some(s) if !(500..600).contains(&s) => {
+                Some(s) if !(500..600).contains(&s) && s != 429 => {
                     return Err(FaultsError(format!(
-                        "faults.api_error: `{s}` is not a 5xx status"
+                        "faults.api_error: `{s}` is neither a 5xx status nor 429"
                     )));
                 }
                 other => other,

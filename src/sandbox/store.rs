@@ -125,6 +125,8 @@ pub struct Store {
     pub conversions: HashMap<Id, Conversion>,
     /// `(member, offer, event)` already completed: a second one is Rejected.
     pub completed: HashSet<(Arc<str>, Arc<str>, Arc<str>)>,
+    /// Clicks whose conversion call was answered 429 once (`api_error: 429`).
+    pub rate_limited: HashSet<Uuid>,
     /// Every attempt, by conversion.
     pub log: HashMap<Id, Vec<Attempt>>,
     texts: Interner<str>,
