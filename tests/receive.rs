@@ -709,3 +709,70 @@ fn a_shared_receiver_takes_postbacks_with_their_own_token_and_hides_it() {
         assert_eq!(by_conversion["callbacks"].as_array().unwrap().len(), 0);
     });
 }
+
+/// `GET /metrics` (behind the token) counts what the receiver took, refused and could not
+/// match, the long polls waiting, and how long keeping took, in Prometheus' text format.
+#[test]
+fn metrics_count_what_the_receiver_took_and_refused() {
+    let dir = scratch("receive-metrics");
+    let port = dead_port();
+    let store = format!("sqlite:{}", dir.join("callbacks.db").display());
+    let receiver = start(&dir, port, &["--store", &store]);
+    let client = reqwest::Client::new();
+    rt().block_on(async {
+        for n in 0..3 {
+            let body = callback(&format!("cv-m{n}"), "ck-m").to_string();
+            assert_eq!(post(&client, port, &body, SECRET).await, 200);
+        }
+        let forged = callback("cv-m0", "ck-m").to_string();
+        assert_eq!(
+            post(&client, port, &forged, "wrong-secret-value-1").await,
+            401
+        );
+        assert_eq!(
+            post(&client, port, "{}", SECRET).await,
+            200,
+            "no id: a stray"
+        );
+        // A long poll that waits while the metrics are read.
+        let polling = client
+            .get(format!(
+                "http://127.0.0.1:{port}/api/callbacks/wait?conversion=cv-none&timeout=3s"
+            ))
+            .bearer_auth(TOKEN)
+            .send();
+        let poll = tokio::spawn(polling);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let unauthorized = client
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unauthorized.status().as_u16(), 401);
+        let answer = client
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        let kind = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+        let text = answer.text().await.unwrap();
+        for line in [
+            "pitcrew_receiver_callbacks_taken_total 3\n",
+            "pitcrew_receiver_callbacks_refused_total 1\n",
+            "pitcrew_receiver_callbacks_stray_total 2\n",
+            "pitcrew_receiver_long_polls_waiting 1\n",
+            "pitcrew_receiver_store_seconds_count 3\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in:\n{text}");
+        }
+        assert!(!text.contains(SECRET) && !text.contains(TOKEN));
+        let _ = poll.await;
+    });
+    drop(receiver);
+}

@@ -135,6 +135,25 @@ pub fn router(receiver: Receiver) -> Router<Receiver> {
         .layer(middleware::from_fn_with_state(receiver, bearer))
 }
 
+/// `GET /metrics`, behind the API's token: Prometheus' text format.
+pub fn metrics(receiver: Receiver) -> Router<Receiver> {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .layer(middleware::from_fn_with_state(receiver, bearer))
+}
+
+async fn render_metrics(State(receiver): State<Receiver>) -> Response {
+    let text = receiver.metrics().render(receiver.stray_count());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
 async fn bearer(State(receiver): State<Receiver>, request: Request, next: Next) -> Response {
     let expected = receiver
         .config()
@@ -193,7 +212,9 @@ async fn wait(State(receiver): State<Receiver>, Query(which): Query<Which>) -> R
             >= count
     };
     let deadline = tokio::time::Instant::now() + timeout;
+    let waiting = super::metrics::Waiting::new(receiver.metrics());
     let got = receiver.wait(&key, &enough, deadline).await;
+    drop(waiting);
     Json(listed(&got, since)).into_response()
 }
 

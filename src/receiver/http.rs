@@ -20,7 +20,9 @@ use crate::delivery::{Delivery, EndpointAnswer};
 pub fn router(receiver: Receiver) -> Router {
     let mut router = Router::new();
     if receiver.config().api_token.is_some() {
-        router = router.nest("/api", super::api::router(receiver.clone()));
+        router = router
+            .nest("/api", super::api::router(receiver.clone()))
+            .merge(super::api::metrics(receiver.clone()));
     }
     router
         .fallback(capture)

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod credentials;
 pub mod http;
+pub mod metrics;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};
@@ -110,6 +111,8 @@ struct Inner {
     strays: Mutex<std::collections::VecDeque<Stray>>,
     /// How many strays there were in all.
     stray_count: AtomicU64,
+    /// What `/metrics` counts.
+    metrics: metrics::Metrics,
     /// Scripted answers, by the click or conversion whose deliveries they answer.
     scripts: Mutex<HashMap<Key, Arc<Scripted>>>,
     /// Callbacks refused for their credentials, by the ids they name.
@@ -197,6 +200,11 @@ impl Receiver {
     }
 
     /// How many callbacks were strays in all.
+    /// What `/metrics` counts.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
     pub fn stray_count(&self) -> u64 {
         self.inner.stray_count.load(Ordering::Relaxed)
     }
@@ -243,6 +251,7 @@ impl Receiver {
             self.stray(&delivery, reason);
             return Ok(seq);
         }
+        let started = std::time::Instant::now();
         if let Some(store) = &self.inner.config.store
             && let Err(e) = store.put(&self.without_secrets(&delivery))
         {
@@ -251,6 +260,9 @@ impl Receiver {
             return Err(e);
         }
         self.file(Arc::new(delivery));
+        let metrics = &self.inner.metrics;
+        metrics.stored(started.elapsed());
+        metrics.taken.fetch_add(1, Ordering::Relaxed);
         Ok(seq)
     }
 
@@ -345,6 +357,7 @@ impl Receiver {
     /// woken by) but never takes. Returns its sequence number.
     pub fn refuse(&self, mut delivery: Delivery, why: &Refusal) -> u64 {
         delivery.seq = self.next_seq();
+        self.inner.metrics.refused.fetch_add(1, Ordering::Relaxed);
         self.stray(&delivery, &format!("refused (401): {why}"));
         let sane = |id: &Option<String>| id.as_ref().is_none_or(|i| i.len() <= MAX_REFUSED_ID);
         let ids = &delivery.ids;
