@@ -37,13 +37,15 @@ impl FromStr for Rate {
             "m" | "min" | "minute" => 60.0,
             _ => return Err(invalid()),
         };
-        if !(n.is_finite() && n > 0.0 && n <= 1_000_000.0) {
+        // From one request an hour to a million a second.
+        let interval = seconds / n;
+        if !(n.is_finite() && n <= 1_000_000.0 && interval > 0.0 && interval <= 3600.0) {
             return Err(format!(
-                "`{text}`: the rate must be above 0 and at most 1000000"
+                "`{text}`: the rate must be at least one request an hour and at most 1000000/s"
             ));
         }
         Ok(Rate {
-            interval: Duration::from_secs_f64(seconds / n),
+            interval: Duration::from_secs_f64(interval),
             per: (n, if seconds == 1.0 { 's' } else { 'm' }),
         })
     }
@@ -101,8 +103,10 @@ pub fn wait_for(status: u16, headers: &[(String, String)], waited: &[Wait]) -> O
         .iter()
         .find(|(name, _)| name == "retry-after")
         .and_then(|(_, value)| retry_after(value))?;
+    // Each wait is within the budget, so their sum cannot overflow; a huge `Retry-After` can.
     let spent: Duration = waited.iter().map(|w| w.after).sum();
-    (spent + after <= WAIT_BUDGET).then_some(after)
+    let total = spent.checked_add(after)?;
+    (total <= WAIT_BUDGET).then_some(after)
 }
 
 /// A `Retry-After` value: seconds, or an HTTP date (the time until then, none when it is past).
@@ -148,7 +152,17 @@ mod tests {
             "0.5/s".parse::<Rate>().unwrap().interval,
             Duration::from_secs(2)
         );
-        for bad in ["20", "0/s", "-1/s", "x/s", "20/h", "inf/s", "NaN/s"] {
+        for bad in [
+            "20",
+            "0/s",
+            "-1/s",
+            "x/s",
+            "20/h",
+            "inf/s",
+            "NaN/s",
+            "1e-300/s",
+            "2000000/s",
+        ] {
             assert!(bad.parse::<Rate>().is_err(), "{bad}");
         }
     }
@@ -164,6 +178,11 @@ mod tests {
         assert_eq!(wait_for(429, &[], &[]), None);
         assert_eq!(wait_for(429, &h("soon"), &[]), None);
         assert_eq!(wait_for(429, &h("121"), &[]), None, "past the budget");
+        assert_eq!(
+            wait_for(429, &h("18446744073709551615"), &[]),
+            None,
+            "no overflow"
+        );
         let waited = vec![
             Wait {
                 status: 429,
