@@ -324,36 +324,15 @@ impl SuiteBuilder<'_> {
                 self.unused_matrix_keys(&m.value, &combinations, &text, &m.referenced);
             }
             let errors_before = self.errors();
-            let raw_name = &spec.value.name;
             let first = first_index + self.planned;
             self.planned += combinations.len();
-            // A case its tags leave out is named all the same (two cases of one name are an
-            // error whatever is selected), but a name it cannot render is no error: it may read
-            // a variable only the selected cases need.
             let tagged = self.selection.tagged(&spec.value.tags, &file.tags);
-            let names: Vec<Option<String>> = if raw_name.value.contains("{{") {
-                combinations
-                    .iter()
-                    .enumerate()
-                    .map(|(n, c)| {
-                        let context = scope.context(c, &raw_name.value, first + n, 1);
-                        match tagged {
-                            true => self.render(raw_name, &context),
-                            false => self.templates.render(&raw_name.value, &context).ok(),
-                        }
-                    })
-                    .collect()
-            } else {
-                vec![Some(raw_name.value.clone()); combinations.len()]
+            let Some(names) = self.entry_names(spec, &combinations, &scope, first, tagged) else {
+                continue;
             };
-            if self.errors() > errors_before || names.iter().any(Option::is_none) {
+            if self.errors() > errors_before {
                 continue;
             }
-            let names: Vec<String> = names.into_iter().flatten().collect();
-            if tagged {
-                self.unstable_name(raw_name);
-            }
-            let names = matrix::unique_names(names, &combinations, &raw_name.value);
             let line = spec.referenced.line();
             for (n, (combination, name)) in combinations.iter().zip(names).enumerate() {
                 if let Some(first) = seen.insert(name.clone(), line) {
@@ -399,6 +378,39 @@ impl SuiteBuilder<'_> {
             tags: file.tags.clone(),
             cases,
         }
+    }
+
+    /// The names of an entry's cases (`first`: the first's index), unique among them. A case
+    /// its tags leave out (not `tagged`) is named all the same, since two cases of one name are
+    /// an error whatever is selected; but a name it cannot render is no error (it may read a
+    /// variable only the selected cases need), and then `None`.
+    fn entry_names(
+        &mut self,
+        spec: &Located<crate::scenario::model::CaseSpec>,
+        combinations: &[Combination],
+        scope: &Scope,
+        first: usize,
+        tagged: bool,
+    ) -> Option<Vec<String>> {
+        let raw_name = &spec.value.name;
+        let names: Vec<Option<String>> = if raw_name.value.contains("{{") {
+            (combinations.iter().enumerate())
+                .map(|(n, c)| {
+                    let context = scope.context(c, &raw_name.value, first + n, 1);
+                    match tagged {
+                        true => self.render(raw_name, &context),
+                        false => self.templates.render(&raw_name.value, &context).ok(),
+                    }
+                })
+                .collect()
+        } else {
+            vec![Some(raw_name.value.clone()); combinations.len()]
+        };
+        let names: Vec<String> = names.into_iter().collect::<Option<_>>()?;
+        if tagged {
+            self.unstable_name(raw_name);
+        }
+        Some(matrix::unique_names(names, combinations, &raw_name.value))
     }
 
     /// `case` of `file` built again for attempt `attempt` from its `combination`, with fresh
