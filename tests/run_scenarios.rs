@@ -486,6 +486,16 @@ fn callback_only_cases_may_expect_the_tools_refusal() {
         "{}",
         r.explain()
     );
+    // A refusal told by its status alone is worth a warning (a wrong path answers 404 too);
+    // the first case, which checks why, gets none.
+    assert_eq!(
+        r.stderr
+            .matches("`resend.status: 404` alone would also hold")
+            .count(),
+        1,
+        "{}",
+        r.stderr
+    );
     // On a case that does not resend, `expect.resend` is a located error.
     let dir = common::scratch("resend-misplaced");
     let file = dir.join("m.yaml");

@@ -181,6 +181,18 @@ impl SuiteBuilder<'_> {
                 Some("remove one of the two".into()),
             );
         }
+        // A refusal told by its status alone is what a wrong `resend` path answers too.
+        if let (Some(status), Some(r)) = (resend_refused, &e.resend)
+            && r.body.is_none()
+            && r.json.is_empty()
+        {
+            let at = r.status.as_ref().map_or(spec.referenced, |s| s.referenced);
+            self.warn(
+                &at,
+                format!("`resend.status: {status}` alone would also hold for a `resend` request that went to a wrong path"),
+                Some("check why it refused too, e.g. `json: { messages.0: { contains: \"not found\" } }`".into()),
+            );
+        }
         let misplaced = [e.callback_response.as_ref(), e.resend.as_ref()]
             .into_iter()
             .chain(
