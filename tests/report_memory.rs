@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pitcrew::report::merge::{self, Input};
 use pitcrew::report::stream::RecordFile;
-use pitcrew::report::trend::{RunHead, TrendBuilder};
+use pitcrew::report::trend::TrendBuilder;
 use pitcrew::report::{diff, html};
 use serde_json::Value;
 
@@ -102,17 +102,7 @@ fn saved_reports_are_worked_on_a_case_at_a_time() {
         let mut builder = TrendBuilder::default();
         for name in ["night-1", "night-2"] {
             let saved = RecordFile::open(&path).expect("reads");
-            builder.run(RunHead {
-                name: name.into(),
-                started_at: saved.head.started_at,
-                summary: saved.summary,
-            });
-            saved
-                .each_brief_case(&mut |case| {
-                    builder.case(&case);
-                    Ok(())
-                })
-                .expect("reads");
+            builder.saved_run(name.into(), &saved).expect("reads");
         }
         let t = builder.finish();
         assert_eq!(t.always_failing.len(), 10_000);

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::{CliError, Outcome, exit, say};
 use crate::report::merge::{self, Input};
 use crate::report::stream::RecordFile;
-use crate::report::trend::{RunHead, TrendBuilder};
+use crate::report::trend::TrendBuilder;
 use crate::report::{diff, html, trend, write_report_with};
 
 #[derive(Debug, Subcommand)]
@@ -203,16 +203,8 @@ fn trend(args: TrendArgs) -> Outcome {
     let mut builder = TrendBuilder::default();
     for path in &args.runs {
         let saved = saved(path)?;
-        builder.run(RunHead {
-            name: path.display().to_string(),
-            started_at: saved.head.started_at,
-            summary: saved.summary,
-        });
-        saved
-            .each_brief_case(&mut |case| {
-                builder.case(&case);
-                Ok(())
-            })
+        builder
+            .saved_run(path.display().to_string(), &saved)
             .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
     }
     let t = builder.finish();

@@ -250,6 +250,23 @@ impl TrendBuilder {
         self.runs.push(head);
     }
 
+    /// A saved run (`name`: how the trend names it), its cases read a case at a time.
+    pub fn saved_run(
+        &mut self,
+        name: String,
+        saved: &super::stream::RecordFile,
+    ) -> Result<(), super::ReportError> {
+        self.run(RunHead {
+            name,
+            started_at: saved.head.started_at,
+            summary: saved.summary,
+        });
+        saved.each_brief_case(&mut |case| {
+            self.case(&case);
+            Ok(())
+        })
+    }
+
     /// One case of the run last begun.
     pub fn case(&mut self, case: &CaseRecord) {
         let run = self.runs.len().saturating_sub(1);
