@@ -13,7 +13,7 @@ use super::scenarios::SecretPair;
 use super::{CliError, Outcome, exit, say};
 use crate::delivery::Correlation;
 use crate::receiver::credentials::Credential;
-use crate::receiver::{Receiver, ReceiverConfig, SqliteStore};
+use crate::receiver::{PgStore, Receiver, ReceiverConfig, SqliteStore, Store};
 
 #[derive(Debug, Args)]
 pub struct ReceiveArgs {
@@ -50,8 +50,17 @@ pub struct ReceiveArgs {
         hide_env_values = true
     )]
     pub api_token: String,
-    /// `memory` (the default), or `sqlite:PATH` to keep every callback across restarts.
-    #[arg(long, default_value = "memory", value_name = "memory|sqlite:PATH")]
+    /// `memory` (the default); `sqlite:PATH` to keep every callback across restarts; or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` for several replicas behind a load
+    /// balancer sharing one database (schema migrated at start; the URL, which may hold a
+    /// password, also from PITCREW_RECEIVER_STORE).
+    #[arg(
+        long,
+        default_value = "memory",
+        value_name = "memory|sqlite:PATH|postgres://…",
+        env = "PITCREW_RECEIVER_STORE",
+        hide_env_values = true
+    )]
     pub store: String,
     /// Forget callbacks older than this, e.g. `24h`.
     #[arg(long, value_name = "DUR", default_value = "24h", value_parser = parse_keep)]
@@ -150,6 +159,9 @@ fn parse_keep(text: &str) -> Result<Duration, crate::duration::DurationError> {
     crate::duration::parse_duration(text)
 }
 
+/// How long a stopping receiver lets the requests in flight finish.
+const DRAIN: Duration = Duration::from_secs(10);
+
 /// `pitcrew receive`: serves until Ctrl-C or SIGTERM.
 pub fn receive(args: ReceiveArgs) -> Outcome {
     if let Some(why) = crate::mask::too_short(&args.api_token) {
@@ -171,17 +183,22 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
             return Err(CliError::Usage(format!("--signature: {why}")));
         }
     }
+    let postgres = ["postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| args.store.starts_with(scheme));
     let store = match args.store.as_str() {
         "memory" => None,
+        _ if postgres => None,
         other => match other.strip_prefix("sqlite:") {
             Some(path) if !path.is_empty() => {
                 let store = SqliteStore::open(&PathBuf::from(path))
                     .map_err(|e| CliError::Usage(e.to_string()))?;
-                Some(Arc::new(store))
+                Some(Store::Sqlite(Arc::new(store)))
             }
             _ => {
                 return Err(CliError::Usage(format!(
-                    "--store `{other}`: give `memory` or `sqlite:PATH`"
+                    "--store `{}`: give `memory`, `sqlite:PATH` or `postgres://USER@HOST:PORT/DATABASE`",
+                    crate::mask::mask(other)
                 )));
             }
         },
@@ -201,7 +218,7 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
             *field = given.clone();
         }
     }
-    let receiver = Receiver::new(ReceiverConfig {
+    let config = ReceiverConfig {
         correlation,
         auth: Some(credentials(&args)),
         // Without their own token, postbacks prove themselves as callbacks do.
@@ -217,10 +234,24 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
         api_token: Some(args.api_token.clone()),
         store,
         body_limit: args.body_limit_kib.saturating_mul(1024).max(1024),
-    });
+    };
     let (runtime, mut signals) = super::runtime_and_signals()?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
+        let mut config = config;
+        if postgres {
+            let store = PgStore::open(&args.store)
+                .await
+                .map_err(|e| CliError::Infrastructure(e.to_string()))?;
+            config.store = Some(Store::Postgres(Arc::new(store)));
+        }
+        let receiver = Receiver::new(config);
+        // What the replicas took before this one started; then what they take, as they do.
+        receiver
+            .refresh()
+            .await
+            .map_err(|e| CliError::Infrastructure(e.to_string()))?;
+        tokio::spawn(receiver.clone().follow(shutdown.clone()));
         let listener = TcpListener::bind(&args.listen).await.map_err(|e| {
             CliError::Infrastructure(format!("cannot listen on {}: {e}", args.listen))
         })?;
@@ -229,9 +260,11 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
             body_timeout: args.body_timeout,
             max_connections: args.max_connections.max(1),
         };
-        let handle =
-            crate::receiver::serve_with(listener, receiver.clone(), shutdown.clone(), limits)
-                .map_err(|e| CliError::Infrastructure(format!("cannot start the receiver: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| {
+            CliError::Infrastructure(format!("cannot listen on {}: {e}", args.listen))
+        })?;
+        let app = crate::receiver::http::router(receiver.clone());
+        let served = tokio::spawn(crate::serve::serve(listener, app, shutdown.clone(), limits));
         let keep = args.keep;
         let retention = receiver.clone();
         tokio::spawn(async move {
@@ -239,20 +272,21 @@ pub fn receive(args: ReceiveArgs) -> Outcome {
             loop {
                 tokio::time::sleep(every).await;
                 let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
-                retention.forget_before(chrono::Utc::now() - keep);
+                retention.retain(chrono::Utc::now() - keep).await;
             }
         });
         say(&format!(
-            "pitcrew receive: callbacks at {}, API at http://{}/api",
-            handle.callback_url(),
-            handle.addr
+            "pitcrew receive: callbacks at http://{addr}/callbacks, API at http://{addr}/api"
         ));
         say(&format!(
             "pitcrew receive: {} callback(s) kept from before; press Ctrl-C to stop",
             receiver.kept()
         ));
         signals.next().await;
+        // New connections are refused; what is being answered is finished (a long poll is
+        // cut after DRAIN: its run asks another replica, or this one once it is back).
         shutdown.cancel();
+        let _ = tokio::time::timeout(DRAIN, served).await;
         Ok(exit::PASSED)
     })
 }

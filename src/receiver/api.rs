@@ -183,10 +183,23 @@ fn listed(deliveries: &[Arc<Delivery>], since: Option<u64>) -> Value {
 }
 
 async fn list(State(receiver): State<Receiver>, Query(which): Query<Which>) -> Response {
-    match which.key() {
-        Ok(key) => Json(listed(&receiver.deliveries(&key), which.since)).into_response(),
-        Err(e) => e,
+    let key = match which.key() {
+        Ok(k) => k,
+        Err(e) => return e,
+    };
+    if let Err(e) = receiver.refresh().await {
+        return store_lost(&e);
     }
+    Json(listed(&receiver.deliveries(&key), which.since)).into_response()
+}
+
+/// The answer when the shared store cannot be read: a listing without it could miss a
+/// callback another replica answered.
+fn store_lost(e: &super::StoreError) -> Response {
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!("the receiver cannot read its store ({e}); try again"),
+    )
 }
 
 async fn wait(State(receiver): State<Receiver>, Query(which): Query<Which>) -> Response {
@@ -212,6 +225,9 @@ async fn wait(State(receiver): State<Receiver>, Query(which): Query<Which>) -> R
             >= count
     };
     let deadline = tokio::time::Instant::now() + timeout;
+    if let Err(e) = receiver.refresh().await {
+        return store_lost(&e);
+    }
     let waiting = super::metrics::Waiting::new(receiver.metrics());
     let got = receiver.wait(&key, &enough, deadline).await;
     drop(waiting);
@@ -267,8 +283,13 @@ async fn script(
     if answers.is_empty() {
         return problem(StatusCode::BAD_REQUEST, "`respond` lists no answer");
     }
-    receiver.script_id(&id, Arc::new(Script { answers }), 0, true);
-    StatusCode::NO_CONTENT.into_response()
+    match receiver.register(&id, Script { answers }).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the receiver could not keep the script ({e}); try again"),
+        ),
+    }
 }
 
 async fn health(State(receiver): State<Receiver>) -> Response {
@@ -276,13 +297,20 @@ async fn health(State(receiver): State<Receiver>) -> Response {
         .config()
         .store
         .as_ref()
-        .map_or("memory".to_string(), |s| format!("sqlite:{}", s.path()));
-    Json(json!({
-        "ok": true,
+        .map_or("memory".to_string(), |s| s.name());
+    let (status, error) = match receiver.store_ok().await {
+        Ok(()) => (StatusCode::OK, None),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Some(e.to_string())),
+    };
+    let mut health = json!({
+        "ok": error.is_none(),
         "store": store,
         "received": receiver.total(),
         "kept": receiver.kept(),
         "strays": receiver.stray_count(),
-    }))
-    .into_response()
+    });
+    if let Some(error) = error {
+        health["error"] = json!(error);
+    }
+    (status, Json(health)).into_response()
 }

@@ -107,14 +107,22 @@ async fn capture(
             error: None,
             duration_ms: None,
         };
-        receiver.refuse(delivery, &why);
+        receiver.turn_away(delivery, &why).await;
         return (
             StatusCode::UNAUTHORIZED,
             format!("unauthorized: refused (401): {why}\n"),
         )
             .into_response();
     }
-    let (status, body) = match receiver.scripted_answer(&delivery.ids) {
+    let scripted = match receiver.answer(&delivery.ids).await {
+        Ok(scripted) => scripted,
+        Err(e) => {
+            let reason = format!("refused (503): the store could not give its script ({e})");
+            receiver.stray(&delivery, &reason);
+            return unavailable(&e);
+        }
+    };
+    let (status, body) = match scripted {
         Some(scripted) => {
             if !scripted.delay.is_zero() {
                 tokio::time::sleep(scripted.delay).await;
@@ -130,12 +138,17 @@ async fn capture(
         error: None,
         duration_ms: Some((chrono::Utc::now() - delivery.at).num_milliseconds().max(0) as u64),
     };
-    if let Err(e) = receiver.record(delivery) {
-        // Not kept: the platform must try again rather than believe it delivered.
-        let message = format!("the receiver could not keep this callback ({e}); try again\n");
-        return (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
+    if let Err(e) = receiver.take(delivery).await {
+        return unavailable(&e);
     }
     (status, body).into_response()
+}
+
+/// The answer to a callback the store could not keep: the platform must try again rather
+/// than believe it delivered.
+fn unavailable(e: &super::StoreError) -> Response {
+    let message = format!("the receiver could not keep this callback ({e}); try again\n");
+    (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
 }
 
 /// The publisher click id a postback's path names: its first segment after `/postbacks/`,

@@ -8,6 +8,8 @@ pub mod api;
 pub mod credentials;
 pub mod http;
 pub mod metrics;
+pub mod postgres;
+mod replica;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};
@@ -23,7 +25,27 @@ use tokio_util::sync::CancellationToken;
 use crate::delivery::{
     CallbackIds, Correlation, Delivery, Format, Key, Script, ScriptedAnswer, Stray,
 };
+pub use postgres::PgStore;
 pub use store::{SqliteStore, StoreError};
+
+/// Where a receiver keeps callbacks and scripts beyond its memory.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// One file: a restarted `pitcrew receive` loses nothing.
+    Sqlite(Arc<SqliteStore>),
+    /// One database several replicas share.
+    Postgres(Arc<PgStore>),
+}
+
+impl Store {
+    /// How `/api/health` names it.
+    pub fn name(&self) -> String {
+        match self {
+            Store::Sqlite(s) => format!("sqlite:{}", s.path()),
+            Store::Postgres(p) => p.name().to_string(),
+        }
+    }
+}
 
 /// The most refused or unreadable callbacks kept (the count goes on; the oldest are dropped).
 const MAX_STRAYS: usize = 10_000;
@@ -68,8 +90,8 @@ pub struct ReceiverConfig {
     pub format: Format,
     /// The `/api` token (`pitcrew receive`); without one there is no API.
     pub api_token: Option<String>,
-    /// Where callbacks and scripts are kept across restarts.
-    pub store: Option<Arc<SqliteStore>>,
+    /// Where callbacks and scripts are kept across restarts (and shared by replicas).
+    pub store: Option<Store>,
     /// The largest callback body taken.
     pub body_limit: usize,
 }
@@ -117,6 +139,8 @@ struct Inner {
     scripts: Mutex<HashMap<Key, Arc<Scripted>>>,
     /// Callbacks refused for their credentials, by the ids they name.
     refused: Mutex<Refused>,
+    /// Refusals written to a shared store this second: (the second, how many).
+    shared_refusals: Mutex<(i64, u32)>,
 }
 
 /// Callbacks refused for their credentials, kept by the conversion and click they name so
@@ -180,7 +204,7 @@ impl Receiver {
                 ..Inner::default()
             }),
         };
-        if let Some(store) = store {
+        if let Some(Store::Sqlite(store)) = store {
             receiver.restore(&store);
         }
         receiver
@@ -252,7 +276,7 @@ impl Receiver {
             return Ok(seq);
         }
         let started = std::time::Instant::now();
-        if let Some(store) = &self.inner.config.store
+        if let Some(Store::Sqlite(store)) = &self.inner.config.store
             && let Err(e) = store.put(&self.without_secrets(&delivery))
         {
             let reason = format!("refused (503): the store could not keep it ({e})");
@@ -347,7 +371,10 @@ impl Receiver {
         let mut slots = lock(&self.inner.slots);
         for key in keys(&delivery) {
             let slot = slots.entry(key).or_default();
-            slot.deliveries.push(delivery.clone());
+            // In arrival order: a replica learns of another's callbacks after its own now and
+            // then (the end, but for that).
+            let at = slot.deliveries.partition_point(|d| d.seq < delivery.seq);
+            slot.deliveries.insert(at, delivery.clone());
             slot.notify.notify_waiters();
         }
     }
@@ -357,28 +384,17 @@ impl Receiver {
     /// woken by) but never takes. Returns its sequence number.
     pub fn refuse(&self, mut delivery: Delivery, why: &Refusal) -> u64 {
         delivery.seq = self.next_seq();
+        let seq = delivery.seq;
         self.inner.metrics.refused.fetch_add(1, Ordering::Relaxed);
         self.stray(&delivery, &format!("refused (401): {why}"));
-        let sane = |id: &Option<String>| id.as_ref().is_none_or(|i| i.len() <= MAX_REFUSED_ID);
-        let ids = &delivery.ids;
-        if ids.conversion.is_none() && ids.click.is_none() && ids.pub_click.is_none()
-            || !sane(&ids.conversion)
-            || !sane(&ids.click)
-            || !sane(&ids.callback)
-            || !sane(&ids.pub_click)
-        {
-            return delivery.seq;
+        if let Some(kept) = refused_record(delivery, why) {
+            self.keep_refused(Arc::new(kept));
         }
-        // What a case needs to name the refusal: not the body or headers a flood could fill.
-        let cut = |text: &str| crate::check::callback::truncate(text, MAX_REFUSED_ID);
-        delivery.path = cut(&delivery.path);
-        delivery.method = cut(&delivery.method);
-        delivery.query = delivery.query.as_deref().map(cut);
-        delivery.refused = Some(why.to_string());
-        delivery.body = String::new();
-        delivery.json = None;
-        delivery.headers = Vec::new();
-        let delivery = Arc::new(delivery);
+        seq
+    }
+
+    /// Keeps a refused callback by the ids it names, and wakes whoever waits for them.
+    fn keep_refused(&self, delivery: Arc<Delivery>) {
         lock(&self.inner.refused).keep(delivery.clone());
         let slots = lock(&self.inner.slots);
         for key in keys(&delivery) {
@@ -386,7 +402,6 @@ impl Receiver {
                 slot.notify.notify_waiters();
             }
         }
-        delivery.seq
     }
 
     /// The deliveries under `key` as the slot holds them, with the refused ones of `key` in
@@ -430,7 +445,7 @@ impl Receiver {
             !slot.deliveries.is_empty() || Arc::strong_count(&slot.notify) > 1
         });
         drop(slots);
-        if let Some(store) = &self.inner.config.store {
+        if let Some(Store::Sqlite(store)) = &self.inner.config.store {
             store.forget_before(cutoff);
         }
         forgotten.len()
@@ -458,7 +473,7 @@ impl Receiver {
     /// Answers the deliveries of `id` (a click or a conversion) with `script`; kept in the
     /// store when `persist`.
     pub fn script_id(&self, id: &str, script: Arc<Script>, answered: u64, persist: bool) {
-        if persist && let Some(store) = &self.inner.config.store {
+        if persist && let Some(Store::Sqlite(store)) = &self.inner.config.store {
             let _ = store.put_script(id, &script);
         }
         let scripted = Arc::new(Scripted {
@@ -485,7 +500,7 @@ impl Receiver {
             .find_map(|k| scripts.get(&k).cloned())?;
         drop(scripts);
         let n = scripted.answered.fetch_add(1, Ordering::Relaxed) as usize;
-        if let Some(store) = &self.inner.config.store {
+        if let Some(Store::Sqlite(store)) = &self.inner.config.store {
             store.script_answered(&scripted.id);
         }
         scripted.script.answer(n).cloned()
@@ -598,6 +613,31 @@ impl Receiver {
         json.map(|j| self.inner.config.correlation.ids(j))
             .unwrap_or_default()
     }
+}
+
+/// What is kept of a callback refused for its credentials, by the ids it names: what a case
+/// needs to name the refusal, not the body or headers a flood could fill (`None` when it names
+/// no id, or one too long to be real).
+fn refused_record(mut delivery: Delivery, why: &Refusal) -> Option<Delivery> {
+    let sane = |id: &Option<String>| id.as_ref().is_none_or(|i| i.len() <= MAX_REFUSED_ID);
+    let ids = &delivery.ids;
+    if ids.conversion.is_none() && ids.click.is_none() && ids.pub_click.is_none()
+        || !sane(&ids.conversion)
+        || !sane(&ids.click)
+        || !sane(&ids.callback)
+        || !sane(&ids.pub_click)
+    {
+        return None;
+    }
+    let cut = |text: &str| crate::check::callback::truncate(text, MAX_REFUSED_ID);
+    delivery.path = cut(&delivery.path);
+    delivery.method = cut(&delivery.method);
+    delivery.query = delivery.query.as_deref().map(cut);
+    delivery.refused = Some(why.to_string());
+    delivery.body = String::new();
+    delivery.json = None;
+    delivery.headers = Vec::new();
+    Some(delivery)
 }
 
 /// Compares secrets without stopping at the first differing byte.

@@ -116,17 +116,10 @@ impl SqliteStore {
 
     /// Keeps a script for the deliveries of `id` (a click or a conversion).
     pub fn put_script(&self, id: &str, script: &Script) -> Result<(), StoreError> {
-        let answers: Vec<serde_json::Value> = script
-            .answers
-            .iter()
-            .map(|a| {
-                serde_json::json!({"status": a.status, "body": a.body, "delay_ms": a.delay.as_millis() as u64})
-            })
-            .collect();
         self.db()
             .execute(
                 "INSERT OR REPLACE INTO scripts (id, script, answered) VALUES (?1, ?2, 0)",
-                params![id, serde_json::Value::Array(answers).to_string()],
+                params![id, script_text(script)],
             )
             .map(drop)
             .map_err(|e| self.error(e))
@@ -156,18 +149,7 @@ impl SqliteStore {
         let Ok(rows) = rows else { return Vec::new() };
         rows.filter_map(Result::ok)
             .filter_map(|(id, text, answered)| {
-                let list: Vec<serde_json::Value> = serde_json::from_str(&text).ok()?;
-                let answers = list
-                    .iter()
-                    .map(|a| ScriptedAnswer {
-                        status: a["status"].as_u64().unwrap_or(200) as u16,
-                        body: a["body"].as_str().unwrap_or_default().to_string(),
-                        delay: std::time::Duration::from_millis(
-                            a["delay_ms"].as_u64().unwrap_or(0),
-                        ),
-                    })
-                    .collect();
-                Some((id, Script { answers }, answered.max(0) as u64))
+                Some((id, script_from_text(&text)?, answered.max(0) as u64))
             })
             .collect()
     }
@@ -185,4 +167,30 @@ impl SqliteStore {
             .unwrap_or(0)
             .max(0) as u64
     }
+}
+
+/// A script as a store keeps it: `[{"status": 503, "body": "", "delay_ms": 0}, …]`.
+pub(crate) fn script_text(script: &Script) -> String {
+    let answers: Vec<serde_json::Value> = script
+        .answers
+        .iter()
+        .map(|a| {
+            serde_json::json!({"status": a.status, "body": a.body, "delay_ms": a.delay.as_millis() as u64})
+        })
+        .collect();
+    serde_json::Value::Array(answers).to_string()
+}
+
+/// The script a store kept as [`script_text`] wrote it.
+pub(crate) fn script_from_text(text: &str) -> Option<Script> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(text).ok()?;
+    let answers = list
+        .iter()
+        .map(|a| ScriptedAnswer {
+            status: a["status"].as_u64().unwrap_or(200) as u16,
+            body: a["body"].as_str().unwrap_or_default().to_string(),
+            delay: std::time::Duration::from_millis(a["delay_ms"].as_u64().unwrap_or(0)),
+        })
+        .collect();
+    Some(Script { answers })
 }

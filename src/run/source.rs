@@ -236,6 +236,10 @@ pub struct RemoteReceiver {
 
 /// The longest one long poll of a remote receiver lasts.
 const REMOTE_POLL: Duration = Duration::from_secs(20);
+/// How often a request to a remote receiver that did not answer is sent again, and the first
+/// pause (doubled each time: 0.1 + 0.2 + 0.4 + 0.8 s in all).
+const RESENDS: usize = 4;
+const RESEND_PAUSE: Duration = Duration::from_millis(100);
 
 impl RemoteReceiver {
     /// The service at `base` (e.g. `http://hooks.internal:8787`), with its API token.
@@ -296,14 +300,43 @@ impl RemoteReceiver {
         request: reqwest::RequestBuilder,
     ) -> Result<serde_json::Value, SourceError> {
         let what = |e: reqwest::Error| self.trouble(crate::error_chain(&e));
-        let response = request.send().await.map_err(what)?;
+        let response = self.send(request).await.map_err(what)?;
         self.check_status(response.status().as_u16())?;
         response.json().await.map_err(what)
     }
 
-    /// Checks that the service answers and takes the token.
+    /// Sends `request`, and again after a pause when the service did not answer, hung up or
+    /// answered 502, 503 or 504 (a replica restarting behind a load balancer, its database
+    /// back in a moment), up to [`RESENDS`] times: every request to it may be sent twice.
+    async fn send(
+        &self,
+        mut request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut pause = RESEND_PAUSE;
+        for _ in 0..RESENDS {
+            let Some(again) = request.try_clone() else {
+                break;
+            };
+            let outcome = request.send().await;
+            let transient = match &outcome {
+                Ok(r) => matches!(r.status().as_u16(), 502..=504),
+                Err(e) => e.is_connect() || e.is_request() && !e.is_timeout(),
+            };
+            if !transient {
+                return outcome;
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+            request = again;
+        }
+        request.send().await
+    }
+
+    /// Checks that the service answers and takes the token (once: a run starts or stops on it).
     pub async fn check(&self) -> Result<(), SourceError> {
-        self.json(self.get("/health", &[])).await.map(drop)
+        let what = |e: reqwest::Error| self.trouble(crate::error_chain(&e));
+        let response = self.get("/health", &[]).send().await.map_err(what)?;
+        self.check_status(response.status().as_u16())
     }
 
     fn which(key: &Key) -> (&'static str, String) {
@@ -378,8 +411,8 @@ impl CallbackSource for RemoteReceiver {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let response = request
-            .send()
+        let response = self
+            .send(request)
             .await
             .map_err(|e| self.trouble(crate::error_chain(&e)))?;
         self.check_status(response.status().as_u16())

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod junit;
+pub mod postgres;
 pub mod process;
 pub mod widgets;
 
