@@ -611,3 +611,36 @@ fn a_rate_limited_tenant_is_waited_out_and_rate_is_kept() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("is not a rate"), "{}", bad.stderr);
 }
+
+/// `--jobs` bounds the cases sending requests, not those waiting: at `--jobs 1`, six cases
+/// whose callbacks come a second late all start before the first one's callback comes (each
+/// gives its slot back while it waits), and each passes. Before, each waited for the one
+/// before it to finish. The report's own start times and durations say so; no clock here.
+#[test]
+fn cases_waiting_for_late_callbacks_hold_no_job_slot() {
+    let dir = common::scratch("slots");
+    let file = dir.join("late.yaml");
+    std::fs::write(
+        &file,
+        "name: Late\ncases:\n  - name: \"late {{matrix.n}}\"\n    matrix: { n: [1, 2, 3, 4, 5, 6] }\n    event: install\n    sandbox: { faults: { callback_delay: 1s } }\n",
+    )
+    .unwrap();
+    let r = common::run(&[&file.display().to_string()], &["--jobs", "1"]);
+    assert_eq!(r.code, 0, "{}", r.explain());
+    let cases = r.json.as_ref().unwrap()["cases"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let at = |c: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(c["started_at"].as_str().unwrap()).unwrap()
+    };
+    let first_done =
+        at(&cases[0]) + chrono::Duration::milliseconds(cases[0]["duration_ms"].as_i64().unwrap());
+    for case in &cases {
+        assert!(
+            at(case) < first_done,
+            "{} started after the first case's verdict: {case:#}",
+            case["name"]
+        );
+    }
+}

@@ -767,8 +767,9 @@ fn a_second_interrupt_stops_the_running_cases_and_still_writes_reports() {
     let first = p.line(Duration::from_secs(10), |l| {
         l.starts_with("pitcrew: running")
     });
-    // Both running cases are under way, waiting for their delayed callbacks.
-    common::wait_for_pending(&common::sandbox_base(&first), 2);
+    // The running case is under way, waiting for its delayed callback (the others share
+    // its member: they wait for it).
+    common::wait_for_pending(&common::sandbox_base(&first), 1);
     p.signal("INT");
     p.line(Duration::from_secs(10), |l| {
         l.starts_with("pitcrew: interrupted:")
@@ -781,7 +782,7 @@ fn a_second_interrupt_stops_the_running_cases_and_still_writes_reports() {
     assert_eq!(summary["total"], 5);
     assert_eq!(
         (summary["errored"].as_u64(), summary["skipped"].as_u64()),
-        (Some(2), Some(3)),
+        (Some(1), Some(4)),
         "{summary}"
     );
     assert!(

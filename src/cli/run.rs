@@ -44,7 +44,9 @@ pub struct RunArgs {
 /// How a run goes and what it writes: shared by `run` and `check-endpoint`.
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
-    /// How many cases run at once.
+    /// Requests in flight at once (job slots): a case holds a slot while it sends requests
+    /// and checks, and none while it only waits for a callback, so cases waiting on a slow
+    /// platform do not hold the run back; up to 16 times as many cases run at once.
     #[arg(long, short = 'j', default_value_t = 64)]
     pub jobs: usize,
     /// Write a JUnit XML report here.

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::ledger::{ClaimId, Ledger};
 use super::result::{CaseResult, Ids, Inputs, Status};
+use super::slots::Slot;
 use super::source::{CallbackSource, SourceError};
 use crate::check::{self, Failure};
 use crate::delivery::{Delivery, Key};
@@ -124,6 +125,8 @@ impl<E: Into<CaseError>> From<E> for Stop {
 pub(super) struct CaseRun<'a, P, S> {
     pub(super) case: &'a Case,
     pub(super) platform: &'a P,
+    /// Its job slot: taken before each request, given back while it only waits.
+    pub(super) slot: &'a Slot,
     pub(super) source: &'a S,
     pub(super) account: Account,
     pub(super) clock: TargetClock,
@@ -153,7 +156,7 @@ pub(super) struct CaseRun<'a, P, S> {
 pub async fn run_case<P: Platform, S: CallbackSource>(
     case: &Case,
     attempt: u32,
-    platform: &P,
+    (platform, slot): (&P, &Slot),
     source: &S,
     account: Account,
     clock: TargetClock,
@@ -165,6 +168,7 @@ pub async fn run_case<P: Platform, S: CallbackSource>(
     let mut run = CaseRun {
         case,
         platform,
+        slot,
         source,
         account,
         clock,
@@ -232,7 +236,13 @@ impl<P, S> CaseRun<'_, P, S> {
     }
 }
 
-impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
+impl<'a, P: Platform, S: CallbackSource> CaseRun<'a, P, S> {
+    /// The platform, once the case holds a job slot: a request is about to go.
+    async fn platform(&self) -> &'a P {
+        self.slot.take().await;
+        self.platform
+    }
+
     async fn steps(&mut self) -> Result<(), Stop> {
         let case = self.case;
         let first = match &case.mode {
@@ -318,7 +328,8 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
     async fn create_click(&mut self) -> Result<Option<String>, Stop> {
         let case = self.case;
         let outcome = self
-            .platform
+            .platform()
+            .await
             .create_click(NewClick {
                 offer: &case.offer,
                 member: &case.member,
@@ -381,7 +392,8 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let case = self.case;
         self.script(click).await?;
         let outcome = self
-            .platform
+            .platform()
+            .await
             .create_conversion(NewConversion {
                 click,
                 offer: &case.offer,
@@ -470,7 +482,11 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         expect: Option<&ResponseCheck>,
         (n, at): (usize, &str),
     ) -> Result<Option<String>, Stop> {
-        let sent = self.platform.send_callback(click, conversion).await?;
+        let sent = self
+            .platform()
+            .await
+            .send_callback(click, conversion)
+            .await?;
         self.entries.push(Entry::Exchange(sent.exchange.clone()));
         let done = (sent.done, sent.ok.as_str());
         if !self.expect_status(("resend.status", n), status, done, &sent.exchange, at) {
@@ -505,7 +521,8 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
         let ids = match &step.action {
             Action::ChangeStatus { status, reason } => {
                 let outcome = self
-                    .platform
+                    .platform()
+                    .await
                     .change_status(StatusChange {
                         conversion: &conversion,
                         click: &click,
@@ -533,6 +550,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
                 .into_iter()
                 .collect(),
             Action::Wait(duration) => {
+                self.slot.give_back();
                 tokio::time::sleep_until((Instant::now() + *duration).min(self.deadline)).await;
                 Vec::new()
             }

@@ -14,6 +14,7 @@ pub mod postbacks;
 pub mod result;
 pub mod schedule;
 pub mod settle;
+pub mod slots;
 pub mod source;
 pub mod transcript;
 
@@ -21,7 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::{self, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -46,7 +47,8 @@ pub const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// How many cases run at once.
+    /// How many cases send requests or check at once (job slots); a case that only waits
+    /// holds none, and up to [`slots::CASES_PER_SLOT`] times as many cases are in flight.
     pub jobs: usize,
     /// Stop starting cases after the first failure.
     pub fail_fast: bool,
@@ -171,6 +173,8 @@ struct Runner<P, S> {
     /// Failed attempts built again, to start before any new case.
     again: VecDeque<Retry>,
     running: JoinSet<CaseOutcome>,
+    /// The job slots (`--jobs`).
+    slots: Arc<Semaphore>,
     settling: JoinSet<CaseResult>,
     /// Every attempt running or settling, by its task.
     attempts: HashMap<task::Id, Attempt>,
@@ -202,6 +206,7 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
             abort: interrupt.abort.clone(),
             verbose: options.verbose,
         };
+        let slots = Arc::new(Semaphore::new(options.jobs.max(1)));
         Runner {
             plan,
             platform: wiring.platform,
@@ -214,6 +219,7 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
             waiting,
             again: VecDeque::new(),
             running: JoinSet::new(),
+            slots,
             settling: JoinSet::new(),
             attempts: HashMap::new(),
             stopped: None,
@@ -250,25 +256,42 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
 
     /// Starts attempts while job slots are free: cases run again first, then ready ones.
     fn start_ready(&mut self) {
-        while self.stopped.is_none() && self.running.len() < self.options.jobs.max(1) {
+        while self.can_start() {
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                break;
+            };
             if let Some(retry) = self.again.pop_front() {
                 self.out.emit(EventKind::AttemptFailed(retry.failed));
-                self.start(retry.index, retry.next);
+                self.start(retry.index, retry.next, slot);
                 continue;
             }
             let Some(index) = self.schedule.next_ready() else {
                 break;
             };
             match self.waiting.get_mut(index).and_then(Option::take) {
-                Some(case) => self.start(index, case),
+                Some(case) => self.start(index, case, slot),
                 // The schedule hands each case out once.
                 None => self.schedule.finish(index),
             }
         }
     }
 
+    /// Whether an attempt could start now, were a job slot free: one is ready, and fewer
+    /// cases than [`slots::CASES_PER_SLOT`] per slot are running (settling ones aside).
+    fn can_start(&self) -> bool {
+        self.stopped.is_none()
+            && (!self.again.is_empty() || self.schedule.has_ready())
+            && self.running.len()
+                < self
+                    .options
+                    .jobs
+                    .max(1)
+                    .saturating_mul(slots::CASES_PER_SLOT)
+    }
+
     /// Starts `case` (its attempt is the case's own) in a job slot.
-    fn start(&mut self, index: usize, case: Arc<Case>) {
+    fn start(&mut self, index: usize, case: Arc<Case>, slot: OwnedSemaphorePermit) {
+        let slot = slots::Slot::new(self.slots.clone(), slot);
         let account = Account {
             ledger: self.ledger.clone(),
             id: self.ledger_open(),
@@ -282,7 +305,7 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
                 case::run_case(
                     case,
                     case.attempt,
-                    &*platform,
+                    (&*platform, &slot),
                     &*source,
                     task_account,
                     clock,
@@ -322,6 +345,8 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
                 self.stop(CancelReason::Interrupted);
             }
             Some(joined) = self.running.join_next_with_id() => self.take_verdict(joined),
+            // A slot given back by a case that now only waits: start_ready takes it.
+            _ = self.slots.clone().acquire_owned(), if self.can_start() => {}
             Some(joined) = self.settling.join_next_with_id() => {
                 let (id, result) = match joined {
                     Ok((id, result)) => (id, Ok(result)),

@@ -87,6 +87,11 @@ impl Schedule {
         Some(case)
     }
 
+    /// Whether a case is ready to be handed out.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     /// `case` is done: the cases waiting behind it may become ready.
     pub fn finish(&mut self, case: usize) {
         let queues = std::mem::take(&mut self.memberships[case]);
