@@ -243,6 +243,14 @@ impl<'a, P: Platform, S: CallbackSource> CaseRun<'a, P, S> {
         self.platform
     }
 
+    /// The case is about to wait: it gives its job slot back, unless waiting reads the
+    /// platform's log (requests `--jobs` bounds).
+    pub(super) fn only_waits(&self) {
+        if !self.source.waiting_sends_requests() {
+            self.slot.give_back();
+        }
+    }
+
     async fn steps(&mut self) -> Result<(), Stop> {
         let case = self.case;
         let first = match &case.mode {

@@ -76,8 +76,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
     ) -> Result<Vec<Arc<Delivery>>, Stop> {
         let id = self.account.id;
         let books = || self.account.books();
-        // Waiting, the case holds no job slot.
-        self.slot.give_back();
+        self.only_waits();
         let all = match check {
             CallbackCheck::Unchecked => self.source.deliveries(key).await,
             CallbackCheck::None { wait, .. } => {

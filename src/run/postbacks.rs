@@ -118,7 +118,7 @@ impl<P: Platform, S: CallbackSource> CaseRun<'_, P, S> {
             self.source.deliveries(&seen.key).await?
         } else {
             let deadline = self.deadline.min(Instant::now() + seen.expected.within);
-            self.slot.give_back();
+            self.only_waits();
             let account = self.account.clone();
             // A postback refused for its credentials ends the wait: it is why the rest did not
             // come as they should.

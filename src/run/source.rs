@@ -85,6 +85,12 @@ pub trait CallbackSource: Send + Sync + 'static {
         Some(Key::Postback(pub_click.to_string()))
     }
 
+    /// Whether waiting here sends the platform requests again and again (reading its callback
+    /// log): a waiting case then keeps its job slot, as `--jobs` bounds those requests too.
+    fn waiting_sends_requests(&self) -> bool {
+        false
+    }
+
     /// The callbacks that reached pitcrew and no case claimed (`claimed`: their sequence
     /// numbers). Sources that only read the platform's own records have none.
     fn strays(&self, claimed: &HashSet<u64>) -> Vec<Stray> {
@@ -154,6 +160,10 @@ impl<P> CallbackLog<P> {
 }
 
 impl<P: Platform> CallbackSource for CallbackLog<P> {
+    fn waiting_sends_requests(&self) -> bool {
+        true
+    }
+
     async fn deliveries(&self, key: &Key) -> Result<Vec<Arc<Delivery>>, SourceError> {
         let log = self.platform.callback_log(key).await;
         let now = Instant::now();
