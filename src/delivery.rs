@@ -232,7 +232,7 @@ impl Format {
     /// holds the list of its values). `None` when there is no such payload.
     pub fn decode(self, query: Option<&str>, body: &[u8]) -> Option<Value> {
         match self {
-            Format::Json => serde_json::from_slice(body).ok(),
+            Format::Json => serde_json::from_slice(body).ok().filter(shallow),
             Format::Form => std::str::from_utf8(body).ok().map(pairs_object),
             Format::Query => query.map(pairs_object),
         }
@@ -242,13 +242,32 @@ impl Format {
     /// query string the callback was sent to) decoded as [`Format::decode`] does.
     pub fn decode_logged(self, text: &str) -> Option<Value> {
         match self {
-            Format::Json => serde_json::from_str(text).ok(),
+            Format::Json => serde_json::from_str(text).ok().filter(shallow),
             Format::Form => Some(pairs_object(text)),
             Format::Query => Some(pairs_object(
                 text.split_once('?').map_or(text, |(_, query)| query),
             )),
         }
     }
+}
+
+/// The deepest payload read as JSON: a callback nested deeper is a body that is not JSON
+/// (it fails its case's payload checks). Real callbacks are a few levels deep; every listing,
+/// report and store that holds a payload nests it a few levels more, and must still read back
+/// under serde_json's limit of 128.
+pub const MAX_PAYLOAD_DEPTH: usize = 64;
+
+/// Whether `value` nests at most [`MAX_PAYLOAD_DEPTH`] levels (the parser has already bounded
+/// the depth, so this walk is bounded too).
+fn shallow(value: &Value) -> bool {
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    depth(value) <= MAX_PAYLOAD_DEPTH
 }
 
 /// A form's or a query's `name=value` pairs as an object of text values.

@@ -166,9 +166,29 @@ fn replicas_on_one_database_share_callbacks_scripts_and_wake_ups_and_survive_its
         let forged = seen(&forged);
         assert_eq!(forged.len(), 1, "{forged:?}");
         assert_eq!(forged[0].2.as_deref(), Some("wrong X-Api-Token"));
+        // A payload nested as deep as the receiver reads one (64 levels) is listed by the
+        // other replica as by the one that took it; a deeper one is a body that is not JSON (a
+        // stray here, as it names no id the receiver can read).
+        let deep = |depth: usize| {
+            format!(
+                r#"{{"id": "deep-{depth}", "conversion": {{"conversionId": "cv-deep-{depth}", "clickId": "ck-deep"}}, "deep": {}1{}}}"#,
+                "[".repeat(depth - 1),
+                "]".repeat(depth - 1)
+            )
+        };
+        assert_eq!(post(pa, &deep(65), SECRET).await.0, 200);
+        let (_, listed) = api(pa, "/api/callbacks?conversion=cv-deep-65").await;
+        assert_eq!(listed["callbacks"], json!([]), "unreadable: a stray, {listed}");
+        let deep = deep(64);
+        assert_eq!(post(pa, &deep, SECRET).await.0, 200);
+        for port in [pa, pb] {
+            let (_, listed) = api(port, "/api/callbacks?conversion=cv-deep-64").await;
+            let json = &listed["callbacks"][0]["json"];
+            assert!(json["deep"].is_array(), "on {port}: {listed}");
+        }
         assert_eq!(
             metric(pa, "pitcrew_receiver_callbacks_taken_total").await,
-            1
+            2
         );
         assert_eq!(
             metric(pb, "pitcrew_receiver_callbacks_taken_total").await,
@@ -186,6 +206,11 @@ fn replicas_on_one_database_share_callbacks_scripts_and_wake_ups_and_survive_its
     runtime.block_on(async {
         let (_, at_b) = api(pb, "/api/callbacks?click=ck-1").await;
         assert_eq!(seen(&at_b).len(), 2, "{at_b}");
+        let (_, deep) = api(pb, "/api/callbacks?conversion=cv-deep-64").await;
+        assert!(
+            deep["callbacks"][0]["json"]["deep"].is_array(),
+            "restored: {deep}"
+        );
         // The database goes away: nothing is answered 200 that is not kept, and nothing is
         // listed that could be missing a callback.
         pg.stop();

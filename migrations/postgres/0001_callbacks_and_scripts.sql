@@ -5,8 +5,12 @@
 CREATE TABLE pitcrew_callbacks (
     seq BIGSERIAL PRIMARY KEY,
     received_at TIMESTAMPTZ NOT NULL,
-    -- The delivery as pitcrew keeps it (JSON text): secrets already shown as ***.
-    delivery TEXT NOT NULL
+    -- The delivery as pitcrew keeps it (JSON text, without its payload): secrets already
+    -- shown as ***.
+    delivery TEXT NOT NULL,
+    -- Its payload as decoded (JSON text), apart: nested as deep as a sender made it, it would
+    -- be one level too deep inside the delivery to be read back.
+    payload TEXT
 );
 CREATE INDEX pitcrew_callbacks_received_at ON pitcrew_callbacks (received_at);
 

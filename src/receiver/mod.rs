@@ -54,6 +54,9 @@ const MAX_STRAYS: usize = 10_000;
 const MAX_REFUSED: usize = 1_000;
 /// The longest id a refused callback may name to be kept by it (real ids are far shorter).
 pub(crate) const MAX_REFUSED_ID: usize = 256;
+/// Where the numbers of what one replica of a shared store keeps alone start (2^52: still an
+/// exact number in a browser's JSON).
+const LOCAL_SEQS: u64 = 1 << 52;
 /// The largest callback body taken; a larger one is answered 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
@@ -128,6 +131,8 @@ struct Scripted {
 struct Inner {
     config: ReceiverConfig,
     seq: AtomicU64,
+    /// On a shared store, the numbers of what this replica keeps alone (from `LOCAL_SEQS`).
+    local_seq: AtomicU64,
     slots: Mutex<HashMap<Key, Slot>>,
     /// Callbacks refused or unreadable: strays from the start (the latest `MAX_STRAYS`).
     strays: Mutex<std::collections::VecDeque<Stray>>,
@@ -153,6 +158,10 @@ struct Refused {
 
 impl Refused {
     fn keep(&mut self, delivery: Arc<Delivery>) {
+        // Kept once: a replica's own refusal may come back in a catch-up.
+        if self.order.iter().rev().any(|d| d.seq == delivery.seq) {
+            return;
+        }
         if self.order.len() >= MAX_REFUSED
             && let Some(old) = self.order.pop_front()
         {
@@ -239,6 +248,12 @@ impl Receiver {
     }
 
     fn next_seq(&self) -> u64 {
+        // On a shared store the database numbers callbacks: what only this replica keeps (a
+        // stray, a refusal it could not share) is numbered apart, where no callback's number
+        // can ever be.
+        if let Some(Store::Postgres(_)) = &self.inner.config.store {
+            return LOCAL_SEQS + self.inner.local_seq.fetch_add(1, Ordering::Relaxed);
+        }
         self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
@@ -374,6 +389,14 @@ impl Receiver {
             // In arrival order: a replica learns of another's callbacks after its own now and
             // then (the end, but for that).
             let at = slot.deliveries.partition_point(|d| d.seq < delivery.seq);
+            // Filed once: a replica's own callback may come back in a catch-up.
+            if slot
+                .deliveries
+                .get(at)
+                .is_some_and(|d| d.seq == delivery.seq)
+            {
+                continue;
+            }
             slot.deliveries.insert(at, delivery.clone());
             slot.notify.notify_waiters();
         }

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_postgres::config::{Host, SslMode};
@@ -44,11 +45,19 @@ const CONNECTIONS: usize = 4;
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Rows read at once when catching up.
+/// Rows read at once when catching up, at most, and their bytes, at most (a page holds one
+/// row at least).
 const BATCH: i64 = 10_000;
+const BATCH_BYTES: i64 = 16 * 1024 * 1024;
+/// How far below the highest number a catch-up reads it remembers the numbers it did not see
+/// (the inserts still committing then): far more than replicas insert at once.
+const GAP_WINDOW: u64 = 10_000;
 /// How long a skipped sequence number is read again (a commit still on its way, or an insert
 /// rolled back): far longer than [`STATEMENT_TIMEOUT`].
 const GAP_LIFETIME: Duration = Duration::from_secs(60);
+/// How far below the first row it reads a replica that just started remembers the numbers
+/// it did not see.
+const START_WINDOW: u64 = 1_000;
 /// The most skipped sequence numbers remembered.
 const MAX_GAPS: usize = 10_000;
 /// The channel an insert notifies.
@@ -64,6 +73,8 @@ pub struct PgStore {
     pool: Vec<tokio::sync::Mutex<Option<Arc<Client>>>>,
     next: AtomicUsize,
     follow: Mutex<Follow>,
+    /// Held by the catch-up under way.
+    catching_up: tokio::sync::Mutex<()>,
     /// Whether the last statement reached the database (to say once when it goes and returns).
     up: AtomicBool,
 }
@@ -93,11 +104,19 @@ impl Follow {
         }
     }
 
-    /// After a catch-up whose highest row was `top`: the numbers below it it did not see are
-    /// gaps, read again until [`GAP_LIFETIME`] passes.
-    fn advance(&mut self, top: u64, now: Instant) {
+    /// After a catch-up whose rows above the watermark went from `first` to `top`: the numbers
+    /// below `top` it did not see (within [`GAP_WINDOW`] of it, and above `first` on the
+    /// first catch-up) are gaps, read again until [`GAP_LIFETIME`] passes.
+    fn advance(&mut self, (first, top): (u64, u64), now: Instant) {
         if top > self.watermark {
-            let mut seq = self.watermark + 1;
+            // Numbers far below `top` were deleted (retention) or rolled back long ago, and so
+            // were most below the first a replica that just started reads (those just below
+            // it may still be committing).
+            let start = match self.watermark {
+                0 => first.saturating_sub(START_WINDOW).max(1),
+                watermark => watermark + 1,
+            };
+            let mut seq = start.max(top.saturating_sub(GAP_WINDOW));
             while seq < top && self.gaps.len() < MAX_GAPS {
                 if !self.own.contains(&seq) {
                     self.gaps.insert(seq, now);
@@ -144,6 +163,13 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        // A database gone without a word (a failover behind an address) is noticed in about
+        // 25 s, by the connection that only listens too.
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3);
         let store = PgStore {
             shown: shown(&config),
             config,
@@ -152,6 +178,7 @@ impl PgStore {
                 .collect(),
             next: AtomicUsize::new(0),
             follow: Mutex::new(Follow::default()),
+            catching_up: tokio::sync::Mutex::new(()),
             up: AtomicBool::new(true),
         };
         if store.config.get_ssl_mode() == SslMode::Require {
@@ -197,33 +224,41 @@ impl PgStore {
         Ok(client)
     }
 
-    /// A connection of the pool (opened again when it was lost).
-    async fn client(&self) -> Result<Arc<Client>, StoreError> {
-        let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
-        let mut slot = self.pool[slot].lock().await;
+    /// A connection of the pool (opened again when it was lost), and its slot.
+    async fn client(&self) -> Result<(usize, Arc<Client>), StoreError> {
+        let at = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
+        let mut slot = self.pool[at].lock().await;
         if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(client.clone());
+            return Ok((at, client.clone()));
         }
         *slot = None;
         let client = Arc::new(self.connect().await?);
         *slot = Some(client.clone());
-        Ok(client)
+        Ok((at, client))
     }
 
-    /// Runs `statement` on a connection of the pool, within [`STATEMENT_TIMEOUT`].
+    /// Runs `statement` on a connection of the pool, within [`STATEMENT_TIMEOUT`]. A
+    /// connection that failed or did not answer is dropped (a half-open one after a failover
+    /// would fail every statement sent on it).
     async fn run<T, F>(&self, statement: impl FnOnce(Arc<Client>) -> F) -> Result<T, StoreError>
     where
         F: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
     {
         let outcome = async {
-            let client = self.client().await?;
-            tokio::time::timeout(
+            let (at, client) = self.client().await?;
+            let answered = tokio::time::timeout(
                 STATEMENT_TIMEOUT + Duration::from_secs(1),
                 statement(client),
             )
-            .await
-            .map_err(|_| self.error("the database did not answer within 10s"))?
-            .map_err(|e| self.db_error(&e))
+            .await;
+            let outcome = match answered {
+                Err(_) => Err(self.error("the database did not answer within 10s")),
+                Ok(Err(e)) if e.as_db_error().is_none() => Err(self.db_error(&e)),
+                Ok(Err(e)) => return Err(self.db_error(&e)),
+                Ok(Ok(value)) => return Ok(value),
+            };
+            *self.pool[at].lock().await = None;
+            outcome
         }
         .await;
         self.went(outcome.as_ref().err());
@@ -296,21 +331,25 @@ impl PgStore {
     }
 
     /// Keeps `delivery` (before it is answered); once the database has it, `file` files it in
-    /// this replica's memory under its sequence number (unless a catch-up did already).
+    /// this replica's memory under its sequence number (filing is idempotent: a catch-up may
+    /// have filed it already).
     pub async fn put(
         &self,
         mut delivery: Delivery,
         file: impl FnOnce(Delivery),
     ) -> Result<u64, StoreError> {
+        let payload = delivery.json.take();
         let text = serde_json::to_string(&delivery).map_err(|e| self.error(e))?;
+        let payload_text = payload.as_ref().map(Value::to_string);
+        delivery.json = payload;
         let at: DateTime<Utc> = delivery.at;
         let seq: i64 = self
             .run(|c| async move {
                 let row = c
                     .query_one(
-                        "INSERT INTO pitcrew_callbacks (received_at, delivery) \
-                         VALUES ($1, $2) RETURNING seq",
-                        &[&at, &text],
+                        "INSERT INTO pitcrew_callbacks (received_at, delivery, payload) \
+                         VALUES ($1, $2, $3) RETURNING seq",
+                        &[&at, &text, &payload_text],
                     )
                     .await?;
                 Ok(row.get(0))
@@ -319,15 +358,16 @@ impl PgStore {
         let seq = seq.max(0) as u64;
         delivery.seq = seq;
         let mut follow = lock(&self.follow);
-        if follow.mark(seq) {
-            file(delivery);
-        }
+        follow.mark(seq);
+        file(delivery);
         Ok(seq)
     }
 
     /// Reads the callbacks this replica has not filed yet (taken by any replica) and files
-    /// each with `file`; returns how many.
+    /// each with `file`; returns how many. One catch-up at a time: those waiting for it find
+    /// little left to read.
     pub async fn catch_up(&self, file: impl Fn(Delivery)) -> Result<usize, StoreError> {
+        let _one = self.catching_up.lock().await;
         let mut filed = 0;
         loop {
             let (after, gaps): (i64, Vec<i64>) = {
@@ -338,31 +378,65 @@ impl PgStore {
             let rows = self
                 .run(|c| async move {
                     c.query(
-                        "SELECT seq, delivery FROM pitcrew_callbacks \
-                         WHERE seq > $1 OR seq = ANY($2) ORDER BY seq LIMIT $3",
-                        &[&after, &gaps, &BATCH],
+                        "SELECT seq, delivery, payload, total FROM ( \
+                             SELECT seq, delivery, payload, size, count(*) OVER () AS total, \
+                                 sum(size) OVER (ORDER BY seq) AS running \
+                             FROM (SELECT seq, delivery, payload, \
+                                     length(delivery) + coalesce(length(payload), 0) AS size \
+                                 FROM pitcrew_callbacks WHERE seq > $1 OR seq = ANY($2) \
+                                 ORDER BY seq LIMIT $3) limited) page \
+                         WHERE running - size < $4 ORDER BY seq",
+                        &[&after, &gaps, &BATCH, &BATCH_BYTES],
                     )
                     .await
                 })
                 .await?;
+            let read: Vec<(u64, Option<Delivery>)> = rows
+                .iter()
+                .map(|row| {
+                    let seq = row.get::<_, i64>(0).max(0) as u64;
+                    (seq, self.delivery(seq, row.get(1), row.get(2)))
+                })
+                .collect();
             let mut follow = lock(&self.follow);
-            let mut top = 0;
-            for row in &rows {
-                let seq = row.get::<_, i64>(0).max(0) as u64;
+            let (mut first, mut top) = (u64::MAX, 0);
+            for (seq, delivery) in read {
                 top = top.max(seq);
+                if seq > follow.watermark {
+                    first = first.min(seq);
+                }
                 if !follow.mark(seq) {
                     continue;
                 }
-                // A row pitcrew did not write is not a callback any case can have.
-                if let Ok(mut delivery) = serde_json::from_str::<Delivery>(row.get(1)) {
-                    delivery.seq = seq;
+                if let Some(delivery) = delivery {
                     file(delivery);
                     filed += 1;
                 }
             }
-            follow.advance(top, Instant::now());
-            if (rows.len() as i64) < BATCH {
+            follow.advance((first, top), Instant::now());
+            // The last page: every row there was, and fewer than a page's rows.
+            let total = rows.first().map_or(0, |r| r.get::<_, i64>(3));
+            if total < BATCH && rows.len() as i64 == total {
                 return Ok(filed);
+            }
+        }
+    }
+
+    /// The delivery a row holds (`None`, said on stderr, when pitcrew did not write it).
+    fn delivery(&self, seq: u64, text: &str, payload: Option<&str>) -> Option<Delivery> {
+        let read = serde_json::from_str::<Delivery>(text).and_then(|mut delivery| {
+            delivery.json = payload.map(serde_json::from_str).transpose()?;
+            delivery.seq = seq;
+            Ok(delivery)
+        });
+        match read {
+            Ok(delivery) => Some(delivery),
+            Err(e) => {
+                eprintln!(
+                    "pitcrew receive: row {seq} of pitcrew_callbacks in {} is not a callback pitcrew wrote ({e}); left out",
+                    self.shown
+                );
+                None
             }
         }
     }
@@ -514,31 +588,48 @@ mod tests {
         for seq in [1, 2, 4] {
             assert!(follow.mark(seq));
         }
-        follow.advance(4, now);
+        follow.advance((1, 4), now);
         assert_eq!(follow.gaps.keys().copied().collect::<Vec<_>>(), [3]);
         // This replica's own insert 5 is filed before any catch-up reads it.
         assert!(follow.mark(5));
         // 3 commits; the next catch-up reads 3 (a gap) and 5 (filed already).
         assert!(follow.mark(3));
         assert!(!follow.mark(5));
-        follow.advance(5, now);
+        follow.advance((3, 5), now);
         assert!(follow.gaps.is_empty() && follow.own.is_empty());
         // Nothing below the watermark is filed again.
         assert!((1..=5).all(|seq| !follow.mark(seq)));
         // A gap never filled is forgotten after a minute.
         assert!(follow.mark(7));
-        follow.advance(7, now);
+        follow.advance((7, 7), now);
         assert_eq!(follow.gaps.len(), 1);
-        follow.advance(7, now + GAP_LIFETIME);
+        follow.advance((7, 7), now + GAP_LIFETIME);
         assert!(follow.gaps.is_empty());
     }
 
     #[test]
     fn a_huge_jump_in_numbers_remembers_a_bounded_number_of_gaps() {
         let mut follow = Follow::default();
+        assert!(follow.mark(10));
+        follow.advance((10, 10), Instant::now());
         assert!(follow.mark(u64::MAX / 2));
-        follow.advance(u64::MAX / 2, Instant::now());
+        follow.advance((u64::MAX / 2, u64::MAX / 2), Instant::now());
         assert_eq!(follow.gaps.len(), MAX_GAPS);
+    }
+
+    /// Retention deleted numbers 1 to 20,000: a replica that starts then remembers as gaps
+    /// only the few just below the first row it reads (all would fill its gaps for a minute).
+    #[test]
+    fn a_replica_that_starts_late_remembers_few_gaps_below_the_first_row() {
+        let mut follow = Follow::default();
+        for seq in [20_001, 20_002, 20_004] {
+            assert!(follow.mark(seq));
+        }
+        follow.advance((20_001, 20_004), Instant::now());
+        // Those just below the first may still be committing.
+        assert_eq!(follow.gaps.len(), START_WINDOW as usize + 1);
+        assert!(follow.gaps.contains_key(&20_003) && follow.gaps.contains_key(&19_001));
+        assert!(!follow.gaps.contains_key(&19_000));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::{self, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -174,7 +174,7 @@ struct Runner<P, S> {
     again: VecDeque<Retry>,
     running: JoinSet<CaseOutcome>,
     /// The job slots (`--jobs`).
-    slots: Arc<Semaphore>,
+    slots: Arc<slots::Slots>,
     settling: JoinSet<CaseResult>,
     /// Every attempt running or settling, by its task.
     attempts: HashMap<task::Id, Attempt>,
@@ -206,7 +206,7 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
             abort: interrupt.abort.clone(),
             verbose: options.verbose,
         };
-        let slots = Arc::new(Semaphore::new(options.jobs.max(1)));
+        let slots = slots::Slots::new(options.jobs);
         Runner {
             plan,
             platform: wiring.platform,
@@ -257,7 +257,7 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
     /// Starts attempts while job slots are free: cases run again first, then ready ones.
     fn start_ready(&mut self) {
         while self.can_start() {
-            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            let Some(slot) = self.slots.try_start() else {
                 break;
             };
             if let Some(retry) = self.again.pop_front() {
@@ -290,8 +290,7 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
     }
 
     /// Starts `case` (its attempt is the case's own) in a job slot.
-    fn start(&mut self, index: usize, case: Arc<Case>, slot: OwnedSemaphorePermit) {
-        let slot = slots::Slot::new(self.slots.clone(), slot);
+    fn start(&mut self, index: usize, case: Arc<Case>, slot: slots::Slot) {
         let account = Account {
             ledger: self.ledger.clone(),
             id: self.ledger_open(),
@@ -346,7 +345,7 @@ impl<P: Platform, S: CallbackSource> Runner<P, S> {
             }
             Some(joined) = self.running.join_next_with_id() => self.take_verdict(joined),
             // A slot given back by a case that now only waits: start_ready takes it.
-            _ = self.slots.clone().acquire_owned(), if self.can_start() => {}
+            _ = self.slots.free_for_a_new_case(), if self.can_start() => {}
             Some(joined) = self.settling.join_next_with_id() => {
                 let (id, result) = match joined {
                     Ok((id, result)) => (id, Ok(result)),
