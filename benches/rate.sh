@@ -9,12 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-100}
 seconds=${2:-60}
-if [ -n "${PITCREW_BIN:-}" ]; then
-  bin=$(realpath "$PITCREW_BIN")
-else
-  cargo build --release --quiet
-  bin="${CARGO_TARGET_DIR:-$PWD/target}/release/pitcrew"
-fi
+. benches/bin.sh
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cases=$((rate * seconds / 2))

@@ -11,12 +11,7 @@ cd "$(dirname "$0")/.."
 cases=${1:-2000}
 shift || true
 jobs=("${@:-64}")
-if [ -n "${PITCREW_BIN:-}" ]; then
-  bin=$(realpath "$PITCREW_BIN")
-else
-  cargo build --release --quiet
-  bin="${CARGO_TARGET_DIR:-$PWD/target}/release/pitcrew"
-fi
+. benches/bin.sh
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cat > "$dir/tenant.yaml" <<'YAML'

@@ -17,12 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
-if [ -n "${PITCREW_BIN:-}" ]; then
-  bin=$(realpath "$PITCREW_BIN")
-else
-  cargo build --release --quiet
-  bin="${CARGO_TARGET_DIR:-$PWD/target}/release/pitcrew"
-fi
+. benches/bin.sh
 dir=$(mktemp -d)
 sandbox_pid=""
 cleanup() {
