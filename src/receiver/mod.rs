@@ -410,7 +410,7 @@ impl Receiver {
         let seq = delivery.seq;
         self.inner.metrics.refused.fetch_add(1, Ordering::Relaxed);
         self.stray(&delivery, &format!("refused (401): {why}"));
-        if let Some(kept) = refused_record(delivery, why) {
+        if let Some(kept) = refused_record(&delivery, why) {
             self.keep_refused(Arc::new(kept));
         }
         seq
@@ -641,7 +641,7 @@ impl Receiver {
 /// What is kept of a callback refused for its credentials, by the ids it names: what a case
 /// needs to name the refusal, not the body or headers a flood could fill (`None` when it names
 /// no id, or one too long to be real).
-fn refused_record(mut delivery: Delivery, why: &Refusal) -> Option<Delivery> {
+fn refused_record(delivery: &Delivery, why: &Refusal) -> Option<Delivery> {
     let sane = |id: &Option<String>| id.as_ref().is_none_or(|i| i.len() <= MAX_REFUSED_ID);
     let ids = &delivery.ids;
     if ids.conversion.is_none() && ids.click.is_none() && ids.pub_click.is_none()
@@ -653,14 +653,21 @@ fn refused_record(mut delivery: Delivery, why: &Refusal) -> Option<Delivery> {
         return None;
     }
     let cut = |text: &str| crate::check::callback::truncate(text, MAX_REFUSED_ID);
-    delivery.path = cut(&delivery.path);
-    delivery.method = cut(&delivery.method);
-    delivery.query = delivery.query.as_deref().map(cut);
-    delivery.refused = Some(why.to_string());
-    delivery.body = String::new();
-    delivery.json = None;
-    delivery.headers = Vec::new();
-    Some(delivery)
+    Some(Delivery {
+        seq: delivery.seq,
+        at: delivery.at,
+        method: cut(&delivery.method),
+        path: cut(&delivery.path),
+        query: delivery.query.as_deref().map(cut),
+        headers: Vec::new(),
+        body: String::new(),
+        json: None,
+        ids: delivery.ids.clone(),
+        postback: delivery.postback,
+        attempt: delivery.attempt,
+        answer: delivery.answer.clone(),
+        refused: Some(why.to_string()),
+    })
 }
 
 /// Compares secrets without stopping at the first differing byte.

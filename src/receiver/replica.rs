@@ -69,9 +69,7 @@ impl Receiver {
             budget.1 += 1;
             budget.1 <= SHARED_REFUSALS_PER_SECOND
         };
-        let record = shared
-            .then(|| refused_record(delivery.clone(), why))
-            .flatten();
+        let record = shared.then(|| refused_record(&delivery, why)).flatten();
         let Some(record) = record else {
             self.refuse(delivery, why);
             return;
