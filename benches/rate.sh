@@ -9,19 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-100}
 seconds=${2:-60}
-. benches/bin.sh
+. benches/common.sh
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cases=$((rate * seconds / 2))
-{
-  echo "name: rate"
-  echo "cases:"
-  echo '  - name: "case {{matrix.i}}"'
-  printf "    matrix: { i: ["
-  seq -s ", " 1 "$cases" | tr -d '\n'
-  echo "] }"
-  echo "    event: install"
-} > "$dir/rate.yaml"
+matrix_cases "$dir/rate.yaml" rate "$cases"
 start=$(date +%s.%N)
 "$bin" run "$dir/rate.yaml" --no-progress --quiet --rate "$rate/s" --json "$dir/r.json" > "$dir/out.txt" 2>&1 || {
   echo "pitcrew run failed:"; tail -20 "$dir/out.txt"; exit 1; }

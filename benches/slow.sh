@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 cases=${1:-2000}
 shift || true
 jobs=("${@:-64}")
-. benches/bin.sh
+. benches/common.sh
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cat > "$dir/tenant.yaml" <<'YAML'
@@ -19,15 +19,7 @@ partners:
   - id: demo-publisher
     faults: { api_latency: 200ms, callback_delay: 1s }
 YAML
-{
-  echo "name: slow"
-  echo "cases:"
-  echo '  - name: "case {{matrix.i}}"'
-  printf "    matrix: { i: ["
-  seq -s ", " 1 "$cases" | tr -d '\n'
-  echo "] }"
-  echo "    event: install"
-} > "$dir/slow.yaml"
+matrix_cases "$dir/slow.yaml" slow "$cases"
 for j in "${jobs[@]}"; do
   start=$(date +%s.%N)
   /usr/bin/time -f "%M" -o "$dir/rss" "$bin" run "$dir/slow.yaml" --sandbox-config "$dir/tenant.yaml" \

@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
-. benches/bin.sh
+. benches/common.sh
 dir=$(mktemp -d)
 sandbox_pid=""
 cleanup() {
