@@ -776,3 +776,34 @@ fn metrics_count_what_the_receiver_took_and_refused() {
     });
     drop(receiver);
 }
+
+/// A receiver stopped by SIGTERM (a replica replaced in an upgrade) finishes the callbacks it
+/// is answering: one whose script holds its answer for 1.5 s still gets it, and the process
+/// exits 0. (It once dropped them with its runtime.)
+#[test]
+fn a_stopping_receiver_answers_the_callbacks_in_flight() {
+    let dir = scratch("receive-drain");
+    let port = dead_port();
+    let service = start(&dir, port, &[]);
+    let client = reqwest::Client::new();
+    rt().block_on(async {
+        let r = client
+            .put(format!("http://127.0.0.1:{port}/api/scripts/ck-drain"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"respond": [{"status": 200, "body": "held", "delay": "1500ms"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        let body = callback("cv-drain", "ck-drain").to_string();
+        let posting = tokio::spawn({
+            let client = client.clone();
+            async move { post(&client, port, &body, SECRET).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        service.signal("TERM");
+        assert_eq!(posting.await.unwrap(), 200, "answered, not cut");
+    });
+    let (code, _, stderr) = service.finish(Duration::from_secs(15));
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -323,6 +323,9 @@ fn retention_and_migrations_hold_across_replicas() {
         "{stderr}"
     );
     assert!(!stderr.contains("pg-pass-7781"), "{stderr}");
+    // TLS to the database is not spoken: asked for, it is refused before anything is sent.
+    let stderr = refused(&format!("{store}?sslmode=require"));
+    assert!(stderr.contains("sslmode=require"), "{stderr}");
 }
 
 /// A round-robin HTTP proxy, as a load balancer: each request goes to the next backend, or

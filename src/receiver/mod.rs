@@ -159,7 +159,8 @@ struct Refused {
 impl Refused {
     fn keep(&mut self, delivery: Arc<Delivery>) {
         // Kept once: a replica's own refusal may come back in a catch-up.
-        if self.order.iter().rev().any(|d| d.seq == delivery.seq) {
+        let listed = keys(&delivery).next().and_then(|k| self.by_key.get(&k));
+        if listed.is_some_and(|list| list.iter().any(|d| d.seq == delivery.seq)) {
             return;
         }
         if self.order.len() >= MAX_REFUSED
@@ -294,15 +295,23 @@ impl Receiver {
         if let Some(Store::Sqlite(store)) = &self.inner.config.store
             && let Err(e) = store.put(&self.without_secrets(&delivery))
         {
-            let reason = format!("refused (503): the store could not keep it ({e})");
-            self.stray(&delivery, &reason);
-            return Err(e);
+            return Err(self.not_kept(&delivery, e));
         }
         self.file(Arc::new(delivery));
         let metrics = &self.inner.metrics;
         metrics.stored(started.elapsed());
         metrics.taken.fetch_add(1, Ordering::Relaxed);
         Ok(seq)
+    }
+
+    /// Accounts for a callback the store could not keep (it is answered 503) as a stray, and
+    /// returns why.
+    fn not_kept(&self, delivery: &Delivery, e: StoreError) -> StoreError {
+        self.stray(
+            delivery,
+            &format!("refused (503): the store could not keep it ({e})"),
+        );
+        e
     }
 
     /// `delivery` as it may be written to disk: the partner's secret header, and any header

@@ -32,6 +32,10 @@ use super::StoreError;
 use super::store::{script_from_text, script_text};
 use crate::delivery::{CallbackIds, Delivery, Script, ScriptedAnswer};
 
+/// A connection to the database, as tokio-postgres drives it.
+type Connection =
+    tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>;
+
 /// The schema's migrations, in order: (version, what it adds, SQL).
 const MIGRATIONS: &[(i32, &str, &str)] = &[(
     1,
@@ -207,12 +211,17 @@ impl PgStore {
         self.error(crate::error_chain(e))
     }
 
+    /// A new connection, within [`CONNECT_TIMEOUT`]; the caller drives it.
+    async fn open_connection(&self) -> Result<(Client, Connection), StoreError> {
+        tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
+            .await
+            .map_err(|_| self.error("no answer to a connection within 5s"))?
+            .map_err(|e| self.db_error(&e))
+    }
+
+    /// A new connection for statements, driven in a task of its own.
     async fn connect(&self) -> Result<Client, StoreError> {
-        let (client, connection) =
-            tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
-                .await
-                .map_err(|_| self.error("no answer to a connection within 5s"))?
-                .map_err(|e| self.db_error(&e))?;
+        let (client, connection) = self.open_connection().await?;
         tokio::spawn(connection);
         client
             .batch_execute(&format!(
@@ -449,11 +458,7 @@ impl PgStore {
     }
 
     async fn listening(&self) -> Result<Listening, StoreError> {
-        let (client, mut connection) =
-            tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
-                .await
-                .map_err(|_| self.error("no answer to a connection within 5s"))?
-                .map_err(|e| self.db_error(&e))?;
+        let (client, mut connection) = self.open_connection().await?;
         let (tell, heard) = mpsc::channel(1);
         tokio::spawn(async move {
             while let Some(Ok(message)) =

@@ -45,11 +45,7 @@ impl Receiver {
                 metrics.taken.fetch_add(1, Ordering::Relaxed);
                 Ok(seq)
             }
-            Err(e) => {
-                let reason = format!("refused (503): the store could not keep it ({e})");
-                self.stray(&delivery, &reason);
-                Err(e)
-            }
+            Err(e) => Err(self.not_kept(&delivery, e)),
         }
     }
 
